@@ -1,0 +1,174 @@
+//! Distance kernels for dense vectors: a scalar reference plus SIMD paths
+//! (AVX-512F, AVX2+FMA on x86_64; NEON on aarch64) chosen once at run time.
+//!
+//! Every public function takes two equal-length slices; callers check the
+//! dimensions first (a length mismatch is a caller bug and panics).
+//!
+//! Accumulation is in f32 lanes, like pgvector's auto-vectorised loops; the
+//! SIMD paths differ from the scalar one only by summation order.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use half::f16;
+use std::sync::OnceLock;
+
+pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+#[cfg(target_arch = "aarch64")]
+mod neon;
+
+/// Dot product, |a|^2 and |b|^2 in one pass: what cosine distance needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CosineParts {
+    pub dot: f32,
+    pub norm_a: f32,
+    pub norm_b: f32,
+}
+
+type F32Pair = fn(&[f32], &[f32]) -> f32;
+type F16Pair = fn(&[f16], &[f16]) -> f32;
+
+/// One set of kernels for one instruction set.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    pub name: &'static str,
+    pub l2_squared: F32Pair,
+    pub dot: F32Pair,
+    pub l1: F32Pair,
+    pub cosine_parts: fn(&[f32], &[f32]) -> CosineParts,
+    /// (a . b, |a|^2): cosine when |b| is already known.
+    pub dot_and_norm: fn(&[f32], &[f32]) -> (f32, f32),
+    pub l2_squared_f16: F16Pair,
+    pub dot_f16: F16Pair,
+    pub l1_f16: F16Pair,
+    pub cosine_parts_f16: fn(&[f16], &[f16]) -> CosineParts,
+}
+
+pub const SCALAR: Kernels = Kernels {
+    name: "scalar",
+    l2_squared: scalar::l2_squared,
+    dot: scalar::dot,
+    l1: scalar::l1,
+    cosine_parts: scalar::cosine_parts,
+    dot_and_norm: scalar::dot_and_norm,
+    l2_squared_f16: scalar::l2_squared_f16,
+    dot_f16: scalar::dot_f16,
+    l1_f16: scalar::l1_f16,
+    cosine_parts_f16: scalar::cosine_parts_f16,
+};
+
+/// Every kernel set this CPU can run, best first; the scalar set is always last.
+pub fn available() -> Vec<Kernels> {
+    let mut sets = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            sets.push(x86::AVX512);
+        }
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
+        {
+            sets.push(x86::AVX2);
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            sets.push(neon::NEON);
+        }
+    }
+    sets.push(SCALAR);
+    sets
+}
+
+static BEST: OnceLock<Kernels> = OnceLock::new();
+
+/// The best kernel set for this CPU, detected on first use.
+#[inline]
+pub fn kernels() -> &'static Kernels {
+    BEST.get_or_init(|| available()[0])
+}
+
+#[inline]
+fn check_len<T>(a: &[T], b: &[T]) {
+    assert_eq!(a.len(), b.len(), "distance kernels need equal lengths");
+}
+
+/// Squared Euclidean distance.
+#[inline]
+pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+    check_len(a, b);
+    (kernels().l2_squared)(a, b)
+}
+
+/// Inner product.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    check_len(a, b);
+    (kernels().dot)(a, b)
+}
+
+/// Taxicab distance.
+#[inline]
+pub fn l1(a: &[f32], b: &[f32]) -> f32 {
+    check_len(a, b);
+    (kernels().l1)(a, b)
+}
+
+#[inline]
+pub fn cosine_parts(a: &[f32], b: &[f32]) -> CosineParts {
+    check_len(a, b);
+    (kernels().cosine_parts)(a, b)
+}
+
+#[inline]
+pub fn dot_and_norm(a: &[f32], b: &[f32]) -> (f32, f32) {
+    check_len(a, b);
+    (kernels().dot_and_norm)(a, b)
+}
+
+/// |a|^2 in f32 lanes (a dot with itself).
+#[inline]
+pub fn norm_squared(a: &[f32]) -> f32 {
+    (kernels().dot)(a, a)
+}
+
+#[inline]
+pub fn l2_squared_f16(a: &[f16], b: &[f16]) -> f32 {
+    check_len(a, b);
+    (kernels().l2_squared_f16)(a, b)
+}
+
+#[inline]
+pub fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
+    check_len(a, b);
+    (kernels().dot_f16)(a, b)
+}
+
+#[inline]
+pub fn l1_f16(a: &[f16], b: &[f16]) -> f32 {
+    check_len(a, b);
+    (kernels().l1_f16)(a, b)
+}
+
+#[inline]
+pub fn cosine_parts_f16(a: &[f16], b: &[f16]) -> CosineParts {
+    check_len(a, b);
+    (kernels().cosine_parts_f16)(a, b)
+}
+
+/// Cosine distance from its parts, as pgvector computes it: in double, with
+/// the similarity clamped to [-1, 1]. A zero vector gives NaN.
+#[inline]
+pub fn cosine_distance_from_parts(dot: f32, norm_a: f32, norm_b: f32) -> f64 {
+    let similarity = dot as f64 / ((norm_a as f64) * (norm_b as f64)).sqrt();
+    if similarity.is_nan() {
+        return f64::NAN;
+    }
+    1.0 - similarity.clamp(-1.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests;

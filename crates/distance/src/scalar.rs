@@ -1,0 +1,101 @@
+//! Portable reference kernels. The SIMD paths are tested against these.
+
+use crate::CosineParts;
+use half::f16;
+
+pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+    let mut sum = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        let d = x - y;
+        sum += d * d;
+    }
+    sum
+}
+
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut sum = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        sum += x * y;
+    }
+    sum
+}
+
+pub fn l1(a: &[f32], b: &[f32]) -> f32 {
+    let mut sum = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        sum += (x - y).abs();
+    }
+    sum
+}
+
+pub fn cosine_parts(a: &[f32], b: &[f32]) -> CosineParts {
+    let (mut dot, mut norm_a, mut norm_b) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        norm_a += x * x;
+        norm_b += y * y;
+    }
+    CosineParts { dot, norm_a, norm_b }
+}
+
+pub fn dot_and_norm(a: &[f32], b: &[f32]) -> (f32, f32) {
+    let (mut dot, mut norm_a) = (0.0f32, 0.0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        norm_a += x * x;
+    }
+    (dot, norm_a)
+}
+
+/// |a| accumulated in double, as pgvector's vector_norm does.
+pub fn norm_f64(a: &[f32]) -> f64 {
+    // Eight independent partial sums let the compiler vectorise without
+    // reassociating a single chain.
+    let mut acc = [0.0f64; 8];
+    let chunks = a.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for j in 0..8 {
+            acc[j] += c[j] as f64 * c[j] as f64;
+        }
+    }
+    let mut sum: f64 = acc.iter().sum();
+    for &x in tail {
+        sum += x as f64 * x as f64;
+    }
+    sum.sqrt()
+}
+
+fn widen(a: &[f16], b: &[f16], mut f: impl FnMut(f32, f32)) {
+    for (x, y) in a.iter().zip(b) {
+        f(x.to_f32(), y.to_f32());
+    }
+}
+
+pub fn l2_squared_f16(a: &[f16], b: &[f16]) -> f32 {
+    let mut sum = 0.0f32;
+    widen(a, b, |x, y| sum += (x - y) * (x - y));
+    sum
+}
+
+pub fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
+    let mut sum = 0.0f32;
+    widen(a, b, |x, y| sum += x * y);
+    sum
+}
+
+pub fn l1_f16(a: &[f16], b: &[f16]) -> f32 {
+    let mut sum = 0.0f32;
+    widen(a, b, |x, y| sum += (x - y).abs());
+    sum
+}
+
+pub fn cosine_parts_f16(a: &[f16], b: &[f16]) -> CosineParts {
+    let (mut dot, mut norm_a, mut norm_b) = (0.0f32, 0.0f32, 0.0f32);
+    widen(a, b, |x, y| {
+        dot += x * y;
+        norm_a += x * x;
+        norm_b += y * y;
+    });
+    CosineParts { dot, norm_a, norm_b }
+}

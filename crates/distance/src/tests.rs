@@ -1,0 +1,154 @@
+use super::*;
+
+/// xorshift64*: deterministic, dependency-free test data.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [-1, 1).
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    fn small_int(&mut self) -> f32 {
+        (self.next() % 17) as f32 - 8.0
+    }
+}
+
+fn lengths() -> Vec<usize> {
+    let mut v: Vec<usize> = (1..=130).collect();
+    v.extend([255, 256, 257, 383, 384, 385, 767, 768, 1536, 1537, 2000, 4000, 16000]);
+    v
+}
+
+fn oracle_l2(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum()
+}
+fn oracle_dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+}
+fn oracle_l1(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).abs()).sum()
+}
+
+fn to_f16(a: &[f32]) -> Vec<f16> {
+    a.iter().map(|x| f16::from_f32(*x)).collect()
+}
+
+#[test]
+fn scalar_is_always_available_and_last() {
+    let sets = available();
+    assert_eq!(sets.last().unwrap().name, "scalar");
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        assert_eq!(sets[0].name, "avx512f");
+        assert_eq!(kernels().name, "avx512f");
+    }
+}
+
+/// Small integers make every partial sum exact in f32, so every kernel must
+/// agree with the oracle bit for bit; a skipped or repeated element shows.
+#[test]
+fn exact_on_small_integers_every_length() {
+    let mut rng = Rng(42);
+    for n in lengths() {
+        let a: Vec<f32> = (0..n).map(|_| rng.small_int()).collect();
+        let b: Vec<f32> = (0..n).map(|_| rng.small_int()).collect();
+        let (ha, hb) = (to_f16(&a), to_f16(&b));
+        for k in available() {
+            let ctx = format!("{} n={n}", k.name);
+            assert_eq!((k.l2_squared)(&a, &b) as f64, oracle_l2(&a, &b), "l2 {ctx}");
+            assert_eq!((k.dot)(&a, &b) as f64, oracle_dot(&a, &b), "dot {ctx}");
+            assert_eq!((k.l1)(&a, &b) as f64, oracle_l1(&a, &b), "l1 {ctx}");
+            let p = (k.cosine_parts)(&a, &b);
+            assert_eq!(p.dot as f64, oracle_dot(&a, &b), "cos.dot {ctx}");
+            assert_eq!(p.norm_a as f64, oracle_dot(&a, &a), "cos.na {ctx}");
+            assert_eq!(p.norm_b as f64, oracle_dot(&b, &b), "cos.nb {ctx}");
+            let (d, na) = (k.dot_and_norm)(&a, &b);
+            assert_eq!((d as f64, na as f64), (oracle_dot(&a, &b), oracle_dot(&a, &a)), "dn {ctx}");
+            assert_eq!((k.l2_squared_f16)(&ha, &hb) as f64, oracle_l2(&a, &b), "l2h {ctx}");
+            assert_eq!((k.dot_f16)(&ha, &hb) as f64, oracle_dot(&a, &b), "doth {ctx}");
+            assert_eq!((k.l1_f16)(&ha, &hb) as f64, oracle_l1(&a, &b), "l1h {ctx}");
+            let p = (k.cosine_parts_f16)(&ha, &hb);
+            assert_eq!(
+                (p.dot as f64, p.norm_a as f64, p.norm_b as f64),
+                (oracle_dot(&a, &b), oracle_dot(&a, &a), oracle_dot(&b, &b)),
+                "cosh {ctx}"
+            );
+        }
+    }
+}
+
+fn close(got: f32, want: f64, scale: f64, n: usize) -> bool {
+    if !want.is_finite() || !(got as f64).is_finite() {
+        return (got as f64) == want || (got.is_nan() && want.is_nan());
+    }
+    // f32 accumulation over n/lanes steps per lane, plus the lane reduction.
+    let tol = scale * f32::EPSILON as f64 * (n as f64).sqrt() * 8.0 + f32::MIN_POSITIVE as f64;
+    (got as f64 - want).abs() <= tol
+}
+
+#[test]
+fn simd_matches_oracle_on_random_and_extreme_magnitudes() {
+    let mut rng = Rng(7);
+    for scale in [1.0f32, 1e-18, 1e-3, 1e3, 1e15] {
+        for n in lengths() {
+            let a: Vec<f32> = (0..n).map(|_| rng.unit() * scale).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.unit() * scale).collect();
+            let s2 = (scale as f64).powi(2) * n as f64;
+            let s1 = scale as f64 * n as f64;
+            for k in available() {
+                let ctx = format!("{} n={n} scale={scale}", k.name);
+                assert!(close((k.l2_squared)(&a, &b), oracle_l2(&a, &b), s2, n), "l2 {ctx}");
+                assert!(close((k.dot)(&a, &b), oracle_dot(&a, &b), s2, n), "dot {ctx}");
+                assert!(close((k.l1)(&a, &b), oracle_l1(&a, &b), s1, n), "l1 {ctx}");
+                let p = (k.cosine_parts)(&a, &b);
+                assert!(close(p.dot, oracle_dot(&a, &b), s2, n), "cos {ctx}");
+                assert!(close(p.norm_b, oracle_dot(&b, &b), s2, n), "cos {ctx}");
+            }
+        }
+    }
+}
+
+#[test]
+fn overflow_gives_infinity_in_every_path() {
+    let a = vec![3e38f32; 33];
+    let b = vec![-3e38f32; 33];
+    for k in available() {
+        assert_eq!((k.l2_squared)(&a, &b), f32::INFINITY, "{}", k.name);
+        assert_eq!((k.l1)(&a, &b), f32::INFINITY, "{}", k.name);
+        assert_eq!((k.dot)(&a, &b), f32::NEG_INFINITY, "{}", k.name);
+    }
+}
+
+#[test]
+fn cosine_distance_semantics() {
+    assert_eq!(cosine_distance_from_parts(1.0, 1.0, 1.0), 0.0);
+    assert_eq!(cosine_distance_from_parts(-1.0, 1.0, 1.0), 2.0);
+    // Rounding can push similarity past 1: clamp keeps the distance >= 0.
+    assert_eq!(cosine_distance_from_parts(1.0000001, 1.0, 1.0), 0.0);
+    assert!(cosine_distance_from_parts(0.0, 0.0, 1.0).is_nan());
+    let p = cosine_parts(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]);
+    let d = cosine_distance_from_parts(p.dot, p.norm_a, p.norm_b);
+    assert!((d - (1.0 - 32.0 / (14.0f64 * 77.0).sqrt())).abs() < 1e-7);
+}
+
+#[test]
+fn norm_f64_matches_oracle() {
+    let mut rng = Rng(3);
+    for n in lengths() {
+        let a: Vec<f32> = (0..n).map(|_| rng.unit()).collect();
+        let want = oracle_dot(&a, &a).sqrt();
+        assert!((scalar::norm_f64(&a) - want).abs() <= 1e-12 * want.max(1.0), "n={n}");
+    }
+    assert_eq!(scalar::norm_f64(&[3.0, 4.0]), 5.0);
+}
+
+#[test]
+#[should_panic(expected = "equal lengths")]
+fn mismatched_lengths_panic() {
+    l2_squared(&[1.0], &[1.0, 2.0]);
+}

@@ -1,0 +1,374 @@
+//! x86_64 kernels: AVX-512F (16 lanes) and AVX2+FMA+F16C (8 lanes).
+//!
+//! Each kernel keeps four independent accumulators so the FMA latency chain
+//! does not bound throughput, and finishes the tail by copying the last
+//! partial block into a zero-padded buffer (zeros add nothing to any of these
+//! sums), so every lane count and length is handled by one code path.
+
+use crate::{CosineParts, Kernels};
+use half::f16;
+use std::arch::x86_64::*;
+
+/// Pads the last `a.len() % lanes` elements with zeros into stack buffers.
+#[inline(always)]
+fn padded_tail<T: Copy + Default, const L: usize>(a: &[T], b: &[T], start: usize) -> ([T; L], [T; L]) {
+    let mut ta = [T::default(); L];
+    let mut tb = [T::default(); L];
+    let n = a.len() - start;
+    ta[..n].copy_from_slice(&a[start..]);
+    tb[..n].copy_from_slice(&b[start..]);
+    (ta, tb)
+}
+
+// ---------------------------------------------------------------- AVX-512 --
+
+#[inline(always)]
+unsafe fn load512_f32(p: *const f32) -> __m512 {
+    // SAFETY: callers pass a pointer with 16 readable f32s; loadu has no alignment need.
+    unsafe { _mm512_loadu_ps(p) }
+}
+
+#[inline(always)]
+unsafe fn load512_f16(p: *const f16) -> __m512 {
+    // SAFETY: callers pass a pointer with 16 readable f16s (32 bytes).
+    unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)) }
+}
+
+/// One reduction over two slices: `$step(x, y, acc) -> acc` on 16-lane blocks.
+macro_rules! avx512_reduce {
+    ($name:ident, $ty:ty, $load:ident, |$x:ident, $y:ident, $acc:ident| $step:expr) => {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn $name(a: &[$ty], b: &[$ty]) -> f32 {
+            #[inline(always)]
+            fn step($x: __m512, $y: __m512, $acc: __m512) -> __m512 {
+                // SAFETY: only reached from the avx512f function above.
+                unsafe { $step }
+            }
+            let n = a.len();
+            let (pa, pb) = (a.as_ptr(), b.as_ptr());
+            let mut acc = [_mm512_setzero_ps(); 4];
+            let mut i = 0;
+            // SAFETY: every load reads 16 elements at i + k*16 < n (checked by the
+            // loop bounds); the tail reads from 16-element stack buffers.
+            unsafe {
+                while i + 64 <= n {
+                    for k in 0..4 {
+                        acc[k] = step($load(pa.add(i + 16 * k)), $load(pb.add(i + 16 * k)), acc[k]);
+                    }
+                    i += 64;
+                }
+                while i + 16 <= n {
+                    acc[0] = step($load(pa.add(i)), $load(pb.add(i)), acc[0]);
+                    i += 16;
+                }
+                if i < n {
+                    let (ta, tb) = padded_tail::<$ty, 16>(a, b, i);
+                    acc[1] = step($load(ta.as_ptr()), $load(tb.as_ptr()), acc[1]);
+                }
+            }
+            let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+            _mm512_reduce_add_ps(sum)
+        }
+    };
+}
+
+avx512_reduce!(l2_512, f32, load512_f32, |x, y, acc| {
+    let d = _mm512_sub_ps(x, y);
+    _mm512_fmadd_ps(d, d, acc)
+});
+avx512_reduce!(dot_512, f32, load512_f32, |x, y, acc| _mm512_fmadd_ps(x, y, acc));
+avx512_reduce!(l1_512, f32, load512_f32, |x, y, acc| _mm512_add_ps(
+    acc,
+    _mm512_abs_ps(_mm512_sub_ps(x, y))
+));
+avx512_reduce!(l2_512_f16, f16, load512_f16, |x, y, acc| {
+    let d = _mm512_sub_ps(x, y);
+    _mm512_fmadd_ps(d, d, acc)
+});
+avx512_reduce!(dot_512_f16, f16, load512_f16, |x, y, acc| _mm512_fmadd_ps(x, y, acc));
+avx512_reduce!(l1_512_f16, f16, load512_f16, |x, y, acc| _mm512_add_ps(
+    acc,
+    _mm512_abs_ps(_mm512_sub_ps(x, y))
+));
+
+/// Dot, |a|^2 and |b|^2 with two blocks in flight (six accumulators).
+macro_rules! avx512_cosine {
+    ($name:ident, $ty:ty, $load:ident) => {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn $name(a: &[$ty], b: &[$ty]) -> CosineParts {
+            let n = a.len();
+            let (pa, pb) = (a.as_ptr(), b.as_ptr());
+            let z = _mm512_setzero_ps();
+            let (mut d, mut na, mut nb) = ([z; 2], [z; 2], [z; 2]);
+            let mut i = 0;
+            // SAFETY: loads stay below n (loop bounds) or read the stack tail buffers.
+            unsafe {
+                while i + 32 <= n {
+                    for k in 0..2 {
+                        let x = $load(pa.add(i + 16 * k));
+                        let y = $load(pb.add(i + 16 * k));
+                        d[k] = _mm512_fmadd_ps(x, y, d[k]);
+                        na[k] = _mm512_fmadd_ps(x, x, na[k]);
+                        nb[k] = _mm512_fmadd_ps(y, y, nb[k]);
+                    }
+                    i += 32;
+                }
+                while i < n {
+                    let (x, y) = if i + 16 <= n {
+                        ($load(pa.add(i)), $load(pb.add(i)))
+                    } else {
+                        let (ta, tb) = padded_tail::<$ty, 16>(a, b, i);
+                        ($load(ta.as_ptr()), $load(tb.as_ptr()))
+                    };
+                    d[0] = _mm512_fmadd_ps(x, y, d[0]);
+                    na[0] = _mm512_fmadd_ps(x, x, na[0]);
+                    nb[0] = _mm512_fmadd_ps(y, y, nb[0]);
+                    i += 16;
+                }
+            }
+            CosineParts {
+                dot: _mm512_reduce_add_ps(_mm512_add_ps(d[0], d[1])),
+                norm_a: _mm512_reduce_add_ps(_mm512_add_ps(na[0], na[1])),
+                norm_b: _mm512_reduce_add_ps(_mm512_add_ps(nb[0], nb[1])),
+            }
+        }
+    };
+}
+
+avx512_cosine!(cosine_512, f32, load512_f32);
+avx512_cosine!(cosine_512_f16, f16, load512_f16);
+
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_norm_512(a: &[f32], b: &[f32]) -> (f32, f32) {
+    let n = a.len();
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let z = _mm512_setzero_ps();
+    let (mut d, mut na) = ([z; 3], [z; 3]);
+    let mut i = 0;
+    // SAFETY: loads stay below n (loop bounds) or read the stack tail buffers.
+    unsafe {
+        while i + 48 <= n {
+            for k in 0..3 {
+                let x = load512_f32(pa.add(i + 16 * k));
+                let y = load512_f32(pb.add(i + 16 * k));
+                d[k] = _mm512_fmadd_ps(x, y, d[k]);
+                na[k] = _mm512_fmadd_ps(x, x, na[k]);
+            }
+            i += 48;
+        }
+        while i < n {
+            let (x, y) = if i + 16 <= n {
+                (load512_f32(pa.add(i)), load512_f32(pb.add(i)))
+            } else {
+                let (ta, tb) = padded_tail::<f32, 16>(a, b, i);
+                (load512_f32(ta.as_ptr()), load512_f32(tb.as_ptr()))
+            };
+            d[0] = _mm512_fmadd_ps(x, y, d[0]);
+            na[0] = _mm512_fmadd_ps(x, x, na[0]);
+            i += 16;
+        }
+    }
+    (
+        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(d[0], d[1]), d[2])),
+        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(na[0], na[1]), na[2])),
+    )
+}
+
+// ------------------------------------------------------------- AVX2 + FMA --
+
+#[inline(always)]
+unsafe fn load256_f32(p: *const f32) -> __m256 {
+    // SAFETY: callers pass a pointer with 8 readable f32s.
+    unsafe { _mm256_loadu_ps(p) }
+}
+
+#[inline(always)]
+unsafe fn load256_f16(p: *const f16) -> __m256 {
+    // SAFETY: callers pass a pointer with 8 readable f16s (16 bytes); F16C is enabled
+    // in every caller.
+    unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)) }
+}
+
+#[inline(always)]
+fn hsum256(v: __m256) -> f32 {
+    // SAFETY: only inlined into functions compiled with avx2.
+    unsafe {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        _mm_cvtss_f32(s)
+    }
+}
+
+#[inline(always)]
+fn abs256(v: __m256) -> __m256 {
+    // SAFETY: only inlined into functions compiled with avx2.
+    unsafe { _mm256_andnot_ps(_mm256_set1_ps(-0.0), v) }
+}
+
+macro_rules! avx2_reduce {
+    ($name:ident, $ty:ty, $load:ident, |$x:ident, $y:ident, $acc:ident| $step:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn $name(a: &[$ty], b: &[$ty]) -> f32 {
+            #[inline(always)]
+            fn step($x: __m256, $y: __m256, $acc: __m256) -> __m256 {
+                // SAFETY: only reached from the avx2+fma function above.
+                unsafe { $step }
+            }
+            let n = a.len();
+            let (pa, pb) = (a.as_ptr(), b.as_ptr());
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let mut i = 0;
+            // SAFETY: loads stay below n (loop bounds) or read the stack tail buffers.
+            unsafe {
+                while i + 32 <= n {
+                    for k in 0..4 {
+                        acc[k] = step($load(pa.add(i + 8 * k)), $load(pb.add(i + 8 * k)), acc[k]);
+                    }
+                    i += 32;
+                }
+                while i + 8 <= n {
+                    acc[0] = step($load(pa.add(i)), $load(pb.add(i)), acc[0]);
+                    i += 8;
+                }
+                if i < n {
+                    let (ta, tb) = padded_tail::<$ty, 8>(a, b, i);
+                    acc[1] = step($load(ta.as_ptr()), $load(tb.as_ptr()), acc[1]);
+                }
+            }
+            hsum256(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])))
+        }
+    };
+}
+
+avx2_reduce!(l2_256, f32, load256_f32, |x, y, acc| {
+    let d = _mm256_sub_ps(x, y);
+    _mm256_fmadd_ps(d, d, acc)
+});
+avx2_reduce!(dot_256, f32, load256_f32, |x, y, acc| _mm256_fmadd_ps(x, y, acc));
+avx2_reduce!(l1_256, f32, load256_f32, |x, y, acc| _mm256_add_ps(
+    acc,
+    abs256(_mm256_sub_ps(x, y))
+));
+avx2_reduce!(l2_256_f16, f16, load256_f16, |x, y, acc| {
+    let d = _mm256_sub_ps(x, y);
+    _mm256_fmadd_ps(d, d, acc)
+});
+avx2_reduce!(dot_256_f16, f16, load256_f16, |x, y, acc| _mm256_fmadd_ps(x, y, acc));
+avx2_reduce!(l1_256_f16, f16, load256_f16, |x, y, acc| _mm256_add_ps(
+    acc,
+    abs256(_mm256_sub_ps(x, y))
+));
+
+macro_rules! avx2_cosine {
+    ($name:ident, $ty:ty, $load:ident) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn $name(a: &[$ty], b: &[$ty]) -> CosineParts {
+            let n = a.len();
+            let (pa, pb) = (a.as_ptr(), b.as_ptr());
+            let z = _mm256_setzero_ps();
+            let (mut d, mut na, mut nb) = ([z; 2], [z; 2], [z; 2]);
+            let mut i = 0;
+            // SAFETY: loads stay below n (loop bounds) or read the stack tail buffers.
+            unsafe {
+                while i + 16 <= n {
+                    for k in 0..2 {
+                        let x = $load(pa.add(i + 8 * k));
+                        let y = $load(pb.add(i + 8 * k));
+                        d[k] = _mm256_fmadd_ps(x, y, d[k]);
+                        na[k] = _mm256_fmadd_ps(x, x, na[k]);
+                        nb[k] = _mm256_fmadd_ps(y, y, nb[k]);
+                    }
+                    i += 16;
+                }
+                while i < n {
+                    let (x, y) = if i + 8 <= n {
+                        ($load(pa.add(i)), $load(pb.add(i)))
+                    } else {
+                        let (ta, tb) = padded_tail::<$ty, 8>(a, b, i);
+                        ($load(ta.as_ptr()), $load(tb.as_ptr()))
+                    };
+                    d[0] = _mm256_fmadd_ps(x, y, d[0]);
+                    na[0] = _mm256_fmadd_ps(x, x, na[0]);
+                    nb[0] = _mm256_fmadd_ps(y, y, nb[0]);
+                    i += 8;
+                }
+            }
+            CosineParts {
+                dot: hsum256(_mm256_add_ps(d[0], d[1])),
+                norm_a: hsum256(_mm256_add_ps(na[0], na[1])),
+                norm_b: hsum256(_mm256_add_ps(nb[0], nb[1])),
+            }
+        }
+    };
+}
+
+avx2_cosine!(cosine_256, f32, load256_f32);
+avx2_cosine!(cosine_256_f16, f16, load256_f16);
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_norm_256(a: &[f32], b: &[f32]) -> (f32, f32) {
+    // SAFETY: same features as this function.
+    let p = unsafe { cosine_256(a, b) };
+    (p.dot, p.norm_a)
+}
+
+// ------------------------------------------------------- safe entry points --
+
+/// Wraps a target-feature kernel in a plain fn; the kernel set holding it is
+/// only handed out after `available()` detected the features.
+macro_rules! entry {
+    ($pub_name:ident, $inner:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        fn $pub_name($($arg: $ty),*) -> $ret {
+            // SAFETY: this entry point is only reachable through a Kernels set that
+            // `available()` returns after detecting the CPU features $inner needs.
+            unsafe { $inner($($arg),*) }
+        }
+    };
+}
+
+entry!(e_l2_512, l2_512, (a: &[f32], b: &[f32]) -> f32);
+entry!(e_dot_512, dot_512, (a: &[f32], b: &[f32]) -> f32);
+entry!(e_l1_512, l1_512, (a: &[f32], b: &[f32]) -> f32);
+entry!(e_cos_512, cosine_512, (a: &[f32], b: &[f32]) -> CosineParts);
+entry!(e_dn_512, dot_norm_512, (a: &[f32], b: &[f32]) -> (f32, f32));
+entry!(e_l2_512_h, l2_512_f16, (a: &[f16], b: &[f16]) -> f32);
+entry!(e_dot_512_h, dot_512_f16, (a: &[f16], b: &[f16]) -> f32);
+entry!(e_l1_512_h, l1_512_f16, (a: &[f16], b: &[f16]) -> f32);
+entry!(e_cos_512_h, cosine_512_f16, (a: &[f16], b: &[f16]) -> CosineParts);
+
+entry!(e_l2_256, l2_256, (a: &[f32], b: &[f32]) -> f32);
+entry!(e_dot_256, dot_256, (a: &[f32], b: &[f32]) -> f32);
+entry!(e_l1_256, l1_256, (a: &[f32], b: &[f32]) -> f32);
+entry!(e_cos_256, cosine_256, (a: &[f32], b: &[f32]) -> CosineParts);
+entry!(e_dn_256, dot_norm_256, (a: &[f32], b: &[f32]) -> (f32, f32));
+entry!(e_l2_256_h, l2_256_f16, (a: &[f16], b: &[f16]) -> f32);
+entry!(e_dot_256_h, dot_256_f16, (a: &[f16], b: &[f16]) -> f32);
+entry!(e_l1_256_h, l1_256_f16, (a: &[f16], b: &[f16]) -> f32);
+entry!(e_cos_256_h, cosine_256_f16, (a: &[f16], b: &[f16]) -> CosineParts);
+
+pub const AVX512: Kernels = Kernels {
+    name: "avx512f",
+    l2_squared: e_l2_512,
+    dot: e_dot_512,
+    l1: e_l1_512,
+    cosine_parts: e_cos_512,
+    dot_and_norm: e_dn_512,
+    l2_squared_f16: e_l2_512_h,
+    dot_f16: e_dot_512_h,
+    l1_f16: e_l1_512_h,
+    cosine_parts_f16: e_cos_512_h,
+};
+
+pub const AVX2: Kernels = Kernels {
+    name: "avx2+fma",
+    l2_squared: e_l2_256,
+    dot: e_dot_256,
+    l1: e_l1_256,
+    cosine_parts: e_cos_256,
+    dot_and_norm: e_dn_256,
+    l2_squared_f16: e_l2_256_h,
+    dot_f16: e_dot_256_h,
+    l1_f16: e_l1_256_h,
+    cosine_parts_f16: e_cos_256_h,
+};

@@ -1,0 +1,50 @@
+//! Binary send/recv form: int16 dim, int16 unused, float4 x dim, big-endian.
+
+use crate::{check_dim, check_element, check_expected_dim, VectorError};
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], VectorError> {
+        let bytes = self.buf.get(self.pos..self.pos + N).ok_or(VectorError::InsufficientData)?;
+        self.pos += N;
+        Ok(bytes.try_into().expect("slice of length N"))
+    }
+}
+
+/// Decodes a vector from `buf`; returns the values and the bytes consumed.
+/// Checks run in pgvector's order: dimensions, typmod, unused, then elements.
+pub fn decode_dense_f32(
+    type_name: &'static str,
+    buf: &[u8],
+    typmod: i32,
+) -> Result<(Vec<f32>, usize), VectorError> {
+    let mut r = Reader { buf, pos: 0 };
+    let dim = u16::from_be_bytes(r.take()?) as usize;
+    let unused = u16::from_be_bytes(r.take()?);
+    check_dim(type_name, dim)?;
+    check_expected_dim(typmod, dim)?;
+    if unused != 0 {
+        return Err(VectorError::UnusedNotZero { unused: unused as i64 });
+    }
+    let mut values = Vec::with_capacity(dim);
+    for _ in 0..dim {
+        let v = f32::from_be_bytes(r.take()?);
+        check_element(type_name, v)?;
+        values.push(v);
+    }
+    Ok((values, r.pos))
+}
+
+/// Encodes in the form `decode_dense_f32` reads (unused is always 0).
+pub fn encode_dense_f32(values: &[f32], out: &mut Vec<u8>) {
+    out.reserve(4 + 4 * values.len());
+    out.extend_from_slice(&(values.len() as u16).to_be_bytes());
+    out.extend_from_slice(&0u16.to_be_bytes());
+    for v in values {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+}

@@ -1,0 +1,60 @@
+//! Text and binary formats of the dense vector types, independent of Postgres.
+//!
+//! The grammar and every error follow pgvector's behaviour, so that clients
+//! and tests that compare error text keep working; `VectorError` carries the
+//! message, DETAIL and SQLSTATE and the extension only raises it.
+
+#![forbid(unsafe_code)]
+
+mod binary;
+mod error;
+mod float;
+mod text;
+
+pub use binary::{decode_dense_f32, encode_dense_f32};
+pub use error::{SqlState, VectorError};
+pub use float::{scan_float, write_shortest_f32, ScannedFloat};
+pub use text::{format_dense, parse_dense};
+
+/// Most dimensions any vector value may have (pgvector's VECTOR_MAX_DIM).
+pub const MAX_DIM: usize = 16000;
+
+/// Characters Postgres' scanner treats as whitespace (scanner_isspace).
+#[inline]
+pub fn is_pg_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+/// Checks a dimension count as pgvector's CheckDim does.
+pub fn check_dim(type_name: &'static str, dim: usize) -> Result<(), VectorError> {
+    if dim < 1 {
+        return Err(VectorError::NoDimensions { type_name });
+    }
+    if dim > MAX_DIM {
+        return Err(VectorError::TooManyDimensions { type_name });
+    }
+    Ok(())
+}
+
+/// Checks a value against a typmod (-1 means unconstrained).
+pub fn check_expected_dim(typmod: i32, dim: usize) -> Result<(), VectorError> {
+    if typmod != -1 && typmod as i64 != dim as i64 {
+        return Err(VectorError::ExpectedDimensions { expected: typmod as i64, got: dim as i64 });
+    }
+    Ok(())
+}
+
+/// Rejects NaN and infinities, which no vector type stores.
+#[inline]
+pub fn check_element(type_name: &'static str, v: f32) -> Result<(), VectorError> {
+    if v.is_nan() {
+        return Err(VectorError::NaN { type_name });
+    }
+    if v.is_infinite() {
+        return Err(VectorError::Infinite { type_name });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
