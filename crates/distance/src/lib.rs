@@ -12,11 +12,11 @@
 use half::f16;
 use std::sync::OnceLock;
 
+#[cfg(target_arch = "aarch64")]
+mod neon;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
-#[cfg(target_arch = "aarch64")]
-mod neon;
 
 /// Dot product, |a|^2 and |b|^2 in one pass: what cosine distance needs.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -18,7 +18,11 @@ macro_rules! neon_reduce {
                 let mut i = 0;
                 while i + 16 <= n {
                     for k in 0..4 {
-                        let ($x, $y, $acc) = (vld1q_f32(pa.add(i + 4 * k)), vld1q_f32(pb.add(i + 4 * k)), acc[k]);
+                        let ($x, $y, $acc) = (
+                            vld1q_f32(pa.add(i + 4 * k)),
+                            vld1q_f32(pb.add(i + 4 * k)),
+                            acc[k],
+                        );
                         acc[k] = $step;
                     }
                     i += 16;
@@ -28,7 +32,10 @@ macro_rules! neon_reduce {
                     acc[0] = $step;
                     i += 4;
                 }
-                let mut sum = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));
+                let mut sum = vaddvq_f32(vaddq_f32(
+                    vaddq_f32(acc[0], acc[1]),
+                    vaddq_f32(acc[2], acc[3]),
+                ));
                 while i < n {
                     let ($x, $y, $acc) = (vdupq_n_f32(a[i]), vdupq_n_f32(b[i]), vdupq_n_f32(0.0));
                     sum += vgetq_lane_f32($step, 0);
@@ -63,7 +70,11 @@ fn cosine(a: &[f32], b: &[f32]) -> CosineParts {
             nb = vfmaq_f32(nb, y, y);
             i += 4;
         }
-        let mut p = CosineParts { dot: vaddvq_f32(d), norm_a: vaddvq_f32(na), norm_b: vaddvq_f32(nb) };
+        let mut p = CosineParts {
+            dot: vaddvq_f32(d),
+            norm_a: vaddvq_f32(na),
+            norm_b: vaddvq_f32(nb),
+        };
         for j in i..n {
             p.dot += a[j] * b[j];
             p.norm_a += a[j] * a[j];
@@ -105,10 +116,18 @@ fn l1_h(a: &[f16], b: &[f16]) -> f32 {
     widened(a, b, 0.0, |s, x, y| s + l1(x, y))
 }
 fn cosine_h(a: &[f16], b: &[f16]) -> CosineParts {
-    let zero = CosineParts { dot: 0.0, norm_a: 0.0, norm_b: 0.0 };
+    let zero = CosineParts {
+        dot: 0.0,
+        norm_a: 0.0,
+        norm_b: 0.0,
+    };
     widened(a, b, zero, |s, x, y| {
         let p = cosine(x, y);
-        CosineParts { dot: s.dot + p.dot, norm_a: s.norm_a + p.norm_a, norm_b: s.norm_b + p.norm_b }
+        CosineParts {
+            dot: s.dot + p.dot,
+            norm_a: s.norm_a + p.norm_a,
+            norm_b: s.norm_b + p.norm_b,
+        }
     })
 }
 

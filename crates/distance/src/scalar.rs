@@ -35,7 +35,11 @@ pub fn cosine_parts(a: &[f32], b: &[f32]) -> CosineParts {
         norm_a += x * x;
         norm_b += y * y;
     }
-    CosineParts { dot, norm_a, norm_b }
+    CosineParts {
+        dot,
+        norm_a,
+        norm_b,
+    }
 }
 
 pub fn dot_and_norm(a: &[f32], b: &[f32]) -> (f32, f32) {
@@ -97,5 +101,9 @@ pub fn cosine_parts_f16(a: &[f16], b: &[f16]) -> CosineParts {
         norm_a += x * x;
         norm_b += y * y;
     });
-    CosineParts { dot, norm_a, norm_b }
+    CosineParts {
+        dot,
+        norm_a,
+        norm_b,
+    }
 }

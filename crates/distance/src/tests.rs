@@ -20,18 +20,26 @@ impl Rng {
 
 fn lengths() -> Vec<usize> {
     let mut v: Vec<usize> = (1..=130).collect();
-    v.extend([255, 256, 257, 383, 384, 385, 767, 768, 1536, 1537, 2000, 4000, 16000]);
+    v.extend([
+        255, 256, 257, 383, 384, 385, 767, 768, 1536, 1537, 2000, 4000, 16000,
+    ]);
     v
 }
 
 fn oracle_l2(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum()
 }
 fn oracle_dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
 }
 fn oracle_l1(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).abs()).sum()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).abs())
+        .sum()
 }
 
 fn to_f16(a: &[f32]) -> Vec<f16> {
@@ -68,9 +76,21 @@ fn exact_on_small_integers_every_length() {
             assert_eq!(p.norm_a as f64, oracle_dot(&a, &a), "cos.na {ctx}");
             assert_eq!(p.norm_b as f64, oracle_dot(&b, &b), "cos.nb {ctx}");
             let (d, na) = (k.dot_and_norm)(&a, &b);
-            assert_eq!((d as f64, na as f64), (oracle_dot(&a, &b), oracle_dot(&a, &a)), "dn {ctx}");
-            assert_eq!((k.l2_squared_f16)(&ha, &hb) as f64, oracle_l2(&a, &b), "l2h {ctx}");
-            assert_eq!((k.dot_f16)(&ha, &hb) as f64, oracle_dot(&a, &b), "doth {ctx}");
+            assert_eq!(
+                (d as f64, na as f64),
+                (oracle_dot(&a, &b), oracle_dot(&a, &a)),
+                "dn {ctx}"
+            );
+            assert_eq!(
+                (k.l2_squared_f16)(&ha, &hb) as f64,
+                oracle_l2(&a, &b),
+                "l2h {ctx}"
+            );
+            assert_eq!(
+                (k.dot_f16)(&ha, &hb) as f64,
+                oracle_dot(&a, &b),
+                "doth {ctx}"
+            );
             assert_eq!((k.l1_f16)(&ha, &hb) as f64, oracle_l1(&a, &b), "l1h {ctx}");
             let p = (k.cosine_parts_f16)(&ha, &hb);
             assert_eq!(
@@ -102,8 +122,14 @@ fn simd_matches_oracle_on_random_and_extreme_magnitudes() {
             let s1 = scale as f64 * n as f64;
             for k in available() {
                 let ctx = format!("{} n={n} scale={scale}", k.name);
-                assert!(close((k.l2_squared)(&a, &b), oracle_l2(&a, &b), s2, n), "l2 {ctx}");
-                assert!(close((k.dot)(&a, &b), oracle_dot(&a, &b), s2, n), "dot {ctx}");
+                assert!(
+                    close((k.l2_squared)(&a, &b), oracle_l2(&a, &b), s2, n),
+                    "l2 {ctx}"
+                );
+                assert!(
+                    close((k.dot)(&a, &b), oracle_dot(&a, &b), s2, n),
+                    "dot {ctx}"
+                );
                 assert!(close((k.l1)(&a, &b), oracle_l1(&a, &b), s1, n), "l1 {ctx}");
                 let p = (k.cosine_parts)(&a, &b);
                 assert!(close(p.dot, oracle_dot(&a, &b), s2, n), "cos {ctx}");
@@ -142,7 +168,10 @@ fn norm_f64_matches_oracle() {
     for n in lengths() {
         let a: Vec<f32> = (0..n).map(|_| rng.unit()).collect();
         let want = oracle_dot(&a, &a).sqrt();
-        assert!((scalar::norm_f64(&a) - want).abs() <= 1e-12 * want.max(1.0), "n={n}");
+        assert!(
+            (scalar::norm_f64(&a) - want).abs() <= 1e-12 * want.max(1.0),
+            "n={n}"
+        );
     }
     assert_eq!(scalar::norm_f64(&[3.0, 4.0]), 5.0);
 }

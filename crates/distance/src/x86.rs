@@ -11,7 +11,11 @@ use std::arch::x86_64::*;
 
 /// Pads the last `a.len() % lanes` elements with zeros into stack buffers.
 #[inline(always)]
-fn padded_tail<T: Copy + Default, const L: usize>(a: &[T], b: &[T], start: usize) -> ([T; L], [T; L]) {
+fn padded_tail<T: Copy + Default, const L: usize>(
+    a: &[T],
+    b: &[T],
+    start: usize,
+) -> ([T; L], [T; L]) {
     let mut ta = [T::default(); L];
     let mut tb = [T::default(); L];
     let n = a.len() - start;
@@ -76,7 +80,9 @@ avx512_reduce!(l2_512, f32, load512_f32, |x, y, acc| {
     let d = _mm512_sub_ps(x, y);
     _mm512_fmadd_ps(d, d, acc)
 });
-avx512_reduce!(dot_512, f32, load512_f32, |x, y, acc| _mm512_fmadd_ps(x, y, acc));
+avx512_reduce!(dot_512, f32, load512_f32, |x, y, acc| _mm512_fmadd_ps(
+    x, y, acc
+));
 avx512_reduce!(l1_512, f32, load512_f32, |x, y, acc| _mm512_add_ps(
     acc,
     _mm512_abs_ps(_mm512_sub_ps(x, y))
@@ -85,7 +91,9 @@ avx512_reduce!(l2_512_f16, f16, load512_f16, |x, y, acc| {
     let d = _mm512_sub_ps(x, y);
     _mm512_fmadd_ps(d, d, acc)
 });
-avx512_reduce!(dot_512_f16, f16, load512_f16, |x, y, acc| _mm512_fmadd_ps(x, y, acc));
+avx512_reduce!(dot_512_f16, f16, load512_f16, |x, y, acc| _mm512_fmadd_ps(
+    x, y, acc
+));
 avx512_reduce!(l1_512_f16, f16, load512_f16, |x, y, acc| _mm512_add_ps(
     acc,
     _mm512_abs_ps(_mm512_sub_ps(x, y))
@@ -236,7 +244,10 @@ macro_rules! avx2_reduce {
                     acc[1] = step($load(ta.as_ptr()), $load(tb.as_ptr()), acc[1]);
                 }
             }
-            hsum256(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])))
+            hsum256(_mm256_add_ps(
+                _mm256_add_ps(acc[0], acc[1]),
+                _mm256_add_ps(acc[2], acc[3]),
+            ))
         }
     };
 }
@@ -245,7 +256,9 @@ avx2_reduce!(l2_256, f32, load256_f32, |x, y, acc| {
     let d = _mm256_sub_ps(x, y);
     _mm256_fmadd_ps(d, d, acc)
 });
-avx2_reduce!(dot_256, f32, load256_f32, |x, y, acc| _mm256_fmadd_ps(x, y, acc));
+avx2_reduce!(dot_256, f32, load256_f32, |x, y, acc| _mm256_fmadd_ps(
+    x, y, acc
+));
 avx2_reduce!(l1_256, f32, load256_f32, |x, y, acc| _mm256_add_ps(
     acc,
     abs256(_mm256_sub_ps(x, y))
@@ -254,7 +267,9 @@ avx2_reduce!(l2_256_f16, f16, load256_f16, |x, y, acc| {
     let d = _mm256_sub_ps(x, y);
     _mm256_fmadd_ps(d, d, acc)
 });
-avx2_reduce!(dot_256_f16, f16, load256_f16, |x, y, acc| _mm256_fmadd_ps(x, y, acc));
+avx2_reduce!(dot_256_f16, f16, load256_f16, |x, y, acc| _mm256_fmadd_ps(
+    x, y, acc
+));
 avx2_reduce!(l1_256_f16, f16, load256_f16, |x, y, acc| _mm256_add_ps(
     acc,
     abs256(_mm256_sub_ps(x, y))

@@ -9,7 +9,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn take<const N: usize>(&mut self) -> Result<[u8; N], VectorError> {
-        let bytes = self.buf.get(self.pos..self.pos + N).ok_or(VectorError::InsufficientData)?;
+        let bytes = self
+            .buf
+            .get(self.pos..self.pos + N)
+            .ok_or(VectorError::InsufficientData)?;
         self.pos += N;
         Ok(bytes.try_into().expect("slice of length N"))
     }
@@ -28,7 +31,9 @@ pub fn decode_dense_f32(
     check_dim(type_name, dim)?;
     check_expected_dim(typmod, dim)?;
     if unused != 0 {
-        return Err(VectorError::UnusedNotZero { unused: unused as i64 });
+        return Err(VectorError::UnusedNotZero {
+            unused: unused as i64,
+        });
     }
     let mut values = Vec::with_capacity(dim);
     for _ in 0..dim {

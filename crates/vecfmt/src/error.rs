@@ -37,25 +37,57 @@ impl SqlState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VectorError {
     /// Input that does not start with '['; `input` is the whole literal.
-    MustStartWithBracket { type_name: &'static str, input: String },
-    InvalidSyntax { type_name: &'static str, input: String },
-    JunkAfterClosingBracket { type_name: &'static str, input: String },
+    MustStartWithBracket {
+        type_name: &'static str,
+        input: String,
+    },
+    InvalidSyntax {
+        type_name: &'static str,
+        input: String,
+    },
+    JunkAfterClosingBracket {
+        type_name: &'static str,
+        input: String,
+    },
     /// A number too large for the element type; `token` is its text.
-    OutOfRange { type_name: &'static str, token: String },
-    NoDimensions { type_name: &'static str },
-    TooManyDimensions { type_name: &'static str },
-    NaN { type_name: &'static str },
-    Infinite { type_name: &'static str },
-    DifferentDimensions { a: i64, b: i64 },
-    ExpectedDimensions { expected: i64, got: i64 },
-    UnusedNotZero { unused: i64 },
+    OutOfRange {
+        type_name: &'static str,
+        token: String,
+    },
+    NoDimensions {
+        type_name: &'static str,
+    },
+    TooManyDimensions {
+        type_name: &'static str,
+    },
+    NaN {
+        type_name: &'static str,
+    },
+    Infinite {
+        type_name: &'static str,
+    },
+    DifferentDimensions {
+        a: i64,
+        b: i64,
+    },
+    ExpectedDimensions {
+        expected: i64,
+        got: i64,
+    },
+    UnusedNotZero {
+        unused: i64,
+    },
     /// A binary message that ends early (Postgres' own wording).
     InsufficientData,
     Overflow,
     Underflow,
     TypmodNotOne,
-    TypmodTooSmall { type_name: &'static str },
-    TypmodTooLarge { type_name: &'static str },
+    TypmodTooSmall {
+        type_name: &'static str,
+    },
+    TypmodTooLarge {
+        type_name: &'static str,
+    },
     ArrayNotOneDimensional,
     ArrayHasNulls,
     UnsupportedArrayType,
@@ -70,7 +102,9 @@ impl VectorError {
             }
             OutOfRange { .. } | Overflow | Underflow => SqlState::NumericValueOutOfRange,
             TooManyDimensions { .. } => SqlState::ProgramLimitExceeded,
-            TypmodNotOne | TypmodTooSmall { .. } | TypmodTooLarge { .. } => SqlState::InvalidParameterValue,
+            TypmodNotOne | TypmodTooSmall { .. } | TypmodTooLarge { .. } => {
+                SqlState::InvalidParameterValue
+            }
             InsufficientData => SqlState::ProtocolViolation,
             ArrayHasNulls => SqlState::NullValueNotAllowed,
             NoDimensions { .. }
@@ -92,23 +126,35 @@ impl VectorError {
             | JunkAfterClosingBracket { type_name, input } => {
                 format!("invalid input syntax for type {type_name}: \"{input}\"")
             }
-            OutOfRange { type_name, token } => format!("\"{token}\" is out of range for type {type_name}"),
+            OutOfRange { type_name, token } => {
+                format!("\"{token}\" is out of range for type {type_name}")
+            }
             NoDimensions { type_name } => format!("{type_name} must have at least 1 dimension"),
             TooManyDimensions { type_name } => {
-                format!("{type_name} cannot have more than {} dimensions", crate::MAX_DIM)
+                format!(
+                    "{type_name} cannot have more than {} dimensions",
+                    crate::MAX_DIM
+                )
             }
             NaN { type_name } => format!("NaN not allowed in {type_name}"),
             Infinite { type_name } => format!("infinite value not allowed in {type_name}"),
             DifferentDimensions { a, b } => format!("different vector dimensions {a} and {b}"),
-            ExpectedDimensions { expected, got } => format!("expected {expected} dimensions, not {got}"),
+            ExpectedDimensions { expected, got } => {
+                format!("expected {expected} dimensions, not {got}")
+            }
             UnusedNotZero { unused } => format!("expected unused to be 0, not {unused}"),
             InsufficientData => "insufficient data left in message".to_string(),
             Overflow => "value out of range: overflow".to_string(),
             Underflow => "value out of range: underflow".to_string(),
             TypmodNotOne => "invalid type modifier".to_string(),
-            TypmodTooSmall { type_name } => format!("dimensions for type {type_name} must be at least 1"),
+            TypmodTooSmall { type_name } => {
+                format!("dimensions for type {type_name} must be at least 1")
+            }
             TypmodTooLarge { type_name } => {
-                format!("dimensions for type {type_name} cannot exceed {}", crate::MAX_DIM)
+                format!(
+                    "dimensions for type {type_name} cannot exceed {}",
+                    crate::MAX_DIM
+                )
             }
             ArrayNotOneDimensional => "array must be 1-D".to_string(),
             ArrayHasNulls => "array must not contain nulls".to_string(),
@@ -118,7 +164,9 @@ impl VectorError {
 
     pub fn detail(&self) -> Option<&'static str> {
         match self {
-            VectorError::MustStartWithBracket { .. } => Some("Vector contents must start with \"[\"."),
+            VectorError::MustStartWithBracket { .. } => {
+                Some("Vector contents must start with \"[\".")
+            }
             VectorError::JunkAfterClosingBracket { .. } => Some("Junk after closing right brace."),
             _ => None,
         }

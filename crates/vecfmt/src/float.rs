@@ -20,7 +20,13 @@ fn starts_with_ci(s: &[u8], word: &[u8]) -> bool {
 
 fn count_digits(s: &[u8], hex: bool) -> usize {
     s.iter()
-        .take_while(|c| if hex { c.is_ascii_hexdigit() } else { c.is_ascii_digit() })
+        .take_while(|c| {
+            if hex {
+                c.is_ascii_hexdigit()
+            } else {
+                c.is_ascii_digit()
+            }
+        })
         .count()
 }
 
@@ -44,7 +50,14 @@ pub fn scan_float(s: &[u8]) -> Option<ScannedFloat> {
     };
     let sign = |v: f32| if negative { -v } else { v };
     let rest = &s[i..];
-    let done = |len: usize, value: f32, overflow: bool| Some(ScannedFloat { len, start, value, overflow });
+    let done = |len: usize, value: f32, overflow: bool| {
+        Some(ScannedFloat {
+            len,
+            start,
+            value,
+            overflow,
+        })
+    };
 
     if starts_with_ci(rest, b"infinity") {
         return done(i + 8, sign(f32::INFINITY), false);
@@ -55,7 +68,10 @@ pub fn scan_float(s: &[u8]) -> Option<ScannedFloat> {
     if starts_with_ci(rest, b"nan") {
         let mut len = i + 3;
         if s.get(len) == Some(&b'(') {
-            let inner = s[len + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+            let inner = s[len + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                .count();
             if s.get(len + 1 + inner) == Some(&b')') {
                 len += inner + 2;
             }
@@ -112,7 +128,9 @@ fn scan_hex(s: &[u8]) -> Option<(usize, f32)> {
             i += 1;
             continue;
         }
-        let Some(d) = (c as char).to_digit(16) else { break };
+        let Some(d) = (c as char).to_digit(16) else {
+            break;
+        };
         digits += 1;
         if mantissa >> 56 == 0 {
             mantissa = (mantissa << 4) | d as u64;
@@ -172,7 +190,9 @@ pub fn write_shortest_f32(v: f32, out: &mut String) {
     let mut buf = SmallBuf::default();
     let _ = write!(buf, "{v:e}");
     let text = buf.as_str();
-    let (mantissa, exp) = text.split_once('e').expect("LowerExp always has an exponent");
+    let (mantissa, exp) = text
+        .split_once('e')
+        .expect("LowerExp always has an exponent");
     let exp: i32 = exp.parse().expect("LowerExp exponent is an integer");
     let (negative, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => (true, m),

@@ -39,7 +39,10 @@ pub fn check_dim(type_name: &'static str, dim: usize) -> Result<(), VectorError>
 /// Checks a value against a typmod (-1 means unconstrained).
 pub fn check_expected_dim(typmod: i32, dim: usize) -> Result<(), VectorError> {
     if typmod != -1 && typmod as i64 != dim as i64 {
-        return Err(VectorError::ExpectedDimensions { expected: typmod as i64, got: dim as i64 });
+        return Err(VectorError::ExpectedDimensions {
+            expected: typmod as i64,
+            got: dim as i64,
+        });
     }
     Ok(())
 }

@@ -14,46 +14,112 @@ fn fmt1(v: f32) -> String {
 #[test]
 fn parses_well_formed_literals() {
     assert_eq!(parse("[1,2,3]").unwrap(), vec![1.0, 2.0, 3.0]);
-    assert_eq!(parse("  [ 1.5 , -2e3 ,\t+.25 ]\n ").unwrap(), vec![1.5, -2000.0, 0.25]);
+    assert_eq!(
+        parse("  [ 1.5 , -2e3 ,\t+.25 ]\n ").unwrap(),
+        vec![1.5, -2000.0, 0.25]
+    );
     assert_eq!(parse("[1.]").unwrap(), vec![1.0]);
-    assert_eq!(parse("[0x10, 0x1p-2, 0X.8]").unwrap(), vec![16.0, 0.25, 0.5]);
-    assert_eq!(parse("[1e-50]").unwrap(), vec![0.0], "underflow is accepted like pgvector");
+    assert_eq!(
+        parse("[0x10, 0x1p-2, 0X.8]").unwrap(),
+        vec![16.0, 0.25, 0.5]
+    );
+    assert_eq!(
+        parse("[1e-50]").unwrap(),
+        vec![0.0],
+        "underflow is accepted like pgvector"
+    );
     assert_eq!(parse("[-0]").unwrap()[0].to_bits(), (-0.0f32).to_bits());
     // An exponent marker without digits is not part of the number.
-    assert!(matches!(parse("[1e]"), Err(VectorError::InvalidSyntax { .. })));
+    assert!(matches!(
+        parse("[1e]"),
+        Err(VectorError::InvalidSyntax { .. })
+    ));
 }
 
 #[test]
 fn rejects_malformed_literals_with_pgvector_errors() {
-    let syntax = |s: &str| VectorError::InvalidSyntax { type_name: "vector", input: s.to_string() };
+    let syntax = |s: &str| VectorError::InvalidSyntax {
+        type_name: "vector",
+        input: s.to_string(),
+    };
     assert_eq!(
         parse(""),
-        Err(VectorError::MustStartWithBracket { type_name: "vector", input: String::new() })
+        Err(VectorError::MustStartWithBracket {
+            type_name: "vector",
+            input: String::new()
+        })
     );
-    assert!(matches!(parse("1,2]"), Err(VectorError::MustStartWithBracket { .. })));
+    assert!(matches!(
+        parse("1,2]"),
+        Err(VectorError::MustStartWithBracket { .. })
+    ));
     assert_eq!(parse("["), Err(syntax("[")));
-    assert_eq!(parse("[]"), Err(VectorError::NoDimensions { type_name: "vector" }));
-    assert_eq!(parse("[ ]"), Err(VectorError::NoDimensions { type_name: "vector" }));
-    for bad in ["[1,,2]", "[1 2]", "[1,]", "[,1]", "[1", "[1,2", "[a]", "[1;2]", "[--1]", "[1.2.3]", "[0x]"] {
+    assert_eq!(
+        parse("[]"),
+        Err(VectorError::NoDimensions {
+            type_name: "vector"
+        })
+    );
+    assert_eq!(
+        parse("[ ]"),
+        Err(VectorError::NoDimensions {
+            type_name: "vector"
+        })
+    );
+    for bad in [
+        "[1,,2]", "[1 2]", "[1,]", "[,1]", "[1", "[1,2", "[a]", "[1;2]", "[--1]", "[1.2.3]", "[0x]",
+    ] {
         assert_eq!(parse(bad), Err(syntax(bad)), "{bad}");
     }
     assert_eq!(
         parse("[1,2] x"),
-        Err(VectorError::JunkAfterClosingBracket { type_name: "vector", input: "[1,2] x".into() })
+        Err(VectorError::JunkAfterClosingBracket {
+            type_name: "vector",
+            input: "[1,2] x".into()
+        })
     );
-    assert!(matches!(parse("[1]]"), Err(VectorError::JunkAfterClosingBracket { .. })));
+    assert!(matches!(
+        parse("[1]]"),
+        Err(VectorError::JunkAfterClosingBracket { .. })
+    ));
     assert_eq!(
         parse("[1, -1e39]"),
-        Err(VectorError::OutOfRange { type_name: "vector", token: "-1e39".into() })
+        Err(VectorError::OutOfRange {
+            type_name: "vector",
+            token: "-1e39".into()
+        })
     );
     assert_eq!(
         parse("[1e99999999999999999999999]"),
-        Err(VectorError::OutOfRange { type_name: "vector", token: "1e99999999999999999999999".into() })
+        Err(VectorError::OutOfRange {
+            type_name: "vector",
+            token: "1e99999999999999999999999".into()
+        })
     );
-    assert_eq!(parse("[NaN]"), Err(VectorError::NaN { type_name: "vector" }));
-    assert_eq!(parse("[nan(123)]"), Err(VectorError::NaN { type_name: "vector" }));
-    assert_eq!(parse("[1,-Infinity]"), Err(VectorError::Infinite { type_name: "vector" }));
-    assert_eq!(parse("[inf]"), Err(VectorError::Infinite { type_name: "vector" }));
+    assert_eq!(
+        parse("[NaN]"),
+        Err(VectorError::NaN {
+            type_name: "vector"
+        })
+    );
+    assert_eq!(
+        parse("[nan(123)]"),
+        Err(VectorError::NaN {
+            type_name: "vector"
+        })
+    );
+    assert_eq!(
+        parse("[1,-Infinity]"),
+        Err(VectorError::Infinite {
+            type_name: "vector"
+        })
+    );
+    assert_eq!(
+        parse("[inf]"),
+        Err(VectorError::Infinite {
+            type_name: "vector"
+        })
+    );
 }
 
 #[test]
@@ -61,14 +127,27 @@ fn dimension_limits() {
     let ok = format!("[{}]", vec!["1"; MAX_DIM].join(","));
     assert_eq!(parse(&ok).unwrap().len(), MAX_DIM);
     let too_many = format!("[{}]", vec!["1"; MAX_DIM + 1].join(","));
-    assert_eq!(parse(&too_many), Err(VectorError::TooManyDimensions { type_name: "vector" }));
+    assert_eq!(
+        parse(&too_many),
+        Err(VectorError::TooManyDimensions {
+            type_name: "vector"
+        })
+    );
     // The limit is hit before the junk at the 16001st position is looked at.
     let junk = format!("[{},x]", vec!["1"; MAX_DIM].join(","));
-    assert_eq!(parse(&junk), Err(VectorError::TooManyDimensions { type_name: "vector" }));
+    assert_eq!(
+        parse(&junk),
+        Err(VectorError::TooManyDimensions {
+            type_name: "vector"
+        })
+    );
     let mut v = Vec::new();
     assert_eq!(
         parse_dense("vector", b"[1,2]", 3, &mut v),
-        Err(VectorError::ExpectedDimensions { expected: 3, got: 2 })
+        Err(VectorError::ExpectedDimensions {
+            expected: 3,
+            got: 2
+        })
     );
     assert!(parse_dense("vector", b"[1,2,3]", 3, &mut v).is_ok());
 }
@@ -125,17 +204,30 @@ fn binary_round_trip_and_errors() {
     assert_eq!((v, used), (vec![1.0, -2.5, 3e-40], 16));
     assert_eq!(
         decode_dense_f32("vector", &buf, 2),
-        Err(VectorError::ExpectedDimensions { expected: 2, got: 3 })
+        Err(VectorError::ExpectedDimensions {
+            expected: 2,
+            got: 3
+        })
     );
-    assert_eq!(decode_dense_f32("vector", &buf[..15], -1), Err(VectorError::InsufficientData));
-    assert_eq!(decode_dense_f32("vector", &[0], -1), Err(VectorError::InsufficientData));
+    assert_eq!(
+        decode_dense_f32("vector", &buf[..15], -1),
+        Err(VectorError::InsufficientData)
+    );
+    assert_eq!(
+        decode_dense_f32("vector", &[0], -1),
+        Err(VectorError::InsufficientData)
+    );
     assert_eq!(
         decode_dense_f32("vector", &[0, 0, 0, 0], -1),
-        Err(VectorError::NoDimensions { type_name: "vector" })
+        Err(VectorError::NoDimensions {
+            type_name: "vector"
+        })
     );
     assert_eq!(
         decode_dense_f32("vector", &[0x3e, 0x81, 0, 0], -1),
-        Err(VectorError::TooManyDimensions { type_name: "vector" })
+        Err(VectorError::TooManyDimensions {
+            type_name: "vector"
+        })
     );
     assert_eq!(
         decode_dense_f32("vector", &[0, 1, 0, 7, 0, 0, 0, 0], -1),
@@ -143,7 +235,12 @@ fn binary_round_trip_and_errors() {
     );
     let mut nan = vec![0, 2, 0, 0];
     nan.extend_from_slice(&f32::NAN.to_be_bytes());
-    assert_eq!(decode_dense_f32("vector", &nan, -1), Err(VectorError::NaN { type_name: "vector" }));
+    assert_eq!(
+        decode_dense_f32("vector", &nan, -1),
+        Err(VectorError::NaN {
+            type_name: "vector"
+        })
+    );
     // Trailing bytes are left for the caller (Postgres reports them itself).
     let mut long = buf.clone();
     long.push(9);
@@ -152,13 +249,29 @@ fn binary_round_trip_and_errors() {
 
 #[test]
 fn error_codes_and_text() {
-    let e = VectorError::MustStartWithBracket { type_name: "vector", input: "x".into() };
+    let e = VectorError::MustStartWithBracket {
+        type_name: "vector",
+        input: "x".into(),
+    };
     assert_eq!(e.sqlstate().code(), "22P02");
     assert_eq!(e.message(), "invalid input syntax for type vector: \"x\"");
     assert_eq!(e.detail(), Some("Vector contents must start with \"[\"."));
-    assert_eq!(VectorError::TooManyDimensions { type_name: "vector" }.sqlstate().code(), "54000");
-    assert_eq!(VectorError::Overflow.message(), "value out of range: overflow");
-    assert_eq!(VectorError::DifferentDimensions { a: 3, b: 2 }.message(), "different vector dimensions 3 and 2");
+    assert_eq!(
+        VectorError::TooManyDimensions {
+            type_name: "vector"
+        }
+        .sqlstate()
+        .code(),
+        "54000"
+    );
+    assert_eq!(
+        VectorError::Overflow.message(),
+        "value out of range: overflow"
+    );
+    assert_eq!(
+        VectorError::DifferentDimensions { a: 3, b: 2 }.message(),
+        "different vector dimensions 3 and 2"
+    );
 }
 
 /// Arbitrary bytes never panic the parser (a small deterministic fuzz).
@@ -176,7 +289,9 @@ fn parser_survives_random_bytes() {
         s.push(b'[');
         let mut x = state;
         for _ in 0..len {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             s.push(alphabet[(x >> 33) as usize % alphabet.len()]);
         }
         let _ = parse_dense("vector", &s, -1, &mut v);

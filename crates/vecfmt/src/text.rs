@@ -22,7 +22,10 @@ pub fn parse_dense(
     };
     let mut p = skip(0);
     if input.get(p) != Some(&b'[') {
-        return Err(VectorError::MustStartWithBracket { type_name, input: lit() });
+        return Err(VectorError::MustStartWithBracket {
+            type_name,
+            input: lit(),
+        });
     }
     p = skip(p + 1);
     if input.get(p) == Some(&b']') {
@@ -34,7 +37,10 @@ pub fn parse_dense(
         }
         p = skip(p);
         let Some(f) = scan_float(&input[p..]) else {
-            return Err(VectorError::InvalidSyntax { type_name, input: lit() });
+            return Err(VectorError::InvalidSyntax {
+                type_name,
+                input: lit(),
+            });
         };
         if f.overflow {
             let token = String::from_utf8_lossy(&input[p + f.start..p + f.len]).into_owned();
@@ -49,11 +55,19 @@ pub fn parse_dense(
                 p += 1;
                 break;
             }
-            _ => return Err(VectorError::InvalidSyntax { type_name, input: lit() }),
+            _ => {
+                return Err(VectorError::InvalidSyntax {
+                    type_name,
+                    input: lit(),
+                })
+            }
         }
     }
     if skip(p) != input.len() {
-        return Err(VectorError::JunkAfterClosingBracket { type_name, input: lit() });
+        return Err(VectorError::JunkAfterClosingBracket {
+            type_name,
+            input: lit(),
+        });
     }
     check_dim(type_name, out.len())?;
     check_expected_dim(typmod, out.len())

@@ -1,0 +1,208 @@
+-- vector_ext: the pgvector-compatible SQL surface, written by hand.
+-- Every C symbol is prefixed vx_ (see src/fmgr.rs); SQL names are pgvector's.
+
+------------------------------------------------------------------ vector --
+
+CREATE TYPE vector;
+
+CREATE FUNCTION vector_in(cstring, oid, integer) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_vector_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_out(vector) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'vx_vector_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_typmod_in(cstring[]) RETURNS integer
+    AS 'MODULE_PATHNAME', 'vx_vector_typmod_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_recv(internal, oid, integer) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_vector_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_send(vector) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'vx_vector_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- STORAGE main (pgvector uses external): a vector stays in the heap row
+-- whenever the row fits in a page (up to about 2000 dimensions), so exact
+-- scans of 1536-d embeddings read no TOAST table. Larger values still move
+-- out of line. ALTER TABLE ... SET STORAGE EXTERNAL restores pgvector's choice.
+CREATE TYPE vector (
+    INPUT     = vector_in,
+    OUTPUT    = vector_out,
+    TYPMOD_IN = vector_typmod_in,
+    RECEIVE   = vector_recv,
+    SEND      = vector_send,
+    STORAGE   = main
+);
+COMMENT ON TYPE vector IS 'single-precision vector';
+
+CREATE FUNCTION l2_distance(vector, vector) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_l2_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION inner_product(vector, vector) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION cosine_distance(vector, vector) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_cosine_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION l1_distance(vector, vector) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_l1_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_dims(vector) RETURNS integer
+    AS 'MODULE_PATHNAME', 'vx_vector_dims' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_norm(vector) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_vector_norm' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION l2_normalize(vector) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_l2_normalize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION binary_quantize(vector) RETURNS bit
+    AS 'MODULE_PATHNAME', 'vx_binary_quantize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION subvector(vector, int, int) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_subvector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION l2_distance(vector, vector) IS 'Euclidean distance';
+COMMENT ON FUNCTION inner_product(vector, vector) IS 'inner product';
+COMMENT ON FUNCTION cosine_distance(vector, vector) IS 'cosine distance';
+COMMENT ON FUNCTION l1_distance(vector, vector) IS 'taxicab distance';
+COMMENT ON FUNCTION vector_dims(vector) IS 'number of dimensions';
+COMMENT ON FUNCTION vector_norm(vector) IS 'Euclidean norm';
+COMMENT ON FUNCTION l2_normalize(vector) IS 'normalize with Euclidean norm';
+COMMENT ON FUNCTION binary_quantize(vector) IS 'binary quantize';
+COMMENT ON FUNCTION subvector(vector, int, int) IS 'subvector';
+
+CREATE FUNCTION vector_add(vector, vector) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_vector_add' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_sub(vector, vector) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_vector_sub' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_mul(vector, vector) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_vector_mul' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_concat(vector, vector) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_vector_concat' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_lt(vector, vector) RETURNS bool
+    AS 'MODULE_PATHNAME', 'vx_vector_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_le(vector, vector) RETURNS bool
+    AS 'MODULE_PATHNAME', 'vx_vector_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_eq(vector, vector) RETURNS bool
+    AS 'MODULE_PATHNAME', 'vx_vector_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_ne(vector, vector) RETURNS bool
+    AS 'MODULE_PATHNAME', 'vx_vector_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_ge(vector, vector) RETURNS bool
+    AS 'MODULE_PATHNAME', 'vx_vector_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_gt(vector, vector) RETURNS bool
+    AS 'MODULE_PATHNAME', 'vx_vector_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_cmp(vector, vector) RETURNS int4
+    AS 'MODULE_PATHNAME', 'vx_vector_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_l2_squared_distance(vector, vector) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_vector_l2_squared_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_negative_inner_product(vector, vector) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_vector_negative_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_spherical_distance(vector, vector) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_vector_spherical_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_accum(double precision[], vector) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'vx_vector_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_avg(double precision[]) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_vector_avg' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_combine(double precision[], double precision[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'vx_vector_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE AGGREGATE avg(vector) (
+    SFUNC = vector_accum,
+    STYPE = double precision[],
+    FINALFUNC = vector_avg,
+    COMBINEFUNC = vector_combine,
+    INITCOND = '{0}',
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE avg(vector) IS 'the average (arithmetic mean) as vector of all vector values';
+
+CREATE AGGREGATE sum(vector) (
+    SFUNC = vector_add,
+    STYPE = vector,
+    COMBINEFUNC = vector_add,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE sum(vector) IS 'sum as vector across all vector input values';
+
+CREATE FUNCTION vector(vector, integer, boolean) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_vector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION array_to_vector(integer[], integer, boolean) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_array_to_vector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION array_to_vector(real[], integer, boolean) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_array_to_vector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION array_to_vector(double precision[], integer, boolean) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_array_to_vector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION array_to_vector(numeric[], integer, boolean) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_array_to_vector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_to_float4(vector, integer, boolean) RETURNS real[]
+    AS 'MODULE_PATHNAME', 'vx_vector_to_float4' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE CAST (vector AS vector)
+    WITH FUNCTION vector(vector, integer, boolean) AS IMPLICIT;
+CREATE CAST (vector AS real[])
+    WITH FUNCTION vector_to_float4(vector, integer, boolean) AS IMPLICIT;
+CREATE CAST (integer[] AS vector)
+    WITH FUNCTION array_to_vector(integer[], integer, boolean) AS ASSIGNMENT;
+CREATE CAST (real[] AS vector)
+    WITH FUNCTION array_to_vector(real[], integer, boolean) AS ASSIGNMENT;
+CREATE CAST (double precision[] AS vector)
+    WITH FUNCTION array_to_vector(double precision[], integer, boolean) AS ASSIGNMENT;
+CREATE CAST (numeric[] AS vector)
+    WITH FUNCTION array_to_vector(numeric[], integer, boolean) AS ASSIGNMENT;
+
+CREATE OPERATOR <-> (
+    LEFTARG = vector, RIGHTARG = vector, PROCEDURE = l2_distance, COMMUTATOR = '<->'
+);
+CREATE OPERATOR <#> (
+    LEFTARG = vector, RIGHTARG = vector, PROCEDURE = vector_negative_inner_product, COMMUTATOR = '<#>'
+);
+CREATE OPERATOR <=> (
+    LEFTARG = vector, RIGHTARG = vector, PROCEDURE = cosine_distance, COMMUTATOR = '<=>'
+);
+CREATE OPERATOR <+> (
+    LEFTARG = vector, RIGHTARG = vector, PROCEDURE = l1_distance, COMMUTATOR = '<+>'
+);
+CREATE OPERATOR + (
+    LEFTARG = vector, RIGHTARG = vector, PROCEDURE = vector_add, COMMUTATOR = +
+);
+CREATE OPERATOR - (
+    LEFTARG = vector, RIGHTARG = vector, PROCEDURE = vector_sub
+);
+CREATE OPERATOR * (
+    LEFTARG = vector, RIGHTARG = vector, PROCEDURE = vector_mul, COMMUTATOR = *
+);
+CREATE OPERATOR || (
+    LEFTARG = vector, RIGHTARG = vector, PROCEDURE = vector_concat
+);
+CREATE OPERATOR < (
+    LEFTARG = vector, RIGHTARG = vector, PROCEDURE = vector_lt,
+    COMMUTATOR = > , NEGATOR = >= , RESTRICT = scalarltsel, JOIN = scalarltjoinsel
+);
+CREATE OPERATOR <= (
+    LEFTARG = vector, RIGHTARG = vector, PROCEDURE = vector_le,
+    COMMUTATOR = >= , NEGATOR = > , RESTRICT = scalarlesel, JOIN = scalarlejoinsel
+);
+CREATE OPERATOR = (
+    LEFTARG = vector, RIGHTARG = vector, PROCEDURE = vector_eq,
+    COMMUTATOR = = , NEGATOR = <> , RESTRICT = eqsel, JOIN = eqjoinsel
+);
+CREATE OPERATOR <> (
+    LEFTARG = vector, RIGHTARG = vector, PROCEDURE = vector_ne,
+    COMMUTATOR = <> , NEGATOR = = , RESTRICT = eqsel, JOIN = eqjoinsel
+);
+CREATE OPERATOR >= (
+    LEFTARG = vector, RIGHTARG = vector, PROCEDURE = vector_ge,
+    COMMUTATOR = <= , NEGATOR = < , RESTRICT = scalargesel, JOIN = scalargejoinsel
+);
+CREATE OPERATOR > (
+    LEFTARG = vector, RIGHTARG = vector, PROCEDURE = vector_gt,
+    COMMUTATOR = < , NEGATOR = <= , RESTRICT = scalargtsel, JOIN = scalargtjoinsel
+);
+
+COMMENT ON OPERATOR + (vector, vector) IS 'add';
+COMMENT ON OPERATOR - (vector, vector) IS 'subtract';
+COMMENT ON OPERATOR * (vector, vector) IS 'multiply';
+COMMENT ON OPERATOR || (vector, vector) IS 'concatenate';
+COMMENT ON OPERATOR < (vector, vector) IS 'less than';
+COMMENT ON OPERATOR <= (vector, vector) IS 'less than or equal';
+COMMENT ON OPERATOR = (vector, vector) IS 'equal';
+COMMENT ON OPERATOR <> (vector, vector) IS 'not equal';
+COMMENT ON OPERATOR >= (vector, vector) IS 'greater than or equal';
+COMMENT ON OPERATOR > (vector, vector) IS 'greater than';
+
+CREATE OPERATOR CLASS vector_ops
+    DEFAULT FOR TYPE vector USING btree AS
+    OPERATOR 1 < ,
+    OPERATOR 2 <= ,
+    OPERATOR 3 = ,
+    OPERATOR 4 >= ,
+    OPERATOR 5 > ,
+    FUNCTION 1 vector_cmp(vector, vector);
