@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Sets up everything on a fresh Debian machine, builds and installs
+# vector_ext, starts a local Postgres with it and runs a small demo.
+# The server keeps running; connect with the psql line printed at the end.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+setup_all
+
+log "demo database vector_ext_demo"
+psql_db -d postgres -c "DROP DATABASE IF EXISTS vector_ext_demo" -c "CREATE DATABASE vector_ext_demo"
+psql_db -d vector_ext_demo -e <<'SQL'
+CREATE EXTENSION vector_ext;
+CREATE TABLE categories (id int PRIMARY KEY, name text);
+INSERT INTO categories VALUES (1, 'fruit'), (2, 'vehicle');
+CREATE TABLE items (id bigserial PRIMARY KEY, name text, category_id int REFERENCES categories, embedding vector(3));
+INSERT INTO items (name, category_id, embedding) VALUES
+  ('apple', 1, '[0.9,0.1,0.0]'), ('pear', 1, '[0.8,0.2,0.1]'), ('banana', 1, '[0.7,0.0,0.3]'),
+  ('car', 2, '[0.0,0.9,0.4]'), ('bike', 2, '[0.1,0.8,0.5]'), ('truck', 2, '[0.0,1.0,0.2]');
+\echo '-- the three items nearest to [1,0,0] by cosine distance'
+SELECT name, round((embedding <=> '[1,0,0]')::numeric, 4) AS cosine_distance
+FROM items ORDER BY embedding <=> '[1,0,0]' LIMIT 3;
+\echo '-- nearest vehicle to a query, joined with its category'
+SELECT i.name, c.name AS category, round((i.embedding <-> '[0,1,0.3]')::numeric, 4) AS l2
+FROM items i JOIN categories c ON c.id = i.category_id
+WHERE c.name = 'vehicle' ORDER BY i.embedding <-> '[0,1,0.3]' LIMIT 1;
+\echo '-- per-category centroid'
+SELECT c.name, avg(i.embedding) FROM items i JOIN categories c ON c.id = i.category_id GROUP BY c.name ORDER BY 1;
+SQL
+log "Postgres is running. Connect with:"
+echo "  psql -h $PGSOCK -p $PGPORT -U postgres vector_ext_demo"
