@@ -80,7 +80,7 @@ cluster_start() {
   cluster_stop
   log "starting Postgres on $PGSOCK port $PGPORT"
   as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGDATA_DIR/server.log" -w start \
-    -o "-p $PGPORT -k $PGSOCK -c listen_addresses='localhost' -c fsync=off -c shared_buffers=1GB" >/dev/null
+    -o "-p $PGPORT -k $PGSOCK -c listen_addresses='localhost' -c fsync=off -c shared_buffers=1GB ${VECTOR_EXT_PGOPTS:-}" >/dev/null
 }
 
 psql_db() { "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -q "$@"; }

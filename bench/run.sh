@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the exact-scan benchmark against a locally built pgvector.
+# pgvector must already be installed into the same PostgreSQL (build it from
+# its repository with `make && make install`; it is not part of this repo).
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+if [ ! -f "$("$PG_CONFIG" --sharedir)/extension/vector.control" ]; then
+  echo "pgvector is not installed into $("$PG_CONFIG" --sharedir); build it locally first" >&2
+  exit 1
+fi
+# Room for both systems' tables in shared_buffers (about 1.8 GB in all).
+export VECTOR_EXT_PGOPTS="-c shared_buffers=4GB"
+setup_all
+VENV="$ROOT/target/venv"
+[ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r "$ROOT/tests/python/requirements.txt"; }
+"$VENV/bin/python" "$ROOT/bench/exact_scan.py" "$@"
