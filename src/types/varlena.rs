@@ -29,6 +29,50 @@ pub fn detoast(d: pg_sys::Datum) -> *const u8 {
     unsafe { pg_sys::pg_detoast_datum(p) as *const u8 }
 }
 
+/// Asks the CPU to start loading the first `bytes` of a datum's memory.
+///
+/// In a sequential scan each vector lives in a different heap tuple, and
+/// tuples are laid out backwards in the page, so the hardware prefetcher
+/// retrains on every row: the header load misses, and only then do the
+/// element loads start. Prefetching the lines up front overlaps those misses.
+/// Prefetch instructions never fault, so reading past the datum is harmless.
+#[inline(always)]
+pub fn prefetch(d: pg_sys::Datum, before: usize, after: usize) {
+    prefetch_lines(
+        (d.cast_mut_ptr::<i8>() as *const i8).wrapping_sub(before),
+        before + after,
+    );
+}
+
+/// Prefetches bytes [from, to) of a datum.
+#[inline(always)]
+pub fn prefetch_range(d: pg_sys::Datum, from: usize, to: usize) {
+    prefetch_lines(
+        (d.cast_mut_ptr::<i8>() as *const i8).wrapping_add(from),
+        to.saturating_sub(from),
+    );
+}
+
+#[inline(always)]
+fn prefetch_lines(p: *const i8, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut off = 0;
+        while off < len {
+            // SAFETY: _mm_prefetch is a hint with no architectural effect; it
+            // does not fault on any address.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    p.wrapping_add(off),
+                )
+            };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, len);
+}
+
 /// Total size from a 4-byte uncompressed varlena header.
 #[inline]
 pub fn varsize(p: *const u8) -> usize {

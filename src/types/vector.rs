@@ -10,7 +10,30 @@ use vecfmt::{check_dim, check_element, check_expected_dim, VectorError};
 
 const TYPE_NAME: &str = "vector";
 
+/// How much to prefetch around each distance argument: 2 KiB from its start
+/// (all of a 384-d vector) and 2 KiB below it, where a sequential scan finds
+/// the next tuple of the page. Measured on 100k x 384 (bench/): 0 KiB below
+/// 49 ms, 1 KiB 45 ms, 2 KiB 42 ms, 4 KiB 42 ms per exact scan.
+const PREFETCH_BYTES: usize = 2048;
+
 impl Args {
+    /// Both vector arguments of a distance function, with their memory
+    /// prefetched before either header is read (see `varlena::prefetch`).
+    #[inline]
+    pub fn vector_pair(&self) -> (VectorRef<'_>, VectorRef<'_>) {
+        super::varlena::prefetch(self.datum(0), PREFETCH_BYTES, PREFETCH_BYTES);
+        super::varlena::prefetch(self.datum(1), PREFETCH_BYTES, PREFETCH_BYTES);
+        let (a, b) = (self.vector(0), self.vector(1));
+        // The rest of a large vector, now that its size is known.
+        for v in [&a, &b] {
+            let size = super::varlena::vector_size(v.dim());
+            if size > PREFETCH_BYTES {
+                super::varlena::prefetch_range(v.datum(), PREFETCH_BYTES, size);
+            }
+        }
+        (a, b)
+    }
+
     #[inline]
     pub fn vector(&self, i: usize) -> VectorRef<'_> {
         // SAFETY: the SQL declaration gives argument i type vector, and the
@@ -121,7 +144,7 @@ pg_function!(pg_finfo_vx_vector_to_float4, vx_vector_to_float4, |args| {
 // ------------------------------------------------------------ distances --
 
 pg_function!(pg_finfo_vx_l2_distance, vx_l2_distance, |args| {
-    let (a, b) = (args.vector(0), args.vector(1));
+    let (a, b) = args.vector_pair();
     same_dims(&a, &b);
     float8_datum((distance::l2_squared(a.as_slice(), b.as_slice()) as f64).sqrt())
 });
@@ -130,14 +153,14 @@ pg_function!(
     pg_finfo_vx_vector_l2_squared_distance,
     vx_vector_l2_squared_distance,
     |args| {
-        let (a, b) = (args.vector(0), args.vector(1));
+        let (a, b) = args.vector_pair();
         same_dims(&a, &b);
         float8_datum(distance::l2_squared(a.as_slice(), b.as_slice()) as f64)
     }
 );
 
 pg_function!(pg_finfo_vx_inner_product, vx_inner_product, |args| {
-    let (a, b) = (args.vector(0), args.vector(1));
+    let (a, b) = args.vector_pair();
     same_dims(&a, &b);
     float8_datum(distance::dot(a.as_slice(), b.as_slice()) as f64)
 });
@@ -146,14 +169,14 @@ pg_function!(
     pg_finfo_vx_vector_negative_inner_product,
     vx_vector_negative_inner_product,
     |args| {
-        let (a, b) = (args.vector(0), args.vector(1));
+        let (a, b) = args.vector_pair();
         same_dims(&a, &b);
         float8_datum(-(distance::dot(a.as_slice(), b.as_slice()) as f64))
     }
 );
 
 pg_function!(pg_finfo_vx_cosine_distance, vx_cosine_distance, |args| {
-    let (a, b) = (args.vector(0), args.vector(1));
+    let (a, b) = args.vector_pair();
     same_dims(&a, &b);
     let p = distance::cosine_parts(a.as_slice(), b.as_slice());
     float8_datum(distance::cosine_distance_from_parts(
@@ -165,7 +188,7 @@ pg_function!(
     pg_finfo_vx_vector_spherical_distance,
     vx_vector_spherical_distance,
     |args| {
-        let (a, b) = (args.vector(0), args.vector(1));
+        let (a, b) = args.vector_pair();
         same_dims(&a, &b);
         // Inputs are unit vectors (k-means for ip/cosine); angular distance
         // satisfies the triangle inequality.
@@ -175,7 +198,7 @@ pg_function!(
 );
 
 pg_function!(pg_finfo_vx_l1_distance, vx_l1_distance, |args| {
-    let (a, b) = (args.vector(0), args.vector(1));
+    let (a, b) = args.vector_pair();
     same_dims(&a, &b);
     float8_datum(distance::l1(a.as_slice(), b.as_slice()) as f64)
 });
