@@ -89,32 +89,41 @@ pub fn numeric_to_f32(d: pg_sys::Datum) -> f32 {
 }
 
 pub fn new_float4_array(values: &[f32]) -> pg_sys::Datum {
-    let datums: Vec<pg_sys::Datum> = values.iter().map(|v| float4_datum(*v)).collect();
-    // SAFETY: construct_array copies n by-value float4 datums into a new array.
-    let a = unsafe {
-        pg_sys::construct_array(
-            datums.as_ptr() as *mut _,
-            datums.len() as i32,
-            pg_sys::FLOAT4OID,
-            4,
-            true,
-            b'i' as _,
-        )
-    };
-    pg_sys::Datum::from(a)
+    new_array(
+        values.iter().map(|v| float4_datum(*v)),
+        pg_sys::FLOAT4OID,
+        4,
+        b'i',
+    )
 }
 
 pub fn new_float8_array(values: &[f64]) -> pg_sys::Datum {
-    let datums: Vec<pg_sys::Datum> = values.iter().map(|v| float8_datum(*v)).collect();
-    // SAFETY: construct_array copies n by-value float8 datums into a new array.
+    new_array(
+        values.iter().map(|v| float8_datum(*v)),
+        pg_sys::FLOAT8OID,
+        8,
+        b'd',
+    )
+}
+
+/// A 1-D array of by-value datums of the given type.
+fn new_array(
+    datums: impl Iterator<Item = pg_sys::Datum>,
+    elemtype: pg_sys::Oid,
+    len: i32,
+    align: u8,
+) -> pg_sys::Datum {
+    let datums: Vec<pg_sys::Datum> = datums.collect();
+    // SAFETY: construct_array copies n by-value datums of `elemtype` (whose
+    // length and alignment the callers pass) into a new palloc'd array.
     let a = unsafe {
         pg_sys::construct_array(
             datums.as_ptr() as *mut _,
             datums.len() as i32,
-            pg_sys::FLOAT8OID,
-            8,
+            elemtype,
+            len,
             true,
-            b'd' as _,
+            align as _,
         )
     };
     pg_sys::Datum::from(a)
