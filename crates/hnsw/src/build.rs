@@ -1,0 +1,436 @@
+//! Building an HNSW graph in memory (HNSW paper, algorithms 1 and 4).
+//!
+//! Vectors are appended first (`push`), then linked by `insert_pending` in
+//! batches run on the current rayon pool. Threads only compute: each node's
+//! links sit behind their own mutex, and the entry point behind a RwLock. The
+//! caller's closure runs between batches on the caller's thread, so it may
+//! call into Postgres (interrupt checks, progress).
+
+use crate::search::{search_layer, Candidate, Graph};
+use crate::{Metric, Visited};
+use rayon::prelude::*;
+use std::sync::{Mutex, RwLock};
+
+/// Highest level a node can get; 16 levels with m = 2 hold billions of nodes.
+pub const MAX_LEVEL: usize = 15;
+
+/// Payloads (heap TIDs) one node holds for identical vectors, as pgvector's
+/// elements do; a further duplicate becomes a node of its own.
+pub const MAX_PAYLOADS: usize = 10;
+
+#[derive(Default)]
+struct Node {
+    /// Neighbour lists, level 0 first.
+    links: Vec<Vec<u32>>,
+    /// What the node stands for (heap TIDs); empty for a merged duplicate.
+    payloads: Vec<u64>,
+    /// Set when this vector was merged into another node and is not linked.
+    merged: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct BuildParams {
+    /// Neighbours per node on levels >= 1 (2 * m on level 0).
+    pub m: usize,
+    pub ef_construction: usize,
+    pub metric: Metric,
+    /// Seed of the level assignment, so a build is reproducible.
+    pub seed: u64,
+}
+
+pub struct BuildGraph {
+    params: BuildParams,
+    dim: usize,
+    vectors: Vec<f32>,
+    levels: Vec<u8>,
+    nodes: Vec<Mutex<Node>>,
+    entry: RwLock<Option<(u32, usize)>>,
+    linked: usize,
+}
+
+impl BuildGraph {
+    pub fn new(params: BuildParams, dim: usize) -> Self {
+        assert!(params.m >= 2 && dim >= 1);
+        BuildGraph {
+            params,
+            dim,
+            vectors: Vec::new(),
+            levels: Vec::new(),
+            nodes: Vec::new(),
+            entry: RwLock::new(None),
+            linked: 0,
+        }
+    }
+
+    pub fn params(&self) -> &BuildParams {
+        &self.params
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.levels.is_empty()
+    }
+
+    /// Most neighbours a node keeps on `level`.
+    pub fn max_links(&self, level: usize) -> usize {
+        if level == 0 {
+            2 * self.params.m
+        } else {
+            self.params.m
+        }
+    }
+
+    /// Adds a vector (not yet linked) standing for `payload` and returns its
+    /// node number, or None when the metric cannot order it (a zero vector
+    /// under cosine).
+    pub fn push(&mut self, v: &[f32], payload: u64) -> Option<u32> {
+        assert_eq!(v.len(), self.dim, "vector of the wrong dimension");
+        let prepared = self.params.metric.prepare(v)?;
+        let id = self.levels.len() as u32;
+        let level = random_level(self.params.seed, id, self.params.m);
+        self.vectors.extend_from_slice(&prepared);
+        self.levels.push(level as u8);
+        self.nodes.push(Mutex::new(Node {
+            links: vec![Vec::new(); level + 1],
+            payloads: vec![payload],
+            merged: false,
+        }));
+        Some(id)
+    }
+
+    /// Bytes the graph holds now, for the caller's memory budget.
+    pub fn memory_bytes(&self) -> usize {
+        let per_node = std::mem::size_of::<Mutex<Node>>() + 1 + 24 + 8;
+        let links: usize = self
+            .levels
+            .iter()
+            .map(|l| (*l as usize + 1) * 24 + (2 * self.params.m + *l as usize * self.params.m) * 4)
+            .sum();
+        self.vectors.capacity() * 4 + self.levels.len() * per_node + links
+    }
+
+    pub fn vector(&self, id: u32) -> &[f32] {
+        let start = id as usize * self.dim;
+        &self.vectors[start..start + self.dim]
+    }
+
+    pub fn level(&self, id: u32) -> usize {
+        self.levels[id as usize] as usize
+    }
+
+    /// The payloads a node stands for (several for duplicate vectors).
+    pub fn payloads(&self, id: u32) -> Vec<u64> {
+        self.nodes[id as usize]
+            .lock()
+            .expect("node lock")
+            .payloads
+            .clone()
+    }
+
+    /// False for a vector merged into an identical node (not in the graph).
+    pub fn is_linked_node(&self, id: u32) -> bool {
+        !self.nodes[id as usize].lock().expect("node lock").merged
+    }
+
+    /// A copy of a node's neighbour list on one level.
+    pub fn links(&self, id: u32, level: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.neighbors(id, level, &mut out);
+        out
+    }
+
+    /// Links every pushed node not linked yet, `batch` nodes per parallel
+    /// step; `between(linked_so_far)` runs on this thread after each step.
+    pub fn insert_pending(&mut self, batch: usize, mut between: impl FnMut(usize)) {
+        let batch = batch.max(1);
+        while self.linked < self.len() {
+            // A batch is never larger than the graph already linked: nodes
+            // inserted together cannot see each other, and hundreds of them
+            // linking into a handful of nodes would be pruned away unreachable.
+            let step = batch.min(self.linked.max(1));
+            let end = (self.linked + step).min(self.len());
+            let graph = &*self;
+            (self.linked..end)
+                .into_par_iter()
+                .for_each(|id| graph.insert(id as u32));
+            self.linked = end;
+            between(end);
+        }
+        self.repair_reachability();
+    }
+
+    /// Nodes on each level that a search from the entry point can reach.
+    pub fn reachable(&self, level: usize) -> Vec<bool> {
+        let mut seen = vec![false; self.len()];
+        let Some((entry, top)) = self.entry_point() else {
+            return seen;
+        };
+        if level > top {
+            return seen;
+        }
+        // The entry point is on every level; on lower levels, so are the
+        // nodes reached through it.
+        let mut stack = vec![entry];
+        seen[entry as usize] = true;
+        let mut links = Vec::new();
+        while let Some(n) = stack.pop() {
+            self.neighbors(n, level, &mut links);
+            for &m in &links {
+                if !seen[m as usize] {
+                    seen[m as usize] = true;
+                    stack.push(m);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Pruning can leave a node with no incoming link, most often after
+    /// concurrent inserts; such a node can never be found. Link each one from
+    /// its nearest reachable neighbour, evicting only an entry that keeps
+    /// another incoming link (so no node is orphaned in turn). Bounded.
+    fn repair_reachability(&mut self) {
+        let Some((_, top)) = self.entry_point() else {
+            return;
+        };
+        for level in 0..=top {
+            for _pass in 0..8 {
+                let seen = self.reachable(level);
+                let lost: Vec<u32> = (0..self.len() as u32)
+                    .filter(|&id| {
+                        !seen[id as usize] && self.level(id) >= level && self.is_linked_node(id)
+                    })
+                    .collect();
+                if lost.is_empty() {
+                    break;
+                }
+                let mut in_degree = vec![0u32; self.len()];
+                for id in 0..self.len() as u32 {
+                    if self.level(id) >= level {
+                        for n in self.links(id, level) {
+                            in_degree[n as usize] += 1;
+                        }
+                    }
+                }
+                for id in lost {
+                    let v = self.vector(id);
+                    let mut hosts: Vec<Candidate<u32>> = self
+                        .links(id, level)
+                        .into_iter()
+                        .filter(|n| seen[*n as usize])
+                        .map(|n| Candidate {
+                            distance: self.distance(v, n),
+                            id: n,
+                        })
+                        .collect();
+                    hosts.sort();
+                    for host in hosts {
+                        if self.try_link(host.id, id, level, &mut in_degree) {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Puts `q` into `n`'s list: in a free slot, or in place of the farthest
+    /// entry that has another incoming link. False when neither exists.
+    fn try_link(&self, n: u32, q: u32, level: usize, in_degree: &mut [u32]) -> bool {
+        let base = self.vector(n);
+        let mut node = self.nodes[n as usize].lock().expect("node lock");
+        let list = &mut node.links[level];
+        if list.contains(&q) {
+            return true;
+        }
+        if list.len() < self.max_links(level) {
+            list.push(q);
+            in_degree[q as usize] += 1;
+            return true;
+        }
+        let victim = (0..list.len())
+            .filter(|i| in_degree[list[*i] as usize] > 1)
+            .max_by(|a, b| {
+                let da = self.params.metric.distance(base, self.vector(list[*a]));
+                let db = self.params.metric.distance(base, self.vector(list[*b]));
+                da.total_cmp(&db)
+            });
+        let Some(victim) = victim else { return false };
+        in_degree[list[victim] as usize] -= 1;
+        list[victim] = q;
+        in_degree[q as usize] += 1;
+        true
+    }
+    fn insert(&self, q: u32) {
+        let level = self.level(q);
+        let Some((entry, top)) = *self.entry.read().expect("entry lock") else {
+            let mut e = self.entry.write().expect("entry lock");
+            if e.is_none() {
+                *e = Some((q, level));
+                return;
+            }
+            drop(e);
+            return self.insert(q);
+        };
+        let query = self.vector(q);
+        let mut visited = Visited::default();
+        let mut ep = vec![Candidate {
+            distance: self.distance(query, entry),
+            id: entry,
+        }];
+        for l in (level + 1..=top).rev() {
+            ep = search_layer(self, query, &ep, 1, l, &mut visited);
+            visited.clear();
+        }
+        // Search every level first, then link: a duplicate found on level 0
+        // joins that node instead of entering the graph at all.
+        let mut found_per_level = Vec::new();
+        for l in (0..=level.min(top)).rev() {
+            let found = search_layer(
+                self,
+                query,
+                &ep,
+                self.params.ef_construction,
+                l,
+                &mut visited,
+            );
+            visited.clear();
+            let found: Vec<_> = found.into_iter().filter(|c| c.id != q).collect();
+            if !found.is_empty() {
+                ep = found.clone();
+            }
+            found_per_level.push((l, found));
+        }
+        if let Some((0, level0)) = found_per_level.last() {
+            if self.merge_duplicate(q, level0) {
+                return;
+            }
+        }
+        for (l, found) in found_per_level {
+            let selected = self.select(&found, self.max_links(l));
+            // Other inserters may already have linked themselves to q: merge.
+            for &n in &selected {
+                self.add_link(q, n, l);
+            }
+            for n in selected {
+                self.add_link(n, q, l);
+            }
+        }
+        if level > top {
+            let mut e = self.entry.write().expect("entry lock");
+            if e.is_none_or(|(_, t)| level > t) {
+                *e = Some((q, level));
+            }
+        }
+    }
+
+    /// Moves q's payload into a node holding the same vector, if one with
+    /// room is among `candidates` (only those at q's distance to itself can be).
+    fn merge_duplicate(&self, q: u32, candidates: &[Candidate<u32>]) -> bool {
+        let v = self.vector(q);
+        let self_distance = self.params.metric.distance(v, v);
+        for c in candidates.iter().filter(|c| c.distance == self_distance) {
+            if self.vector(c.id) != v {
+                continue;
+            }
+            let mut target = self.nodes[c.id as usize].lock().expect("node lock");
+            if target.merged || target.payloads.len() >= MAX_PAYLOADS {
+                continue;
+            }
+            // Holding two locks cannot deadlock: q is not linked yet, so no
+            // other thread can reach q to merge into it.
+            let mut node = self.nodes[q as usize].lock().expect("node lock");
+            target.payloads.append(&mut node.payloads);
+            node.merged = true;
+            return true;
+        }
+        false
+    }
+
+    /// Adds `q` to `n`'s list on `level`, pruning it with the heuristic when full.
+    fn add_link(&self, n: u32, q: u32, level: usize) {
+        let mut node = self.nodes[n as usize].lock().expect("node lock");
+        let list = &mut node.links[level];
+        if list.contains(&q) {
+            return;
+        }
+        list.push(q);
+        let max = self.max_links(level);
+        if list.len() <= max {
+            return;
+        }
+        let base = self.vector(n);
+        let mut cands: Vec<_> = list
+            .iter()
+            .map(|&id| Candidate {
+                distance: self.params.metric.distance(base, self.vector(id)),
+                id,
+            })
+            .collect();
+        cands.sort();
+        *list = self.select(&cands, max);
+    }
+
+    /// The neighbour-selection heuristic: walk candidates nearest first and
+    /// keep one only if it is nearer to the base than to every node kept so
+    /// far, which spreads links in all directions. Pruned candidates do not
+    /// fill the free slots: nearer ones would evict the long links that hold
+    /// separate clusters together (tests::graph_invariants_hold).
+    fn select(&self, sorted: &[Candidate<u32>], max: usize) -> Vec<u32> {
+        let mut kept: Vec<u32> = Vec::with_capacity(max);
+        for c in sorted {
+            if kept.len() >= max {
+                break;
+            }
+            let v = self.vector(c.id);
+            if kept
+                .iter()
+                .all(|&k| self.params.metric.distance(v, self.vector(k)) > c.distance)
+            {
+                kept.push(c.id);
+            }
+        }
+        kept
+    }
+}
+
+impl Graph for BuildGraph {
+    type Id = u32;
+
+    fn entry_point(&self) -> Option<(u32, usize)> {
+        *self.entry.read().expect("entry lock")
+    }
+
+    fn neighbors(&self, id: u32, level: usize, out: &mut Vec<u32>) {
+        out.clear();
+        let node = self.nodes[id as usize].lock().expect("node lock");
+        if let Some(l) = node.links.get(level) {
+            out.extend_from_slice(l);
+        }
+    }
+
+    fn distance(&self, query: &[f32], id: u32) -> f32 {
+        self.params.metric.distance(query, self.vector(id))
+    }
+}
+
+/// floor(-ln(U) / ln(m)) for a U drawn from (seed, id): levels are
+/// geometric with ratio 1/m, as the paper prescribes (mL = 1/ln m).
+pub fn random_level(seed: u64, id: u32, m: usize) -> usize {
+    let mut x = seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    let u = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64; // (0, 1]
+    let level = (-u.ln() / (m as f64).ln()).floor() as usize;
+    level.min(MAX_LEVEL)
+}

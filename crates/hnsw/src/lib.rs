@@ -1,0 +1,22 @@
+//! HNSW graph algorithms, independent of Postgres.
+//!
+//! `search` works on any `Graph` (the in-memory build graph here, pages of an
+//! index later), so the code that answers queries is the code the tests check
+//! against brute force. `BuildGraph` builds a graph in memory with rayon
+//! threads doing pure computation only; the caller's thread gets control
+//! between batches (to check for interrupts and report progress).
+
+#![forbid(unsafe_code)]
+
+mod build;
+mod metric;
+mod search;
+mod visited;
+
+pub use build::{BuildGraph, BuildParams};
+pub use metric::Metric;
+pub use search::{search, search_layer, Candidate, Graph};
+pub use visited::Visited;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,117 @@
+//! Greedy graph search (HNSW paper, algorithms 2 and 5), generic over where
+//! the graph lives.
+
+use crate::Visited;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::hash::Hash;
+
+/// Read access to an HNSW graph.
+pub trait Graph {
+    type Id: Copy + Eq + Hash + Ord;
+
+    /// The node searches start from and its level; None for an empty graph.
+    fn entry_point(&self) -> Option<(Self::Id, usize)>;
+
+    /// Replaces `out` with the neighbours of `id` on `level`.
+    fn neighbors(&self, id: Self::Id, level: usize, out: &mut Vec<Self::Id>);
+
+    /// Distance from the (prepared) query to node `id`.
+    fn distance(&self, query: &[f32], id: Self::Id) -> f32;
+}
+
+/// A node and its distance to the query, ordered by distance then id.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate<Id> {
+    pub distance: f32,
+    pub id: Id,
+}
+
+impl<Id: Ord> PartialEq for Candidate<Id> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl<Id: Ord> Eq for Candidate<Id> {}
+impl<Id: Ord> PartialOrd for Candidate<Id> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<Id: Ord> Ord for Candidate<Id> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.distance
+            .total_cmp(&other.distance)
+            .then_with(|| self.id.cmp(&other.id))
+    }
+}
+
+/// Best-first search on one level from `entry` (already marked visited by
+/// the caller or not: entries are inserted into `visited` here). Returns up
+/// to `ef` nearest nodes found, nearest first.
+pub fn search_layer<G: Graph>(
+    graph: &G,
+    query: &[f32],
+    entry: &[Candidate<G::Id>],
+    ef: usize,
+    level: usize,
+    visited: &mut Visited<G::Id>,
+) -> Vec<Candidate<G::Id>> {
+    let ef = ef.max(1);
+    let mut candidates: BinaryHeap<Reverse<Candidate<G::Id>>> = BinaryHeap::new();
+    let mut results: BinaryHeap<Candidate<G::Id>> = BinaryHeap::new();
+    for c in entry {
+        if visited.insert(c.id) {
+            candidates.push(Reverse(*c));
+            results.push(*c);
+        }
+    }
+    while results.len() > ef {
+        results.pop();
+    }
+    let mut neighbors = Vec::new();
+    while let Some(Reverse(nearest)) = candidates.pop() {
+        let worst = results.peek().map_or(f32::INFINITY, |c| c.distance);
+        if nearest.distance > worst && results.len() >= ef {
+            break;
+        }
+        graph.neighbors(nearest.id, level, &mut neighbors);
+        for &n in &neighbors {
+            if !visited.insert(n) {
+                continue;
+            }
+            let d = graph.distance(query, n);
+            let worst = results.peek().map_or(f32::INFINITY, |c| c.distance);
+            if results.len() < ef || d < worst {
+                let c = Candidate { distance: d, id: n };
+                candidates.push(Reverse(c));
+                results.push(c);
+                if results.len() > ef {
+                    results.pop();
+                }
+            }
+        }
+    }
+    results.into_sorted_vec()
+}
+
+/// The `k` nearest nodes found with search width `ef` (k <= ef), nearest
+/// first: greedy descent through the upper levels, then a best-first search
+/// of level 0.
+pub fn search<G: Graph>(graph: &G, query: &[f32], k: usize, ef: usize) -> Vec<Candidate<G::Id>> {
+    let Some((entry, top)) = graph.entry_point() else {
+        return Vec::new();
+    };
+    let mut visited = Visited::default();
+    let mut ep = vec![Candidate {
+        distance: graph.distance(query, entry),
+        id: entry,
+    }];
+    for level in (1..=top).rev() {
+        ep = search_layer(graph, query, &ep, 1, level, &mut visited);
+        visited.clear();
+    }
+    let mut found = search_layer(graph, query, &ep, ef.max(k), 0, &mut visited);
+    found.truncate(k);
+    found
+}

@@ -1,0 +1,303 @@
+use super::build::random_level;
+use super::*;
+use std::collections::{HashSet, VecDeque};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+}
+
+/// Points around `clusters` random centres: harder than uniform noise for
+/// graph connectivity, closer to real embeddings.
+fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = Rng(seed);
+    let centres: Vec<Vec<f32>> = (0..clusters)
+        .map(|_| (0..dim).map(|_| rng.unit() * 4.0).collect())
+        .collect();
+    (0..n)
+        .map(|i| {
+            centres[i % clusters]
+                .iter()
+                .map(|c| c + rng.unit())
+                .collect()
+        })
+        .collect()
+}
+
+fn build(data: &[Vec<f32>], metric: Metric, m: usize, ef: usize) -> BuildGraph {
+    let mut g = BuildGraph::new(
+        BuildParams {
+            m,
+            ef_construction: ef,
+            metric,
+            seed: 42,
+        },
+        data[0].len(),
+    );
+    for (i, v) in data.iter().enumerate() {
+        g.push(v, i as u64).expect("indexable");
+    }
+    let mut steps = 0;
+    g.insert_pending(256, |_| steps += 1);
+    assert!(
+        steps >= data.len() / 256,
+        "the caller gets control between batches"
+    );
+    g
+}
+
+fn brute_force(data: &[Vec<f32>], metric: Metric, q: &[f32], k: usize) -> Vec<u32> {
+    let q = metric.prepare(q).unwrap();
+    let mut all: Vec<(f32, u32)> = data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (metric.distance(&q, &metric.prepare(v).unwrap()), i as u32))
+        .collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    all.into_iter().take(k).map(|x| x.1).collect()
+}
+
+fn recall(g: &BuildGraph, data: &[Vec<f32>], queries: &[Vec<f32>], k: usize, ef: usize) -> f64 {
+    let metric = g.params().metric;
+    let mut hits = 0;
+    for q in queries {
+        let truth: HashSet<u32> = brute_force(data, metric, q, k).into_iter().collect();
+        let found = search(g, &metric.prepare(q).unwrap(), k, ef);
+        assert!(
+            found.windows(2).all(|w| w[0].distance <= w[1].distance),
+            "results come nearest first"
+        );
+        hits += found
+            .iter()
+            .filter(|c| {
+                g.payloads(c.id)
+                    .iter()
+                    .any(|p| truth.contains(&(*p as u32)))
+            })
+            .count();
+    }
+    hits as f64 / (k * queries.len()) as f64
+}
+
+#[test]
+fn recall_against_brute_force_for_every_metric() {
+    // Uniform noise in 24 dimensions is harder than real embeddings (whose
+    // intrinsic dimension is low): m = 12 gives 0.92 at ef = 64, 1.000 at 400.
+    let data = clustered(3000, 24, 12, 1);
+    let queries = clustered(60, 24, 12, 2);
+    // Inner product is tested on near-unit vectors (norms 0.9..1.1), like
+    // real embeddings; with norms spread 10x, graph search for maximum inner
+    // product is a different, harder problem (see the note on issue 3).
+    let near_unit = |v: &Vec<Vec<f32>>, seed| {
+        let mut rng = Rng(seed);
+        v.iter()
+            .map(|x| {
+                let n = x.iter().map(|a| a * a).sum::<f32>().sqrt();
+                let s = (1.0 + rng.unit() * 0.2) / n;
+                x.iter().map(|a| a * s).collect()
+            })
+            .collect::<Vec<Vec<f32>>>()
+    };
+    let (ip_data, ip_queries) = (near_unit(&data, 11), near_unit(&queries, 12));
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine, Metric::L1] {
+        let (data, queries) = if metric == Metric::InnerProduct {
+            (&ip_data, &ip_queries)
+        } else {
+            (&data, &queries)
+        };
+        // One thread: a reproducible graph, so the floors below are exact.
+        let serial = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let g = serial.install(|| build(data, metric, 16, 100));
+        let r = recall(&g, data, queries, 10, 100);
+        // Inner product is not a metric: vectors of smaller norm lose their
+        // in-links and recall stops converging (0.96 at ef = 400 here). A
+        // MIPS-to-L2 transform would fix it; until then these floors pin it.
+        let (floor, wide_floor) = if metric == Metric::InnerProduct {
+            (0.93, 0.95)
+        } else {
+            (0.95, 0.99)
+        };
+        assert!(r >= floor, "{metric:?}: recall@10 {r}");
+        let r2 = recall(&g, data, queries, 10, 400);
+        assert!(
+            r2 >= r - 0.01 && r2 >= wide_floor,
+            "{metric:?}: recall@10 at ef=400 {r2}"
+        );
+    }
+}
+
+#[test]
+fn graph_invariants_hold() {
+    let data = clustered(2000, 8, 5, 3);
+    let g = build(&data, Metric::L2, 6, 40);
+    let (entry, top) = g.entry_point().unwrap();
+    assert_eq!(g.level(entry), top);
+    assert!(
+        (0..g.len() as u32).all(|id| g.level(id) <= top),
+        "the entry point is on the top level"
+    );
+    for id in 0..g.len() as u32 {
+        for level in 0..=g.level(id) {
+            let links = g.links(id, level);
+            assert!(links.len() <= g.max_links(level), "degree bound");
+            assert!(!links.contains(&id), "no self loops");
+            let unique: HashSet<_> = links.iter().collect();
+            assert_eq!(unique.len(), links.len(), "no duplicate links");
+            assert!(
+                links.iter().all(|n| g.level(*n) >= level),
+                "links stay on the level"
+            );
+        }
+        assert!(
+            !g.links(id, 0).is_empty() || g.len() == 1,
+            "every node is linked on level 0"
+        );
+    }
+    // every node is reachable from the entry point on level 0
+    let mut seen = vec![false; g.len()];
+    let mut queue = VecDeque::from([entry]);
+    seen[entry as usize] = true;
+    while let Some(n) = queue.pop_front() {
+        for m in g.links(n, 0) {
+            if !seen[m as usize] {
+                seen[m as usize] = true;
+                queue.push_back(m);
+            }
+        }
+    }
+    assert!(seen.iter().all(|s| *s), "level 0 is connected");
+}
+
+#[test]
+fn duplicates_are_all_found() {
+    let mut data = clustered(500, 4, 3, 5);
+    let dup = vec![0.25f32, -0.5, 1.0, 2.0];
+    for _ in 0..40 {
+        data.push(dup.clone());
+    }
+    let g = build(&data, Metric::L2, 8, 64);
+    // Copies share nodes (at most MAX_PAYLOADS each) instead of crowding the graph.
+    let nodes: Vec<u32> = (500..540).filter(|id| g.is_linked_node(*id)).collect();
+    assert!(
+        nodes.len() >= 4 && nodes.len() < 40,
+        "{} nodes for 40 copies",
+        nodes.len()
+    );
+    let found = search(&g, &dup, 40, 100);
+    let zero: Vec<_> = found.iter().filter(|c| c.distance == 0.0).collect();
+    let mut payloads: Vec<u64> = zero.iter().flat_map(|c| g.payloads(c.id)).collect();
+    payloads.sort();
+    assert_eq!(
+        payloads,
+        (500..540).collect::<Vec<u64>>(),
+        "every copy is found, once"
+    );
+    assert!(zero
+        .iter()
+        .all(|c| g.payloads(c.id).len() <= build::MAX_PAYLOADS));
+}
+
+#[test]
+fn tiny_and_empty_graphs() {
+    let g = BuildGraph::new(
+        BuildParams {
+            m: 4,
+            ef_construction: 8,
+            metric: Metric::L2,
+            seed: 0,
+        },
+        2,
+    );
+    assert!(search(&g, &[0.0, 0.0], 5, 10).is_empty());
+    let g = build(&[vec![1.0, 1.0]], Metric::L2, 4, 8);
+    let found = search(&g, &[0.0, 0.0], 5, 10);
+    assert_eq!((found.len(), found[0].id, found[0].distance), (1, 0, 2.0));
+    let g = build(
+        &[vec![1.0, 1.0], vec![2.0, 2.0], vec![0.0, 0.5]],
+        Metric::L2,
+        4,
+        8,
+    );
+    let ids: Vec<u32> = search(&g, &[0.0, 0.0], 5, 10)
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, vec![2, 0, 1]);
+}
+
+#[test]
+fn cosine_skips_zero_vectors_and_normalises() {
+    let mut g = BuildGraph::new(
+        BuildParams {
+            m: 4,
+            ef_construction: 8,
+            metric: Metric::Cosine,
+            seed: 0,
+        },
+        2,
+    );
+    assert_eq!(g.push(&[0.0, 0.0], 0), None);
+    assert_eq!(g.push(&[3.0, 4.0], 1), Some(0));
+    assert_eq!(g.vector(0), &[0.6, 0.8]);
+}
+
+#[test]
+fn levels_are_geometric_and_capped() {
+    let m = 16;
+    let n = 200_000u32;
+    let mut counts = [0usize; build::MAX_LEVEL + 1];
+    for id in 0..n {
+        counts[random_level(7, id, m)] += 1;
+    }
+    // P(level >= 1) = 1/m
+    let upper = n as usize - counts[0];
+    let expected = n as f64 / m as f64;
+    assert!(
+        (upper as f64 - expected).abs() < expected * 0.05,
+        "{upper} vs {expected}"
+    );
+    assert_eq!(
+        random_level(7, 1, m),
+        random_level(7, 1, m),
+        "deterministic"
+    );
+    assert!(counts[build::MAX_LEVEL] < 2);
+}
+
+/// Parallel builds differ run to run (which inserts overlap), and many
+/// threads on a small graph cost some quality at a narrow search; the graph
+/// must stay navigable: a wide search finds everything.
+#[test]
+fn parallel_builds_stay_navigable() {
+    let data = clustered(4000, 16, 10, 9);
+    let queries = clustered(50, 16, 10, 10);
+    for threads in [2, 8] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let g = pool.install(|| build(&data, Metric::L2, 16, 100));
+        for level in 0..=g.entry_point().unwrap().1 {
+            let seen = g.reachable(level);
+            assert!(
+                (0..g.len() as u32).all(|id| g.level(id) < level || seen[id as usize]),
+                "level {level} reachable"
+            );
+        }
+        let r = recall(&g, &data, &queries, 10, 100);
+        assert!(r >= 0.9, "{threads} threads: recall@10 {r}");
+        let r = recall(&g, &data, &queries, 10, 400);
+        assert!(r >= 0.99, "{threads} threads: recall@10 at ef=400 {r}");
+    }
+}
