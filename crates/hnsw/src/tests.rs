@@ -18,10 +18,24 @@ impl Rng {
 /// Points around `clusters` random centres: harder than uniform noise for
 /// graph connectivity, closer to real embeddings.
 fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = Rng(seed);
+    clustered_from(n, dim, clusters, seed, seed)
+}
+
+/// Points around centres drawn from `centre_seed`, with noise from
+/// `point_seed`: the same centres with another seed give in-distribution
+/// queries; other centres give queries between the clusters.
+fn clustered_from(
+    n: usize,
+    dim: usize,
+    clusters: usize,
+    centre_seed: u64,
+    point_seed: u64,
+) -> Vec<Vec<f32>> {
+    let mut rng = Rng(centre_seed);
     let centres: Vec<Vec<f32>> = (0..clusters)
         .map(|_| (0..dim).map(|_| rng.unit() * 4.0).collect())
         .collect();
+    let mut rng = Rng(point_seed ^ 0x5555);
     (0..n)
         .map(|i| {
             centres[i % clusters]
@@ -355,29 +369,25 @@ fn real_embeddings_recall() {
         .join("../../../shared/data/ds-a-npm-minilm");
     let data = load_npy_f16(&dir.join("base.f16.npy"), 20_000);
     let queries: Vec<Vec<f32>> = load_npy_f16(&dir.join("query.f16.npy"), 200);
-    let threads: usize = std::env::var("T")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
+        .num_threads(2)
         .build()
         .unwrap();
-    for metric in [Metric::Cosine] {
+    for metric in [Metric::Cosine, Metric::L2, Metric::InnerProduct] {
         let g = pool.install(|| build(&data, metric, 16, 64));
-        let mut line = format!("{metric:?}:");
-        for ef in [10, 40, 100, 200] {
-            line += &format!(
-                " ef={ef} {:.3}/{:.3}",
-                recall(&g, &data, &queries, 10, ef),
-                recall_by_distance(&g, &data, &queries, 10, ef)
-            );
-        }
-        let avg0 = (0..g.len() as u32)
-            .map(|i| g.links(i, 0).len())
-            .sum::<usize>() as f64
-            / g.len() as f64;
-        eprintln!("REAL {line} avg_degree0 {avg0:.1}");
+        // Measured 2026-11-23 (cosine): 0.964 at ef_search 40, 0.993 at 200;
+        // pgvector 0.8 on the same rows: 0.968 and 0.9915.
+        let at40 = recall(&g, &data, &queries, 10, 40);
+        let at200 = recall(&g, &data, &queries, 10, 200);
+        eprintln!("{metric:?}: recall@10 {at40:.3} at ef 40, {at200:.3} at ef 200");
+        assert!(
+            at40 >= 0.95,
+            "{metric:?}: recall@10 at ef_search 40: {at40}"
+        );
+        assert!(
+            at200 >= 0.985,
+            "{metric:?}: recall@10 at ef_search 200: {at200}"
+        );
     }
 }
 
