@@ -1,0 +1,152 @@
+//! Postgres' page layout (bufpage.h), checked on every access.
+//!
+//! Header (24 bytes): pd_lsn u64, pd_checksum u16, pd_flags u16, pd_lower u16,
+//! pd_upper u16, pd_special u16, pd_pagesize_version u16, pd_prune_xid u32.
+//! Line pointer (4 bytes): lp_off:15 | lp_flags:2 | lp_len:15.
+
+use crate::{Corrupt, PAGE_SIZE};
+
+pub const HEADER_SIZE: usize = 24;
+const LINE_POINTER_SIZE: usize = 4;
+const LP_NORMAL: u32 = 1;
+const LP_UNUSED: u32 = 0;
+/// pd_pagesize_version: page size | layout version 4.
+const PAGESIZE_VERSION: u16 = PAGE_SIZE as u16 | 4;
+
+fn u16_at(p: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([p[at], p[at + 1]])
+}
+
+fn set_u16(p: &mut [u8], at: usize, v: u16) {
+    p[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+pub fn maxalign(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+fn lower(p: &[u8]) -> usize {
+    u16_at(p, 12) as usize
+}
+fn upper(p: &[u8]) -> usize {
+    u16_at(p, 14) as usize
+}
+fn special_start(p: &[u8]) -> usize {
+    u16_at(p, 16) as usize
+}
+
+/// PageInit: an empty page with `special` bytes of special space.
+pub fn init(p: &mut [u8], special: usize) {
+    assert!(
+        p.len() == PAGE_SIZE && special == maxalign(special) && special < PAGE_SIZE - HEADER_SIZE
+    );
+    p.fill(0);
+    set_u16(p, 12, HEADER_SIZE as u16);
+    set_u16(p, 14, (PAGE_SIZE - special) as u16);
+    set_u16(p, 16, (PAGE_SIZE - special) as u16);
+    set_u16(p, 18, PAGESIZE_VERSION);
+}
+
+/// Checks the header fields every other accessor relies on.
+pub fn check(p: &[u8]) -> Result<(), Corrupt> {
+    let (lo, up, sp) = (lower(p), upper(p), special_start(p));
+    if p.len() != PAGE_SIZE || u16_at(p, 18) != PAGESIZE_VERSION {
+        return Err(Corrupt("page has a wrong size or layout version".into()));
+    }
+    if lo < HEADER_SIZE
+        || lo > up
+        || up > sp
+        || sp > PAGE_SIZE
+        || (lo - HEADER_SIZE) % LINE_POINTER_SIZE != 0
+    {
+        return Err(Corrupt(format!(
+            "page header is inconsistent (lower {lo}, upper {up}, special {sp})"
+        )));
+    }
+    Ok(())
+}
+
+/// Number of line pointers (PageGetMaxOffsetNumber).
+pub fn max_offset(p: &[u8]) -> Result<u16, Corrupt> {
+    check(p)?;
+    Ok(((lower(p) - HEADER_SIZE) / LINE_POINTER_SIZE) as u16)
+}
+
+/// Bytes a new tuple of `len` bytes may still use (its line pointer included).
+pub fn free_space(p: &[u8]) -> usize {
+    let (lo, up) = (lower(p), upper(p));
+    up.saturating_sub(lo).saturating_sub(LINE_POINTER_SIZE)
+}
+
+/// Whether a tuple of `len` bytes fits.
+pub fn fits(p: &[u8], len: usize) -> bool {
+    free_space(p) >= maxalign(len)
+}
+
+/// PageAddItem at the next offset; None when the tuple does not fit.
+pub fn add_item(p: &mut [u8], data: &[u8]) -> Option<u16> {
+    check(p).ok()?;
+    if !fits(p, data.len()) || data.len() >= 1 << 15 {
+        return None;
+    }
+    let start = upper(p) - maxalign(data.len());
+    p[start..start + data.len()].copy_from_slice(data);
+    let lo = lower(p);
+    let lp = (start as u32) | (LP_NORMAL << 15) | ((data.len() as u32) << 17);
+    p[lo..lo + 4].copy_from_slice(&lp.to_le_bytes());
+    set_u16(p, 12, (lo + LINE_POINTER_SIZE) as u16);
+    set_u16(p, 14, start as u16);
+    Some(((lo - HEADER_SIZE) / LINE_POINTER_SIZE + 1) as u16)
+}
+
+fn item_range(p: &[u8], offset: u16) -> Result<std::ops::Range<usize>, Corrupt> {
+    let max = max_offset(p)?;
+    if offset == 0 || offset > max {
+        return Err(Corrupt(format!(
+            "line pointer {offset} is past the end of the page ({max})"
+        )));
+    }
+    let at = HEADER_SIZE + (offset as usize - 1) * LINE_POINTER_SIZE;
+    let lp = u32::from_le_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]]);
+    let (off, flags, len) = ((lp & 0x7fff) as usize, (lp >> 15) & 3, (lp >> 17) as usize);
+    if flags == LP_UNUSED {
+        return Err(Corrupt(format!("line pointer {offset} is unused")));
+    }
+    if off < upper(p) || off + len > special_start(p) || len == 0 {
+        return Err(Corrupt(format!(
+            "line pointer {offset} points outside the tuple space"
+        )));
+    }
+    Ok(off..off + len)
+}
+
+/// The tuple at `offset` (PageGetItem), bounds-checked.
+pub fn item(p: &[u8], offset: u16) -> Result<&[u8], Corrupt> {
+    let r = item_range(p, offset)?;
+    Ok(&p[r])
+}
+
+/// The tuple at `offset`, writable in place (same length).
+pub fn item_mut(p: &mut [u8], offset: u16) -> Result<&mut [u8], Corrupt> {
+    let r = item_range(p, offset)?;
+    Ok(&mut p[r])
+}
+
+/// The special space (PageGetSpecialPointer).
+pub fn special(p: &[u8]) -> Result<&[u8], Corrupt> {
+    check(p)?;
+    Ok(&p[special_start(p)..])
+}
+
+pub fn special_mut(p: &mut [u8]) -> Result<&mut [u8], Corrupt> {
+    check(p)?;
+    let s = special_start(p);
+    Ok(&mut p[s..])
+}
+
+/// Sets pd_lower past `len` bytes of contents right after the header, for
+/// a metapage whose contents are not tuples: a full-page WAL image would
+/// otherwise treat them as the free "hole" and drop them.
+pub fn set_contents_len(p: &mut [u8], len: usize) {
+    set_u16(p, 12, (HEADER_SIZE + len) as u16);
+}
