@@ -6,8 +6,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap cluster_stop EXIT
 setup_all
 
-log "unit tests: crates/distance, crates/vecfmt"
-(cd "$ROOT" && cargo test -q --release -p distance -p vecfmt)
+log "unit tests: crates/distance, crates/vecfmt, crates/pagestore, crates/hnsw"
+(cd "$ROOT" && cargo test -q --release -p distance -p vecfmt -p pagestore -p hnsw)
 
 log "pg_regress: tests/pg_regress"
 if ! run_regress vector_ext_regress vector_ext "$ROOT/target/regress"; then

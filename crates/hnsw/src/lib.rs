@@ -10,10 +10,11 @@
 
 mod build;
 mod metric;
+pub mod pages;
 mod search;
 mod visited;
 
-pub use build::{BuildGraph, BuildParams};
+pub use build::{BuildGraph, BuildParams, MAX_PAYLOADS};
 pub use metric::Metric;
 pub use search::{search, search_layer, Candidate, Graph};
 pub use visited::Visited;

@@ -406,3 +406,197 @@ fn out_of_distribution_queries_converge() {
     let wide = recall(&g, &data, &queries, 10, 1000);
     assert!(wide >= 0.99, "recall@10 at ef=1000 {wide}");
 }
+
+mod on_pages {
+    use super::*;
+    use crate::pages::{max_dims, payload_tid, tid_payload, write_graph, PageGraph};
+    use pagestore::{MemStore, PageStore, Tid};
+
+    /// Payloads are fake heap TIDs: row i lives at (i / 100 + 1, i % 100 + 1).
+    fn heap_tid(i: usize) -> Tid {
+        Tid {
+            block: (i / 100 + 1) as u32,
+            offset: (i % 100 + 1) as u16,
+        }
+    }
+
+    fn build_on_pages(data: &[Vec<f32>], metric: Metric) -> (BuildGraph, MemStore) {
+        let mut g = BuildGraph::new(
+            BuildParams {
+                m: 8,
+                ef_construction: 64,
+                metric,
+                seed: 1,
+            },
+            data[0].len(),
+        );
+        for (i, v) in data.iter().enumerate() {
+            g.push(v, tid_payload(heap_tid(i)));
+        }
+        let serial = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        serial.install(|| g.insert_pending(128, |_| {}));
+        let store = MemStore::new();
+        write_graph(&g, &store).unwrap();
+        (g, store)
+    }
+
+    #[test]
+    fn search_on_pages_equals_search_in_memory() {
+        let mut data = clustered(1500, 12, 6, 21);
+        for _ in 0..25 {
+            data.push(data[3].clone()); // duplicates share elements
+        }
+        for metric in [Metric::L2, Metric::Cosine, Metric::InnerProduct, Metric::L1] {
+            let (g, store) = build_on_pages(&data, metric);
+            let pg = PageGraph::open(&store).unwrap();
+            assert_eq!(pg.meta().dims, 12);
+            for q in clustered_from(30, 12, 6, 21, 22) {
+                let q = metric.prepare(&q).unwrap();
+                // Equal distances (duplicates) may come in either order: ids
+                // differ in type between the two graphs, so compare sorted.
+                let mut mem: Vec<(u32, Vec<u64>)> = search(&g, &q, 10, 40)
+                    .iter()
+                    .map(|c| (c.distance.to_bits(), g.payloads(c.id)))
+                    .collect();
+                let mut paged: Vec<(u32, Vec<u64>)> = search(&pg, &q, 10, 40)
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.distance.to_bits(),
+                            pg.heap_tids(c.id).into_iter().map(tid_payload).collect(),
+                        )
+                    })
+                    .collect();
+                mem.sort();
+                paged.sort();
+                assert_eq!(mem, paged, "{metric:?}");
+            }
+            assert!(pg.take_error().is_none());
+            // a row finds itself and its copies (not under inner product, where
+            // longer vectors in the same direction rank first)
+            if metric == Metric::InnerProduct {
+                continue;
+            }
+            let q = metric.prepare(&data[3]).unwrap();
+            let tids: Vec<Tid> = search(&pg, &q, 5, 100)
+                .iter()
+                .flat_map(|c| pg.heap_tids(c.id))
+                .collect();
+            assert!(
+                tids.contains(&heap_tid(3)) && tids.contains(&heap_tid(1500)),
+                "{metric:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_graph_and_dimension_limit() {
+        let g = BuildGraph::new(
+            BuildParams {
+                m: 4,
+                ef_construction: 8,
+                metric: Metric::L2,
+                seed: 0,
+            },
+            3,
+        );
+        let store = MemStore::new();
+        write_graph(&g, &store).unwrap();
+        let pg = PageGraph::open(&store).unwrap();
+        assert!(search(&pg, &[0.0, 0.0, 0.0], 3, 10).is_empty());
+        assert!(
+            max_dims() >= 2000,
+            "at least pgvector's indexable 2000 dimensions: {}",
+            max_dims()
+        );
+        let big = BuildGraph::new(
+            BuildParams {
+                m: 4,
+                ef_construction: 8,
+                metric: Metric::L2,
+                seed: 0,
+            },
+            max_dims() + 1,
+        );
+        assert!(write_graph(&big, &MemStore::new())
+            .unwrap_err()
+            .contains("do not fit"));
+        // the largest element still fits, next to its neighbour tuple or not
+        let mut g = BuildGraph::new(
+            BuildParams {
+                m: 16,
+                ef_construction: 8,
+                metric: Metric::L2,
+                seed: 0,
+            },
+            max_dims(),
+        );
+        for i in 0..20 {
+            g.push(&vec![i as f32; max_dims()], tid_payload(heap_tid(i)));
+        }
+        g.insert_pending(4, |_| {});
+        let store = MemStore::new();
+        write_graph(&g, &store).unwrap();
+        let pg = PageGraph::open(&store).unwrap();
+        let found = search(&pg, &vec![3.0; max_dims()], 1, 10);
+        assert_eq!(pg.heap_tids(found[0].id), vec![heap_tid(3)]);
+    }
+
+    #[test]
+    fn corrupted_pages_are_reported_not_crashed_on() {
+        let data = clustered(400, 8, 4, 5);
+        let (_, store) = build_on_pages(&data, Metric::L2);
+        let q = data[7].clone();
+        // wrong magic, wrong version
+        for (at, what) in [(24, "does not belong"), (28, "layout version")] {
+            let (_, s) = build_on_pages(&data, Metric::L2);
+            s.corrupt(0, |p| p[at] ^= 0x5a);
+            let err = PageGraph::open(&s).err().expect("refused");
+            assert!(err.0.contains(what), "{}", err.0);
+        }
+        // a foreign data page (special space magic)
+        store.corrupt(1, |p| p[pagestore::PAGE_SIZE - 8] ^= 0xff);
+        let pg = PageGraph::open(&store).unwrap();
+        search(&pg, &q, 10, 40);
+        let err = pg.take_error().expect("reported");
+        assert!(err.0.contains("not an hnsw data page"), "{}", err.0);
+        // random byte flips anywhere in data pages: errors or wrong answers, never a panic
+        let mut state = 12345u64;
+        for round in 0..300 {
+            let (_, s) = build_on_pages(&data[..120], Metric::L2);
+            for _ in 0..(1 + round % 8) {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                let block = 1 + (state >> 33) as u32 % (s.nblocks() - 1);
+                let at = (state >> 13) as usize % pagestore::PAGE_SIZE;
+                s.corrupt(block, |p| p[at] ^= 1 << (state % 8));
+            }
+            if let Ok(pg) = PageGraph::open(&s) {
+                let found = search(&pg, &data[round % 120], 5, 20);
+                for c in &found {
+                    pg.heap_tids(c.id);
+                }
+                let _ = pg.take_error();
+            }
+        }
+        // a link to a block past the end
+        let (_, s) = build_on_pages(&data, Metric::L2);
+        let pg = PageGraph::open(&s).unwrap();
+        let entry = pg.meta().entry;
+        s.corrupt(entry.block, |p| {
+            let raw = pagestore::page::item_mut(p, entry.offset).unwrap();
+            raw[4..10].copy_from_slice(
+                &Tid {
+                    block: 9999,
+                    offset: 1,
+                }
+                .to_bytes(),
+            );
+        });
+        search(&pg, &q, 5, 20);
+        assert!(pg.take_error().unwrap().0.contains("outside the index"));
+        let _ = payload_tid(0);
+    }
+}

@@ -57,7 +57,7 @@ pub fn check(p: &[u8]) -> Result<(), Corrupt> {
         || lo > up
         || up > sp
         || sp > PAGE_SIZE
-        || (lo - HEADER_SIZE) % LINE_POINTER_SIZE != 0
+        || !(lo - HEADER_SIZE).is_multiple_of(LINE_POINTER_SIZE)
     {
         return Err(Corrupt(format!(
             "page header is inconsistent (lower {lo}, upper {up}, special {sp})"

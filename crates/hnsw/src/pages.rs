@@ -1,0 +1,438 @@
+//! The HNSW index on pages.
+//!
+//! Block 0 is the metapage; every other page holds element tuples and
+//! neighbour tuples, each page marked by `SPECIAL_MAGIC` in its special space.
+//!
+//! Element tuple (little-endian):
+//!   0 kind u8 = 1 | 1 level u8 | 2 flags u8 | 3 payload count u8
+//!   4 neighbour tuple TID (6) | 10 reserved (2)
+//!   12 payloads: MAX_PAYLOADS heap TIDs (6 each) | 72 vector: f32 x dims
+//! Neighbour tuple: 0 kind u8 = 2 | 1 level u8 | 2 slots u16 |
+//!   4 slots x TID (level 0's 2m first, then m per upper level; unused slots
+//!   hold an invalid TID)
+//!
+//! An element and its neighbour tuple share a page when they fit, so one
+//! page read serves both in the common case.
+
+use crate::build::{BuildGraph, MAX_PAYLOADS};
+use crate::search::Graph;
+use crate::Metric;
+use pagestore::page;
+use pagestore::{Corrupt, PageStore, Tid, PAGE_SIZE};
+use std::cell::RefCell;
+
+pub const META_MAGIC: u32 = 0x5658_484E; // "VXHN"
+pub const LAYOUT_VERSION: u32 = 1;
+/// In the special space of every page of the index.
+pub const SPECIAL_MAGIC: u16 = 0x5648;
+const SPECIAL_SIZE: usize = 8;
+const KIND_ELEMENT: u8 = 1;
+const KIND_NEIGHBORS: u8 = 2;
+const ELEMENT_HEADER: usize = 12 + 6 * MAX_PAYLOADS;
+const META_SIZE: usize = 32;
+
+/// The most dimensions an element can have and still fit on one page.
+pub const fn max_dims() -> usize {
+    // Tuple space less one line pointer, rounded down to MAXALIGN.
+    (((PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE - 4) & !7) - ELEMENT_HEADER) / 4
+}
+
+/// The metapage contents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub dims: u32,
+    pub m: u16,
+    pub ef_construction: u16,
+    pub metric: Metric,
+    pub entry: Tid,
+    pub entry_level: u16,
+}
+
+fn metric_code(m: Metric) -> u8 {
+    match m {
+        Metric::L2 => 1,
+        Metric::InnerProduct => 2,
+        Metric::Cosine => 3,
+        Metric::L1 => 4,
+    }
+}
+
+impl Meta {
+    fn encode(&self) -> [u8; META_SIZE] {
+        let mut b = [0u8; META_SIZE];
+        b[0..4].copy_from_slice(&META_MAGIC.to_le_bytes());
+        b[4..8].copy_from_slice(&LAYOUT_VERSION.to_le_bytes());
+        b[8..12].copy_from_slice(&self.dims.to_le_bytes());
+        b[12..14].copy_from_slice(&self.m.to_le_bytes());
+        b[14..16].copy_from_slice(&self.ef_construction.to_le_bytes());
+        b[16] = metric_code(self.metric);
+        b[18..24].copy_from_slice(&self.entry.to_bytes());
+        b[24..26].copy_from_slice(&self.entry_level.to_le_bytes());
+        b
+    }
+
+    fn decode(p: &[u8]) -> Result<Meta, Corrupt> {
+        page::check(p)?;
+        let b = &p[page::HEADER_SIZE..page::HEADER_SIZE + META_SIZE];
+        let magic = u32::from_le_bytes(b[0..4].try_into().expect("4 bytes"));
+        if magic != META_MAGIC {
+            return Err(Corrupt(
+                "metapage does not belong to a vector_ext hnsw index".into(),
+            ));
+        }
+        let version = u32::from_le_bytes(b[4..8].try_into().expect("4 bytes"));
+        if version != LAYOUT_VERSION {
+            return Err(Corrupt(format!(
+                "unsupported hnsw layout version {version} (expected {LAYOUT_VERSION})"
+            )));
+        }
+        let metric = match b[16] {
+            1 => Metric::L2,
+            2 => Metric::InnerProduct,
+            3 => Metric::Cosine,
+            4 => Metric::L1,
+            c => return Err(Corrupt(format!("unknown metric code {c} in metapage"))),
+        };
+        let meta = Meta {
+            dims: u32::from_le_bytes(b[8..12].try_into().expect("4 bytes")),
+            m: u16::from_le_bytes([b[12], b[13]]),
+            ef_construction: u16::from_le_bytes([b[14], b[15]]),
+            metric,
+            entry: Tid::from_bytes(&b[18..24]),
+            entry_level: u16::from_le_bytes([b[24], b[25]]),
+        };
+        if meta.dims == 0 || meta.dims as usize > max_dims() || meta.m < 2 {
+            return Err(Corrupt(format!(
+                "metapage has impossible dims {} or m {}",
+                meta.dims, meta.m
+            )));
+        }
+        Ok(meta)
+    }
+}
+
+fn init_data_page(p: &mut [u8]) {
+    page::init(p, SPECIAL_SIZE);
+    page::special_mut(p).expect("fresh page")[0..2].copy_from_slice(&SPECIAL_MAGIC.to_le_bytes());
+}
+
+fn check_data_page(p: &[u8]) -> Result<(), Corrupt> {
+    let s = page::special(p)?;
+    if s.len() != SPECIAL_SIZE || u16::from_le_bytes([s[0], s[1]]) != SPECIAL_MAGIC {
+        return Err(Corrupt("page is not an hnsw data page".into()));
+    }
+    Ok(())
+}
+
+fn slots(m: usize, level: usize) -> usize {
+    2 * m + level * m
+}
+
+/// A heap TID payload packed as block << 16 | offset.
+pub fn payload_tid(payload: u64) -> Tid {
+    Tid {
+        block: (payload >> 16) as u32,
+        offset: payload as u16,
+    }
+}
+
+pub fn tid_payload(t: Tid) -> u64 {
+    (t.block as u64) << 16 | t.offset as u64
+}
+
+/// Writes a built graph into an empty store: metapage, then elements with
+/// their neighbour tuples. Payloads must be packed TIDs (`tid_payload`).
+pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, String> {
+    assert_eq!(store.nblocks(), 0, "write_graph needs an empty store");
+    let dims = g.dim();
+    if dims > max_dims() {
+        return Err(format!(
+            "vectors of {dims} dimensions do not fit on a page (at most {})",
+            max_dims()
+        ));
+    }
+    let m = g.params().m;
+    let nodes: Vec<u32> = (0..g.len() as u32)
+        .filter(|id| g.is_linked_node(*id))
+        .collect();
+
+    store.extend(|_, p| page::init(p, 0));
+    // Pass 1: place every element and neighbour tuple, neighbours empty.
+    let mut element_tid = vec![Tid::INVALID; g.len()];
+    let mut neighbor_tid = vec![Tid::INVALID; g.len()];
+    let mut current = None;
+    for &id in &nodes {
+        let level = g.level(id);
+        let element = encode_element(g, id, Tid::INVALID);
+        let neighbors = encode_neighbors(level, &vec![Tid::INVALID; slots(m, level)]);
+        let both = page::maxalign(element.len()) + page::maxalign(neighbors.len()) + 8;
+        let block = match current {
+            Some(b) if store.read(b, |p| page::free_space(p) + 4 >= both) => b,
+            _ => store.extend(|b, p| {
+                init_data_page(p);
+                b
+            }),
+        };
+        current = Some(block);
+        let off = store
+            .write(block, |p| page::add_item(p, &element))
+            .expect("element fits an empty page");
+        element_tid[id as usize] = Tid { block, offset: off };
+        let (nblock, noff) = match store.write(block, |p| page::add_item(p, &neighbors)) {
+            Some(off) => (block, off),
+            None => {
+                let b = store.extend(|b, p| {
+                    init_data_page(p);
+                    b
+                });
+                current = Some(b);
+                (
+                    b,
+                    store
+                        .write(b, |p| page::add_item(p, &neighbors))
+                        .expect("fits an empty page"),
+                )
+            }
+        };
+        neighbor_tid[id as usize] = Tid {
+            block: nblock,
+            offset: noff,
+        };
+    }
+    // Pass 2: fill in the links and each element's neighbour pointer.
+    for &id in &nodes {
+        let level = g.level(id);
+        let mut links = Vec::with_capacity(slots(m, level));
+        for l in 0..=level {
+            let want = if l == 0 { 2 * m } else { m };
+            let mut ids: Vec<Tid> = g
+                .links(id, l)
+                .iter()
+                .map(|n| element_tid[*n as usize])
+                .collect();
+            ids.resize(want, Tid::INVALID);
+            links.extend(ids);
+        }
+        let et = element_tid[id as usize];
+        let nt = neighbor_tid[id as usize];
+        store.write(nt.block, |p| {
+            page::item_mut(p, nt.offset)
+                .expect("just written")
+                .copy_from_slice(&encode_neighbors(level, &links))
+        });
+        store.write(et.block, |p| {
+            page::item_mut(p, et.offset).expect("just written")[4..10]
+                .copy_from_slice(&nt.to_bytes())
+        });
+    }
+    let (entry, entry_level) = match g.entry_point() {
+        Some((e, l)) => (element_tid[e as usize], l as u16),
+        None => (Tid::INVALID, 0),
+    };
+    let meta = Meta {
+        dims: dims as u32,
+        m: m as u16,
+        ef_construction: g.params().ef_construction as u16,
+        metric: g.params().metric,
+        entry,
+        entry_level,
+    };
+    store.write(0, |p| {
+        p[page::HEADER_SIZE..page::HEADER_SIZE + META_SIZE].copy_from_slice(&meta.encode());
+        page::set_contents_len(p, META_SIZE);
+    });
+    Ok(meta)
+}
+
+fn encode_element(g: &BuildGraph, id: u32, neighbors: Tid) -> Vec<u8> {
+    let payloads = g.payloads(id);
+    let mut b = vec![0u8; ELEMENT_HEADER + 4 * g.dim()];
+    b[0] = KIND_ELEMENT;
+    b[1] = g.level(id) as u8;
+    b[3] = payloads.len() as u8;
+    b[4..10].copy_from_slice(&neighbors.to_bytes());
+    for (i, p) in payloads.iter().enumerate() {
+        b[12 + 6 * i..18 + 6 * i].copy_from_slice(&payload_tid(*p).to_bytes());
+    }
+    for (i, x) in g.vector(id).iter().enumerate() {
+        b[ELEMENT_HEADER + 4 * i..ELEMENT_HEADER + 4 * i + 4].copy_from_slice(&x.to_le_bytes());
+    }
+    b
+}
+
+fn encode_neighbors(level: usize, links: &[Tid]) -> Vec<u8> {
+    let mut b = vec![0u8; 4 + 6 * links.len()];
+    b[0] = KIND_NEIGHBORS;
+    b[1] = level as u8;
+    b[2..4].copy_from_slice(&(links.len() as u16).to_le_bytes());
+    for (i, t) in links.iter().enumerate() {
+        b[4 + 6 * i..10 + 6 * i].copy_from_slice(&t.to_bytes());
+    }
+    b
+}
+
+/// An element read from a page.
+struct Element<'a> {
+    level: usize,
+    payload_count: usize,
+    raw: &'a [u8],
+}
+
+fn read_element(p: &[u8], t: Tid, dims: usize) -> Result<Element<'_>, Corrupt> {
+    check_data_page(p)?;
+    let raw = page::item(p, t.offset)?;
+    if raw.len() != ELEMENT_HEADER + 4 * dims || raw[0] != KIND_ELEMENT {
+        return Err(Corrupt(format!(
+            "tuple ({},{}) is not an element of {dims} dimensions",
+            t.block, t.offset
+        )));
+    }
+    let payload_count = raw[3] as usize;
+    if payload_count > MAX_PAYLOADS {
+        return Err(Corrupt(format!(
+            "element ({},{}) claims {payload_count} heap TIDs",
+            t.block, t.offset
+        )));
+    }
+    Ok(Element {
+        level: raw[1] as usize,
+        payload_count,
+        raw,
+    })
+}
+
+/// Read access to an index on pages. Graph callbacks cannot fail, so the
+/// first corruption met is kept (the search then sees a dead end) and
+/// `take_error` reports it once the search is over.
+pub struct PageGraph<'s, S: PageStore> {
+    store: &'s S,
+    meta: Meta,
+    error: RefCell<Option<Corrupt>>,
+}
+
+impl<'s, S: PageStore> PageGraph<'s, S> {
+    pub fn open(store: &'s S) -> Result<Self, Corrupt> {
+        if store.nblocks() == 0 {
+            return Err(Corrupt("index has no metapage".into()));
+        }
+        let meta = store.read(0, Meta::decode)?;
+        Ok(PageGraph {
+            store,
+            meta,
+            error: RefCell::new(None),
+        })
+    }
+
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    pub fn take_error(&self) -> Option<Corrupt> {
+        self.error.borrow_mut().take()
+    }
+
+    fn fail(&self, e: Corrupt) {
+        self.error.borrow_mut().get_or_insert(e);
+    }
+
+    fn with_page<R>(&self, t: Tid, f: impl FnOnce(&[u8]) -> Result<R, Corrupt>) -> Option<R> {
+        if t.block == 0 || t.block >= self.store.nblocks() || !t.is_valid() {
+            self.fail(Corrupt(format!(
+                "link to ({},{}) points outside the index",
+                t.block, t.offset
+            )));
+            return None;
+        }
+        match self.store.read(t.block, f) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+
+    /// The heap TIDs an element stands for.
+    pub fn heap_tids(&self, t: Tid) -> Vec<Tid> {
+        let dims = self.meta.dims as usize;
+        self.with_page(t, |p| {
+            let e = read_element(p, t, dims)?;
+            Ok((0..e.payload_count)
+                .map(|i| Tid::from_bytes(&e.raw[12 + 6 * i..18 + 6 * i]))
+                .collect())
+        })
+        .unwrap_or_default()
+    }
+}
+
+impl<S: PageStore> Graph for PageGraph<'_, S> {
+    type Id = Tid;
+
+    fn entry_point(&self) -> Option<(Tid, usize)> {
+        self.meta
+            .entry
+            .is_valid()
+            .then_some((self.meta.entry, self.meta.entry_level as usize))
+    }
+
+    fn neighbors(&self, id: Tid, level: usize, out: &mut Vec<Tid>) {
+        out.clear();
+        let dims = self.meta.dims as usize;
+        let m = self.meta.m as usize;
+        let Some((nt, elevel)) = self.with_page(id, |p| {
+            let e = read_element(p, id, dims)?;
+            Ok((Tid::from_bytes(&e.raw[4..10]), e.level))
+        }) else {
+            return;
+        };
+        if level > elevel {
+            return;
+        }
+        let found = self.with_page(nt, |p| {
+            check_data_page(p)?;
+            let raw = page::item(p, nt.offset)?;
+            let n = slots(m, elevel);
+            if raw.len() != 4 + 6 * n || raw[0] != KIND_NEIGHBORS || raw[1] as usize != elevel {
+                return Err(Corrupt(format!(
+                    "tuple ({},{}) is not the neighbour list it should be",
+                    nt.block, nt.offset
+                )));
+            }
+            let start = if level == 0 {
+                0
+            } else {
+                2 * m + (level - 1) * m
+            };
+            let len = if level == 0 { 2 * m } else { m };
+            Ok((start..start + len)
+                .map(|i| Tid::from_bytes(&raw[4 + 6 * i..10 + 6 * i]))
+                .filter(|t| t.is_valid())
+                .collect::<Vec<_>>())
+        });
+        if let Some(f) = found {
+            *out = f;
+        }
+    }
+
+    fn distance(&self, query: &[f32], id: Tid) -> f32 {
+        let dims = self.meta.dims as usize;
+        let metric = self.meta.metric;
+        self.with_page(id, |p| {
+            let e = read_element(p, id, dims)?;
+            let bytes = &e.raw[ELEMENT_HEADER..];
+            // Tuples are MAXALIGNed and the vector starts at offset 72, so
+            // on a page buffer this cast succeeds; copy if it does not.
+            Ok(match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+                Ok(v) if cfg!(target_endian = "little") => metric.distance(query, v),
+                _ => {
+                    let v: Vec<f32> = bytes
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
+                        .collect();
+                    metric.distance(query, &v)
+                }
+            })
+        })
+        .unwrap_or(f32::INFINITY)
+    }
+}
