@@ -9,12 +9,13 @@
 #![forbid(unsafe_code)]
 
 mod build;
+pub mod insert;
 mod metric;
 pub mod pages;
 mod search;
 mod visited;
 
-pub use build::{BuildGraph, BuildParams, MAX_PAYLOADS};
+pub use build::{select_neighbors, BuildGraph, BuildParams, MAX_PAYLOADS};
 pub use metric::Metric;
 pub use search::{search, search_layer, Candidate, Graph};
 pub use visited::Visited;

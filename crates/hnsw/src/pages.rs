@@ -46,6 +46,8 @@ pub struct Meta {
     pub metric: Metric,
     pub entry: Tid,
     pub entry_level: u16,
+    /// The page new elements go to first (a hint; 0 when there is none).
+    pub insert_page: u32,
 }
 
 fn metric_code(m: Metric) -> u8 {
@@ -68,10 +70,17 @@ impl Meta {
         b[16] = metric_code(self.metric);
         b[18..24].copy_from_slice(&self.entry.to_bytes());
         b[24..26].copy_from_slice(&self.entry_level.to_le_bytes());
+        b[28..32].copy_from_slice(&self.insert_page.to_le_bytes());
         b
     }
 
-    fn decode(p: &[u8]) -> Result<Meta, Corrupt> {
+    /// Writes the metapage contents into block 0's page image.
+    pub fn store(&self, p: &mut [u8]) {
+        p[page::HEADER_SIZE..page::HEADER_SIZE + META_SIZE].copy_from_slice(&self.encode());
+        page::set_contents_len(p, META_SIZE);
+    }
+
+    pub fn decode(p: &[u8]) -> Result<Meta, Corrupt> {
         page::check(p)?;
         let b = &p[page::HEADER_SIZE..page::HEADER_SIZE + META_SIZE];
         let magic = u32::from_le_bytes(b[0..4].try_into().expect("4 bytes"));
@@ -100,6 +109,7 @@ impl Meta {
             metric,
             entry: Tid::from_bytes(&b[18..24]),
             entry_level: u16::from_le_bytes([b[24], b[25]]),
+            insert_page: u32::from_le_bytes(b[28..32].try_into().expect("4 bytes")),
         };
         if meta.dims == 0 || meta.dims as usize > max_dims() || meta.m < 2 {
             return Err(Corrupt(format!(
@@ -164,7 +174,7 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
     for &id in &nodes {
         let level = g.level(id);
         let element = encode_element(g, id, Tid::INVALID);
-        let neighbors = encode_neighbors(level, &vec![Tid::INVALID; slots(m, level)]);
+        let neighbors = neighbor_tuple(level, &vec![Tid::INVALID; slots(m, level)]);
         let both = page::maxalign(element.len()) + page::maxalign(neighbors.len()) + 8;
         let block = match current {
             Some(b) if store.read(b, |p| page::free_space(p) + 4 >= both) => b,
@@ -218,7 +228,7 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
         store.write(nt.block, |p| {
             page::item_mut(p, nt.offset)
                 .expect("just written")
-                .copy_from_slice(&encode_neighbors(level, &links))
+                .copy_from_slice(&neighbor_tuple(level, &links))
         });
         store.write(et.block, |p| {
             page::item_mut(p, et.offset).expect("just written")[4..10]
@@ -236,31 +246,71 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
         metric: g.params().metric,
         entry,
         entry_level,
+        insert_page: current.unwrap_or(0),
     };
-    store.write(0, |p| {
-        p[page::HEADER_SIZE..page::HEADER_SIZE + META_SIZE].copy_from_slice(&meta.encode());
-        page::set_contents_len(p, META_SIZE);
-    });
+    store.write(0, |p| meta.store(p));
     Ok(meta)
 }
 
 fn encode_element(g: &BuildGraph, id: u32, neighbors: Tid) -> Vec<u8> {
-    let payloads = g.payloads(id);
-    let mut b = vec![0u8; ELEMENT_HEADER + 4 * g.dim()];
+    let heap: Vec<Tid> = g.payloads(id).into_iter().map(payload_tid).collect();
+    element_tuple(g.level(id), &heap, neighbors, g.vector(id))
+}
+
+pub(crate) fn element_tuple(level: usize, heap: &[Tid], neighbors: Tid, vector: &[f32]) -> Vec<u8> {
+    let mut b = vec![0u8; ELEMENT_HEADER + 4 * vector.len()];
     b[0] = KIND_ELEMENT;
-    b[1] = g.level(id) as u8;
-    b[3] = payloads.len() as u8;
+    b[1] = level as u8;
+    b[3] = heap.len() as u8;
     b[4..10].copy_from_slice(&neighbors.to_bytes());
-    for (i, p) in payloads.iter().enumerate() {
-        b[12 + 6 * i..18 + 6 * i].copy_from_slice(&payload_tid(*p).to_bytes());
+    for (i, t) in heap.iter().enumerate() {
+        b[12 + 6 * i..18 + 6 * i].copy_from_slice(&t.to_bytes());
     }
-    for (i, x) in g.vector(id).iter().enumerate() {
+    for (i, x) in vector.iter().enumerate() {
         b[ELEMENT_HEADER + 4 * i..ELEMENT_HEADER + 4 * i + 4].copy_from_slice(&x.to_le_bytes());
     }
     b
 }
 
-fn encode_neighbors(level: usize, links: &[Tid]) -> Vec<u8> {
+/// Adds a heap TID to an element tuple in place; false when it is full.
+pub(crate) fn element_add_heap_tid(raw: &mut [u8], t: Tid) -> bool {
+    let n = raw[3] as usize;
+    if n >= MAX_PAYLOADS {
+        return false;
+    }
+    raw[12 + 6 * n..18 + 6 * n].copy_from_slice(&t.to_bytes());
+    raw[3] += 1;
+    true
+}
+
+/// Points an element tuple at its neighbour tuple.
+pub(crate) fn element_set_neighbors(raw: &mut [u8], nt: Tid) {
+    raw[4..10].copy_from_slice(&nt.to_bytes());
+}
+
+/// The range of a level's slots inside a neighbour tuple.
+pub(crate) fn level_slots(m: usize, level: usize) -> std::ops::Range<usize> {
+    let (start, len) = if level == 0 {
+        (0, 2 * m)
+    } else {
+        (2 * m + (level - 1) * m, m)
+    };
+    4 + 6 * start..4 + 6 * (start + len)
+}
+
+pub(crate) fn init_index_page(p: &mut [u8]) {
+    init_data_page(p)
+}
+
+pub(crate) fn check_index_page(p: &[u8]) -> Result<(), Corrupt> {
+    check_data_page(p)
+}
+
+pub(crate) fn slots_for(m: usize, level: usize) -> usize {
+    slots(m, level)
+}
+
+pub(crate) fn neighbor_tuple(level: usize, links: &[Tid]) -> Vec<u8> {
     let mut b = vec![0u8; 4 + 6 * links.len()];
     b[0] = KIND_NEIGHBORS;
     b[1] = level as u8;
@@ -352,6 +402,23 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
         }
     }
 
+    pub fn store(&self) -> &'s S {
+        self.store
+    }
+
+    /// An element's vector, its level and its neighbour tuple.
+    pub fn element(&self, t: Tid) -> Option<(Vec<f32>, usize, Tid)> {
+        let dims = self.meta.dims as usize;
+        self.with_page(t, |p| {
+            let e = read_element(p, t, dims)?;
+            let v = e.raw[ELEMENT_HEADER..]
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
+                .collect();
+            Ok((v, e.level, Tid::from_bytes(&e.raw[4..10])))
+        })
+    }
+
     /// The heap TIDs an element stands for.
     pub fn heap_tids(&self, t: Tid) -> Vec<Tid> {
         let dims = self.meta.dims as usize;
@@ -398,14 +465,9 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
                     nt.block, nt.offset
                 )));
             }
-            let start = if level == 0 {
-                0
-            } else {
-                2 * m + (level - 1) * m
-            };
-            let len = if level == 0 { 2 * m } else { m };
-            Ok((start..start + len)
-                .map(|i| Tid::from_bytes(&raw[4 + 6 * i..10 + 6 * i]))
+            Ok(raw[level_slots(m, level)]
+                .chunks_exact(6)
+                .map(Tid::from_bytes)
                 .filter(|t| t.is_valid())
                 .collect::<Vec<_>>())
         });

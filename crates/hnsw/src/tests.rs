@@ -600,3 +600,174 @@ mod on_pages {
         let _ = payload_tid(0);
     }
 }
+
+mod page_insert {
+    use super::*;
+    use crate::insert::{insert, Inserted};
+    use crate::pages::{payload_tid, tid_payload, write_graph, PageGraph};
+    use pagestore::{page, MemStore, PageStore, Tid};
+
+    fn heap_tid(i: usize) -> Tid {
+        Tid {
+            block: (i / 100 + 1) as u32,
+            offset: (i % 100 + 1) as u16,
+        }
+    }
+
+    fn empty_index(dim: usize, metric: Metric, m: usize) -> MemStore {
+        let g = BuildGraph::new(
+            BuildParams {
+                m,
+                ef_construction: 64,
+                metric,
+                seed: 3,
+            },
+            dim,
+        );
+        let store = MemStore::new();
+        write_graph(&g, &store).unwrap();
+        store
+    }
+
+    fn page_recall(
+        store: &MemStore,
+        data: &[Vec<f32>],
+        queries: &[Vec<f32>],
+        metric: Metric,
+        ef: usize,
+    ) -> f64 {
+        let pg = PageGraph::open(store).unwrap();
+        let mut hits = 0;
+        for q in queries {
+            let truth: HashSet<u32> = brute_force(data, metric, q, 10).into_iter().collect();
+            let found = search(&pg, &metric.prepare(q).unwrap(), 10, ef);
+            for c in found {
+                let tids = pg.heap_tids(c.id);
+                if tids
+                    .iter()
+                    .any(|t| truth.contains(&((t.block - 1) * 100 + t.offset as u32 - 1)))
+                {
+                    hits += 1;
+                }
+            }
+        }
+        assert!(pg.take_error().is_none());
+        hits as f64 / (10 * queries.len()) as f64
+    }
+
+    fn check_pages(store: &MemStore) {
+        for b in 0..store.nblocks() {
+            store.read(b, |p| page::check(p)).unwrap();
+        }
+    }
+
+    #[test]
+    fn inserting_one_by_one_into_an_empty_index() {
+        let data = clustered(1500, 16, 8, 31);
+        let queries = clustered_from(40, 16, 8, 31, 32);
+        for metric in [Metric::L2, Metric::Cosine] {
+            let store = empty_index(16, metric, 16);
+            for (i, v) in data.iter().enumerate() {
+                assert!(matches!(
+                    insert(&store, v, heap_tid(i), 7).unwrap(),
+                    Inserted::Element(_)
+                ));
+            }
+            check_pages(&store);
+            let r = page_recall(&store, &data, &queries, metric, 100);
+            eprintln!(
+                "one-by-one inserts, {metric:?}: recall@10 {r:.3} at ef 100, {} pages",
+                store.nblocks()
+            );
+            assert!(r >= 0.95, "{metric:?}: recall@10 {r}");
+            // ~ (72 + 64 + 4 + 196) bytes per row: about 24 rows a page
+            assert!(store.nblocks() < 1500 / 15, "{} pages", store.nblocks());
+        }
+    }
+
+    #[test]
+    fn inserts_after_a_bulk_build_are_found() {
+        let data = clustered(2000, 16, 8, 41);
+        let queries = clustered_from(40, 16, 8, 41, 42);
+        let mut g = BuildGraph::new(
+            BuildParams {
+                m: 16,
+                ef_construction: 64,
+                metric: Metric::L2,
+                seed: 3,
+            },
+            16,
+        );
+        for (i, v) in data[..1000].iter().enumerate() {
+            g.push(v, tid_payload(heap_tid(i)));
+        }
+        g.insert_pending(128, |_| {});
+        let store = MemStore::new();
+        write_graph(&g, &store).unwrap();
+        for (i, v) in data.iter().enumerate().skip(1000) {
+            insert(&store, v, heap_tid(i), 7).unwrap();
+        }
+        check_pages(&store);
+        let r = page_recall(&store, &data, &queries, Metric::L2, 100);
+        eprintln!("bulk build + inserts: recall@10 {r:.3} at ef 100");
+        assert!(r >= 0.95, "recall@10 {r}");
+        // every inserted row finds itself
+        let pg = PageGraph::open(&store).unwrap();
+        for i in (1000..2000).step_by(37) {
+            let found = search(&pg, &data[i], 1, 40);
+            assert!(pg.heap_tids(found[0].id).contains(&heap_tid(i)), "row {i}");
+        }
+    }
+
+    #[test]
+    fn duplicates_share_elements_and_zero_vectors_are_skipped() {
+        let store = empty_index(3, Metric::Cosine, 4);
+        assert_eq!(
+            insert(&store, &[0.0, 0.0, 0.0], heap_tid(0), 1).unwrap(),
+            Inserted::NotIndexed
+        );
+        let mut elements = HashSet::new();
+        for i in 1..=25 {
+            match insert(&store, &[1.0, 2.0, 3.0], heap_tid(i), 1).unwrap() {
+                Inserted::Element(t) | Inserted::Duplicate(t) => {
+                    elements.insert(t);
+                }
+                Inserted::NotIndexed => panic!("indexable"),
+            }
+        }
+        assert_eq!(
+            elements.len(),
+            3,
+            "25 copies in elements of at most {}",
+            MAX_PAYLOADS
+        );
+        let pg = PageGraph::open(&store).unwrap();
+        let found = search(
+            &pg,
+            &Metric::Cosine.prepare(&[1.0, 2.0, 3.0]).unwrap(),
+            10,
+            10,
+        );
+        let mut tids: Vec<Tid> = found.iter().flat_map(|c| pg.heap_tids(c.id)).collect();
+        tids.sort();
+        assert_eq!(tids, (1..=25).map(heap_tid).collect::<Vec<_>>());
+        assert!(
+            insert(&store, &[1.0, 2.0], heap_tid(99), 1).is_err(),
+            "wrong dimensions"
+        );
+        let _ = payload_tid(0);
+    }
+
+    #[test]
+    fn insert_into_a_corrupted_index_fails_cleanly() {
+        let store = empty_index(4, Metric::L2, 4);
+        for i in 0..50 {
+            insert(&store, &[i as f32, 1.0, 2.0, 3.0], heap_tid(i), 1).unwrap();
+        }
+        store.corrupt(1, |p| p[pagestore::PAGE_SIZE - 8] ^= 0xff);
+        let err = insert(&store, &[5.5, 1.0, 2.0, 3.0], heap_tid(60), 1).unwrap_err();
+        assert!(err.0.contains("not an hnsw data page"), "{}", err.0);
+        store.corrupt(0, |p| p[24] ^= 1);
+        assert!(insert(&store, &[5.5, 1.0, 2.0, 3.0], heap_tid(61), 1).is_err());
+    }
+}

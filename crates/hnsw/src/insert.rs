@@ -1,0 +1,334 @@
+//! Inserting one vector into an index on pages (what `aminsert` runs).
+//!
+//! Phases: (1) read-only search of every level for neighbours, like the
+//! in-memory build; (2) a duplicate joins an element holding the same vector;
+//! (3) otherwise one page write adds the element and its neighbour tuple;
+//! (4) each chosen neighbour's list gets the new element, and (5) the
+//! metapage moves the entry point up when the new element is taller.
+//!
+//! Every write is one closure on one page, so each is one WAL record in the
+//! extension. Lists are recomputed from reads made *before* the write and the
+//! write first checks that the list it replaces is unchanged, retrying
+//! otherwise: no page is read while another is held exclusively. A crash
+//! between writes leaves a valid index with fewer links, never a dangling one
+//! (the element exists before anything points to it).
+
+use crate::build::{random_level, select_neighbors};
+use crate::pages::{
+    check_index_page, element_add_heap_tid, element_set_neighbors, element_tuple, init_index_page,
+    level_slots, neighbor_tuple, slots_for, Meta, PageGraph,
+};
+use crate::search::{search_layer, Candidate, Graph};
+use crate::Visited;
+use pagestore::{page, Corrupt, PageStore, Tid};
+use std::collections::HashMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// A new element at this TID.
+    Element(Tid),
+    /// The heap TID joined the element at this TID (same vector).
+    Duplicate(Tid),
+    /// The metric cannot order this vector (zero vector under cosine).
+    NotIndexed,
+}
+
+/// How often a neighbour-list update is retried when a concurrent insert
+/// changed the list between our read and our write.
+const RETRIES: usize = 8;
+
+pub fn insert<S: PageStore>(
+    store: &S,
+    vector: &[f32],
+    heap_tid: Tid,
+    seed: u64,
+) -> Result<Inserted, Corrupt> {
+    let graph = PageGraph::open(store)?;
+    let meta = *graph.meta();
+    if vector.len() != meta.dims as usize {
+        return Err(Corrupt(format!(
+            "expected {} dimensions, not {}",
+            meta.dims,
+            vector.len()
+        )));
+    }
+    let Some(q) = meta.metric.prepare(vector) else {
+        return Ok(Inserted::NotIndexed);
+    };
+    let m = meta.m as usize;
+    let level = random_level(
+        seed,
+        heap_tid.block.wrapping_mul(65536) ^ heap_tid.offset as u32,
+        m,
+    );
+
+    // (1) neighbours per level, searched without writing anything
+    let mut found_per_level: Vec<(usize, Vec<Candidate<Tid>>)> = Vec::new();
+    if let Some((entry, top)) = graph.entry_point() {
+        let mut visited = Visited::default();
+        let mut ep = vec![Candidate {
+            distance: graph.distance(&q, entry),
+            id: entry,
+        }];
+        for l in (level + 1..=top).rev() {
+            ep = search_layer(&graph, &q, &ep, 1, l, &mut visited);
+            visited.clear();
+        }
+        for l in (0..=level.min(top)).rev() {
+            let found = search_layer(
+                &graph,
+                &q,
+                &ep,
+                meta.ef_construction as usize,
+                l,
+                &mut visited,
+            );
+            visited.clear();
+            if !found.is_empty() {
+                ep = found.clone();
+            }
+            found_per_level.push((l, found));
+        }
+    }
+    if let Some(e) = graph.take_error() {
+        return Err(e);
+    }
+
+    // (2) an identical vector with room takes the heap TID
+    let self_distance = meta.metric.distance(&q, &q);
+    if let Some((0, level0)) = found_per_level.last() {
+        for c in level0.iter().filter(|c| c.distance == self_distance) {
+            let Some((v, _, _)) = graph.element(c.id) else {
+                continue;
+            };
+            if v != q {
+                continue;
+            }
+            let added = store.write(c.id.block, |p| -> Result<bool, Corrupt> {
+                check_index_page(p)?;
+                Ok(element_add_heap_tid(
+                    page::item_mut(p, c.id.offset)?,
+                    heap_tid,
+                ))
+            })?;
+            if added {
+                return Ok(Inserted::Duplicate(c.id));
+            }
+        }
+    }
+
+    // Vectors of candidates, read once, for the selection heuristic.
+    let mut vectors: HashMap<Tid, Vec<f32>> = HashMap::new();
+    let mut vector_of = |t: Tid, graph: &PageGraph<S>| -> Option<Vec<f32>> {
+        if let Some(v) = vectors.get(&t) {
+            return Some(v.clone());
+        }
+        let v = graph.element(t)?.0;
+        vectors.insert(t, v.clone());
+        Some(v)
+    };
+    let mut chosen: Vec<(usize, Vec<Tid>)> = Vec::new();
+    for (l, found) in &found_per_level {
+        let max = if *l == 0 { 2 * m } else { m };
+        let vecs: HashMap<Tid, Vec<f32>> = found
+            .iter()
+            .filter_map(|c| vector_of(c.id, &graph).map(|v| (c.id, v)))
+            .collect();
+        let selected = select_neighbors(found, max, *l, |a, b| {
+            meta.metric.distance(&vecs[&a], &vecs[&b])
+        });
+        chosen.push((*l, selected));
+    }
+    if let Some(e) = graph.take_error() {
+        return Err(e);
+    }
+
+    // (3) the element and its neighbour tuple, on one page when they fit
+    let mut links = vec![Tid::INVALID; slots_for(m, level)];
+    for (l, sel) in &chosen {
+        let r = level_slots(m, *l);
+        let first = (r.start - 4) / 6;
+        for (i, t) in sel.iter().enumerate() {
+            links[first + i] = *t;
+        }
+    }
+    let element = element_tuple(level, &[heap_tid], Tid::INVALID, &q);
+    let neighbors = neighbor_tuple(level, &links);
+    let (et, new_insert_page) = place(store, &meta, &element, &neighbors)?;
+
+    // (4) link back from each chosen neighbour
+    for (l, sel) in &chosen {
+        for &n in sel {
+            link_back(store, &graph, &meta, n, et, &q, *l, &mut vector_of)?;
+        }
+    }
+
+    // (5) entry point and insert page hint
+    store.write(0, |p| -> Result<(), Corrupt> {
+        let mut current = Meta::decode(p)?;
+        let mut changed = false;
+        if !current.entry.is_valid() || level > current.entry_level as usize {
+            current.entry = et;
+            current.entry_level = level as u16;
+            changed = true;
+        }
+        if new_insert_page != current.insert_page {
+            current.insert_page = new_insert_page;
+            changed = true;
+        }
+        if changed {
+            current.store(p);
+        }
+        Ok(())
+    })?;
+    Ok(Inserted::Element(et))
+}
+
+/// Writes the element and neighbour tuples, on the hinted page when both fit,
+/// else on a new page. Returns the element's TID and the page to hint next.
+fn place<S: PageStore>(
+    store: &S,
+    meta: &Meta,
+    element: &[u8],
+    neighbors: &[u8],
+) -> Result<(Tid, u32), Corrupt> {
+    let need = page::maxalign(element.len()) + page::maxalign(neighbors.len()) + 8;
+    let write_both = |p: &mut [u8], block: u32| -> Result<Option<Tid>, Corrupt> {
+        check_index_page(p)?;
+        if page::free_space(p) + 4 < need {
+            return Ok(None);
+        }
+        let eo = page::add_item(p, element).expect("checked free space");
+        let no = page::add_item(p, neighbors).expect("checked free space");
+        element_set_neighbors(page::item_mut(p, eo)?, Tid { block, offset: no });
+        Ok(Some(Tid { block, offset: eo }))
+    };
+    let hint = meta.insert_page;
+    if hint != 0 && hint < store.nblocks() {
+        if let Some(t) = store.write(hint, |p| write_both(p, hint))? {
+            return Ok((t, hint));
+        }
+    }
+    // A new page; elements too big to share one with their neighbour tuple
+    // take two.
+    let both = store.extend(|b, p| {
+        init_index_page(p);
+        write_both(p, b)
+    })?;
+    if let Some(t) = both {
+        return Ok((t, t.block));
+    }
+    let nt = store.extend(|b, p| {
+        init_index_page(p);
+        page::add_item(p, neighbors).map(|o| Tid {
+            block: b,
+            offset: o,
+        })
+    });
+    let nt = nt.ok_or_else(|| Corrupt("neighbour tuple does not fit an empty page".into()))?;
+    let et = store.extend(|b, p| {
+        init_index_page(p);
+        page::add_item(p, element).map(|o| Tid {
+            block: b,
+            offset: o,
+        })
+    });
+    let et = et.ok_or_else(|| Corrupt("element does not fit an empty page".into()))?;
+    store.write(et.block, |p| -> Result<(), Corrupt> {
+        element_set_neighbors(page::item_mut(p, et.offset)?, nt);
+        Ok(())
+    })?;
+    Ok((et, nt.block))
+}
+
+/// Adds `new` to the level-`level` list of `n`: into a free slot, or in
+/// place of the candidate the heuristic drops (possibly `new` itself).
+#[allow(clippy::too_many_arguments)]
+fn link_back<S: PageStore>(
+    store: &S,
+    graph: &PageGraph<S>,
+    meta: &Meta,
+    n: Tid,
+    new: Tid,
+    new_vector: &[f32],
+    level: usize,
+    vector_of: &mut impl FnMut(Tid, &PageGraph<S>) -> Option<Vec<f32>>,
+) -> Result<(), Corrupt> {
+    let m = meta.m as usize;
+    let Some((base, n_level, nt)) = graph.element(n) else {
+        return Err(graph
+            .take_error()
+            .unwrap_or_else(|| Corrupt("neighbour vanished".into())));
+    };
+    if level > n_level {
+        return Err(Corrupt(format!(
+            "element ({},{}) is linked on level {level} above its own",
+            n.block, n.offset
+        )));
+    }
+    let range = level_slots(m, level);
+    for _ in 0..RETRIES {
+        let before: Vec<u8> = store.read(nt.block, |p| -> Result<Vec<u8>, Corrupt> {
+            check_index_page(p)?;
+            let raw = page::item(p, nt.offset)?;
+            if raw.len() != 4 + 6 * slots_for(m, n_level) {
+                return Err(Corrupt(format!(
+                    "neighbour tuple ({},{}) has the wrong size",
+                    nt.block, nt.offset
+                )));
+            }
+            Ok(raw[range.clone()].to_vec())
+        })?;
+        let current: Vec<Tid> = before.chunks_exact(6).map(Tid::from_bytes).collect();
+        if current.contains(&new) {
+            return Ok(());
+        }
+        let mut updated: Vec<Tid> = current.iter().copied().filter(|t| t.is_valid()).collect();
+        if updated.len() < current.len() {
+            updated.push(new);
+        } else {
+            let mut cands = vec![Candidate {
+                distance: meta.metric.distance(&base, new_vector),
+                id: new,
+            }];
+            let mut vecs: HashMap<Tid, Vec<f32>> = HashMap::from([(new, new_vector.to_vec())]);
+            for t in &updated {
+                let v = vector_of(*t, graph).ok_or_else(|| {
+                    graph
+                        .take_error()
+                        .unwrap_or_else(|| Corrupt("lost vector".into()))
+                })?;
+                cands.push(Candidate {
+                    distance: meta.metric.distance(&base, &v),
+                    id: *t,
+                });
+                vecs.insert(*t, v);
+            }
+            cands.sort();
+            let kept = select_neighbors(&cands, current.len(), level, |a, b| {
+                meta.metric.distance(&vecs[&a], &vecs[&b])
+            });
+            if !kept.contains(&new) {
+                return Ok(());
+            }
+            updated = kept;
+        }
+        updated.resize(current.len(), Tid::INVALID);
+        let mut after = Vec::with_capacity(before.len());
+        for t in &updated {
+            after.extend_from_slice(&t.to_bytes());
+        }
+        let done = store.write(nt.block, |p| -> Result<bool, Corrupt> {
+            let raw = page::item_mut(p, nt.offset)?;
+            if raw[range.clone()] != before[..] {
+                return Ok(false); // changed since we read it: recompute
+            }
+            raw[range.clone()].copy_from_slice(&after);
+            Ok(true)
+        })?;
+        if done {
+            return Ok(());
+        }
+    }
+    Ok(()) // persistently contended: the new element keeps its own links
+}
