@@ -18,6 +18,7 @@ use crate::pages::{
     check_index_page, element_add_heap_tid, element_set_neighbors, element_tuple, init_index_page,
     level_slots, neighbor_tuple, slots_for, Meta, PageGraph,
 };
+use crate::pages::{read_slots, slots_bytes, write_slots_if_unchanged, ElementInfo};
 use crate::search::{search_layer, Candidate, Graph};
 use crate::Visited;
 use pagestore::{page, Corrupt, PageStore, Tid};
@@ -98,10 +99,10 @@ pub fn insert<S: PageStore>(
     let self_distance = meta.metric.distance(&q, &q);
     if let Some((0, level0)) = found_per_level.last() {
         for c in level0.iter().filter(|c| c.distance == self_distance) {
-            let Some((v, _, _)) = graph.element(c.id) else {
+            let Some(e) = graph.element(c.id) else {
                 continue;
             };
-            if v != q {
+            if e.deleted || e.vector != q {
                 continue;
             }
             let added = store.write(c.id.block, |p| -> Result<bool, Corrupt> {
@@ -123,7 +124,12 @@ pub fn insert<S: PageStore>(
         if let Some(v) = vectors.get(&t) {
             return Some(v.clone());
         }
-        let v = graph.element(t)?.0;
+        let e = graph.element(t)?;
+        // A deleted element is passed through, never linked to.
+        if e.deleted {
+            return None;
+        }
+        let v = e.vector;
         vectors.insert(t, v.clone());
         Some(v)
     };
@@ -134,7 +140,12 @@ pub fn insert<S: PageStore>(
             .iter()
             .filter_map(|c| vector_of(c.id, &graph).map(|v| (c.id, v)))
             .collect();
-        let selected = select_neighbors(found, max, *l, |a, b| {
+        let live: Vec<Candidate<Tid>> = found
+            .iter()
+            .filter(|c| vecs.contains_key(&c.id))
+            .copied()
+            .collect();
+        let selected = select_neighbors(&live, max, *l, |a, b| {
             meta.metric.distance(&vecs[&a], &vecs[&b])
         });
         chosen.push((*l, selected));
@@ -255,7 +266,13 @@ fn link_back<S: PageStore>(
     vector_of: &mut impl FnMut(Tid, &PageGraph<S>) -> Option<Vec<f32>>,
 ) -> Result<(), Corrupt> {
     let m = meta.m as usize;
-    let Some((base, n_level, nt)) = graph.element(n) else {
+    let Some(ElementInfo {
+        vector: base,
+        level: n_level,
+        neighbors: nt,
+        ..
+    }) = graph.element(n)
+    else {
         return Err(graph
             .take_error()
             .unwrap_or_else(|| Corrupt("neighbour vanished".into())));
@@ -268,18 +285,7 @@ fn link_back<S: PageStore>(
     }
     let range = level_slots(m, level);
     for _ in 0..RETRIES {
-        let before: Vec<u8> = store.read(nt.block, |p| -> Result<Vec<u8>, Corrupt> {
-            check_index_page(p)?;
-            let raw = page::item(p, nt.offset)?;
-            if raw.len() != 4 + 6 * slots_for(m, n_level) {
-                return Err(Corrupt(format!(
-                    "neighbour tuple ({},{}) has the wrong size",
-                    nt.block, nt.offset
-                )));
-            }
-            Ok(raw[range.clone()].to_vec())
-        })?;
-        let current: Vec<Tid> = before.chunks_exact(6).map(Tid::from_bytes).collect();
+        let (before, current) = read_slots(store, nt, m, n_level, level)?;
         if current.contains(&new) {
             return Ok(());
         }
@@ -293,16 +299,21 @@ fn link_back<S: PageStore>(
             }];
             let mut vecs: HashMap<Tid, Vec<f32>> = HashMap::from([(new, new_vector.to_vec())]);
             for t in &updated {
-                let v = vector_of(*t, graph).ok_or_else(|| {
-                    graph
-                        .take_error()
-                        .unwrap_or_else(|| Corrupt("lost vector".into()))
-                })?;
-                cands.push(Candidate {
-                    distance: meta.metric.distance(&base, &v),
-                    id: *t,
-                });
-                vecs.insert(*t, v);
+                match vector_of(*t, graph) {
+                    Some(v) => {
+                        cands.push(Candidate {
+                            distance: meta.metric.distance(&base, &v),
+                            id: *t,
+                        });
+                        vecs.insert(*t, v);
+                    }
+                    None => {
+                        if let Some(e) = graph.take_error() {
+                            return Err(e);
+                        }
+                        // a deleted neighbour: its slot is free
+                    }
+                }
             }
             cands.sort();
             let kept = select_neighbors(&cands, current.len(), level, |a, b| {
@@ -314,18 +325,8 @@ fn link_back<S: PageStore>(
             updated = kept;
         }
         updated.resize(current.len(), Tid::INVALID);
-        let mut after = Vec::with_capacity(before.len());
-        for t in &updated {
-            after.extend_from_slice(&t.to_bytes());
-        }
-        let done = store.write(nt.block, |p| -> Result<bool, Corrupt> {
-            let raw = page::item_mut(p, nt.offset)?;
-            if raw[range.clone()] != before[..] {
-                return Ok(false); // changed since we read it: recompute
-            }
-            raw[range.clone()].copy_from_slice(&after);
-            Ok(true)
-        })?;
+        let done =
+            write_slots_if_unchanged(store, nt, range.clone(), &before, &slots_bytes(&updated))?;
         if done {
             return Ok(());
         }

@@ -13,6 +13,7 @@ pub mod insert;
 mod metric;
 pub mod pages;
 mod search;
+pub mod vacuum;
 mod visited;
 
 pub use build::{select_neighbors, BuildGraph, BuildParams, MAX_PAYLOADS};

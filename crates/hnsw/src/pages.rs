@@ -321,14 +321,27 @@ pub(crate) fn neighbor_tuple(level: usize, links: &[Tid]) -> Vec<u8> {
     b
 }
 
-/// An element read from a page.
-struct Element<'a> {
-    level: usize,
-    payload_count: usize,
-    raw: &'a [u8],
+/// Bit 0 of an element's flags: every heap TID is gone (vacuum); searches
+/// pass through the element but never return it.
+pub(crate) const FLAG_DELETED: u8 = 1;
+
+/// An element as `PageGraph::element` reads it.
+#[derive(Clone, Debug)]
+pub struct ElementInfo {
+    pub vector: Vec<f32>,
+    pub level: usize,
+    pub neighbors: Tid,
+    pub deleted: bool,
 }
 
-fn read_element(p: &[u8], t: Tid, dims: usize) -> Result<Element<'_>, Corrupt> {
+/// An element read from a page.
+pub(crate) struct Element<'a> {
+    pub(crate) level: usize,
+    pub(crate) payload_count: usize,
+    pub(crate) raw: &'a [u8],
+}
+
+pub(crate) fn read_element(p: &[u8], t: Tid, dims: usize) -> Result<Element<'_>, Corrupt> {
     check_data_page(p)?;
     let raw = page::item(p, t.offset)?;
     if raw.len() != ELEMENT_HEADER + 4 * dims || raw[0] != KIND_ELEMENT {
@@ -406,8 +419,8 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
         self.store
     }
 
-    /// An element's vector, its level and its neighbour tuple.
-    pub fn element(&self, t: Tid) -> Option<(Vec<f32>, usize, Tid)> {
+    /// An element's vector, level, neighbour tuple and deleted flag.
+    pub fn element(&self, t: Tid) -> Option<ElementInfo> {
         let dims = self.meta.dims as usize;
         self.with_page(t, |p| {
             let e = read_element(p, t, dims)?;
@@ -415,7 +428,12 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
                 .collect();
-            Ok((v, e.level, Tid::from_bytes(&e.raw[4..10])))
+            Ok(ElementInfo {
+                vector: v,
+                level: e.level,
+                neighbors: Tid::from_bytes(&e.raw[4..10]),
+                deleted: e.raw[2] & FLAG_DELETED != 0,
+            })
         })
     }
 
@@ -497,4 +515,52 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
         })
         .unwrap_or(f32::INFINITY)
     }
+}
+
+/// Replaces the bytes of one level's slots in a neighbour tuple if they still
+/// equal `before`; false when a concurrent writer changed them first.
+pub(crate) fn write_slots_if_unchanged<S: PageStore>(
+    store: &S,
+    nt: Tid,
+    range: std::ops::Range<usize>,
+    before: &[u8],
+    after: &[u8],
+) -> Result<bool, Corrupt> {
+    store.write(nt.block, |p| -> Result<bool, Corrupt> {
+        check_data_page(p)?;
+        let raw = page::item_mut(p, nt.offset)?;
+        if raw.len() < range.end || raw[range.clone()] != *before {
+            return Ok(false);
+        }
+        raw[range].copy_from_slice(after);
+        Ok(true)
+    })
+}
+
+/// One level's slots of a neighbour tuple, as raw bytes (for a later
+/// `write_slots_if_unchanged`) and as TIDs (invalid ones included).
+pub(crate) fn read_slots<S: PageStore>(
+    store: &S,
+    nt: Tid,
+    m: usize,
+    element_level: usize,
+    level: usize,
+) -> Result<(Vec<u8>, Vec<Tid>), Corrupt> {
+    store.read(nt.block, |p| -> Result<(Vec<u8>, Vec<Tid>), Corrupt> {
+        check_data_page(p)?;
+        let raw = page::item(p, nt.offset)?;
+        if raw.len() != 4 + 6 * slots(m, element_level) || raw[0] != KIND_NEIGHBORS {
+            return Err(Corrupt(format!(
+                "neighbour tuple ({},{}) has the wrong size",
+                nt.block, nt.offset
+            )));
+        }
+        let bytes = raw[level_slots(m, level)].to_vec();
+        let tids = bytes.chunks_exact(6).map(Tid::from_bytes).collect();
+        Ok((bytes, tids))
+    })
+}
+
+pub(crate) fn slots_bytes(tids: &[Tid]) -> Vec<u8> {
+    tids.iter().flat_map(|t| t.to_bytes()).collect()
 }

@@ -771,3 +771,139 @@ mod page_insert {
         assert!(insert(&store, &[5.5, 1.0, 2.0, 3.0], heap_tid(61), 1).is_err());
     }
 }
+
+mod page_vacuum {
+    use super::*;
+    use crate::insert::insert;
+    use crate::pages::{tid_payload, write_graph, PageGraph};
+    use crate::vacuum::bulk_delete;
+    use pagestore::{MemStore, PageStore, Tid};
+
+    fn heap_tid(i: usize) -> Tid {
+        Tid {
+            block: (i / 100 + 1) as u32,
+            offset: (i % 100 + 1) as u16,
+        }
+    }
+    fn row(t: Tid) -> usize {
+        (t.block as usize - 1) * 100 + t.offset as usize - 1
+    }
+
+    fn index(data: &[Vec<f32>]) -> MemStore {
+        let mut g = BuildGraph::new(
+            BuildParams {
+                m: 16,
+                ef_construction: 64,
+                metric: Metric::L2,
+                seed: 5,
+            },
+            data[0].len(),
+        );
+        for (i, v) in data.iter().enumerate() {
+            g.push(v, tid_payload(heap_tid(i)));
+        }
+        let serial = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        serial.install(|| g.insert_pending(128, |_| {}));
+        let store = MemStore::new();
+        write_graph(&g, &store).unwrap();
+        store
+    }
+
+    /// The k nearest live rows the index returns (deleted elements skipped).
+    fn live_search(store: &MemStore, q: &[f32], k: usize, ef: usize) -> Vec<usize> {
+        let pg = PageGraph::open(store).unwrap();
+        let rows: Vec<usize> = search(&pg, q, ef, ef)
+            .iter()
+            .flat_map(|c| pg.heap_tids(c.id))
+            .map(row)
+            .take(k)
+            .collect();
+        assert!(pg.take_error().is_none());
+        rows
+    }
+
+    #[test]
+    fn vacuum_removes_dead_rows_and_keeps_recall() {
+        let data = clustered(2000, 16, 8, 51);
+        let queries = clustered_from(40, 16, 8, 51, 52);
+        let store = index(&data);
+        let dead = |i: usize| i % 10 < 3; // 30% of the rows
+        let mut calls = 0;
+        let stats = bulk_delete(&store, |t| dead(row(t)), || calls += 1).unwrap();
+        assert_eq!(stats.heap_tids_removed, 600);
+        assert_eq!(stats.elements_deleted, 600);
+        assert_eq!(stats.live_elements, 1400);
+        assert_eq!(stats.live_heap_tids, 1400);
+        assert!(stats.links_repaired > 0 && calls >= store.nblocks() as usize - 1);
+        let pg = PageGraph::open(&store).unwrap();
+        let (entry, _) = pg.entry_point().unwrap();
+        assert!(
+            !pg.element(entry).unwrap().deleted,
+            "entry point moved off a deleted element"
+        );
+        let live: Vec<usize> = (0..2000).filter(|i| !dead(*i)).collect();
+        let survivors: Vec<Vec<f32>> = live.iter().map(|i| data[*i].clone()).collect();
+        let mut hits = 0;
+        for q in &queries {
+            let truth: HashSet<usize> = brute_force(&survivors, Metric::L2, q, 10)
+                .into_iter()
+                .map(|j| live[j as usize])
+                .collect();
+            let found = live_search(&store, q, 10, 100);
+            assert!(found.iter().all(|r| !dead(*r)), "no dead row is returned");
+            hits += found.iter().filter(|r| truth.contains(r)).count();
+        }
+        let r = hits as f64 / 400.0;
+        eprintln!("after deleting 30%: recall@10 {r:.3} at ef 100");
+        assert!(r >= 0.95, "recall@10 after vacuum {r}");
+        // no live element still links to a deleted one
+        let again = bulk_delete(&store, |t| dead(row(t)), || {}).unwrap();
+        assert_eq!(
+            (
+                again.heap_tids_removed,
+                again.elements_deleted,
+                again.links_repaired
+            ),
+            (0, 0, 0)
+        );
+        // inserts keep working afterwards
+        for i in 0..50 {
+            insert(&store, &data[i * 3 + 1], heap_tid(3000 + i), 9).unwrap();
+        }
+        let found = live_search(&store, &data[4], 3, 40);
+        assert!(found.contains(&4) && found.contains(&3001), "{found:?}");
+    }
+
+    #[test]
+    fn vacuum_of_every_row_and_of_part_of_a_duplicate() {
+        let store = index(&clustered(300, 8, 3, 61));
+        let stats = bulk_delete(&store, |_| true, || {}).unwrap();
+        assert_eq!((stats.live_elements, stats.elements_deleted), (0, 300));
+        let pg = PageGraph::open(&store).unwrap();
+        assert!(
+            pg.entry_point().is_none(),
+            "no entry point in an empty index"
+        );
+        assert!(live_search(&store, &[0.0; 8], 5, 40).is_empty());
+        insert(&store, &[9.0; 8], heap_tid(1000), 1).unwrap();
+        assert_eq!(live_search(&store, &[9.0; 8], 5, 40), vec![1000]);
+        for i in 1001..1003 {
+            insert(&store, &[9.0; 8], heap_tid(i), 1).unwrap();
+        }
+        let stats = bulk_delete(&store, |t| row(t) == 1001, || {}).unwrap();
+        assert_eq!(
+            (
+                stats.heap_tids_removed,
+                stats.elements_deleted,
+                stats.live_heap_tids
+            ),
+            (1, 0, 2)
+        );
+        let mut found = live_search(&store, &[9.0; 8], 5, 40);
+        found.sort();
+        assert_eq!(found, vec![1000, 1002]);
+    }
+}

@@ -1,0 +1,217 @@
+//! Vacuum (what `ambulkdelete` runs): remove dead heap TIDs and repair the
+//! graph around elements that lost all of theirs.
+//!
+//! Pass 1 visits every data page once: dead heap TIDs leave their element,
+//! and an element left with none is flagged deleted. Searches still pass
+//! through deleted elements (their own links stay intact, so scans running
+//! meanwhile keep working) but never return them.
+//! Pass 2 replaces every link to a deleted element with the best of the
+//! element's remaining links plus the deleted neighbour's live links (its
+//! 2-hop neighbourhood), chosen by the same heuristic as inserts; each list
+//! is written with a compare-and-swap, so concurrent inserts are not lost.
+//! Pass 3 moves the entry point off a deleted element.
+//! Deleted elements keep their space for now (reuse is future work).
+
+use crate::build::select_neighbors;
+use crate::pages::{
+    check_index_page, read_element, read_slots, slots_bytes, write_slots_if_unchanged, Meta,
+    PageGraph, FLAG_DELETED,
+};
+use crate::search::Candidate;
+use pagestore::{page, Corrupt, PageStore, Tid};
+use std::collections::{HashMap, HashSet};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VacuumStats {
+    pub heap_tids_removed: u64,
+    pub elements_deleted: u64,
+    pub links_repaired: u64,
+    pub live_elements: u64,
+    pub live_heap_tids: u64,
+}
+
+const RETRIES: usize = 8;
+
+/// Removes the heap TIDs `is_dead` names. `between_pages` runs between page
+/// visits (the extension checks for interrupts and vacuum delay there).
+pub fn bulk_delete<S: PageStore>(
+    store: &S,
+    is_dead: impl Fn(Tid) -> bool,
+    mut between_pages: impl FnMut(),
+) -> Result<VacuumStats, Corrupt> {
+    let graph = PageGraph::open(store)?;
+    let meta = *graph.meta();
+    let dims = meta.dims as usize;
+    let mut stats = VacuumStats::default();
+    let mut deleted: HashSet<Tid> = HashSet::new();
+    let mut live: Vec<(Tid, usize)> = Vec::new();
+    let mut newly_deleted = 0;
+
+    // Pass 1
+    for block in 1..store.nblocks() {
+        let page_result = |p: &mut [u8],
+                           write: bool|
+         -> Result<(u64, Vec<(Tid, usize, bool, bool, u64)>), Corrupt> {
+            check_index_page(p)?;
+            let mut removed = 0;
+            let mut elements = Vec::new();
+            for off in 1..=page::max_offset(p)? {
+                if page::item(p, off)?[0] != 1 {
+                    continue;
+                }
+                let t = Tid { block, offset: off };
+                let level = read_element(p, t, dims)?.level;
+                let raw = page::item_mut(p, off)?;
+                let count = raw[3] as usize;
+                let was_deleted = raw[2] & FLAG_DELETED != 0;
+                let kept: Vec<[u8; 6]> = (0..count)
+                    .map(|i| raw[12 + 6 * i..18 + 6 * i].try_into().expect("6 bytes"))
+                    .filter(|b: &[u8; 6]| !is_dead(Tid::from_bytes(b)))
+                    .collect();
+                removed += (count - kept.len()) as u64;
+                let now_deleted = was_deleted || kept.is_empty();
+                if write {
+                    for (i, b) in kept.iter().enumerate() {
+                        raw[12 + 6 * i..18 + 6 * i].copy_from_slice(b);
+                    }
+                    raw[12 + 6 * kept.len()..12 + 6 * count].fill(0);
+                    raw[3] = kept.len() as u8;
+                    if now_deleted {
+                        raw[2] |= FLAG_DELETED;
+                    }
+                }
+                elements.push((t, level, was_deleted, now_deleted, kept.len() as u64));
+            }
+            Ok((removed, elements))
+        };
+        // Work on a copy first: pages without dead TIDs are not written (no WAL).
+        let mut copy = store.read(block, |p| p.to_vec());
+        let (mut removed, mut elements) = page_result(&mut copy, false)?;
+        if removed > 0 {
+            (removed, elements) = store.write(block, |p| page_result(p, true))?;
+        }
+        stats.heap_tids_removed += removed;
+        for (t, level, was, now, tids) in elements {
+            if now {
+                deleted.insert(t);
+                if !was {
+                    newly_deleted += 1;
+                }
+            } else {
+                live.push((t, level));
+                stats.live_heap_tids += tids;
+            }
+        }
+        between_pages();
+    }
+    stats.elements_deleted = newly_deleted;
+    stats.live_elements = live.len() as u64;
+
+    // Pass 2
+    if !deleted.is_empty() {
+        for &(t, level) in &live {
+            for l in 0..=level {
+                stats.links_repaired += repair_level(store, &graph, &meta, t, level, l, &deleted)?;
+            }
+            between_pages();
+        }
+    }
+
+    // Pass 3
+    if deleted.contains(&meta.entry) || (!meta.entry.is_valid() && !live.is_empty()) {
+        let new_entry = live
+            .iter()
+            .max_by_key(|(t, level)| (*level, std::cmp::Reverse(*t)))
+            .copied();
+        store.write(0, |p| -> Result<(), Corrupt> {
+            let mut m = Meta::decode(p)?;
+            if m.entry == meta.entry {
+                (m.entry, m.entry_level) = match new_entry {
+                    Some((t, l)) => (t, l as u16),
+                    None => (Tid::INVALID, 0),
+                };
+                m.store(p);
+            }
+            Ok(())
+        })?;
+    }
+    if let Some(e) = graph.take_error() {
+        return Err(e);
+    }
+    Ok(stats)
+}
+
+/// Replaces `t`'s links to deleted elements on level `l`; returns how many.
+fn repair_level<S: PageStore>(
+    store: &S,
+    graph: &PageGraph<S>,
+    meta: &Meta,
+    t: Tid,
+    level: usize,
+    l: usize,
+    deleted: &HashSet<Tid>,
+) -> Result<u64, Corrupt> {
+    let m = meta.m as usize;
+    let Some(info) = graph.element(t) else {
+        return Err(graph
+            .take_error()
+            .unwrap_or_else(|| Corrupt("element vanished".into())));
+    };
+    for _ in 0..RETRIES {
+        let (before, current) = read_slots(store, info.neighbors, m, level, l)?;
+        let gone: Vec<Tid> = current
+            .iter()
+            .copied()
+            .filter(|n| deleted.contains(n))
+            .collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        // Candidates: remaining links, plus the live links of each deleted one.
+        let mut ids: Vec<Tid> = current
+            .iter()
+            .copied()
+            .filter(|n| n.is_valid() && !deleted.contains(n))
+            .collect();
+        for d in &gone {
+            if let Some(di) = graph.element(*d) {
+                if l <= di.level {
+                    let (_, links) = read_slots(store, di.neighbors, m, di.level, l)?;
+                    ids.extend(
+                        links
+                            .into_iter()
+                            .filter(|n| n.is_valid() && *n != t && !deleted.contains(n)),
+                    );
+                }
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        let mut vectors: HashMap<Tid, Vec<f32>> = HashMap::new();
+        let mut cands = Vec::new();
+        for id in ids {
+            if let Some(e) = graph.element(id) {
+                if !e.deleted && e.level >= l {
+                    cands.push(Candidate {
+                        distance: meta.metric.distance(&info.vector, &e.vector),
+                        id,
+                    });
+                    vectors.insert(id, e.vector);
+                }
+            }
+        }
+        if let Some(e) = graph.take_error() {
+            return Err(e);
+        }
+        cands.sort();
+        let mut kept = select_neighbors(&cands, current.len(), l, |a, b| {
+            meta.metric.distance(&vectors[&a], &vectors[&b])
+        });
+        kept.resize(current.len(), Tid::INVALID);
+        let range = crate::pages::level_slots(m, l);
+        if write_slots_if_unchanged(store, info.neighbors, range, &before, &slots_bytes(&kept))? {
+            return Ok(gone.len() as u64);
+        }
+    }
+    Ok(0)
+}
