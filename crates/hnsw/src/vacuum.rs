@@ -32,6 +32,15 @@ pub struct VacuumStats {
 
 const RETRIES: usize = 8;
 
+/// One element as pass 1 found it.
+struct Seen {
+    t: Tid,
+    level: usize,
+    was_deleted: bool,
+    now_deleted: bool,
+    heap_tids: u64,
+}
+
 /// Removes the heap TIDs `is_dead` names. `between_pages` runs between page
 /// visits (the extension checks for interrupts and vacuum delay there).
 pub fn bulk_delete<S: PageStore>(
@@ -49,9 +58,7 @@ pub fn bulk_delete<S: PageStore>(
 
     // Pass 1
     for block in 1..store.nblocks() {
-        let page_result = |p: &mut [u8],
-                           write: bool|
-         -> Result<(u64, Vec<(Tid, usize, bool, bool, u64)>), Corrupt> {
+        let page_result = |p: &mut [u8], write: bool| -> Result<(u64, Vec<Seen>), Corrupt> {
             check_index_page(p)?;
             let mut removed = 0;
             let mut elements = Vec::new();
@@ -80,7 +87,13 @@ pub fn bulk_delete<S: PageStore>(
                         raw[2] |= FLAG_DELETED;
                     }
                 }
-                elements.push((t, level, was_deleted, now_deleted, kept.len() as u64));
+                elements.push(Seen {
+                    t,
+                    level,
+                    was_deleted,
+                    now_deleted,
+                    heap_tids: kept.len() as u64,
+                });
             }
             Ok((removed, elements))
         };
@@ -91,15 +104,15 @@ pub fn bulk_delete<S: PageStore>(
             (removed, elements) = store.write(block, |p| page_result(p, true))?;
         }
         stats.heap_tids_removed += removed;
-        for (t, level, was, now, tids) in elements {
-            if now {
-                deleted.insert(t);
-                if !was {
+        for e in elements {
+            if e.now_deleted {
+                deleted.insert(e.t);
+                if !e.was_deleted {
                     newly_deleted += 1;
                 }
             } else {
-                live.push((t, level));
-                stats.live_heap_tids += tids;
+                live.push((e.t, e.level));
+                stats.live_heap_tids += e.heap_tids;
             }
         }
         between_pages();
