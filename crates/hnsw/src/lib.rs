@@ -10,6 +10,7 @@
 
 mod build;
 pub mod insert;
+pub mod iterative;
 mod metric;
 pub mod pages;
 mod search;

@@ -907,3 +907,199 @@ mod page_vacuum {
         assert_eq!(found, vec![1000, 1002]);
     }
 }
+
+mod iterative_scan {
+    use super::*;
+    use crate::iterative::IterativeSearch;
+    use crate::pages::{tid_payload, write_graph, PageGraph};
+    use pagestore::{MemStore, Tid};
+
+    fn graph(data: &[Vec<f32>]) -> BuildGraph {
+        let serial = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        serial.install(|| build(data, Metric::L2, 16, 64))
+    }
+
+    #[test]
+    fn first_batch_is_the_ordinary_search() {
+        let data = clustered(2000, 16, 8, 71);
+        let g = graph(&data);
+        for q in clustered_from(30, 16, 8, 71, 72) {
+            let plain: Vec<u32> = search(&g, &q, 40, 40)
+                .iter()
+                .map(|c| c.distance.to_bits())
+                .collect();
+            let mut it = IterativeSearch::<BuildGraph>::new(&q, 40);
+            let first: Vec<u32> = it
+                .next_batch(&g)
+                .iter()
+                .map(|c| c.distance.to_bits())
+                .collect();
+            assert_eq!(plain, first);
+        }
+    }
+
+    #[test]
+    fn batches_cover_the_whole_graph_once() {
+        let data = clustered(2000, 16, 8, 73);
+        let g = graph(&data);
+        let mut it = IterativeSearch::<BuildGraph>::new(&data[5], 40);
+        let mut seen = HashSet::new();
+        let mut batches = 0;
+        loop {
+            let b = it.next_batch(&g);
+            if b.is_empty() {
+                break;
+            }
+            assert!(
+                b.windows(2).all(|w| w[0].distance <= w[1].distance),
+                "nearest first within a batch"
+            );
+            for c in b {
+                assert!(seen.insert(c.id), "node {} twice", c.id);
+            }
+            batches += 1;
+        }
+        assert_eq!(seen.len(), 2000);
+        assert_eq!(batches, 50);
+        assert_eq!(it.evaluated, 2000);
+    }
+
+    /// WHERE id % modulus == 7 ORDER BY distance LIMIT 10, pulling batches
+    /// until 10 rows pass the filter. `strict`: keep pulling while a batch can
+    /// still beat the 10th row, then sort (strict_order); otherwise take rows
+    /// in arrival order (relaxed_order).
+    fn filtered(
+        g: &BuildGraph,
+        q: &[f32],
+        passes: impl Fn(u32) -> bool,
+        strict: bool,
+    ) -> Vec<(f32, u32)> {
+        let mut it = IterativeSearch::<BuildGraph>::new(q, 40);
+        let mut got: Vec<(f32, u32)> = Vec::new();
+        loop {
+            let b = it.next_batch(g);
+            let Some(first) = b.first() else { break };
+            if strict && got.len() >= 10 && first.distance > got[9].0 {
+                break;
+            }
+            got.extend(
+                b.iter()
+                    .filter(|c| passes(c.id))
+                    .map(|c| (c.distance, c.id)),
+            );
+            if strict {
+                got.sort_by(|a, b| a.0.total_cmp(&b.0));
+            } else if got.len() >= 10 {
+                break;
+            }
+        }
+        got.truncate(10);
+        got
+    }
+
+    /// Recall of filtered queries (relaxed, strict) against exact truth.
+    fn filtered_recall(
+        g: &BuildGraph,
+        data: &[Vec<f32>],
+        queries: &[Vec<f32>],
+        passes: impl Fn(u32) -> bool + Copy,
+    ) -> (f64, f64) {
+        let mut hits = [0usize; 2];
+        for q in queries {
+            let mut truth: Vec<(f32, u32)> = (0..data.len() as u32)
+                .filter(|i| passes(*i))
+                .map(|i| (Metric::L2.distance(q, &data[i as usize]), i))
+                .collect();
+            truth.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let truth: HashSet<u32> = truth.iter().take(10).map(|x| x.1).collect();
+            for (s, strict) in [false, true].into_iter().enumerate() {
+                let got = filtered(g, q, passes, strict);
+                assert_eq!(
+                    got.len(),
+                    10,
+                    "k rows come back while k qualifying rows exist"
+                );
+                hits[s] += got.iter().filter(|(_, id)| truth.contains(id)).count();
+            }
+        }
+        let n = (10 * queries.len()) as f64;
+        (hits[0] as f64 / n, hits[1] as f64 / n)
+    }
+
+    #[test]
+    fn filtered_queries_return_k_rows() {
+        let data = clustered(5000, 16, 8, 75);
+        let queries = clustered_from(30, 16, 8, 75, 76);
+        let g = graph(&data);
+        // A filter independent of the vectors, like most WHERE clauses.
+        for modulus in [10u32, 100] {
+            let passes = move |id: u32| (id.wrapping_mul(2_654_435_761) >> 16) % modulus == 0;
+            let (relaxed, strict) = filtered_recall(&g, &data, &queries, passes);
+            eprintln!(
+                "selectivity 1/{modulus}: recall@10 relaxed {relaxed:.3}, strict {strict:.3}"
+            );
+            // Measured: 1/10 -> 0.983 relaxed, 1.000 strict; 1/100 -> 0.883,
+            // 0.907 (about 50 qualifying rows spread over 8 separated
+            // clusters; the 1% target is measured on real data).
+            let (strict_floor, relaxed_floor) = if modulus == 10 {
+                (0.97, 0.95)
+            } else {
+                (0.88, 0.85)
+            };
+            assert!(
+                strict >= strict_floor,
+                "selectivity 1/{modulus}: strict recall@10 {strict}"
+            );
+            assert!(
+                relaxed >= relaxed_floor,
+                "selectivity 1/{modulus}: relaxed recall@10 {relaxed}"
+            );
+        }
+        // A filter that keeps only clusters far from most queries: rows still
+        // come back, recall is lower (measured 0.76 relaxed, 0.85 strict).
+        let (relaxed, strict) = filtered_recall(&g, &data, &queries, |id| id % 10 == 7);
+        eprintln!("cluster-correlated filter: recall@10 relaxed {relaxed:.3}, strict {strict:.3}");
+        assert!(strict >= 0.8, "{strict}");
+    }
+
+    #[test]
+    fn continues_on_pages_too() {
+        let data = clustered(600, 8, 4, 77);
+        let mut g = BuildGraph::new(
+            BuildParams {
+                m: 8,
+                ef_construction: 40,
+                metric: Metric::L2,
+                seed: 2,
+            },
+            8,
+        );
+        for (i, v) in data.iter().enumerate() {
+            g.push(
+                v,
+                tid_payload(Tid {
+                    block: 1 + i as u32 / 100,
+                    offset: 1 + (i % 100) as u16,
+                }),
+            );
+        }
+        g.insert_pending(64, |_| {});
+        let store = MemStore::new();
+        write_graph(&g, &store).unwrap();
+        let pg = PageGraph::open(&store).unwrap();
+        let mut it = IterativeSearch::<PageGraph<MemStore>>::new(&data[0], 20);
+        let mut n = 0;
+        loop {
+            let b = it.next_batch(&pg);
+            if b.is_empty() {
+                break;
+            }
+            n += b.len();
+        }
+        assert_eq!(n, g.len());
+        assert!(pg.take_error().is_none());
+    }
+}

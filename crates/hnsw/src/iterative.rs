@@ -1,0 +1,144 @@
+//! A search that can continue (hnsw.iterative_scan).
+//!
+//! The ordinary search keeps the `ef` nearest nodes seen and forgets the
+//! rest. Here every evaluated node is kept: the first batch settles the `ef`
+//! nearest exactly as `search` does, and each further batch resumes the same
+//! best-first expansion from where it stopped and settles the next `ef`.
+//! Batches come nearest-first within themselves; a later batch may hold a
+//! node nearer than the end of an earlier one (pgvector's relaxed_order);
+//! strict_order is the caller buffering and re-sorting.
+
+use crate::search::{search_layer, Candidate, Graph};
+use crate::Visited;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+pub struct IterativeSearch<G: Graph> {
+    query: Vec<f32>,
+    ef: usize,
+    visited: Visited<G::Id>,
+    /// Evaluated nodes whose neighbours are not expanded yet.
+    frontier: BinaryHeap<Reverse<Candidate<G::Id>>>,
+    /// Evaluated nodes not returned yet.
+    pending: BinaryHeap<Reverse<Candidate<G::Id>>>,
+    /// The `ef` nearest of `pending` (a max-heap): its top bounds what is settled.
+    window: BinaryHeap<Candidate<G::Id>>,
+    started: bool,
+    /// Whether the entry point has been added as a second start (see next_batch).
+    entry_added: bool,
+    /// Nodes evaluated so far (hnsw.max_scan_tuples bounds this).
+    pub evaluated: usize,
+}
+
+impl<G: Graph> IterativeSearch<G> {
+    pub fn new(query: &[f32], ef: usize) -> Self {
+        IterativeSearch {
+            query: query.to_vec(),
+            ef: ef.max(1),
+            visited: Visited::default(),
+            frontier: BinaryHeap::new(),
+            pending: BinaryHeap::new(),
+            window: BinaryHeap::new(),
+            started: false,
+            entry_added: false,
+            evaluated: 0,
+        }
+    }
+
+    fn start(&mut self, graph: &G) {
+        self.started = true;
+        let Some((entry, top)) = graph.entry_point() else {
+            return;
+        };
+        let mut ep = vec![Candidate {
+            distance: graph.distance(&self.query, entry),
+            id: entry,
+        }];
+        let mut upper = Visited::default();
+        for level in (1..=top).rev() {
+            ep = search_layer(graph, &self.query, &ep, 1, level, &mut upper);
+            upper.clear();
+        }
+        for c in ep {
+            if self.visited.insert(c.id) {
+                self.add(c);
+            }
+        }
+    }
+
+    fn add(&mut self, c: Candidate<G::Id>) {
+        self.evaluated += 1;
+        self.frontier.push(Reverse(c));
+        self.pending.push(Reverse(c));
+        if self.window.len() < self.ef || self.window.peek().is_some_and(|w| c < *w) {
+            self.window.push(c);
+            if self.window.len() > self.ef {
+                self.window.pop();
+            }
+        }
+    }
+
+    /// The next up to `ef` nodes, nearest first; empty when the reachable
+    /// graph is exhausted.
+    pub fn next_batch(&mut self, graph: &G) -> Vec<Candidate<G::Id>> {
+        if !self.started {
+            self.start(graph);
+        }
+        let mut neighbors = Vec::new();
+        loop {
+            // Level 0 is a directed graph: everything is reachable from the
+            // entry point (the build repairs that), not from wherever the
+            // descent landed. Once the frontier runs dry, resume from the
+            // entry point: every node still unseen is reachable from it
+            // through unseen nodes only, since every seen node was expanded.
+            if self.frontier.is_empty() && !self.entry_added {
+                self.entry_added = true;
+                if let Some((entry, _)) = graph.entry_point() {
+                    if self.visited.insert(entry) {
+                        let c = Candidate {
+                            distance: graph.distance(&self.query, entry),
+                            id: entry,
+                        };
+                        self.add(c);
+                    }
+                }
+            }
+            // The ef-th nearest pending node bounds what is settled.
+            let bound =
+                (self.window.len() == self.ef).then(|| self.window.peek().expect("full").distance);
+            match self.frontier.peek() {
+                Some(Reverse(next)) if bound.is_none_or(|b| next.distance <= b) => {}
+                _ => break,
+            }
+            let Reverse(c) = self.frontier.pop().expect("peeked");
+            graph.neighbors(c.id, 0, &mut neighbors);
+            for &n in &neighbors {
+                if self.visited.insert(n) {
+                    let e = Candidate {
+                        distance: graph.distance(&self.query, n),
+                        id: n,
+                    };
+                    self.add(e);
+                }
+            }
+        }
+        let mut batch = Vec::with_capacity(self.ef);
+        while batch.len() < self.ef {
+            match self.pending.pop() {
+                Some(Reverse(c)) => batch.push(c),
+                None => break,
+            }
+        }
+        // The window held exactly this batch; refill it with the next ef.
+        self.window.clear();
+        for Reverse(c) in self.pending.iter() {
+            if self.window.len() < self.ef || self.window.peek().is_some_and(|w| c < w) {
+                self.window.push(*c);
+                if self.window.len() > self.ef {
+                    self.window.pop();
+                }
+            }
+        }
+        batch
+    }
+}
