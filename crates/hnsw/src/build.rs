@@ -22,10 +22,21 @@ pub const MAX_PAYLOADS: usize = 10;
 struct Node {
     /// Neighbour lists, level 0 first.
     links: Vec<Vec<u32>>,
+    /// Per link (parallel to `links`): its distance and whether the
+    /// heuristic keeps it as diverse, so a link-back updates the list with a
+    /// few comparisons instead of re-running the heuristic (as pgvector's
+    /// closer flags do).
+    info: Vec<Vec<LinkInfo>>,
     /// What the node stands for (heap TIDs); empty for a merged duplicate.
     payloads: Vec<u64>,
     /// Set when this vector was merged into another node and is not linked.
     merged: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct LinkInfo {
+    distance: f32,
+    diverse: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -99,6 +110,7 @@ impl BuildGraph {
         self.levels.push(level as u8);
         self.nodes.push(Mutex::new(Node {
             links: vec![Vec::new(); level + 1],
+            info: vec![Vec::new(); level + 1],
             payloads: vec![payload],
             merged: false,
         }));
@@ -268,13 +280,21 @@ impl BuildGraph {
     /// entry that has another incoming link. False when neither exists.
     fn try_link(&self, n: u32, q: u32, level: usize, in_degree: &mut [u32]) -> bool {
         let base = self.vector(n);
-        let mut node = self.nodes[n as usize].lock().expect("node lock");
-        let list = &mut node.links[level];
+        let mut guard = self.nodes[n as usize].lock().expect("node lock");
+        let node = &mut *guard;
+        let (list, info) = (&mut node.links[level], &mut node.info[level]);
         if list.contains(&q) {
             return true;
         }
+        // A repair link is what keeps q reachable: mark it diverse so later
+        // link-backs evict other entries first.
+        let link = LinkInfo {
+            distance: self.params.metric.distance(base, self.vector(q)),
+            diverse: true,
+        };
         if list.len() < self.max_links(level) {
             list.push(q);
+            info.push(link);
             in_degree[q as usize] += 1;
             return true;
         }
@@ -288,6 +308,7 @@ impl BuildGraph {
         let Some(victim) = victim else { return false };
         in_degree[list[victim] as usize] -= 1;
         list[victim] = q;
+        info[victim] = link;
         in_degree[q as usize] += 1;
         true
     }
@@ -337,13 +358,30 @@ impl BuildGraph {
             }
         }
         for (l, found) in found_per_level {
-            let selected = self.select(&found, self.max_links(l), l);
+            let (selected, diverse) = self.select(&found, self.max_links(l), l);
+            let distance_to = |n: u32| {
+                found
+                    .iter()
+                    .find(|c| c.id == n)
+                    .map_or(f32::INFINITY, |c| c.distance)
+            };
             // Other inserters may already have linked themselves to q: merge.
-            for &n in &selected {
-                self.add_link(q, n, l);
+            {
+                let mut guard = self.nodes[q as usize].lock().expect("node lock");
+                let node = &mut *guard;
+                for (i, &n) in selected.iter().enumerate() {
+                    if !node.links[l].contains(&n) {
+                        node.links[l].push(n);
+                        node.info[l].push(LinkInfo {
+                            distance: distance_to(n),
+                            diverse: i < diverse,
+                        });
+                    }
+                }
+                self.trim(&mut node.links[l], &mut node.info[l], l);
             }
             for n in selected {
-                self.add_link(n, q, l);
+                self.add_link(n, q, l, distance_to(n));
             }
         }
         if level > top {
@@ -377,31 +415,77 @@ impl BuildGraph {
         false
     }
 
-    /// Adds `q` to `n`'s list on `level`, pruning it with the heuristic when full.
-    fn add_link(&self, n: u32, q: u32, level: usize) {
-        let mut node = self.nodes[n as usize].lock().expect("node lock");
-        let list = &mut node.links[level];
+    /// Adds `q` (at distance `dq` from `n`) to `n`'s list on `level`.
+    /// Only the comparisons `q` can change are made: q is diverse unless a
+    /// diverse link nearer to `n` is also near to q, and q can make diverse
+    /// links farther than itself non-diverse. Symmetric distances make dq
+    /// the distance found while searching for q's neighbours.
+    fn add_link(&self, n: u32, q: u32, level: usize, dq: f32) {
+        let metric = self.params.metric;
+        let qv = self.vector(q);
+        let mut guard = self.nodes[n as usize].lock().expect("node lock");
+        let node = &mut *guard;
+        let (list, info) = (&mut node.links[level], &mut node.info[level]);
         if list.contains(&q) {
             return;
         }
+        let diverse = list
+            .iter()
+            .zip(info.iter())
+            .filter(|(_, i)| i.diverse && i.distance < dq)
+            .all(|(k, _)| metric.distance(qv, self.vector(*k)) > dq);
+        if diverse {
+            for (k, i) in list.iter().zip(info.iter_mut()) {
+                if i.diverse
+                    && i.distance > dq
+                    && metric.distance(qv, self.vector(*k)) <= i.distance
+                {
+                    i.diverse = false;
+                }
+            }
+        }
         list.push(q);
+        info.push(LinkInfo {
+            distance: dq,
+            diverse,
+        });
+        self.trim(list, info, level);
+    }
+
+    /// Brings a list back within its bound: upper levels keep diverse links
+    /// only (the plain heuristic); level 0 evicts the farthest non-diverse
+    /// link first (the filled heuristic). Ties go to the farthest overall.
+    fn trim(&self, list: &mut Vec<u32>, info: &mut Vec<LinkInfo>, level: usize) {
         let max = self.max_links(level);
         if list.len() <= max {
             return;
         }
-        let base = self.vector(n);
-        let mut cands: Vec<_> = list
-            .iter()
-            .map(|&id| Candidate {
-                distance: self.params.metric.distance(base, self.vector(id)),
-                id,
-            })
-            .collect();
-        cands.sort();
-        *list = self.select(&cands, max, level);
+        if level > 0 {
+            let mut i = 0;
+            while i < list.len() && list.len() > max {
+                if !info[i].diverse {
+                    list.swap_remove(i);
+                    info.swap_remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        while list.len() > max {
+            let farthest = |want_diverse: Option<bool>| {
+                (0..list.len())
+                    .filter(|i| want_diverse.is_none_or(|d| info[*i].diverse == d))
+                    .max_by(|a, b| info[*a].distance.total_cmp(&info[*b].distance))
+            };
+            let victim = farthest(Some(false))
+                .or_else(|| farthest(None))
+                .expect("non-empty");
+            list.swap_remove(victim);
+            info.swap_remove(victim);
+        }
     }
 
-    fn select(&self, sorted: &[Candidate<u32>], max: usize, level: usize) -> Vec<u32> {
+    fn select(&self, sorted: &[Candidate<u32>], max: usize, level: usize) -> (Vec<u32>, usize) {
         let metric = self.params.metric;
         select_neighbors(sorted, max, level, |a, b| {
             metric.distance(self.vector(a), self.vector(b))
@@ -423,7 +507,7 @@ pub fn select_neighbors<Id: Copy + PartialEq + Ord>(
     max: usize,
     level: usize,
     distance: impl Fn(Id, Id) -> f32,
-) -> Vec<Id> {
+) -> (Vec<Id>, usize) {
     let mut kept: Vec<Id> = Vec::with_capacity(max);
     for c in sorted {
         if kept.len() >= max {
@@ -433,6 +517,7 @@ pub fn select_neighbors<Id: Copy + PartialEq + Ord>(
             kept.push(c.id);
         }
     }
+    let diverse = kept.len();
     if level == 0 {
         for c in sorted {
             if kept.len() >= max {
@@ -443,7 +528,7 @@ pub fn select_neighbors<Id: Copy + PartialEq + Ord>(
             }
         }
     }
-    kept
+    (kept, diverse)
 }
 
 impl Graph for BuildGraph {

@@ -145,7 +145,7 @@ pub fn insert<S: PageStore>(
             .filter(|c| vecs.contains_key(&c.id))
             .copied()
             .collect();
-        let selected = select_neighbors(&live, max, *l, |a, b| {
+        let (selected, _) = select_neighbors(&live, max, *l, |a, b| {
             meta.metric.distance(&vecs[&a], &vecs[&b])
         });
         chosen.push((*l, selected));
@@ -316,7 +316,7 @@ fn link_back<S: PageStore>(
                 }
             }
             cands.sort();
-            let kept = select_neighbors(&cands, current.len(), level, |a, b| {
+            let (kept, _) = select_neighbors(&cands, current.len(), level, |a, b| {
                 meta.metric.distance(&vecs[&a], &vecs[&b])
             });
             if !kept.contains(&new) {

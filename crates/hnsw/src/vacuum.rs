@@ -217,7 +217,7 @@ fn repair_level<S: PageStore>(
             return Err(e);
         }
         cands.sort();
-        let mut kept = select_neighbors(&cands, current.len(), l, |a, b| {
+        let (mut kept, _) = select_neighbors(&cands, current.len(), l, |a, b| {
             meta.metric.distance(&vectors[&a], &vectors[&b])
         });
         kept.resize(current.len(), Tid::INVALID);

@@ -1,0 +1,46 @@
+//! Times an in-memory build on the first N rows of ds-a (2 threads):
+//! cargo run --release -p hnsw --example build_time -- 20000
+use hnsw::{BuildGraph, BuildParams, Metric};
+use std::time::Instant;
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/ds-a-npm-minilm/base.f16.npy");
+    let bytes = std::fs::read(&path).expect("shared data set");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let data = &bytes[10 + header_len..];
+    let dim = 384;
+    let t = Instant::now();
+    let mut g = BuildGraph::new(
+        BuildParams {
+            m: 16,
+            ef_construction: 64,
+            metric: Metric::Cosine,
+            seed: 1,
+        },
+        dim,
+    );
+    let mut v = vec![0f32; dim];
+    for i in 0..n {
+        for (j, x) in v.iter_mut().enumerate() {
+            let o = 2 * (i * dim + j);
+            *x = half::f16::from_bits(u16::from_le_bytes([data[o], data[o + 1]])).to_f32();
+        }
+        g.push(&v, i as u64);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let t2 = Instant::now();
+    pool.install(|| g.insert_pending(1024, |_| {}));
+    println!(
+        "{n} rows: load {:.2}s, build {:.2}s on 2 threads",
+        (t2 - t).as_secs_f64(),
+        t2.elapsed().as_secs_f64()
+    );
+}
