@@ -324,7 +324,8 @@ impl BuildGraph {
             return self.insert(q);
         };
         let query = self.vector(q);
-        let mut visited = Visited::default();
+        // A level-0 search at ef_construction touches about ef * 2m nodes.
+        let mut visited = Visited::with_capacity(self.params.ef_construction * 2 * self.params.m);
         let mut ep = vec![Candidate {
             distance: self.distance(query, entry),
             id: entry,

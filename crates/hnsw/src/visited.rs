@@ -37,6 +37,13 @@ impl<Id: Hash + Eq + Copy> Default for Visited<Id> {
 }
 
 impl<Id: Hash + Eq + Copy> Visited<Id> {
+    /// Sized for about `n` nodes, so a search does not rehash as it grows.
+    pub fn with_capacity(n: usize) -> Self {
+        Visited {
+            set: HashSet::with_capacity_and_hasher(n, BuildHasherDefault::default()),
+        }
+    }
+
     /// True the first time `id` is seen.
     #[inline]
     pub fn insert(&mut self, id: Id) -> bool {
