@@ -361,6 +361,80 @@ fn half_to_f32(h: u16) -> f32 {
     }
 }
 
+/// WHERE passes(row) ORDER BY distance LIMIT 10 through the iterative
+/// search (rows are node payloads). `strict`: keep pulling while a batch can
+/// still beat the 10th row, then sort (strict_order); otherwise take rows in
+/// arrival order (relaxed_order).
+fn filtered(
+    g: &BuildGraph,
+    q: &[f32],
+    passes: impl Fn(u32) -> bool,
+    strict: bool,
+) -> Vec<(f32, u32)> {
+    let mut it = crate::iterative::IterativeSearch::<BuildGraph>::new(q, 40);
+    let mut got: Vec<(f32, u32)> = Vec::new();
+    loop {
+        let b = it.next_batch(g);
+        let Some(first) = b.first() else { break };
+        if strict && got.len() >= 10 && first.distance > got[9].0 {
+            break;
+        }
+        for c in &b {
+            got.extend(
+                g.payloads(c.id)
+                    .into_iter()
+                    .map(|p| p as u32)
+                    .filter(|r| passes(*r))
+                    .map(|r| (c.distance, r)),
+            );
+        }
+        if strict {
+            got.sort_by(|a, b| a.0.total_cmp(&b.0));
+        } else if got.len() >= 10 {
+            break;
+        }
+    }
+    got.truncate(10);
+    got
+}
+
+/// Recall@10 of filtered queries, (relaxed, strict), against exact truth;
+/// every query must get 10 rows while 10 qualifying rows exist.
+fn filtered_recall(
+    g: &BuildGraph,
+    data: &[Vec<f32>],
+    queries: &[Vec<f32>],
+    metric: Metric,
+    passes: impl Fn(u32) -> bool + Copy,
+) -> (f64, f64) {
+    let mut hits = [0usize; 2];
+    for q in queries {
+        let q = metric.prepare(q).unwrap();
+        let mut truth: Vec<(f32, u32)> = (0..data.len() as u32)
+            .filter(|i| passes(*i))
+            .map(|i| {
+                (
+                    metric.distance(&q, &metric.prepare(&data[i as usize]).unwrap()),
+                    i,
+                )
+            })
+            .collect();
+        truth.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let truth: HashSet<u32> = truth.iter().take(10).map(|x| x.1).collect();
+        for (s, strict) in [false, true].into_iter().enumerate() {
+            let got = filtered(g, &q, passes, strict);
+            assert_eq!(
+                got.len(),
+                10,
+                "k rows come back while k qualifying rows exist"
+            );
+            hits[s] += got.iter().filter(|(_, id)| truth.contains(id)).count();
+        }
+    }
+    let n = (10 * queries.len()) as f64;
+    (hits[0] as f64 / n, hits[1] as f64 / n)
+}
+
 /// 20k real sentence embeddings (384-d), built on two threads with
 /// pgvector's defaults (m = 16, ef_construction = 64), against exact truth.
 #[test]
@@ -394,46 +468,7 @@ fn real_embeddings_recall() {
             // 0.971 relaxed, 0.990 strict; 1/100 0.994, 0.995.
             for modulus in [10u32, 100] {
                 let passes = move |id: u32| (id.wrapping_mul(2_654_435_761) >> 16) % modulus == 0;
-                let mut hits = [0usize; 2];
-                for q in &queries {
-                    let q = metric.prepare(q).unwrap();
-                    let mut truth: Vec<(f32, u32)> = (0..data.len() as u32)
-                        .filter(|i| passes(*i))
-                        .map(|i| {
-                            (
-                                metric.distance(&q, &metric.prepare(&data[i as usize]).unwrap()),
-                                i,
-                            )
-                        })
-                        .collect();
-                    truth.sort_by(|a, b| a.0.total_cmp(&b.0));
-                    let truth: HashSet<u32> = truth.iter().take(10).map(|x| x.1).collect();
-                    for (s, strict) in [false, true].into_iter().enumerate() {
-                        let mut it = crate::iterative::IterativeSearch::<BuildGraph>::new(&q, 40);
-                        let mut got: Vec<(f32, u32)> = Vec::new();
-                        loop {
-                            let b = it.next_batch(&g);
-                            let Some(first) = b.first() else { break };
-                            if strict && got.len() >= 10 && first.distance > got[9].0 {
-                                break;
-                            }
-                            for c in &b {
-                                if g.payloads(c.id).iter().any(|p| passes(*p as u32)) {
-                                    got.push((c.distance, g.payloads(c.id)[0] as u32));
-                                }
-                            }
-                            if strict {
-                                got.sort_by(|a, b| a.0.total_cmp(&b.0));
-                            } else if got.len() >= 10 {
-                                break;
-                            }
-                        }
-                        got.truncate(10);
-                        assert_eq!(got.len(), 10);
-                        hits[s] += got.iter().filter(|(_, id)| truth.contains(id)).count();
-                    }
-                }
-                let [relaxed, strict] = hits.map(|h| h as f64 / (10 * queries.len()) as f64);
+                let (relaxed, strict) = filtered_recall(&g, &data, &queries, metric, passes);
                 eprintln!("real data, selectivity 1/{modulus}: recall@10 relaxed {relaxed:.3}, strict {strict:.3}");
                 assert!(
                     strict >= 0.95 && relaxed >= 0.95,
@@ -1020,68 +1055,6 @@ mod iterative_scan {
         assert_eq!(it.evaluated, 2000);
     }
 
-    /// WHERE id % modulus == 7 ORDER BY distance LIMIT 10, pulling batches
-    /// until 10 rows pass the filter. `strict`: keep pulling while a batch can
-    /// still beat the 10th row, then sort (strict_order); otherwise take rows
-    /// in arrival order (relaxed_order).
-    fn filtered(
-        g: &BuildGraph,
-        q: &[f32],
-        passes: impl Fn(u32) -> bool,
-        strict: bool,
-    ) -> Vec<(f32, u32)> {
-        let mut it = IterativeSearch::<BuildGraph>::new(q, 40);
-        let mut got: Vec<(f32, u32)> = Vec::new();
-        loop {
-            let b = it.next_batch(g);
-            let Some(first) = b.first() else { break };
-            if strict && got.len() >= 10 && first.distance > got[9].0 {
-                break;
-            }
-            got.extend(
-                b.iter()
-                    .filter(|c| passes(c.id))
-                    .map(|c| (c.distance, c.id)),
-            );
-            if strict {
-                got.sort_by(|a, b| a.0.total_cmp(&b.0));
-            } else if got.len() >= 10 {
-                break;
-            }
-        }
-        got.truncate(10);
-        got
-    }
-
-    /// Recall of filtered queries (relaxed, strict) against exact truth.
-    fn filtered_recall(
-        g: &BuildGraph,
-        data: &[Vec<f32>],
-        queries: &[Vec<f32>],
-        passes: impl Fn(u32) -> bool + Copy,
-    ) -> (f64, f64) {
-        let mut hits = [0usize; 2];
-        for q in queries {
-            let mut truth: Vec<(f32, u32)> = (0..data.len() as u32)
-                .filter(|i| passes(*i))
-                .map(|i| (Metric::L2.distance(q, &data[i as usize]), i))
-                .collect();
-            truth.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let truth: HashSet<u32> = truth.iter().take(10).map(|x| x.1).collect();
-            for (s, strict) in [false, true].into_iter().enumerate() {
-                let got = filtered(g, q, passes, strict);
-                assert_eq!(
-                    got.len(),
-                    10,
-                    "k rows come back while k qualifying rows exist"
-                );
-                hits[s] += got.iter().filter(|(_, id)| truth.contains(id)).count();
-            }
-        }
-        let n = (10 * queries.len()) as f64;
-        (hits[0] as f64 / n, hits[1] as f64 / n)
-    }
-
     #[test]
     fn filtered_queries_return_k_rows() {
         let data = clustered(5000, 16, 8, 75);
@@ -1090,7 +1063,7 @@ mod iterative_scan {
         // A filter independent of the vectors, like most WHERE clauses.
         for modulus in [10u32, 100] {
             let passes = move |id: u32| (id.wrapping_mul(2_654_435_761) >> 16) % modulus == 0;
-            let (relaxed, strict) = filtered_recall(&g, &data, &queries, passes);
+            let (relaxed, strict) = filtered_recall(&g, &data, &queries, Metric::L2, passes);
             eprintln!(
                 "selectivity 1/{modulus}: recall@10 relaxed {relaxed:.3}, strict {strict:.3}"
             );
@@ -1113,7 +1086,7 @@ mod iterative_scan {
         }
         // A filter that keeps only clusters far from most queries: rows still
         // come back, recall is lower (measured 0.76 relaxed, 0.85 strict).
-        let (relaxed, strict) = filtered_recall(&g, &data, &queries, |id| id % 10 == 7);
+        let (relaxed, strict) = filtered_recall(&g, &data, &queries, Metric::L2, |id| id % 10 == 7);
         eprintln!("cluster-correlated filter: recall@10 relaxed {relaxed:.3}, strict {strict:.3}");
         assert!(strict >= 0.8, "{strict}");
     }
