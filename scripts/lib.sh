@@ -8,7 +8,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_MAJOR="${PG_MAJOR:-15}"
 PGRX_VERSION="0.18.1"
 PGPORT="${VECTOR_EXT_PGPORT:-54329}"
-PGDATA_DIR="${VECTOR_EXT_PGDATA:-$ROOT/target/pgdata}"
+# As root, everything the postgres user touches lives under /tmp: the
+# checkout itself may sit in a directory postgres cannot enter (/root/...).
+if [ "$(id -u)" = 0 ]; then
+  PG_WORK="/tmp/vector_ext-$(printf %s "$ROOT" | md5sum | cut -c1-8)"
+else
+  PG_WORK="$ROOT/target"
+fi
+PGDATA_DIR="${VECTOR_EXT_PGDATA:-$PG_WORK/pgdata}"
 PGSOCK="${VECTOR_EXT_PGSOCK:-/tmp/vector_ext_sock}"
 export PGHOST="$PGSOCK" PGPORT PGUSER=postgres
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -102,9 +109,15 @@ run_regress() {
   psql_db -d "$db" -c "CREATE EXTENSION $ext"
   local tests
   tests=$(cd "$ROOT/tests/pg_regress/sql" && ls *.sql | sed 's/\.sql$//' | sort)
-  rm -rf "$outdir" && mkdir -p "$outdir"
-  [ "$(id -u)" = 0 ] && chown postgres "$outdir"
+  # pg_regress runs as the cluster's user: give it copies it can read and write.
+  local work="$PG_WORK/regress-$db"
+  rm -rf "$work" && mkdir -p "$work/out"
+  cp -r "$expected/sql" "$expected/expected" "$work/"
+  [ "$(id -u)" = 0 ] && chown -R postgres "$work"
+  local rc=0
   as_pg "$PG_REGRESS" --use-existing --host="$PGSOCK" --port="$PGPORT" --user=postgres \
-    --dbname="$db" --inputdir="$expected" --outputdir="$outdir" \
-    --bindir="$PG_BIN" $tests
+    --dbname="$db" --inputdir="$work" --outputdir="$work/out" \
+    --bindir="$PG_BIN" $tests || rc=$?
+  rm -rf "$outdir" && mkdir -p "$outdir" && cp -r "$work/out/." "$outdir/"
+  return $rc
 }
