@@ -361,6 +361,12 @@ fn half_to_f32(h: u16) -> f32 {
     }
 }
 
+/// A WHERE clause keeping about 1/modulus of the rows, independent of the
+/// vectors (a hash of the row id).
+fn independent_filter(modulus: u32) -> impl Fn(u32) -> bool + Copy {
+    move |id| (id.wrapping_mul(2_654_435_761) >> 16).is_multiple_of(modulus)
+}
+
 /// WHERE passes(row) ORDER BY distance LIMIT 10 through the iterative
 /// search (rows are node payloads). `strict`: keep pulling while a batch can
 /// still beat the 10th row, then sort (strict_order); otherwise take rows in
@@ -467,7 +473,7 @@ fn real_embeddings_recall() {
             // scan, with filters independent of the vectors. Measured: 1/10
             // 0.971 relaxed, 0.990 strict; 1/100 0.994, 0.995.
             for modulus in [10u32, 100] {
-                let passes = move |id: u32| (id.wrapping_mul(2_654_435_761) >> 16) % modulus == 0;
+                let passes = independent_filter(modulus);
                 let (relaxed, strict) = filtered_recall(&g, &data, &queries, metric, passes);
                 eprintln!("real data, selectivity 1/{modulus}: recall@10 relaxed {relaxed:.3}, strict {strict:.3}");
                 assert!(
@@ -495,41 +501,52 @@ fn out_of_distribution_queries_converge() {
     assert!(wide >= 0.99, "recall@10 at ef=1000 {wide}");
 }
 
+/// Fake heap TIDs for the page tests: row i lives at (i / 100 + 1, i % 100 + 1).
+fn heap_tid(i: usize) -> pagestore::Tid {
+    pagestore::Tid {
+        block: (i / 100 + 1) as u32,
+        offset: (i % 100 + 1) as u16,
+    }
+}
+
+fn row_of(t: pagestore::Tid) -> usize {
+    (t.block as usize - 1) * 100 + t.offset as usize - 1
+}
+
+/// Builds `data` on one thread (a reproducible graph, row i standing for
+/// `heap_tid(i)`) and writes it to an in-memory page store.
+fn paged_index(
+    data: &[Vec<f32>],
+    metric: Metric,
+    m: usize,
+    seed: u64,
+) -> (BuildGraph, pagestore::MemStore) {
+    let mut g = BuildGraph::new(
+        BuildParams {
+            m,
+            ef_construction: 64,
+            metric,
+            seed,
+        },
+        data[0].len(),
+    );
+    for (i, v) in data.iter().enumerate() {
+        g.push(v, crate::pages::tid_payload(heap_tid(i)));
+    }
+    let serial = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    serial.install(|| g.insert_pending(128, |_| {}));
+    let store = pagestore::MemStore::new();
+    crate::pages::write_graph(&g, &store).unwrap();
+    (g, store)
+}
+
 mod on_pages {
     use super::*;
     use crate::pages::{max_dims, payload_tid, tid_payload, write_graph, PageGraph};
     use pagestore::{MemStore, PageStore, Tid};
-
-    /// Payloads are fake heap TIDs: row i lives at (i / 100 + 1, i % 100 + 1).
-    fn heap_tid(i: usize) -> Tid {
-        Tid {
-            block: (i / 100 + 1) as u32,
-            offset: (i % 100 + 1) as u16,
-        }
-    }
-
-    fn build_on_pages(data: &[Vec<f32>], metric: Metric) -> (BuildGraph, MemStore) {
-        let mut g = BuildGraph::new(
-            BuildParams {
-                m: 8,
-                ef_construction: 64,
-                metric,
-                seed: 1,
-            },
-            data[0].len(),
-        );
-        for (i, v) in data.iter().enumerate() {
-            g.push(v, tid_payload(heap_tid(i)));
-        }
-        let serial = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        serial.install(|| g.insert_pending(128, |_| {}));
-        let store = MemStore::new();
-        write_graph(&g, &store).unwrap();
-        (g, store)
-    }
 
     #[test]
     fn search_on_pages_equals_search_in_memory() {
@@ -538,7 +555,7 @@ mod on_pages {
             data.push(data[3].clone()); // duplicates share elements
         }
         for metric in [Metric::L2, Metric::Cosine, Metric::InnerProduct, Metric::L1] {
-            let (g, store) = build_on_pages(&data, metric);
+            let (g, store) = paged_index(&data, metric, 8, 1);
             let pg = PageGraph::open(&store).unwrap();
             assert_eq!(pg.meta().dims, 12);
             for q in clustered_from(30, 12, 6, 21, 22) {
@@ -636,11 +653,11 @@ mod on_pages {
     #[test]
     fn corrupted_pages_are_reported_not_crashed_on() {
         let data = clustered(400, 8, 4, 5);
-        let (_, store) = build_on_pages(&data, Metric::L2);
+        let (_, store) = paged_index(&data, Metric::L2, 8, 1);
         let q = data[7].clone();
         // wrong magic, wrong version
         for (at, what) in [(24, "does not belong"), (28, "layout version")] {
-            let (_, s) = build_on_pages(&data, Metric::L2);
+            let (_, s) = paged_index(&data, Metric::L2, 8, 1);
             s.corrupt(0, |p| p[at] ^= 0x5a);
             let err = PageGraph::open(&s).err().expect("refused");
             assert!(err.0.contains(what), "{}", err.0);
@@ -654,7 +671,7 @@ mod on_pages {
         // random byte flips anywhere in data pages: errors or wrong answers, never a panic
         let mut state = 12345u64;
         for round in 0..300 {
-            let (_, s) = build_on_pages(&data[..120], Metric::L2);
+            let (_, s) = paged_index(&data[..120], Metric::L2, 8, 1);
             for _ in 0..(1 + round % 8) {
                 state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
                 let block = 1 + (state >> 33) as u32 % (s.nblocks() - 1);
@@ -670,7 +687,7 @@ mod on_pages {
             }
         }
         // a link to a block past the end
-        let (_, s) = build_on_pages(&data, Metric::L2);
+        let (_, s) = paged_index(&data, Metric::L2, 8, 1);
         let pg = PageGraph::open(&s).unwrap();
         let entry = pg.meta().entry;
         s.corrupt(entry.block, |p| {
@@ -694,13 +711,6 @@ mod page_insert {
     use crate::insert::{insert, Inserted};
     use crate::pages::{payload_tid, tid_payload, write_graph, PageGraph};
     use pagestore::{page, MemStore, PageStore, Tid};
-
-    fn heap_tid(i: usize) -> Tid {
-        Tid {
-            block: (i / 100 + 1) as u32,
-            offset: (i % 100 + 1) as u16,
-        }
-    }
 
     fn empty_index(dim: usize, metric: Metric, m: usize) -> MemStore {
         let g = BuildGraph::new(
@@ -731,10 +741,7 @@ mod page_insert {
             let found = search(&pg, &metric.prepare(q).unwrap(), 10, ef);
             for c in found {
                 let tids = pg.heap_tids(c.id);
-                if tids
-                    .iter()
-                    .any(|t| truth.contains(&((t.block - 1) * 100 + t.offset as u32 - 1)))
-                {
+                if tids.iter().any(|t| truth.contains(&(row_of(*t) as u32))) {
                     hits += 1;
                 }
             }
@@ -745,7 +752,7 @@ mod page_insert {
 
     fn check_pages(store: &MemStore) {
         for b in 0..store.nblocks() {
-            store.read(b, |p| page::check(p)).unwrap();
+            store.read(b, page::check).unwrap();
         }
     }
 
@@ -863,42 +870,9 @@ mod page_insert {
 mod page_vacuum {
     use super::*;
     use crate::insert::insert;
-    use crate::pages::{tid_payload, write_graph, PageGraph};
+    use crate::pages::PageGraph;
     use crate::vacuum::bulk_delete;
-    use pagestore::{MemStore, PageStore, Tid};
-
-    fn heap_tid(i: usize) -> Tid {
-        Tid {
-            block: (i / 100 + 1) as u32,
-            offset: (i % 100 + 1) as u16,
-        }
-    }
-    fn row(t: Tid) -> usize {
-        (t.block as usize - 1) * 100 + t.offset as usize - 1
-    }
-
-    fn index(data: &[Vec<f32>]) -> MemStore {
-        let mut g = BuildGraph::new(
-            BuildParams {
-                m: 16,
-                ef_construction: 64,
-                metric: Metric::L2,
-                seed: 5,
-            },
-            data[0].len(),
-        );
-        for (i, v) in data.iter().enumerate() {
-            g.push(v, tid_payload(heap_tid(i)));
-        }
-        let serial = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        serial.install(|| g.insert_pending(128, |_| {}));
-        let store = MemStore::new();
-        write_graph(&g, &store).unwrap();
-        store
-    }
+    use pagestore::{MemStore, PageStore};
 
     /// The k nearest live rows the index returns (deleted elements skipped).
     fn live_search(store: &MemStore, q: &[f32], k: usize, ef: usize) -> Vec<usize> {
@@ -906,7 +880,7 @@ mod page_vacuum {
         let rows: Vec<usize> = search(&pg, q, ef, ef)
             .iter()
             .flat_map(|c| pg.heap_tids(c.id))
-            .map(row)
+            .map(row_of)
             .take(k)
             .collect();
         assert!(pg.take_error().is_none());
@@ -917,10 +891,10 @@ mod page_vacuum {
     fn vacuum_removes_dead_rows_and_keeps_recall() {
         let data = clustered(2000, 16, 8, 51);
         let queries = clustered_from(40, 16, 8, 51, 52);
-        let store = index(&data);
+        let store = paged_index(&data, Metric::L2, 16, 5).1;
         let dead = |i: usize| i % 10 < 3; // 30% of the rows
         let mut calls = 0;
-        let stats = bulk_delete(&store, |t| dead(row(t)), || calls += 1).unwrap();
+        let stats = bulk_delete(&store, |t| dead(row_of(t)), || calls += 1).unwrap();
         assert_eq!(stats.heap_tids_removed, 600);
         assert_eq!(stats.elements_deleted, 600);
         assert_eq!(stats.live_elements, 1400);
@@ -948,7 +922,7 @@ mod page_vacuum {
         eprintln!("after deleting 30%: recall@10 {r:.3} at ef 100");
         assert!(r >= 0.95, "recall@10 after vacuum {r}");
         // no live element still links to a deleted one
-        let again = bulk_delete(&store, |t| dead(row(t)), || {}).unwrap();
+        let again = bulk_delete(&store, |t| dead(row_of(t)), || {}).unwrap();
         assert_eq!(
             (
                 again.heap_tids_removed,
@@ -967,7 +941,7 @@ mod page_vacuum {
 
     #[test]
     fn vacuum_of_every_row_and_of_part_of_a_duplicate() {
-        let store = index(&clustered(300, 8, 3, 61));
+        let store = paged_index(&clustered(300, 8, 3, 61), Metric::L2, 16, 5).1;
         let stats = bulk_delete(&store, |_| true, || {}).unwrap();
         assert_eq!((stats.live_elements, stats.elements_deleted), (0, 300));
         let pg = PageGraph::open(&store).unwrap();
@@ -981,7 +955,7 @@ mod page_vacuum {
         for i in 1001..1003 {
             insert(&store, &[9.0; 8], heap_tid(i), 1).unwrap();
         }
-        let stats = bulk_delete(&store, |t| row(t) == 1001, || {}).unwrap();
+        let stats = bulk_delete(&store, |t| row_of(t) == 1001, || {}).unwrap();
         assert_eq!(
             (
                 stats.heap_tids_removed,
@@ -999,8 +973,8 @@ mod page_vacuum {
 mod iterative_scan {
     use super::*;
     use crate::iterative::IterativeSearch;
-    use crate::pages::{tid_payload, write_graph, PageGraph};
-    use pagestore::{MemStore, Tid};
+    use crate::pages::PageGraph;
+    use pagestore::MemStore;
 
     fn graph(data: &[Vec<f32>]) -> BuildGraph {
         let serial = rayon::ThreadPoolBuilder::new()
@@ -1062,7 +1036,7 @@ mod iterative_scan {
         let g = graph(&data);
         // A filter independent of the vectors, like most WHERE clauses.
         for modulus in [10u32, 100] {
-            let passes = move |id: u32| (id.wrapping_mul(2_654_435_761) >> 16) % modulus == 0;
+            let passes = independent_filter(modulus);
             let (relaxed, strict) = filtered_recall(&g, &data, &queries, Metric::L2, passes);
             eprintln!(
                 "selectivity 1/{modulus}: recall@10 relaxed {relaxed:.3}, strict {strict:.3}"
@@ -1094,27 +1068,7 @@ mod iterative_scan {
     #[test]
     fn continues_on_pages_too() {
         let data = clustered(600, 8, 4, 77);
-        let mut g = BuildGraph::new(
-            BuildParams {
-                m: 8,
-                ef_construction: 40,
-                metric: Metric::L2,
-                seed: 2,
-            },
-            8,
-        );
-        for (i, v) in data.iter().enumerate() {
-            g.push(
-                v,
-                tid_payload(Tid {
-                    block: 1 + i as u32 / 100,
-                    offset: 1 + (i % 100) as u16,
-                }),
-            );
-        }
-        g.insert_pending(64, |_| {});
-        let store = MemStore::new();
-        write_graph(&g, &store).unwrap();
+        let (g, store) = paged_index(&data, Metric::L2, 8, 2);
         let pg = PageGraph::open(&store).unwrap();
         let mut it = IterativeSearch::<PageGraph<MemStore>>::new(&data[0], 20);
         let mut n = 0;
