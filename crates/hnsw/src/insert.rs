@@ -119,34 +119,17 @@ pub fn insert<S: PageStore>(
     }
 
     // Vectors of candidates, read once, for the selection heuristic.
-    let mut vectors: HashMap<Tid, Vec<f32>> = HashMap::new();
-    let mut vector_of = |t: Tid, graph: &PageGraph<S>| -> Option<Vec<f32>> {
-        if let Some(v) = vectors.get(&t) {
-            return Some(v.clone());
-        }
-        let e = graph.element(t)?;
-        // A deleted element is passed through, never linked to.
-        if e.deleted {
-            return None;
-        }
-        let v = e.vector;
-        vectors.insert(t, v.clone());
-        Some(v)
-    };
+    let mut cache = VectorCache::new(q.clone());
     let mut chosen: Vec<(usize, Vec<Tid>)> = Vec::new();
     for (l, found) in &found_per_level {
         let max = if *l == 0 { 2 * m } else { m };
-        let vecs: HashMap<Tid, Vec<f32>> = found
-            .iter()
-            .filter_map(|c| vector_of(c.id, &graph).map(|v| (c.id, v)))
-            .collect();
         let live: Vec<Candidate<Tid>> = found
             .iter()
-            .filter(|c| vecs.contains_key(&c.id))
+            .filter(|c| cache.load(c.id, &graph))
             .copied()
             .collect();
         let (selected, _) = select_neighbors(&live, max, *l, |a, b| {
-            meta.metric.distance(&vecs[&a], &vecs[&b])
+            meta.metric.distance(cache.get(a), cache.get(b))
         });
         chosen.push((*l, selected));
     }
@@ -167,10 +150,11 @@ pub fn insert<S: PageStore>(
     let neighbors = neighbor_tuple(level, &links);
     let (et, new_insert_page) = place(store, &meta, &element, &neighbors)?;
 
+    cache.name_new(et);
     // (4) link back from each chosen neighbour
     for (l, sel) in &chosen {
         for &n in sel {
-            link_back(store, &graph, &meta, n, et, &q, *l, &mut vector_of)?;
+            link_back(store, &graph, &meta, n, et, *l, &mut cache)?;
         }
     }
 
@@ -261,9 +245,8 @@ fn link_back<S: PageStore>(
     meta: &Meta,
     n: Tid,
     new: Tid,
-    new_vector: &[f32],
     level: usize,
-    vector_of: &mut impl FnMut(Tid, &PageGraph<S>) -> Option<Vec<f32>>,
+    cache: &mut VectorCache,
 ) -> Result<(), Corrupt> {
     let m = meta.m as usize;
     let Some(ElementInfo {
@@ -294,30 +277,23 @@ fn link_back<S: PageStore>(
             updated.push(new);
         } else {
             let mut cands = vec![Candidate {
-                distance: meta.metric.distance(&base, new_vector),
+                distance: meta.metric.distance(&base, cache.get(new)),
                 id: new,
             }];
-            let mut vecs: HashMap<Tid, Vec<f32>> = HashMap::from([(new, new_vector.to_vec())]);
             for t in &updated {
-                match vector_of(*t, graph) {
-                    Some(v) => {
-                        cands.push(Candidate {
-                            distance: meta.metric.distance(&base, &v),
-                            id: *t,
-                        });
-                        vecs.insert(*t, v);
-                    }
-                    None => {
-                        if let Some(e) = graph.take_error() {
-                            return Err(e);
-                        }
-                        // a deleted neighbour: its slot is free
-                    }
+                if cache.load(*t, graph) {
+                    cands.push(Candidate {
+                        distance: meta.metric.distance(&base, cache.get(*t)),
+                        id: *t,
+                    });
+                } else if let Some(e) = graph.take_error() {
+                    return Err(e);
                 }
+                // else a deleted neighbour: its slot is free
             }
             cands.sort();
             let (kept, _) = select_neighbors(&cands, current.len(), level, |a, b| {
-                meta.metric.distance(&vecs[&a], &vecs[&b])
+                meta.metric.distance(cache.get(a), cache.get(b))
             });
             if !kept.contains(&new) {
                 return Ok(());
@@ -332,4 +308,47 @@ fn link_back<S: PageStore>(
         }
     }
     Ok(()) // persistently contended: the new element keeps its own links
+}
+
+/// Element vectors read for the heuristic, each read from its page once.
+/// A deleted element is remembered as absent: it is passed through by
+/// searches but never linked to.
+struct VectorCache {
+    vectors: HashMap<Tid, Option<Vec<f32>>>,
+    new_vector: Vec<f32>,
+    new_tid: Tid,
+}
+
+impl VectorCache {
+    fn new(new_vector: Vec<f32>) -> Self {
+        VectorCache {
+            vectors: HashMap::new(),
+            new_vector,
+            new_tid: Tid::INVALID,
+        }
+    }
+
+    /// The new element's TID, once placed, so `get` can answer for it.
+    fn name_new(&mut self, t: Tid) {
+        self.new_tid = t;
+    }
+
+    /// Reads `t` if needed; false for a deleted or unreadable element.
+    fn load<S: PageStore>(&mut self, t: Tid, graph: &PageGraph<S>) -> bool {
+        if t == self.new_tid {
+            return true;
+        }
+        self.vectors
+            .entry(t)
+            .or_insert_with(|| graph.element(t).filter(|e| !e.deleted).map(|e| e.vector))
+            .is_some()
+    }
+
+    /// A vector `load` returned true for.
+    fn get(&self, t: Tid) -> &[f32] {
+        if t == self.new_tid {
+            return &self.new_vector;
+        }
+        self.vectors[&t].as_deref().expect("loaded")
+    }
 }
