@@ -16,6 +16,7 @@ else
   PG_WORK="$ROOT/target"
 fi
 PGDATA_DIR="${VECTOR_EXT_PGDATA:-$PG_WORK/pgdata}"
+export VECTOR_EXT_PGDATA="$PGDATA_DIR" # tests that restart the server use it
 PGSOCK="${VECTOR_EXT_PGSOCK:-/tmp/vector_ext_sock}"
 export PGHOST="$PGSOCK" PGPORT PGUSER=postgres
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -206,3 +206,37 @@ CREATE OPERATOR CLASS vector_ops
     OPERATOR 4 >= ,
     OPERATOR 5 > ,
     FUNCTION 1 vector_cmp(vector, vector);
+
+-- hnsw access method
+
+CREATE FUNCTION hnswhandler(internal) RETURNS index_am_handler
+    AS 'MODULE_PATHNAME', 'vx_hnsw_handler' LANGUAGE C;
+
+COMMENT ON FUNCTION hnswhandler(internal) IS 'hnsw index access method handler';
+
+CREATE ACCESS METHOD hnsw TYPE INDEX HANDLER hnswhandler;
+
+COMMENT ON ACCESS METHOD hnsw IS 'hnsw index access method';
+
+-- Support function 1 is the distance the graph orders by; a norm as
+-- support function 2 makes the index normalise vectors (cosine).
+CREATE OPERATOR CLASS vector_l2_ops
+    FOR TYPE vector USING hnsw AS
+    OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 vector_l2_squared_distance(vector, vector);
+
+CREATE OPERATOR CLASS vector_ip_ops
+    FOR TYPE vector USING hnsw AS
+    OPERATOR 1 <#> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 vector_negative_inner_product(vector, vector);
+
+CREATE OPERATOR CLASS vector_cosine_ops
+    FOR TYPE vector USING hnsw AS
+    OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 vector_negative_inner_product(vector, vector),
+    FUNCTION 2 vector_norm(vector);
+
+CREATE OPERATOR CLASS vector_l1_ops
+    FOR TYPE vector USING hnsw AS
+    OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 l1_distance(vector, vector);

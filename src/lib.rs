@@ -3,11 +3,20 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod am;
 mod error;
 mod fmgr;
+mod hnsw;
+mod storage;
 mod types;
 
 ::pgrx::pg_module_magic!();
 
 // The whole SQL surface, written by hand to match pgvector name for name.
 ::pgrx::extension_sql_file!("../sql/vector_ext.sql", name = "vector_ext_sql", bootstrap);
+
+/// Registers index options and settings when the library is loaded.
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    hnsw::init();
+}

@@ -37,7 +37,7 @@ fn main() {
         .build()
         .unwrap();
     let t2 = Instant::now();
-    pool.install(|| g.insert_pending(1024, |_| {}));
+    g.insert_pending(&pool, 1024, |_| {});
     println!(
         "{n} rows: load {:.2}s, build {:.2}s on 2 threads",
         (t2 - t).as_secs_f64(),

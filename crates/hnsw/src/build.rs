@@ -57,6 +57,9 @@ pub struct BuildGraph {
     nodes: Vec<Mutex<Node>>,
     entry: RwLock<Option<(u32, usize)>>,
     linked: usize,
+    /// Bytes of links and node bookkeeping the pushed nodes will hold once
+    /// linked (kept up to date by `push`).
+    node_bytes: usize,
 }
 
 impl BuildGraph {
@@ -70,6 +73,7 @@ impl BuildGraph {
             nodes: Vec::new(),
             entry: RwLock::new(None),
             linked: 0,
+            node_bytes: 0,
         }
     }
 
@@ -114,18 +118,32 @@ impl BuildGraph {
             payloads: vec![payload],
             merged: false,
         }));
+        self.node_bytes += Self::node_bytes(level, self.params.m);
         Some(id)
     }
 
-    /// Bytes the graph holds now, for the caller's memory budget.
+    /// What one node costs besides its vector once linked: the node, its
+    /// level byte, one list header per level and a link plus its cached
+    /// `LinkInfo` per slot.
+    fn node_bytes(level: usize, m: usize) -> usize {
+        let slots = 2 * m + level * m;
+        std::mem::size_of::<Mutex<Node>>()
+            + 1
+            + 8
+            + (level + 1) * 2 * 24
+            + slots * (4 + std::mem::size_of::<LinkInfo>())
+    }
+
+    /// Bytes the graph will hold once every pushed node is linked, for the
+    /// caller's memory budget. Constant time.
     pub fn memory_bytes(&self) -> usize {
-        let per_node = std::mem::size_of::<Mutex<Node>>() + 1 + 24 + 8;
-        let links: usize = self
-            .levels
-            .iter()
-            .map(|l| (*l as usize + 1) * 24 + (2 * self.params.m + *l as usize * self.params.m) * 4)
-            .sum();
-        self.vectors.capacity() * 4 + self.levels.len() * per_node + links
+        self.vectors.capacity() * 4 + self.node_bytes
+    }
+
+    /// What pushing one more vector would add to `memory_bytes` (on average
+    /// over levels, ignoring vector capacity doubling).
+    pub fn bytes_per_node(&self) -> usize {
+        self.dim * 4 + Self::node_bytes(0, self.params.m) + 12 + 48 / self.params.m
     }
 
     pub fn vector(&self, id: u32) -> &[f32] {
@@ -159,8 +177,14 @@ impl BuildGraph {
     }
 
     /// Links every pushed node not linked yet, `batch` nodes per parallel
-    /// step; `between(linked_so_far)` runs on this thread after each step.
-    pub fn insert_pending(&mut self, batch: usize, mut between: impl FnMut(usize)) {
+    /// step on `pool`; `between(linked_so_far)` runs on this (the caller's)
+    /// thread after each step, never on a pool thread.
+    pub fn insert_pending(
+        &mut self,
+        pool: &rayon::ThreadPool,
+        batch: usize,
+        mut between: impl FnMut(usize),
+    ) {
         let batch = batch.max(1);
         while self.linked < self.len() {
             // A batch is never larger than the graph already linked: nodes
@@ -169,9 +193,11 @@ impl BuildGraph {
             let step = batch.min(self.linked.max(1));
             let end = (self.linked + step).min(self.len());
             let graph = &*self;
-            (self.linked..end)
-                .into_par_iter()
-                .for_each(|id| graph.insert(id as u32));
+            pool.install(|| {
+                (self.linked..end)
+                    .into_par_iter()
+                    .for_each(|id| graph.insert(id as u32))
+            });
             self.linked = end;
             between(end);
         }

@@ -12,17 +12,20 @@ use crate::search::{search_layer, Candidate, Graph};
 use crate::Visited;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::hash::Hash;
 
-pub struct IterativeSearch<G: Graph> {
+/// The search state; it holds no reference to the graph, which each batch
+/// is given afresh (pages may have changed between batches).
+pub struct IterativeSearch<Id> {
     query: Vec<f32>,
     ef: usize,
-    visited: Visited<G::Id>,
+    visited: Visited<Id>,
     /// Evaluated nodes whose neighbours are not expanded yet.
-    frontier: BinaryHeap<Reverse<Candidate<G::Id>>>,
+    frontier: BinaryHeap<Reverse<Candidate<Id>>>,
     /// Evaluated nodes not returned yet.
-    pending: BinaryHeap<Reverse<Candidate<G::Id>>>,
+    pending: BinaryHeap<Reverse<Candidate<Id>>>,
     /// The `ef` nearest of `pending` (a max-heap): its top bounds what is settled.
-    window: BinaryHeap<Candidate<G::Id>>,
+    window: BinaryHeap<Candidate<Id>>,
     started: bool,
     /// Whether the entry point has been added as a second start (see next_batch).
     entry_added: bool,
@@ -30,7 +33,7 @@ pub struct IterativeSearch<G: Graph> {
     pub evaluated: usize,
 }
 
-impl<G: Graph> IterativeSearch<G> {
+impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
     pub fn new(query: &[f32], ef: usize) -> Self {
         IterativeSearch {
             query: query.to_vec(),
@@ -45,7 +48,7 @@ impl<G: Graph> IterativeSearch<G> {
         }
     }
 
-    fn start(&mut self, graph: &G) {
+    fn start<G: Graph<Id = Id>>(&mut self, graph: &G) {
         self.started = true;
         let Some((entry, top)) = graph.entry_point() else {
             return;
@@ -66,7 +69,7 @@ impl<G: Graph> IterativeSearch<G> {
         }
     }
 
-    fn add(&mut self, c: Candidate<G::Id>) {
+    fn add(&mut self, c: Candidate<Id>) {
         self.evaluated += 1;
         self.frontier.push(Reverse(c));
         self.pending.push(Reverse(c));
@@ -78,9 +81,31 @@ impl<G: Graph> IterativeSearch<G> {
         }
     }
 
+    /// Up to `n` of the nodes already evaluated and not yet returned,
+    /// nearest first, without expanding the search (for a scan that hit its
+    /// budget: these cost no further page reads).
+    pub fn take_evaluated(&mut self, n: usize) -> Vec<Candidate<Id>> {
+        let mut out = Vec::with_capacity(n.min(self.pending.len()));
+        while out.len() < n {
+            match self.pending.pop() {
+                Some(Reverse(c)) => out.push(c),
+                None => break,
+            }
+        }
+        self.refill_window();
+        out
+    }
+
+    /// Approximate bytes held (visited set, heaps), for scan memory limits.
+    pub fn memory_bytes(&self) -> usize {
+        let c = std::mem::size_of::<Candidate<Id>>();
+        self.visited.len() * (std::mem::size_of::<Id>() + 8)
+            + (self.frontier.capacity() + self.pending.capacity() + self.window.capacity()) * c
+    }
+
     /// The next up to `ef` nodes, nearest first; empty when the reachable
     /// graph is exhausted.
-    pub fn next_batch(&mut self, graph: &G) -> Vec<Candidate<G::Id>> {
+    pub fn next_batch<G: Graph<Id = Id>>(&mut self, graph: &G) -> Vec<Candidate<Id>> {
         if !self.started {
             self.start(graph);
         }
@@ -129,7 +154,12 @@ impl<G: Graph> IterativeSearch<G> {
                 None => break,
             }
         }
-        // The window held exactly this batch; refill it with the next ef.
+        self.refill_window();
+        batch
+    }
+
+    /// The window held the nodes just returned; refill it with the next ef.
+    fn refill_window(&mut self) {
         self.window.clear();
         for Reverse(c) in self.pending.iter() {
             if self.window.len() < self.ef || self.window.peek().is_some_and(|w| c < w) {
@@ -139,6 +169,5 @@ impl<G: Graph> IterativeSearch<G> {
                 }
             }
         }
-        batch
     }
 }

@@ -13,6 +13,7 @@ pub mod insert;
 pub mod iterative;
 mod metric;
 pub mod pages;
+pub mod reach;
 mod search;
 pub mod vacuum;
 mod visited;

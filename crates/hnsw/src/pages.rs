@@ -399,7 +399,7 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
     }
 
     fn with_page<R>(&self, t: Tid, f: impl FnOnce(&[u8]) -> Result<R, Corrupt>) -> Option<R> {
-        if t.block == 0 || t.block >= self.store.nblocks() || !t.is_valid() {
+        if t.block == 0 || !t.is_valid() || !self.store.contains(t.block) {
             self.fail(Corrupt(format!(
                 "link to ({},{}) points outside the index",
                 t.block, t.offset

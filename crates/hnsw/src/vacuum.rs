@@ -10,6 +10,7 @@
 //! 2-hop neighbourhood), chosen by the same heuristic as inserts; each list
 //! is written with a compare-and-swap, so concurrent inserts are not lost.
 //! Pass 3 moves the entry point off a deleted element.
+//! Pass 4 links back any element no search can reach (`reach`).
 //! Deleted elements keep their space for now (reuse is future work).
 
 use crate::build::select_neighbors;
@@ -28,6 +29,8 @@ pub struct VacuumStats {
     pub links_repaired: u64,
     pub live_elements: u64,
     pub live_heap_tids: u64,
+    /// Unreachable elements linked back in (pass 4, `reach`).
+    pub elements_relinked: u64,
 }
 
 const RETRIES: usize = 8;
@@ -151,6 +154,8 @@ pub fn bulk_delete<S: PageStore>(
     if let Some(e) = graph.take_error() {
         return Err(e);
     }
+    // Pass 4
+    stats.elements_relinked = crate::reach::repair_reachability(store, between_pages)?;
     Ok(stats)
 }
 

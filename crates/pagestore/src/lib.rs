@@ -62,6 +62,12 @@ impl std::fmt::Display for Corrupt {
 /// while they run; a `write` is one atomic, logged change.
 pub trait PageStore {
     fn nblocks(&self) -> BlockNumber;
+    /// Whether `block` exists. Called for every link followed, so a store
+    /// whose `nblocks` is costly may answer from a cache and only ask again
+    /// for blocks beyond it (the index only grows while it is open).
+    fn contains(&self, block: BlockNumber) -> bool {
+        block < self.nblocks()
+    }
     fn read<R>(&self, block: BlockNumber, f: impl FnOnce(&[u8]) -> R) -> R;
     fn write<R>(&self, block: BlockNumber, f: impl FnOnce(&mut [u8]) -> R) -> R;
     /// Adds a zeroed page at the end and lets `f` initialise it.

@@ -56,7 +56,8 @@ RESET min_parallel_table_scan_size;
 SELECT avg(v), sum(v) FROM vagg;
 DROP TABLE vagg;
 
--- volatility, strictness and parallel safety of every function
+-- volatility, strictness and parallel safety of every function (the index
+-- access method handlers are volatile and parallel unsafe, as in pgvector)
 SELECT p.proname, p.provolatile, p.proisstrict, p.proparallel, count(*)
 FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'vector_ext'

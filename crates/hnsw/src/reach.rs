@@ -1,0 +1,173 @@
+//! Keeping every element reachable (part of VACUUM).
+//!
+//! HNSW prunes neighbour lists with a heuristic, so an insert's link-back
+//! can drop the last link into some element, and the new element itself may
+//! be refused by every neighbour it chose. Such an element can no longer be
+//! found by any search. This pass reads the level-0 graph, walks it from the
+//! entry point (through deleted elements too, as searches do), and links
+//! each unreachable live element from its nearest reachable one, taking a
+//! free slot or replacing a link whose target has another way in, so that
+//! the repair never strands a third element.
+
+use crate::pages::{
+    check_index_page, level_slots, read_element, read_slots, slots_bytes, write_slots_if_unchanged,
+    PageGraph, FLAG_DELETED,
+};
+use crate::search::{search, Graph};
+use pagestore::{page, Corrupt, PageStore, Tid};
+use std::collections::HashMap;
+
+struct Node {
+    links: Vec<Tid>,
+    neighbors: Tid,
+    level: usize,
+    deleted: bool,
+}
+
+/// Links every unreachable live element back into the graph; returns how
+/// many were relinked. `between` runs after each page read and each repair.
+pub fn repair_reachability<S: PageStore>(
+    store: &S,
+    mut between: impl FnMut(),
+) -> Result<u64, Corrupt> {
+    let graph = PageGraph::open(store)?;
+    let meta = *graph.meta();
+    let Some((entry, _)) = graph.entry_point() else {
+        return Ok(0);
+    };
+    let (m, dims) = (meta.m as usize, meta.dims as usize);
+
+    let mut nodes: HashMap<Tid, Node> = HashMap::new();
+    for block in 1..store.nblocks() {
+        let found = store.read(
+            block,
+            |p| -> Result<Vec<(Tid, usize, bool, Tid)>, Corrupt> {
+                check_index_page(p)?;
+                let mut out = Vec::new();
+                for off in 1..=page::max_offset(p)? {
+                    if page::item(p, off)?[0] != 1 {
+                        continue;
+                    }
+                    let t = Tid { block, offset: off };
+                    let e = read_element(p, t, dims)?;
+                    let nt = Tid::from_bytes(&e.raw[4..10]);
+                    out.push((t, e.level, e.raw[2] & FLAG_DELETED != 0, nt));
+                }
+                Ok(out)
+            },
+        )?;
+        for (t, level, deleted, nt) in found {
+            let (_, links) = read_slots(store, nt, m, level, 0)?;
+            let links = links.into_iter().filter(|l| l.is_valid()).collect();
+            nodes.insert(
+                t,
+                Node {
+                    links,
+                    neighbors: nt,
+                    level,
+                    deleted,
+                },
+            );
+        }
+        between();
+    }
+
+    let mut reachable: HashMap<Tid, bool> = nodes.keys().map(|t| (*t, false)).collect();
+    mark_from(entry, &nodes, &mut reachable);
+    // In-links from reachable elements: a link may only be replaced when its
+    // target keeps another one.
+    let mut in_degree: HashMap<Tid, u32> = HashMap::new();
+    for (t, n) in &nodes {
+        if reachable[t] {
+            for l in &n.links {
+                *in_degree.entry(*l).or_default() += 1;
+            }
+        }
+    }
+    let mut orphans: Vec<Tid> = nodes
+        .iter()
+        .filter(|(t, n)| !n.deleted && !reachable[*t])
+        .map(|(t, _)| *t)
+        .collect();
+    orphans.sort();
+
+    let mut relinked = 0;
+    for u in orphans {
+        if reachable[&u] {
+            continue; // reached through an earlier repair
+        }
+        let Some(info) = graph.element(u) else {
+            continue;
+        };
+        let near = search(
+            &graph,
+            &info.vector,
+            meta.ef_construction as usize,
+            meta.ef_construction as usize,
+        );
+        for c in near {
+            let r = c.id;
+            let Some(rn) = nodes.get(&r) else { continue };
+            if r == u || rn.deleted || !reachable.get(&r).copied().unwrap_or(false) {
+                continue;
+            }
+            let (before, slots) = read_slots(store, rn.neighbors, m, rn.level, 0)?;
+            if slots.contains(&u) {
+                break; // linked meanwhile
+            }
+            // A free slot, else the last link whose target has another way in.
+            let pos = slots.iter().position(|s| !s.is_valid()).or_else(|| {
+                slots.iter().rposition(|s| {
+                    in_degree.get(s).copied().unwrap_or(0) >= 2
+                        || nodes.get(s).is_some_and(|n| n.deleted)
+                })
+            });
+            let Some(pos) = pos else { continue };
+            let replaced = slots[pos];
+            let mut updated = slots.clone();
+            updated[pos] = u;
+            let range = level_slots(m, 0);
+            if write_slots_if_unchanged(
+                store,
+                rn.neighbors,
+                range,
+                &before,
+                &slots_bytes(&updated),
+            )? {
+                if replaced.is_valid() {
+                    *in_degree.entry(replaced).or_default() -= 1;
+                }
+                *in_degree.entry(u).or_default() += 1;
+                if let Some(n) = nodes.get_mut(&r) {
+                    n.links = updated.into_iter().filter(|l| l.is_valid()).collect();
+                }
+                mark_from(u, &nodes, &mut reachable);
+                relinked += 1;
+                break;
+            }
+        }
+        between();
+    }
+    if let Some(e) = graph.take_error() {
+        return Err(e);
+    }
+    Ok(relinked)
+}
+
+fn mark_from(start: Tid, nodes: &HashMap<Tid, Node>, reachable: &mut HashMap<Tid, bool>) {
+    let mut stack = vec![start];
+    if let Some(r) = reachable.get_mut(&start) {
+        *r = true;
+    }
+    while let Some(t) = stack.pop() {
+        let Some(n) = nodes.get(&t) else { continue };
+        for l in &n.links {
+            if let Some(r) = reachable.get_mut(l) {
+                if !*r {
+                    *r = true;
+                    stack.push(*l);
+                }
+            }
+        }
+    }
+}

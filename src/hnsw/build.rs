@@ -1,0 +1,234 @@
+//! CREATE INDEX: the heap scan feeds an in-memory graph while it fits in
+//! maintenance_work_mem; rayon threads link it (pure computation, the
+//! backend checks for interrupts and reports progress between batches);
+//! then it is written to pages without WAL and logged once with
+//! log_newpage_range. When the graph outgrows maintenance_work_mem it is
+//! linked and written at that point, and the remaining rows are inserted
+//! into the on-disk graph one by one, as pgvector does.
+
+use super::{index_options, opclass_metric, LEVEL_SEED};
+use crate::am;
+use crate::storage::{relation_needs_wal, BufferStore};
+use crate::types::varlena::VectorRef;
+use hnsw::pages::{max_dims, tid_payload, write_graph};
+use hnsw::{BuildGraph, BuildParams};
+use pagestore::PageStore;
+use pgrx::pg_sys;
+use pgrx::pg_sys::elog::PgLogLevel;
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::PgMemoryContexts;
+use std::ffi::c_void;
+
+pub const PHASE_LOAD: i64 = 2;
+pub const PHASE_LINK: i64 = 3;
+pub const PHASE_WRITE: i64 = 4;
+
+/// Nodes linked per parallel step of the in-memory build.
+const LINK_BATCH: usize = 1024;
+
+struct BuildState {
+    index: pg_sys::Relation,
+    store: BufferStore,
+    dims: usize,
+    /// The in-memory graph; None once the build continues on disk.
+    graph: Option<BuildGraph>,
+    memory_limit: usize,
+    /// Rows given to the index (NULLs and zero vectors under cosine excluded).
+    indexed: u64,
+    tuple_cx: PgMemoryContexts,
+    pool: rayon::ThreadPool,
+}
+
+/// What the index's options and operator class ask for, checked.
+///
+/// # Safety
+/// `index` must be a valid, open hnsw index relation.
+unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize) {
+    // SAFETY: per the contract.
+    let metric = unsafe { opclass_metric(index) };
+    // SAFETY: per the contract.
+    let dims = unsafe { am::column_dimensions(index, "hnsw", max_dims()) };
+    // SAFETY: per the contract.
+    let (m, ef_construction) = unsafe { index_options(index) };
+    if ef_construction < 2 * m {
+        am::error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "ef_construction must be greater than or equal to 2 * m".into(),
+            None,
+        );
+    }
+    let params = BuildParams {
+        m,
+        ef_construction,
+        metric,
+        seed: LEVEL_SEED,
+    };
+    (params, dims)
+}
+
+impl BuildState {
+    fn add(&mut self, v: &[f32], tid: pagestore::Tid) {
+        if v.len() != self.dims {
+            crate::error::raise(vecfmt::VectorError::ExpectedDimensions {
+                expected: self.dims as i64,
+                got: v.len() as i64,
+            });
+        }
+        if let Some(g) = &self.graph {
+            if !g.is_empty() && g.memory_bytes() + g.bytes_per_node() > self.memory_limit {
+                ErrorReport::new(
+                    PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+                    format!(
+                        "hnsw graph no longer fits into maintenance_work_mem after {} tuples",
+                        g.len()
+                    ),
+                    "vector_ext",
+                )
+                .set_detail("Building will take significantly more time.")
+                .set_hint("Increase maintenance_work_mem to speed up builds.")
+                .report(PgLogLevel::NOTICE);
+                self.flush_graph();
+                am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LOAD);
+            }
+        }
+        match &mut self.graph {
+            Some(g) => {
+                if g.push(v, tid_payload(tid)).is_some() {
+                    self.indexed += 1;
+                }
+            }
+            None => match hnsw::insert::insert(&self.store, v, tid, LEVEL_SEED) {
+                Ok(hnsw::insert::Inserted::NotIndexed) => {}
+                Ok(_) => {
+                    self.indexed += 1;
+                    am::report_progress(
+                        pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE,
+                        self.indexed as i64,
+                    );
+                }
+                Err(e) => am::corrupted_index(self.index, e),
+            },
+        }
+    }
+
+    /// Links the in-memory graph and writes it to the (empty) index.
+    fn flush_graph(&mut self) {
+        let Some(mut g) = self.graph.take() else {
+            return;
+        };
+        am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LINK);
+        am::report_progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, g.len() as i64);
+        am::check_for_interrupts();
+        g.insert_pending(&self.pool, LINK_BATCH, |linked| {
+            am::check_for_interrupts();
+            am::report_progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, linked as i64);
+        });
+        am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE);
+        if let Err(e) = write_graph(&g, &self.store) {
+            am::error(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e, None);
+        }
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn build_callback(
+    _index: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    _alive: bool,
+    state: *mut c_void,
+) {
+    // SAFETY: state is the BuildState ambuild passed to the scan, alive
+    // for the whole scan; values/isnull hold the one index column.
+    let (st, value, tid) = unsafe {
+        if *isnull {
+            return;
+        }
+        (
+            &mut *(state as *mut BuildState),
+            *values,
+            am::tid_from_pointer(&*tid),
+        )
+    };
+    // Detoasted copies live in a context reset after every row.
+    let mut cx = std::mem::replace(&mut st.tuple_cx, PgMemoryContexts::CurrentMemoryContext);
+    // SAFETY: switch_to runs the closure with cx current; value is a
+    // non-null vector datum of the indexed column.
+    unsafe {
+        cx.switch_to(|_| {
+            let v = VectorRef::from_datum(value);
+            st.add(v.as_slice(), tid);
+        });
+        cx.reset();
+    }
+    st.tuple_cx = cx;
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn ambuild(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    index_info: *mut pg_sys::IndexInfo,
+) -> *mut pg_sys::IndexBuildResult {
+    // SAFETY: Postgres hands ambuild open, locked relations.
+    let (params, dims) = unsafe { build_params(index) };
+    let store = BufferStore::unlogged(index, pg_sys::ForkNumber::MAIN_FORKNUM);
+    if store.nblocks() != 0 {
+        // SAFETY: index is open.
+        let name = unsafe { am::relation_name(index) };
+        pgrx::error!("index \"{name}\" already contains data");
+    }
+    am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LOAD);
+    let mut state = BuildState {
+        index,
+        store,
+        dims,
+        graph: Some(BuildGraph::new(params, dims)),
+        memory_limit: am::maintenance_work_mem_bytes(),
+        indexed: 0,
+        tuple_cx: PgMemoryContexts::new("hnsw build row"),
+        pool: am::build_pool(),
+    };
+    // SAFETY: the callback gets &mut state back through the void pointer
+    // and only during this call.
+    let reltuples = unsafe {
+        pg_sys::table_index_build_scan(
+            heap,
+            index,
+            index_info,
+            true,
+            true,
+            Some(build_callback),
+            &mut state as *mut BuildState as *mut c_void,
+            std::ptr::null_mut(),
+        )
+    };
+    state.flush_graph();
+    // SAFETY: index is open.
+    if unsafe { relation_needs_wal(index) } {
+        state.store.log_all_pages();
+    }
+    // SAFETY: palloc0 of a plain C struct, returned to Postgres.
+    unsafe {
+        let result = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBuildResult>())
+            as *mut pg_sys::IndexBuildResult;
+        (*result).heap_tuples = reltuples;
+        (*result).index_tuples = state.indexed as f64;
+        result
+    }
+}
+
+/// The init fork of an index on an UNLOGGED table: an empty index (just the
+/// metapage), always WAL-logged so that it exists after a crash.
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
+    // SAFETY: Postgres hands ambuildempty an open, locked index.
+    let (params, dims) = unsafe { build_params(index) };
+    let store = BufferStore::unlogged(index, pg_sys::ForkNumber::INIT_FORKNUM);
+    if let Err(e) = write_graph(&BuildGraph::new(params, dims), &store) {
+        am::error(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e, None);
+    }
+    store.log_all_pages();
+}

@@ -1,0 +1,345 @@
+//! The `hnsw` index access method: glue between Postgres' index AM API and
+//! the graph algorithms of `crates/hnsw`, which work on `BufferStore` pages.
+
+mod build;
+mod cost;
+mod scan;
+mod vacuum;
+
+use crate::am::{self, Setting};
+use crate::storage::BufferStore;
+use hnsw::pages::Meta;
+use hnsw::Metric;
+use pagestore::PageStore;
+use pgrx::pg_sys;
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+use std::ffi::{c_char, c_int, c_void};
+
+pub const DEFAULT_M: i32 = 16;
+pub const MIN_M: i32 = 2;
+pub const MAX_M: i32 = 100;
+pub const DEFAULT_EF_CONSTRUCTION: i32 = 64;
+pub const MIN_EF_CONSTRUCTION: i32 = 4;
+pub const MAX_EF_CONSTRUCTION: i32 = 1000;
+
+pub static EF_SEARCH: Setting<c_int> = Setting::new(40);
+pub static ITERATIVE_SCAN: Setting<c_int> = Setting::new(ITERATIVE_OFF);
+pub static MAX_SCAN_TUPLES: Setting<c_int> = Setting::new(20000);
+pub static SCAN_MEM_MULTIPLIER: Setting<f64> = Setting::new(1.0);
+
+pub const ITERATIVE_OFF: c_int = 0;
+pub const ITERATIVE_RELAXED: c_int = 1;
+pub const ITERATIVE_STRICT: c_int = 2;
+
+static RELOPT_KIND: Setting<pg_sys::relopt_kind::Type> = Setting::new(0);
+
+/// The reloptions as `build_reloptions` lays them out.
+#[repr(C)]
+struct Options {
+    vl_len_: i32,
+    m: c_int,
+    ef_construction: c_int,
+}
+
+/// Registers reloptions and settings (from _PG_init).
+pub fn init() {
+    // SAFETY: _PG_init runs once per backend on its own thread; the names
+    // and descriptions are static C strings; the variables are statics.
+    unsafe {
+        let kind = pg_sys::add_reloption_kind();
+        *RELOPT_KIND.ptr() = kind;
+        pg_sys::add_int_reloption(
+            kind,
+            c"m".as_ptr(),
+            c"Max number of connections".as_ptr(),
+            DEFAULT_M,
+            MIN_M,
+            MAX_M,
+            pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
+        );
+        pg_sys::add_int_reloption(
+            kind,
+            c"ef_construction".as_ptr(),
+            c"Size of the dynamic candidate list for construction".as_ptr(),
+            DEFAULT_EF_CONSTRUCTION,
+            MIN_EF_CONSTRUCTION,
+            MAX_EF_CONSTRUCTION,
+            pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
+        );
+        pg_sys::DefineCustomIntVariable(
+            c"hnsw.ef_search".as_ptr(),
+            c"Sets the size of the dynamic candidate list for search".as_ptr(),
+            c"Valid range is 1..1000.".as_ptr(),
+            EF_SEARCH.ptr(),
+            40,
+            1,
+            1000,
+            pg_sys::GucContext::PGC_USERSET,
+            0,
+            None,
+            None,
+            None,
+        );
+        let options: &'static [pg_sys::config_enum_entry] = Box::leak(Box::new([
+            enum_entry(c"off", ITERATIVE_OFF),
+            enum_entry(c"relaxed_order", ITERATIVE_RELAXED),
+            enum_entry(c"strict_order", ITERATIVE_STRICT),
+            pg_sys::config_enum_entry {
+                name: std::ptr::null(),
+                val: 0,
+                hidden: false,
+            },
+        ]));
+        pg_sys::DefineCustomEnumVariable(
+            c"hnsw.iterative_scan".as_ptr(),
+            c"Sets the mode for iterative scans".as_ptr(),
+            std::ptr::null(),
+            ITERATIVE_SCAN.ptr(),
+            ITERATIVE_OFF,
+            options.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            0,
+            None,
+            None,
+            None,
+        );
+        pg_sys::DefineCustomIntVariable(
+            c"hnsw.max_scan_tuples".as_ptr(),
+            c"Sets the max number of tuples to visit for iterative scans".as_ptr(),
+            std::ptr::null(),
+            MAX_SCAN_TUPLES.ptr(),
+            20000,
+            1,
+            i32::MAX,
+            pg_sys::GucContext::PGC_USERSET,
+            0,
+            None,
+            None,
+            None,
+        );
+        pg_sys::DefineCustomRealVariable(
+            c"hnsw.scan_mem_multiplier".as_ptr(),
+            c"Sets the multiple of work_mem to use for iterative scans".as_ptr(),
+            std::ptr::null(),
+            SCAN_MEM_MULTIPLIER.ptr(),
+            1.0,
+            1.0,
+            1000.0,
+            pg_sys::GucContext::PGC_USERSET,
+            0,
+            None,
+            None,
+            None,
+        );
+        pg_sys::MarkGUCPrefixReserved(c"hnsw".as_ptr());
+    }
+}
+
+fn enum_entry(name: &'static std::ffi::CStr, val: c_int) -> pg_sys::config_enum_entry {
+    pg_sys::config_enum_entry {
+        name: name.as_ptr(),
+        val,
+        hidden: false,
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn amoptions(
+    reloptions: pg_sys::Datum,
+    validate: bool,
+) -> *mut pg_sys::bytea {
+    let tab = [
+        pg_sys::relopt_parse_elt {
+            optname: c"m".as_ptr(),
+            opttype: pg_sys::relopt_type::RELOPT_TYPE_INT,
+            offset: std::mem::offset_of!(Options, m) as c_int,
+        },
+        pg_sys::relopt_parse_elt {
+            optname: c"ef_construction".as_ptr(),
+            opttype: pg_sys::relopt_type::RELOPT_TYPE_INT,
+            offset: std::mem::offset_of!(Options, ef_construction) as c_int,
+        },
+    ];
+    // SAFETY: tab describes Options exactly; build_reloptions pallocs the
+    // result (or returns NULL when there are no options and !validate).
+    unsafe {
+        pg_sys::build_reloptions(
+            reloptions,
+            validate,
+            RELOPT_KIND.get(),
+            std::mem::size_of::<Options>(),
+            tab.as_ptr(),
+            tab.len() as c_int,
+        ) as *mut pg_sys::bytea
+    }
+}
+
+/// m and ef_construction of an index (defaults when not given).
+///
+/// # Safety
+/// `index` must be a valid, open hnsw index relation.
+unsafe fn index_options(index: pg_sys::Relation) -> (usize, usize) {
+    // SAFETY: rd_options of an hnsw index is NULL or what amoptions built.
+    let opts = unsafe { ((*index).rd_options as *const Options).as_ref() };
+    let (m, ef) = opts.map_or((DEFAULT_M, DEFAULT_EF_CONSTRUCTION), |o| {
+        (o.m, o.ef_construction)
+    });
+    (m as usize, ef as usize)
+}
+
+/// Which metric the operator class orders by, from its support functions:
+/// 1 is the distance, and a norm function as support 2 means cosine
+/// (vectors are normalised and compared by inner product), as in pgvector.
+///
+/// # Safety
+/// `index` must be a valid, open hnsw index relation.
+unsafe fn opclass_metric(index: pg_sys::Relation) -> Metric {
+    use crate::types::vector as v;
+    // SAFETY: every hnsw opclass declares support function 1 (amvalidate is
+    // permissive, so check); index_getprocid returns InvalidOid when absent.
+    let (addr, has_norm) = unsafe {
+        if pg_sys::index_getprocid(index, 1, 1) == pg_sys::InvalidOid {
+            am::error(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "operator class has no distance function for hnsw index".into(),
+                None,
+            );
+        }
+        let info = pg_sys::index_getprocinfo(index, 1, 1);
+        (
+            (*info).fn_addr.map_or(0, |f| f as usize),
+            pg_sys::index_getprocid(index, 1, 2) != pg_sys::InvalidOid,
+        )
+    };
+    type V1 = unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Datum;
+    let is = |f: V1| addr == f as usize;
+    if is(v::vx_vector_l2_squared_distance) {
+        Metric::L2
+    } else if is(v::vx_vector_negative_inner_product) {
+        if has_norm {
+            Metric::Cosine
+        } else {
+            Metric::InnerProduct
+        }
+    } else if is(v::vx_l1_distance) {
+        Metric::L1
+    } else {
+        am::error(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "type not supported for hnsw index".into(),
+            None,
+        )
+    }
+}
+
+/// Reads the metapage of an open index.
+fn read_meta(store: &BufferStore) -> Meta {
+    if store.nblocks() == 0 {
+        am::corrupted_index(
+            store.relation(),
+            pagestore::Corrupt("index has no metapage".into()),
+        );
+    }
+    store
+        .read(0, Meta::decode)
+        .unwrap_or_else(|e| am::corrupted_index(store.relation(), e))
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn aminsert(
+    index: pg_sys::Relation,
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    heap_tid: pg_sys::ItemPointer,
+    _heap: pg_sys::Relation,
+    _check_unique: pg_sys::IndexUniqueCheck::Type,
+    _index_unchanged: bool,
+    _index_info: *mut pg_sys::IndexInfo,
+) -> bool {
+    // SAFETY: Postgres passes one value/isnull pair per index column and a
+    // valid heap TID; a non-null value is a vector datum.
+    let (value, tid) = unsafe {
+        if *isnull {
+            return false;
+        }
+        (*values, am::tid_from_pointer(&*heap_tid))
+    };
+    // SAFETY: a non-null datum of the indexed column, which is a vector.
+    let v = unsafe { crate::types::varlena::VectorRef::from_datum(value) };
+    let store = BufferStore::logged(index);
+    let meta = read_meta(&store);
+    if v.dim() != meta.dims as usize {
+        crate::error::raise(vecfmt::VectorError::ExpectedDimensions {
+            expected: meta.dims as i64,
+            got: v.dim() as i64,
+        });
+    }
+    if let Err(e) = hnsw::insert::insert(&store, v.as_slice(), tid, LEVEL_SEED) {
+        am::corrupted_index(index, e);
+    }
+    false
+}
+
+/// Seed of the level each element gets (mixed with its heap TID).
+const LEVEL_SEED: u64 = 0x5658_484E_5357_0001;
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut c_char {
+    let name: &'static std::ffi::CStr = match phase {
+        1 => c"initializing",
+        build::PHASE_LOAD => c"loading tuples",
+        build::PHASE_LINK => c"building graph",
+        build::PHASE_WRITE => c"writing index pages",
+        _ => return std::ptr::null_mut(),
+    };
+    name.as_ptr() as *mut c_char
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn amvalidate(_opclass: pg_sys::Oid) -> bool {
+    true
+}
+
+crate::fmgr::pg_function!(pg_finfo_vx_hnsw_handler, vx_hnsw_handler, |_args| {
+    // SAFETY: makeNode-equivalent: a zeroed, palloc'd IndexAmRoutine with
+    // its node tag, filled in below and handed to Postgres.
+    unsafe {
+        let r = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexAmRoutine>())
+            as *mut pg_sys::IndexAmRoutine;
+        let r = &mut *r;
+        r.type_ = pg_sys::NodeTag::T_IndexAmRoutine;
+        r.amstrategies = 0;
+        r.amsupport = 3;
+        r.amoptsprocnum = 0;
+        r.amcanorder = false;
+        r.amcanorderbyop = true;
+        r.amcanbackward = false;
+        r.amcanunique = false;
+        r.amcanmulticol = false;
+        r.amoptionalkey = true;
+        r.amsearcharray = false;
+        r.amsearchnulls = false;
+        r.amstorage = false;
+        r.amclusterable = false;
+        r.ampredlocks = false;
+        r.amcanparallel = false;
+        r.amcaninclude = false;
+        r.amusemaintenanceworkmem = false;
+        r.amparallelvacuumoptions = pg_sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
+        r.amkeytype = pg_sys::InvalidOid;
+        r.ambuild = Some(build::ambuild);
+        r.ambuildempty = Some(build::ambuildempty);
+        r.aminsert = Some(aminsert);
+        r.ambulkdelete = Some(vacuum::ambulkdelete);
+        r.amvacuumcleanup = Some(vacuum::amvacuumcleanup);
+        r.amcostestimate = Some(cost::amcostestimate);
+        r.amoptions = Some(amoptions);
+        r.ambuildphasename = Some(ambuildphasename);
+        r.amvalidate = Some(amvalidate);
+        r.ambeginscan = Some(scan::ambeginscan);
+        r.amrescan = Some(scan::amrescan);
+        r.amgettuple = Some(scan::amgettuple);
+        r.amendscan = Some(scan::amendscan);
+        pg_sys::Datum::from(r as *mut pg_sys::IndexAmRoutine as *mut c_void)
+    }
+});

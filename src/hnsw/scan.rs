@@ -1,0 +1,226 @@
+//! Index scans: `ORDER BY col <op> $1`, nearest first.
+//!
+//! The first batch is the ordinary HNSW search with hnsw.ef_search. With
+//! hnsw.iterative_scan on, each further batch continues the same best-first
+//! search (see `hnsw::iterative`) until the executor stops asking (LIMIT
+//! reached), the graph is exhausted, or hnsw.max_scan_tuples /
+//! hnsw.scan_mem_multiplier * work_mem is spent; then the nodes already
+//! evaluated are returned without further page reads. relaxed_order returns
+//! each batch in order; strict_order drops a row nearer than one already
+//! returned, so the output is exactly ordered (as pgvector does).
+//!
+//! Pages are read one at a time under share locks; vacuum never frees an
+//! element's space, so a link followed mid-scan always leads to a valid
+//! element (maybe flagged deleted, which the scan passes through).
+
+use super::{read_meta, EF_SEARCH, ITERATIVE_OFF, ITERATIVE_SCAN, ITERATIVE_STRICT};
+use super::{MAX_SCAN_TUPLES, SCAN_MEM_MULTIPLIER};
+use crate::am;
+use crate::storage::BufferStore;
+use crate::types::varlena::VectorRef;
+use hnsw::iterative::IterativeSearch;
+use hnsw::pages::PageGraph;
+use hnsw::Candidate;
+use pagestore::Tid;
+use pgrx::pg_sys;
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+use pgrx::PgMemoryContexts;
+use std::collections::VecDeque;
+
+struct ScanState {
+    run: Option<Run>,
+}
+
+/// One execution of the scan (between amrescan calls).
+struct Run {
+    search: IterativeSearch<Tid>,
+    /// Heap TIDs found and not returned yet, nearest first within a batch.
+    results: VecDeque<(f32, Tid)>,
+    mode: i32,
+    /// No further batch: graph exhausted or budget spent.
+    done: bool,
+    last_distance: f32,
+    max_tuples: usize,
+    max_memory: usize,
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn ambeginscan(
+    index: pg_sys::Relation,
+    nkeys: i32,
+    norderbys: i32,
+) -> pg_sys::IndexScanDesc {
+    // SAFETY: RelationGetIndexScan allocates the descriptor; the state is
+    // tied to the current (executor) memory context, so it is freed even
+    // when the query errors before amendscan.
+    unsafe {
+        let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
+        let state =
+            PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(ScanState { run: None });
+        (*scan).opaque = state as *mut std::ffi::c_void;
+        scan
+    }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn amrescan(
+    scan: pg_sys::IndexScanDesc,
+    keys: pg_sys::ScanKey,
+    nkeys: i32,
+    orderbys: pg_sys::ScanKey,
+    norderbys: i32,
+) {
+    // SAFETY: scan is ours (ambeginscan); the key arrays hold as many
+    // entries as the descriptor was created with.
+    unsafe {
+        state(scan).run = None;
+        if !keys.is_null() && nkeys > 0 {
+            std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
+        }
+        if !orderbys.is_null() && norderbys > 0 {
+            std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
+        }
+    }
+}
+
+/// # Safety
+/// `scan` must be a scan begun by `ambeginscan`.
+unsafe fn state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut ScanState {
+    // SAFETY: opaque is the ScanState ambeginscan stored.
+    unsafe { &mut *((*scan).opaque as *mut ScanState) }
+}
+
+/// # Safety
+/// `scan` must be a live scan with its order-by keys set.
+unsafe fn start(scan: pg_sys::IndexScanDesc) -> Run {
+    // SAFETY: per the contract.
+    let (index, key) = unsafe {
+        let index = (*scan).indexRelation;
+        am::count_index_scan(index);
+        if (*scan).numberOfOrderBys == 0 || (*scan).orderByData.is_null() {
+            pgrx::error!("cannot scan hnsw index without order");
+        }
+        let snapshot = (*scan).xs_snapshot;
+        if snapshot.is_null()
+            || !matches!(
+                (*snapshot).snapshot_type,
+                pg_sys::SnapshotType::SNAPSHOT_MVCC | pg_sys::SnapshotType::SNAPSHOT_HISTORIC_MVCC
+            )
+        {
+            am::error(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "non-MVCC snapshots are not supported with hnsw".into(),
+                None,
+            );
+        }
+        (index, &*(*scan).orderByData)
+    };
+    let store = BufferStore::logged(index);
+    let meta = read_meta(&store);
+    let dims = meta.dims as usize;
+    // A NULL query orders nothing: every distance is the same (0) and the
+    // scan returns rows in no particular order, as pgvector does.
+    let query = if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 {
+        vec![0.0; dims]
+    } else {
+        // SAFETY: a non-null order-by argument of the opclass's right type.
+        let v = unsafe { VectorRef::from_datum(key.sk_argument) };
+        if v.dim() != dims {
+            crate::error::raise(vecfmt::VectorError::DifferentDimensions {
+                a: dims as i64,
+                b: v.dim() as i64,
+            });
+        }
+        // A zero query under cosine cannot be normalised: all distances tie.
+        meta.metric
+            .prepare(v.as_slice())
+            .unwrap_or_else(|| v.as_slice().to_vec())
+    };
+    let ef = EF_SEARCH.get().max(1) as usize;
+    // SAFETY: reading a GUC variable on the backend thread.
+    let work_mem = unsafe { pg_sys::work_mem } as f64 * 1024.0;
+    Run {
+        search: IterativeSearch::new(&query, ef),
+        results: VecDeque::new(),
+        mode: ITERATIVE_SCAN.get(),
+        done: false,
+        last_distance: f32::NEG_INFINITY,
+        max_tuples: MAX_SCAN_TUPLES.get().max(1) as usize,
+        max_memory: (work_mem * SCAN_MEM_MULTIPLIER.get()).min(usize::MAX as f64 / 2.0) as usize,
+    }
+}
+
+impl Run {
+    /// Adds the next batch's heap TIDs to `results`.
+    fn fetch(&mut self, index: pg_sys::Relation, first: bool) {
+        let store = BufferStore::logged(index);
+        let graph = PageGraph::open(&store).unwrap_or_else(|e| am::corrupted_index(index, e));
+        let over_budget = !first
+            && (self.search.evaluated >= self.max_tuples
+                || self.search.memory_bytes() > self.max_memory);
+        let batch: Vec<Candidate<Tid>> = if over_budget {
+            self.done = true;
+            self.search.take_evaluated(usize::MAX)
+        } else {
+            self.search.next_batch(&graph)
+        };
+        if batch.is_empty() || self.mode == ITERATIVE_OFF {
+            self.done = true;
+        }
+        for c in batch {
+            for t in graph.heap_tids(c.id) {
+                self.results.push_back((c.distance, t));
+            }
+        }
+        if let Some(e) = graph.take_error() {
+            am::corrupted_index(index, e);
+        }
+    }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn amgettuple(
+    scan: pg_sys::IndexScanDesc,
+    _direction: pg_sys::ScanDirection::Type,
+) -> bool {
+    // SAFETY: scan is ours and live for this call.
+    let so = unsafe { state(scan) };
+    // SAFETY: as above.
+    let index = unsafe { (*scan).indexRelation };
+    if so.run.is_none() {
+        // SAFETY: amrescan has set the order-by keys.
+        let mut run = unsafe { start(scan) };
+        run.fetch(index, true);
+        so.run = Some(run);
+    }
+    let run = so.run.as_mut().expect("started");
+    loop {
+        if let Some((distance, tid)) = run.results.pop_front() {
+            if run.mode == ITERATIVE_STRICT {
+                if distance < run.last_distance {
+                    continue;
+                }
+                run.last_distance = distance;
+            }
+            // SAFETY: scan is live; these are the fields amgettuple sets.
+            unsafe {
+                (*scan).xs_heaptid = am::pointer_from_tid(tid);
+                (*scan).xs_recheck = false;
+                (*scan).xs_recheckorderby = false;
+            }
+            return true;
+        }
+        if run.done {
+            return false;
+        }
+        am::check_for_interrupts();
+        run.fetch(index, false);
+    }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
+    // SAFETY: scan is ours; the state itself is freed with its memory
+    // context, only the search is dropped now.
+    unsafe { state(scan).run = None };
+}
