@@ -1,0 +1,236 @@
+"""HNSW benchmark: vector_ext against pgvector, side by side in one cluster.
+
+ds-a-npm-minilm (100k x 384, cosine), m = 16, ef_construction = 64, the same
+maintenance_work_mem and max_parallel_maintenance_workers for both. Measures:
+  build time and index size;
+  recall@10 (shipped exact ground truth) and single-client QPS along an
+    ef_search sweep, interpolated at recall 0.95 and 0.99;
+  2-client throughput at the ef_search reaching each recall;
+  filtered queries at 1% selectivity with iterative scans (recall, latency);
+  single-row INSERT throughput into the indexed table.
+Systems alternate within every measurement so machine noise hits both alike.
+"""
+
+import argparse
+import os
+import threading
+import time
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+
+SYSTEMS = {"vector_ext": ("bench_vector_ext", "vector_ext"), "pgvector": ("bench_pgvector", "vector")}
+TABLE = "h384"
+EFS = [10, 16, 24, 32, 40, 56, 80, 120, 160, 240, 320, 400]
+
+
+def connect(db):
+    c = psycopg.connect(f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname={db}",
+                        autocommit=True)
+    register_vector(c)
+    c.execute("SET max_parallel_workers_per_gather = 0")
+    c.execute("SET jit = off")
+    return c
+
+
+def ensure_table(conn, base):
+    if conn.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()[0] is not None:
+        return
+    conn.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, cat int, emb vector(384))")
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY {TABLE} (id, cat, emb) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "int4", "vector"])
+            for i, v in enumerate(base):
+                copy.write_row([i, i % 100, v])
+    conn.execute(f"VACUUM ANALYZE {TABLE}")
+
+
+def run_queries(conn, sql, queries):
+    t0 = time.perf_counter()
+    ids = [[r[0] for r in conn.execute(sql, (q,), prepare=True).fetchall()] for q in queries]
+    return time.perf_counter() - t0, ids
+
+
+def recall(found, truth):
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)]))
+
+
+def interpolate(points, target):
+    """QPS at `target` recall, linear between the sweep points around it."""
+    points = sorted(points)
+    for (r0, q0), (r1, q1) in zip(points, points[1:]):
+        if r0 <= target <= r1:
+            return q0 if r1 == r0 else q0 + (q1 - q0) * (target - r0) / (r1 - r0)
+    return None
+
+
+def ef_for(sweep, target):
+    for ef, r, _ in sweep:
+        if r >= target:
+            return ef
+    return None
+
+
+def throughput(db, sql, queries, ef, clients, iterative=None):
+    conns = [connect(db) for _ in range(clients)]
+    for c in conns:
+        c.execute(f"SET hnsw.ef_search = {ef}")
+        run_queries(c, sql, queries[:20])
+    barrier = threading.Barrier(clients + 1)
+    done = []
+
+    def work(c, part):
+        barrier.wait()
+        run_queries(c, sql, part)
+        done.append(time.perf_counter())
+
+    parts = [queries[i::clients] for i in range(clients)]
+    threads = [threading.Thread(target=work, args=(c, p)) for c, p in zip(conns, parts)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    for c in conns:
+        c.close()
+    return len(queries) / (max(done) - t0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../shared/data/ds-a-npm-minilm"))
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--inserts", type=int, default=2000)
+    ap.add_argument("--maintenance-work-mem", default="2GB")
+    ap.add_argument("--workers", type=int, default=1, help="max_parallel_maintenance_workers")
+    ap.add_argument("--skip-build", action="store_true")
+    args = ap.parse_args()
+
+    base = np.load(os.path.join(args.data, "base.f16.npy")).astype(np.float32)
+    queries = np.load(os.path.join(args.data, "query.f16.npy")).astype(np.float32)[: args.queries]
+    extra = np.load(os.path.join(args.data, "extra.f16.npy")).astype(np.float32)
+    truth = np.load(os.path.join(args.data, "gt_cos.i32.npy"))[: args.queries, :10].tolist()
+
+    conns = {}
+    for name, (db, ext) in SYSTEMS.items():
+        with psycopg.connect(f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname=postgres",
+                             autocommit=True) as c:
+            if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
+                c.execute(f"CREATE DATABASE {db}")
+        with psycopg.connect(f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname={db}",
+                             autocommit=True) as c:
+            c.execute(f"CREATE EXTENSION IF NOT EXISTS {ext}")
+        conns[name] = connect(db)
+        t0 = time.perf_counter()
+        ensure_table(conns[name], base)
+        print(f"{name}: table ready ({time.perf_counter() - t0:.0f}s)", flush=True)
+
+    report = []
+    # Build
+    build = {}
+    for name, conn in conns.items():
+        if args.skip_build and conn.execute("SELECT to_regclass(%s)", (f"{TABLE}_idx",)).fetchone()[0]:
+            build[name] = None
+            continue
+        conn.execute(f"DROP INDEX IF EXISTS {TABLE}_idx")
+        conn.execute("CHECKPOINT")
+        conn.execute(f"SET maintenance_work_mem = '{args.maintenance_work_mem}'")
+        conn.execute(f"SET max_parallel_maintenance_workers = {args.workers}")
+        t0 = time.perf_counter()
+        conn.execute(f"CREATE INDEX {TABLE}_idx ON {TABLE} USING hnsw (emb vector_cosine_ops) "
+                     "WITH (m = 16, ef_construction = 64)")
+        build[name] = time.perf_counter() - t0
+        print(f"{name}: build {build[name]:.1f}s", flush=True)
+    size = {name: c.execute(f"SELECT pg_relation_size('{TABLE}_idx')").fetchone()[0] for name, c in conns.items()}
+
+    # Sweep
+    sql = f"SELECT id FROM {TABLE} ORDER BY emb <=> %s LIMIT 10"
+    for name, conn in conns.items():  # warm shared buffers and plans
+        conn.execute("SET hnsw.ef_search = 400")
+        run_queries(conn, sql, queries)
+    sweep = {name: [] for name in conns}
+    for i, ef in enumerate(EFS):
+        order = list(conns.items()) if i % 2 == 0 else list(reversed(conns.items()))
+        for name, conn in order:
+            conn.execute(f"SET hnsw.ef_search = {ef}")
+            elapsed, found = run_queries(conn, sql, queries)
+            sweep[name].append((ef, recall(found, truth), len(queries) / elapsed))
+        print(f"ef {ef:4d}: " + "  ".join(f"{n} recall {sweep[n][-1][1]:.4f} {sweep[n][-1][2]:7.1f} q/s"
+                                         for n in conns), flush=True)
+
+    def cell(label, vx, pg, unit, higher_better=True):
+        if vx is None or pg is None:
+            report.append((label, vx, pg, unit, None))
+            return
+        report.append((label, vx, pg, unit, vx / pg if higher_better else pg / vx))
+
+    for target in (0.95, 0.99):
+        q = {n: interpolate([(r, qps) for _, r, qps in sweep[n]], target) for n in conns}
+        cell(f"1 client QPS at recall {target}", q["vector_ext"], q["pgvector"], "q/s")
+    for target in (0.95, 0.99):
+        t = {}
+        for name, (db, _) in SYSTEMS.items():
+            ef = ef_for(sweep[name], target)
+            t[name] = throughput(db, sql, queries, ef, 2) if ef else None
+        cell(f"2 clients QPS at recall {target}", t["vector_ext"], t["pgvector"], "q/s")
+    if build["vector_ext"] is not None:
+        cell("build time (s)", build["vector_ext"], build["pgvector"], "s", higher_better=False)
+    cell("index size (MiB)", size["vector_ext"] / 2**20, size["pgvector"] / 2**20, "MiB", higher_better=False)
+
+    # Filtered, 1% selectivity, iterative scan
+    mask = np.arange(len(base)) % 100 == 3
+    fq = queries[:200]
+    sims = (fq / np.linalg.norm(fq, axis=1, keepdims=True)) @ (base[mask] / np.linalg.norm(base[mask], axis=1, keepdims=True)).T
+    ftruth = np.flatnonzero(mask)[np.argsort(-sims, axis=1)[:, :10]].tolist()
+    fsql = f"SELECT id FROM {TABLE} WHERE cat = 3 ORDER BY emb <=> %s LIMIT 10"
+    fres = {}
+    for name, conn in conns.items():
+        conn.execute("RESET hnsw.ef_search")
+        conn.execute("SET hnsw.iterative_scan = relaxed_order")
+        run_queries(conn, fsql, fq[:20])
+    for name, conn in list(conns.items()) + list(reversed(conns.items())):
+        elapsed, found = run_queries(conn, fsql, fq)
+        prev = fres.get(name, (0.0, None))
+        fres[name] = (prev[0] + elapsed / len(fq) / 2, found)
+    for name in conns:
+        print(f"{name}: filtered 1% recall {recall(fres[name][1], ftruth):.4f}, "
+              f"{fres[name][0] * 1000:.2f} ms/query", flush=True)
+    cell("filtered 1% recall@10 (relaxed_order, ef 40)", recall(fres["vector_ext"][1], ftruth),
+         recall(fres["pgvector"][1], ftruth), "")
+    cell("filtered 1% latency (ms)", fres["vector_ext"][0] * 1000, fres["pgvector"][0] * 1000, "ms",
+         higher_better=False)
+
+    # Inserts
+    ins = {name: 0.0 for name in conns}
+    chunk = 100
+    for lo in range(0, args.inserts, chunk):
+        order = list(conns.items()) if (lo // chunk) % 2 == 0 else list(reversed(conns.items()))
+        for name, conn in order:
+            t0 = time.perf_counter()
+            for j in range(lo, lo + chunk):
+                conn.execute(f"INSERT INTO {TABLE} VALUES (%s, %s, %s)", (200_000 + j, j % 100, extra[j]),
+                             prepare=True)
+            ins[name] += time.perf_counter() - t0
+    for name, conn in conns.items():
+        conn.execute(f"DELETE FROM {TABLE} WHERE id >= 200000")
+        conn.execute(f"VACUUM {TABLE}")
+    cell("single-row INSERT rows/s", args.inserts / ins["vector_ext"], args.inserts / ins["pgvector"], "rows/s")
+
+    print()
+    print("| measure | vector_ext | pgvector | ratio (>1: vector_ext better) |")
+    print("|---|---:|---:|---:|")
+    for label, vx, pg, unit, ratio in report:
+        f = (lambda v: "n/a" if v is None else f"{v:.4f}" if unit == "" else f"{v:.1f}")
+        r = "n/a" if ratio is None else f"**{ratio:.2f}x**"
+        print(f"| {label} | {f(vx)} | {f(pg)} | {r} |")
+    print()
+    print("| ef_search | vector_ext recall | vector_ext q/s | pgvector recall | pgvector q/s |")
+    print("|---:|---:|---:|---:|---:|")
+    for (ef, r1, q1), (_, r2, q2) in zip(sweep["vector_ext"], sweep["pgvector"]):
+        print(f"| {ef} | {r1:.4f} | {q1:.1f} | {r2:.4f} | {q2:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
