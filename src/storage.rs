@@ -9,9 +9,14 @@
 //! (index builds) only marks buffers dirty; the build logs every page with
 //! `log_newpage_range` once it is done.
 
-use pagestore::{BlockNumber, PageStore, PAGE_SIZE};
+use crate::types::varlena::prefetch_lines;
+use pagestore::{BlockNumber, PageStore, Tid, PAGE_SIZE};
 use pgrx::pg_sys;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+type PinMap = HashMap<BlockNumber, pg_sys::Buffer, BuildHasherDefault<hnsw::IdHasher>>;
 
 pub struct BufferStore {
     rel: pg_sys::Relation,
@@ -19,6 +24,10 @@ pub struct BufferStore {
     wal: bool,
     /// Blocks known to exist; refreshed when a link points beyond it.
     known_blocks: Cell<BlockNumber>,
+    /// For scans: buffers kept pinned until the store is dropped, so that a
+    /// page read again (an element, then its neighbour tuple) skips the
+    /// buffer mapping lookup, and so that `prefetch` can pin ahead.
+    pins: Option<RefCell<PinMap>>,
 }
 
 const _: () = assert!(PAGE_SIZE == pg_sys::BLCKSZ as usize);
@@ -32,6 +41,14 @@ impl BufferStore {
         Self::new(rel, pg_sys::ForkNumber::MAIN_FORKNUM, wal)
     }
 
+    /// A logged store that keeps every buffer it reads pinned until it is
+    /// dropped (one scan batch), and acts on `prefetch` hints.
+    pub fn with_pin_cache(rel: pg_sys::Relation) -> Self {
+        let mut store = Self::logged(rel);
+        store.pins = Some(RefCell::new(PinMap::default()));
+        store
+    }
+
     /// Pages of `rel`'s `fork`, changed without WAL (bulk builds).
     pub fn unlogged(rel: pg_sys::Relation, fork: pg_sys::ForkNumber::Type) -> Self {
         Self::new(rel, fork, false)
@@ -43,6 +60,7 @@ impl BufferStore {
             fork,
             wal,
             known_blocks: Cell::new(0),
+            pins: None,
         };
         store.known_blocks.set(store.nblocks());
         store
@@ -63,19 +81,112 @@ impl BufferStore {
         }
     }
 
+    /// The pinned buffer of `block` from the scan cache, pinning it now if
+    /// needed; None for a store without a cache.
+    fn cached_pin(&self, block: BlockNumber) -> Option<pg_sys::Buffer> {
+        let pins = self.pins.as_ref()?;
+        if let Some(b) = pins.borrow().get(&block) {
+            return Some(*b);
+        }
+        let b = self.read_buffer(block);
+        pins.borrow_mut().insert(block, b);
+        Some(b)
+    }
+
+    /// Pins an existing block.
     fn read_buffer(&self, block: BlockNumber) -> pg_sys::Buffer {
-        // SAFETY: rel is open; a block beyond the end raises an ERROR in
+        debug_assert!(block != pg_sys::InvalidBlockNumber);
+        // SAFETY: rel is open. ReadRecentBuffer pins `recent` only if it
+        // still holds this very block (it checks the buffer tag), else
+        // returns false; a block beyond the end raises an ERROR in
         // ReadBufferExtended, it does not crash.
         unsafe {
-            pg_sys::ReadBufferExtended(
+            let shared = (*(*self.rel).rd_rel).relpersistence
+                != pg_sys::RELPERSISTENCE_TEMP as std::ffi::c_char;
+            let node = (*self.rel).rd_node;
+            if shared {
+                if let Some(recent) = recent_buffer(node.relNode, self.fork, block) {
+                    if pg_sys::ReadRecentBuffer(node, self.fork, block, recent) {
+                        return recent;
+                    }
+                }
+            }
+            let buf = pg_sys::ReadBufferExtended(
                 self.rel,
                 self.fork,
                 block,
                 pg_sys::ReadBufferMode::RBM_NORMAL,
                 std::ptr::null_mut(),
-            )
+            );
+            if shared {
+                remember_buffer(node.relNode, self.fork, block, buf);
+            }
+            buf
         }
     }
+}
+
+/// Where this backend last found each index block in shared buffers, per
+/// relation file: `ReadRecentBuffer` then pins it without the buffer
+/// mapping lookup (a shared hash table probe under a partition lock, the
+/// largest single cost of a graph search). A stale hint costs one failed
+/// tag check. Kept for a handful of relation files at a time.
+struct RecentBuffers {
+    files: Vec<(pg_sys::Oid, pg_sys::ForkNumber::Type, Vec<pg_sys::Buffer>)>,
+}
+
+const RECENT_FILES: usize = 8;
+/// Hints are kept for the first 16M blocks (128 GB) of a file.
+const MAX_REMEMBERED_BLOCKS: usize = 1 << 24;
+
+thread_local! {
+    static RECENT: RefCell<RecentBuffers> = const { RefCell::new(RecentBuffers { files: Vec::new() }) };
+}
+
+fn recent_buffer(
+    file: pg_sys::Oid,
+    fork: pg_sys::ForkNumber::Type,
+    block: BlockNumber,
+) -> Option<pg_sys::Buffer> {
+    RECENT.with(|r| {
+        let r = r.borrow();
+        let (_, _, blocks) = r.files.iter().find(|(f, k, _)| *f == file && *k == fork)?;
+        blocks.get(block as usize).copied().filter(|b| *b != 0)
+    })
+}
+
+fn remember_buffer(
+    file: pg_sys::Oid,
+    fork: pg_sys::ForkNumber::Type,
+    block: BlockNumber,
+    buf: pg_sys::Buffer,
+) {
+    RECENT.with(|r| {
+        let mut r = r.borrow_mut();
+        let pos = match r
+            .files
+            .iter()
+            .position(|(f, k, _)| *f == file && *k == fork)
+        {
+            Some(p) => p,
+            None => {
+                if r.files.len() >= RECENT_FILES {
+                    r.files.remove(0);
+                }
+                r.files.push((file, fork, Vec::new()));
+                r.files.len() - 1
+            }
+        };
+        let blocks = &mut r.files[pos].2;
+        let i = block as usize;
+        if i >= MAX_REMEMBERED_BLOCKS {
+            return;
+        }
+        if i >= blocks.len() {
+            blocks.resize(i + 1, 0);
+        }
+        blocks[i] = buf;
+    })
 }
 
 /// # Safety
@@ -109,6 +220,15 @@ impl PageStore for BufferStore {
     }
 
     fn read<R>(&self, block: BlockNumber, f: impl FnOnce(&[u8]) -> R) -> R {
+        if let Some(buf) = self.cached_pin(block) {
+            // SAFETY: buf stays pinned (by the cache) while share-locked for f.
+            unsafe {
+                pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
+                let r = f(page_bytes(buf));
+                pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_UNLOCK as i32);
+                return r;
+            }
+        }
         let buf = self.read_buffer(block);
         // SAFETY: buf is pinned; the share lock keeps the page stable while
         // f reads it; the lock and pin are released right after (or by
@@ -118,6 +238,68 @@ impl PageStore for BufferStore {
             let r = f(page_bytes(buf));
             pg_sys::UnlockReleaseBuffer(buf);
             r
+        }
+    }
+
+    fn prefetch(&self, items: &[Tid], bytes: usize) {
+        if self.pins.is_none() {
+            return;
+        }
+        // Three overlapping rounds of memory fetches: (0) for pages not
+        // pinned yet whose buffer this backend remembers, the buffer
+        // descriptor and the line pointer (addresses computable before
+        // pinning); (1) pin every page and fetch each line pointer; (2) with
+        // those arriving, fetch the tuples themselves.
+        // SAFETY: rel is open; reading the shared-buffer base pointers.
+        let (node, shared, descs, blocks) = unsafe {
+            (
+                (*self.rel).rd_node,
+                (*(*self.rel).rd_rel).relpersistence
+                    != pg_sys::RELPERSISTENCE_TEMP as std::ffi::c_char,
+                pg_sys::BufferDescriptors as *const u8,
+                pg_sys::BufferBlocks as *const u8,
+            )
+        };
+        if shared {
+            let pins = self.pins.as_ref().expect("checked").borrow();
+            for t in items {
+                if !t.is_valid() || pins.contains_key(&t.block) {
+                    continue;
+                }
+                if let Some(b) = recent_buffer(node.relNode, self.fork, t.block) {
+                    let i = b as usize - 1;
+                    prefetch_lines(descs.wrapping_add(i * 64) as *const i8, 1);
+                    let lp = 24 + 4 * (t.offset as usize).saturating_sub(1);
+                    prefetch_lines(blocks.wrapping_add(i * PAGE_SIZE + lp) as *const i8, 1);
+                }
+            }
+        }
+        let mut pages = Vec::with_capacity(items.len());
+        for t in items {
+            if !t.is_valid() || !self.contains(t.block) {
+                continue;
+            }
+            let Some(buf) = self.cached_pin(t.block) else {
+                return;
+            };
+            // SAFETY: buf is pinned by the cache.
+            let page = unsafe { pg_sys::BufferGetPage(buf) } as *const u8;
+            let lp = 24 + 4 * (t.offset as usize - 1);
+            if lp + 4 <= PAGE_SIZE {
+                prefetch_lines(page.wrapping_add(lp) as *const i8, 4);
+                pages.push((page, lp));
+            }
+        }
+        for (page, lp) in pages {
+            // SAFETY: an unlocked read of a line pointer inside a pinned
+            // page: a concurrent change can only make the hint wrong, and
+            // the offset is bounded to the page before use.
+            let word = unsafe { std::ptr::read_volatile(page.add(lp) as *const u32) };
+            let off = (word & 0x7fff) as usize;
+            if off < PAGE_SIZE {
+                let len = bytes.min(PAGE_SIZE - off);
+                prefetch_lines(page.wrapping_add(off) as *const i8, len);
+            }
         }
     }
 
@@ -158,7 +340,13 @@ impl PageStore for BufferStore {
         // with a full image since the page is new.
         unsafe {
             pg_sys::LockRelationForExtension(self.rel, pg_sys::ExclusiveLock as i32);
-            let buf = self.read_buffer(pg_sys::InvalidBlockNumber); // P_NEW
+            let buf = pg_sys::ReadBufferExtended(
+                self.rel,
+                self.fork,
+                pg_sys::InvalidBlockNumber, // P_NEW
+                pg_sys::ReadBufferMode::RBM_NORMAL,
+                std::ptr::null_mut(),
+            );
             pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
             pg_sys::UnlockRelationForExtension(self.rel, pg_sys::ExclusiveLock as i32);
             let block = pg_sys::BufferGetBlockNumber(buf);
@@ -185,6 +373,18 @@ impl PageStore for BufferStore {
             };
             pg_sys::UnlockReleaseBuffer(buf);
             r
+        }
+    }
+}
+
+impl Drop for BufferStore {
+    fn drop(&mut self) {
+        if let Some(pins) = &self.pins {
+            for (_, buf) in pins.borrow_mut().drain() {
+                // SAFETY: each cached buffer holds exactly one pin taken by
+                // cached_pin and released only here.
+                unsafe { pg_sys::ReleaseBuffer(buf) };
+            }
         }
     }
 }

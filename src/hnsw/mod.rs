@@ -266,7 +266,7 @@ unsafe extern "C-unwind" fn aminsert(
     };
     // SAFETY: a non-null datum of the indexed column, which is a vector.
     let v = unsafe { crate::types::varlena::VectorRef::from_datum(value) };
-    let store = BufferStore::logged(index);
+    let store = BufferStore::with_pin_cache(index);
     let meta = read_meta(&store);
     if v.dim() != meta.dims as usize {
         crate::error::raise(vecfmt::VectorError::ExpectedDimensions {

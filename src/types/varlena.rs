@@ -54,7 +54,7 @@ pub fn prefetch_range(d: pg_sys::Datum, from: usize, to: usize) {
 }
 
 #[inline(always)]
-fn prefetch_lines(p: *const i8, len: usize) {
+pub fn prefetch_lines(p: *const i8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         let mut off = 0;

@@ -110,6 +110,7 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             self.start(graph);
         }
         let mut neighbors = Vec::new();
+        let mut distances = Vec::new();
         loop {
             // Level 0 is a directed graph: everything is reachable from the
             // entry point (the build repairs that), not from wherever the
@@ -137,14 +138,10 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             }
             let Reverse(c) = self.frontier.pop().expect("peeked");
             graph.neighbors(c.id, 0, &mut neighbors);
-            for &n in &neighbors {
-                if self.visited.insert(n) {
-                    let e = Candidate {
-                        distance: graph.distance(&self.query, n),
-                        id: n,
-                    };
-                    self.add(e);
-                }
+            neighbors.retain(|n| self.visited.insert(*n));
+            graph.distances(&self.query, &neighbors, &mut distances);
+            for (&id, &distance) in neighbors.iter().zip(&distances) {
+                self.add(Candidate { distance, id });
             }
         }
         let mut batch = Vec::with_capacity(self.ef);

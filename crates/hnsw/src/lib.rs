@@ -21,7 +21,7 @@ mod visited;
 pub use build::{select_neighbors, BuildGraph, BuildParams, MAX_PAYLOADS};
 pub use metric::Metric;
 pub use search::{search, search_layer, Candidate, Graph};
-pub use visited::Visited;
+pub use visited::{IdHasher, Visited};
 
 #[cfg(test)]
 mod tests;

@@ -494,6 +494,13 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
         }
     }
 
+    fn distances(&self, query: &[f32], ids: &[Tid], out: &mut Vec<f32>) {
+        self.store
+            .prefetch(ids, ELEMENT_HEADER + 4 * self.meta.dims as usize);
+        out.clear();
+        out.extend(ids.iter().map(|id| self.distance(query, *id)));
+    }
+
     fn distance(&self, query: &[f32], id: Tid) -> f32 {
         let dims = self.meta.dims as usize;
         let metric = self.meta.metric;

@@ -18,6 +18,13 @@ pub trait Graph {
 
     /// Distance from the (prepared) query to node `id`.
     fn distance(&self, query: &[f32], id: Self::Id) -> f32;
+
+    /// Distances to several nodes at once (a graph on pages overlaps their
+    /// memory fetches); `out` is replaced, one distance per id.
+    fn distances(&self, query: &[f32], ids: &[Self::Id], out: &mut Vec<f32>) {
+        out.clear();
+        out.extend(ids.iter().map(|id| self.distance(query, *id)));
+    }
 }
 
 /// A node and its distance to the query, ordered by distance then id.
@@ -70,17 +77,16 @@ pub fn search_layer<G: Graph>(
         results.pop();
     }
     let mut neighbors = Vec::new();
+    let mut distances = Vec::new();
     while let Some(Reverse(nearest)) = candidates.pop() {
         let worst = results.peek().map_or(f32::INFINITY, |c| c.distance);
         if nearest.distance > worst && results.len() >= ef {
             break;
         }
         graph.neighbors(nearest.id, level, &mut neighbors);
-        for &n in &neighbors {
-            if !visited.insert(n) {
-                continue;
-            }
-            let d = graph.distance(query, n);
+        neighbors.retain(|n| visited.insert(*n));
+        graph.distances(query, &neighbors, &mut distances);
+        for (&n, &d) in neighbors.iter().zip(&distances) {
             let worst = results.peek().map_or(f32::INFINITY, |c| c.distance);
             if results.len() < ef || d < worst {
                 let c = Candidate { distance: d, id: n };

@@ -69,6 +69,9 @@ pub trait PageStore {
         block < self.nblocks()
     }
     fn read<R>(&self, block: BlockNumber, f: impl FnOnce(&[u8]) -> R) -> R;
+    /// A hint that the tuples at `items` (their first `bytes` bytes) are
+    /// about to be read, so their memory can be fetched in parallel.
+    fn prefetch(&self, _items: &[Tid], _bytes: usize) {}
     fn write<R>(&self, block: BlockNumber, f: impl FnOnce(&mut [u8]) -> R) -> R;
     /// Adds a zeroed page at the end and lets `f` initialise it.
     fn extend<R>(&self, f: impl FnOnce(BlockNumber, &mut [u8]) -> R) -> R;
