@@ -120,14 +120,28 @@ impl BuildState {
         am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LINK);
         am::report_progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, g.len() as i64);
         am::check_for_interrupts();
+        let t = std::time::Instant::now();
         g.insert_pending(&self.pool, LINK_BATCH, |linked| {
             am::check_for_interrupts();
             am::report_progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, linked as i64);
         });
+        pgrx::debug1!(
+            "hnsw build: linked {} vectors on {} threads in {:.2}s ({} MB)",
+            g.len(),
+            self.pool.current_num_threads(),
+            t.elapsed().as_secs_f64(),
+            g.memory_bytes() >> 20
+        );
         am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE);
+        let t = std::time::Instant::now();
         if let Err(e) = write_graph(&g, &self.store) {
             am::error(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e, None);
         }
+        pgrx::debug1!(
+            "hnsw build: wrote {} pages in {:.2}s",
+            self.store.nblocks(),
+            t.elapsed().as_secs_f64()
+        );
     }
 }
 
@@ -191,6 +205,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         tuple_cx: PgMemoryContexts::new("hnsw build row"),
         pool: am::build_pool(),
     };
+    let started = std::time::Instant::now();
     // SAFETY: the callback gets &mut state back through the void pointer
     // and only during this call.
     let reltuples = unsafe {
@@ -205,10 +220,19 @@ pub unsafe extern "C-unwind" fn ambuild(
             std::ptr::null_mut(),
         )
     };
+    pgrx::debug1!(
+        "hnsw build: scanned {reltuples} rows in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
     state.flush_graph();
     // SAFETY: index is open.
     if unsafe { relation_needs_wal(index) } {
+        let t = std::time::Instant::now();
         state.store.log_all_pages();
+        pgrx::debug1!(
+            "hnsw build: logged all pages in {:.2}s",
+            t.elapsed().as_secs_f64()
+        );
     }
     // SAFETY: palloc0 of a plain C struct, returned to Postgres.
     unsafe {

@@ -172,3 +172,28 @@ pub fn cosine_distance_from_parts(dot: f32, norm_a: f32, norm_b: f32) -> f64 {
 
 #[cfg(test)]
 mod tests;
+
+/// Hints that the first `bytes` bytes of `v` are about to be read, so that
+/// their cache misses overlap with other work (a graph search fetches
+/// dozens of vectors scattered in memory per expanded node).
+#[inline(always)]
+pub fn prefetch<T>(v: &[T], bytes: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let p = v.as_ptr() as *const i8;
+        let len = bytes.min(std::mem::size_of_val(v));
+        let mut off = 0;
+        while off < len {
+            // SAFETY: _mm_prefetch is a hint with no architectural effect;
+            // the address is inside `v` anyway.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    p.wrapping_add(off),
+                )
+            };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (v, bytes);
+}
