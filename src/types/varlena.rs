@@ -55,22 +55,7 @@ pub fn prefetch_range(d: pg_sys::Datum, from: usize, to: usize) {
 
 #[inline(always)]
 pub fn prefetch_lines(p: *const i8, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let mut off = 0;
-        while off < len {
-            // SAFETY: _mm_prefetch is a hint with no architectural effect; it
-            // does not fault on any address.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    p.wrapping_add(off),
-                )
-            };
-            off += 64;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, len);
+    distance::prefetch_bytes(p as *const u8, len)
 }
 
 /// Total size from a 4-byte uncompressed varlena header.

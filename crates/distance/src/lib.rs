@@ -178,22 +178,27 @@ mod tests;
 /// dozens of vectors scattered in memory per expanded node).
 #[inline(always)]
 pub fn prefetch<T>(v: &[T], bytes: usize) {
+    prefetch_bytes(v.as_ptr() as *const u8, bytes.min(std::mem::size_of_val(v)));
+}
+
+/// Prefetches the cache lines of `len` bytes from `p`. Any address is
+/// allowed: prefetch instructions never fault.
+#[inline(always)]
+pub fn prefetch_bytes(p: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        let p = v.as_ptr() as *const i8;
-        let len = bytes.min(std::mem::size_of_val(v));
         let mut off = 0;
         while off < len {
             // SAFETY: _mm_prefetch is a hint with no architectural effect;
-            // the address is inside `v` anyway.
+            // it does not fault on any address.
             unsafe {
                 std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    p.wrapping_add(off),
+                    p.wrapping_add(off) as *const i8,
                 )
             };
             off += 64;
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (v, bytes);
+    let _ = (p, len);
 }
