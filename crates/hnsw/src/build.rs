@@ -364,29 +364,37 @@ impl BuildGraph {
             drop(e);
             return self.insert(q);
         };
+        // A level-0 search at ef_construction touches about ef * 2m nodes;
+        // each thread keeps one set of that size for all its inserts.
+        VISITED.with(|v| {
+            let mut v = v.borrow_mut();
+            v.clear();
+            self.insert_with(q, level, entry, top, &mut v)
+        })
+    }
+
+    fn insert_with(
+        &self,
+        q: u32,
+        level: usize,
+        entry: u32,
+        top: usize,
+        visited: &mut Visited<u32>,
+    ) {
         let query = self.vector(q);
-        // A level-0 search at ef_construction touches about ef * 2m nodes.
-        let mut visited = Visited::with_capacity(self.params.ef_construction * 2 * self.params.m);
         let mut ep = vec![Candidate {
             distance: self.distance(query, entry),
             id: entry,
         }];
         for l in (level + 1..=top).rev() {
-            ep = search_layer(self, query, &ep, 1, l, &mut visited);
+            ep = search_layer(self, query, &ep, 1, l, visited);
             visited.clear();
         }
         // Search every level first, then link: a duplicate found on level 0
         // joins that node instead of entering the graph at all.
         let mut found_per_level = Vec::new();
         for l in (0..=level.min(top)).rev() {
-            let found = search_layer(
-                self,
-                query,
-                &ep,
-                self.params.ef_construction,
-                l,
-                &mut visited,
-            );
+            let found = search_layer(self, query, &ep, self.params.ef_construction, l, visited);
             visited.clear();
             let found: Vec<_> = found.into_iter().filter(|c| c.id != q).collect();
             if !found.is_empty() {
@@ -614,6 +622,11 @@ impl Graph for BuildGraph {
         out.clear();
         out.extend(ids.iter().map(|&id| self.distance(query, id)));
     }
+}
+
+thread_local! {
+    /// The visited set of the inserts a build thread runs, reused.
+    static VISITED: std::cell::RefCell<Visited<u32>> = std::cell::RefCell::new(Visited::with_capacity(4096));
 }
 
 /// How much of each vector a batch of distances prefetches up front; the

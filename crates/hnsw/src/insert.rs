@@ -123,6 +123,7 @@ pub fn insert<S: PageStore>(
     let mut chosen: Vec<(usize, Vec<Tid>)> = Vec::new();
     for (l, found) in &found_per_level {
         let max = if *l == 0 { 2 * m } else { m };
+        cache.prefetch(found.iter().map(|c| c.id), &graph);
         let live: Vec<Candidate<Tid>> = found
             .iter()
             .filter(|c| cache.load(c.id, &graph))
@@ -280,6 +281,7 @@ fn link_back<S: PageStore>(
                 distance: meta.metric.distance(&base, cache.get(new)),
                 id: new,
             }];
+            cache.prefetch(updated.iter().copied(), graph);
             for t in &updated {
                 if cache.load(*t, graph) {
                     cands.push(Candidate {
@@ -331,6 +333,14 @@ impl VectorCache {
     /// The new element's TID, once placed, so `get` can answer for it.
     fn name_new(&mut self, t: Tid) {
         self.new_tid = t;
+    }
+
+    /// Lets the store fetch the pages of the elements not read yet.
+    fn prefetch<S: PageStore>(&self, ts: impl Iterator<Item = Tid>, graph: &PageGraph<S>) {
+        let missing: Vec<Tid> = ts
+            .filter(|t| *t != self.new_tid && !self.vectors.contains_key(t))
+            .collect();
+        graph.prefetch_elements(&missing);
     }
 
     /// Reads `t` if needed; false for a deleted or unreadable element.

@@ -138,6 +138,14 @@ fn slots(m: usize, level: usize) -> usize {
     2 * m + level * m
 }
 
+/// Bytes of the neighbour tuple of an element on `level`.
+fn neighbor_len(m: usize, level: usize) -> usize {
+    4 + 6 * slots(m, level)
+}
+
+/// The most levels an element can have (crate::build::MAX_LEVEL + 1).
+const MAX_LEVEL_SLOTS: usize = crate::build::MAX_LEVEL + 1;
+
 /// A heap TID payload packed as block << 16 | offset.
 pub fn payload_tid(payload: u64) -> Tid {
     Tid {
@@ -167,74 +175,82 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
         .collect();
 
     store.extend(|_, p| page::init(p, 0));
-    // Pass 1: place every element and neighbour tuple, neighbours empty.
+    // Pass 1: decide where every element and neighbour tuple goes, by
+    // filling a scratch page with tuples of the right sizes. An element and
+    // its neighbour tuple share a page when both fit.
     let mut element_tid = vec![Tid::INVALID; g.len()];
     let mut neighbor_tid = vec![Tid::INVALID; g.len()];
-    let mut current = None;
+    // Per data page, the tuples in the order they are added.
+    let mut pages: Vec<Vec<(u32, bool)>> = Vec::new();
+    let mut scratch = vec![0u8; PAGE_SIZE];
+    let zeros = vec![0u8; ELEMENT_HEADER + 4 * dims + neighbor_len(m, MAX_LEVEL_SLOTS)];
+    let new_page = |pages: &mut Vec<Vec<(u32, bool)>>, scratch: &mut [u8]| {
+        init_data_page(scratch);
+        pages.push(Vec::new()); // block pages.len(): the metapage is block 0
+    };
     for &id in &nodes {
         let level = g.level(id);
-        let element = encode_element(g, id, Tid::INVALID);
-        let neighbors = neighbor_tuple(level, &vec![Tid::INVALID; slots(m, level)]);
-        let both = page::maxalign(element.len()) + page::maxalign(neighbors.len()) + 8;
-        let block = match current {
-            Some(b) if store.read(b, |p| page::free_space(p) + 4 >= both) => b,
-            _ => store.extend(|b, p| {
-                init_data_page(p);
-                b
-            }),
-        };
-        current = Some(block);
-        let off = store
-            .write(block, |p| page::add_item(p, &element))
-            .expect("element fits an empty page");
-        element_tid[id as usize] = Tid { block, offset: off };
-        let (nblock, noff) = match store.write(block, |p| page::add_item(p, &neighbors)) {
-            Some(off) => (block, off),
+        let (elen, nlen) = (ELEMENT_HEADER + 4 * dims, neighbor_len(m, level));
+        let both = page::maxalign(elen) + page::maxalign(nlen) + 8;
+        if pages.is_empty() || page::free_space(&scratch) + 4 < both {
+            new_page(&mut pages, &mut scratch);
+        }
+        let block = pages.len() as u32;
+        let offset =
+            page::add_item(&mut scratch, &zeros[..elen]).expect("element fits an empty page");
+        element_tid[id as usize] = Tid { block, offset };
+        pages.last_mut().expect("a page").push((id, true));
+        let offset = match page::add_item(&mut scratch, &zeros[..nlen]) {
+            Some(o) => o,
             None => {
-                let b = store.extend(|b, p| {
-                    init_data_page(p);
-                    b
-                });
-                current = Some(b);
-                (
-                    b,
-                    store
-                        .write(b, |p| page::add_item(p, &neighbors))
-                        .expect("fits an empty page"),
-                )
+                new_page(&mut pages, &mut scratch);
+                page::add_item(&mut scratch, &zeros[..nlen]).expect("fits an empty page")
             }
         };
         neighbor_tid[id as usize] = Tid {
-            block: nblock,
-            offset: noff,
+            block: pages.len() as u32,
+            offset,
         };
+        pages.last_mut().expect("a page").push((id, false));
     }
-    // Pass 2: fill in the links and each element's neighbour pointer.
-    for &id in &nodes {
-        let level = g.level(id);
-        let mut links = Vec::with_capacity(slots(m, level));
-        for l in 0..=level {
-            let want = if l == 0 { 2 * m } else { m };
-            let mut ids: Vec<Tid> = g
-                .links(id, l)
-                .iter()
-                .map(|n| element_tid[*n as usize])
-                .collect();
-            ids.resize(want, Tid::INVALID);
-            links.extend(ids);
+    // Pass 2: build each page with its final contents and add it, one
+    // buffer operation per page.
+    let mut image = vec![0u8; PAGE_SIZE];
+    let mut links = Vec::new();
+    for (i, tuples) in pages.iter().enumerate() {
+        init_data_page(&mut image);
+        for &(id, is_element) in tuples {
+            let (tuple, want) = if is_element {
+                (
+                    encode_element(g, id, neighbor_tid[id as usize]),
+                    element_tid[id as usize],
+                )
+            } else {
+                let level = g.level(id);
+                links.clear();
+                for l in 0..=level {
+                    let first = links.len();
+                    links.extend(g.links(id, l).iter().map(|n| element_tid[*n as usize]));
+                    links.resize(first + if l == 0 { 2 * m } else { m }, Tid::INVALID);
+                }
+                (neighbor_tuple(level, &links), neighbor_tid[id as usize])
+            };
+            let offset = page::add_item(&mut image, &tuple).expect("placed in pass 1");
+            assert_eq!(
+                Tid {
+                    block: i as u32 + 1,
+                    offset
+                },
+                want,
+                "placement"
+            );
         }
-        let et = element_tid[id as usize];
-        let nt = neighbor_tid[id as usize];
-        store.write(nt.block, |p| {
-            page::item_mut(p, nt.offset)
-                .expect("just written")
-                .copy_from_slice(&neighbor_tuple(level, &links))
-        });
-        store.write(et.block, |p| {
-            page::item_mut(p, et.offset).expect("just written")[4..10]
-                .copy_from_slice(&nt.to_bytes())
+        store.extend(|b, p| {
+            assert_eq!(b, i as u32 + 1, "pages are added in order");
+            p.copy_from_slice(&image)
         });
     }
+    let current = (!pages.is_empty()).then_some(pages.len() as u32);
     let (entry, entry_level) = match g.entry_point() {
         Some((e, l)) => (element_tid[e as usize], l as u16),
         None => (Tid::INVALID, 0),
@@ -437,6 +453,12 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
         })
     }
 
+    /// A hint that these elements are about to be read.
+    pub fn prefetch_elements(&self, ts: &[Tid]) {
+        self.store
+            .prefetch(ts, ELEMENT_HEADER + 4 * self.meta.dims as usize);
+    }
+
     /// The heap TIDs an element stands for.
     pub fn heap_tids(&self, t: Tid) -> Vec<Tid> {
         let dims = self.meta.dims as usize;
@@ -495,8 +517,7 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
     }
 
     fn distances(&self, query: &[f32], ids: &[Tid], out: &mut Vec<f32>) {
-        self.store
-            .prefetch(ids, ELEMENT_HEADER + 4 * self.meta.dims as usize);
+        self.prefetch_elements(ids);
         out.clear();
         out.extend(ids.iter().map(|id| self.distance(query, *id)));
     }
