@@ -24,6 +24,17 @@ FROM items i JOIN categories c ON c.id = i.category_id
 WHERE c.name = 'vehicle' ORDER BY i.embedding <-> '[0,1,0.3]' LIMIT 1;
 \echo '-- per-category centroid'
 SELECT c.name, avg(i.embedding) FROM items i JOIN categories c ON c.id = i.category_id GROUP BY c.name ORDER BY 1;
+\echo '-- an HNSW index over 10,000 more rows, used for ORDER BY ... LIMIT'
+INSERT INTO items (name, category_id, embedding)
+  SELECT 'item ' || i, 1 + i % 2, ARRAY[random(), random(), random()] FROM generate_series(1, 10000) i;
+CREATE INDEX items_embedding_idx ON items USING hnsw (embedding vector_cosine_ops);
+ANALYZE items;
+EXPLAIN (COSTS OFF) SELECT name FROM items ORDER BY embedding <=> '[1,0,0]' LIMIT 3;
+SELECT name, round((embedding <=> '[1,0,0]')::numeric, 4) AS cosine_distance
+FROM items ORDER BY embedding <=> '[1,0,0]' LIMIT 3;
+\echo '-- filtered, with an iterative scan so that LIMIT rows come back'
+SET hnsw.iterative_scan = relaxed_order;
+SELECT count(*) FROM (SELECT name FROM items WHERE category_id = 2 ORDER BY embedding <=> '[1,0,0]' LIMIT 50) s;
 SQL
 log "Postgres is running. Connect with:"
 echo "  psql -h $PGSOCK -p $PGPORT -U postgres vector_ext_demo"

@@ -135,6 +135,43 @@ def test_filtered_iterative_scan_returns_k_rows(data, items, mode, column, modul
             c.execute("DROP INDEX hnsw_items_idx")
 
 
+def test_build_reports_progress_and_cancels_quickly(items):
+    """pg_stat_progress_create_index moves through our phases, and a
+    cancelled build stops within a second (interrupts are checked between
+    parallel batches)."""
+    seen = set()
+    with connect() as builder, connect() as watcher:
+        pid = builder.execute("SELECT pg_backend_pid()").fetchone()[0]
+        result = {}
+
+        def build():
+            try:
+                builder.execute(f"CREATE INDEX hnsw_progress_idx ON {items} USING hnsw (emb vector_l2_ops)")
+                result["ok"] = True
+            except psycopg.errors.QueryCanceled:
+                result["cancelled"] = time.perf_counter()
+
+        t = threading.Thread(target=build)
+        t.start()
+        while t.is_alive():
+            row = watcher.execute(
+                "SELECT phase, tuples_done, tuples_total FROM pg_stat_progress_create_index WHERE pid = %s",
+                (pid,)).fetchone()
+            if row:
+                seen.add(row[0])
+                if row[0] == "building index: building graph" and row[1] > 2000:
+                    break
+            time.sleep(0.01)
+        assert "building index: building graph" in seen, seen
+        cancel = time.perf_counter()
+        watcher.execute("SELECT pg_cancel_backend(%s)", (pid,))
+        t.join()
+        assert "cancelled" in result, result
+        print(f"\nphases seen: {sorted(seen)}; cancelled after {result['cancelled'] - cancel:.3f}s")
+        assert result["cancelled"] - cancel < 1.0
+        assert watcher.execute("SELECT to_regclass('hnsw_progress_idx')").fetchone()[0] is None
+
+
 def full_index_scan(conn, table, probe):
     """Every row the index can reach, through an unbounded iterative scan."""
     conn.execute("SET hnsw.iterative_scan = relaxed_order")

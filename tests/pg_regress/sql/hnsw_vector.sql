@@ -164,6 +164,18 @@ INSERT INTO t VALUES (2, '[2,2,2]');
 SELECT id FROM t ORDER BY val <+> '[1,0,1]' LIMIT 1;
 DROP TABLE t;
 
+-- a graph that outgrows maintenance_work_mem continues on disk
+
+CREATE TABLE t (id int, val vector(64));
+INSERT INTO t SELECT i, array_fill(sin(i)::real, ARRAY[32]) || array_fill(cos(i)::real, ARRAY[32]) FROM generate_series(1, 3000) i;
+SET maintenance_work_mem = '1MB';
+CREATE INDEX ON t USING hnsw (val vector_l2_ops);
+RESET maintenance_work_mem;
+-- every row is its own nearest neighbour through the index
+SELECT count(*) FROM t WHERE id = (SELECT t2.id FROM t t2 ORDER BY t2.val <-> t.val LIMIT 1);
+SELECT count(*) FROM t;
+DROP TABLE t;
+
 -- options
 
 CREATE TABLE t (val vector(3));
