@@ -172,34 +172,46 @@ def test_build_reports_progress_and_cancels_quickly(items):
         assert watcher.execute("SELECT to_regclass('hnsw_progress_idx')").fetchone()[0] is None
 
 
-def full_index_scan(conn, table, probe):
+def uses_index(conn, sql, params):
+    plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, params))
+    assert "Index Scan using" in plan, plan
+
+
+def full_index_scan(conn, table, op, probe):
     """Every row the index can reach, through an unbounded iterative scan."""
     conn.execute("SET hnsw.iterative_scan = relaxed_order")
     conn.execute("SET hnsw.max_scan_tuples = 1000000000")
     conn.execute("SET hnsw.scan_mem_multiplier = 1000")
     conn.execute("SET enable_seqscan = off")
     n = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    ids = [r[0] for r in conn.execute(f"SELECT id FROM {table} ORDER BY emb <-> %s LIMIT {n + 10}", (probe,))]
+    sql = f"SELECT id FROM {table} ORDER BY emb {op} %s LIMIT {n + 10}"
+    uses_index(conn, sql, (probe,))
+    ids = [r[0] for r in conn.execute(sql, (probe,))]
     for s in ["hnsw.iterative_scan", "hnsw.max_scan_tuples", "hnsw.scan_mem_multiplier", "enable_seqscan"]:
         conn.execute(f"RESET {s}")
     return ids
 
 
-def assert_index_matches_table(conn, table, probe, sample):
-    """No row missing from the index, none found twice, and each sampled
-    row is its own nearest neighbour through the index."""
-    ids = full_index_scan(conn, table, probe)
+def assert_index_matches_table(conn, table, op, probe, sample):
+    """No row missing from the index, none found twice, and sampled rows
+    found from their own vector through the index (`op`: its operator)."""
+    ids = full_index_scan(conn, table, op, probe)
     rows = {r[0]: r[1] for r in conn.execute(f"SELECT id, emb FROM {table}")}
     assert len(ids) == len(set(ids)), "a row came back twice"
     missing = set(rows) - set(ids)
     assert not missing, f"{len(missing)} rows unreachable through the index"
+    # A graph search (not exhaustive) finds almost every row from its own
+    # vector; greedy search may miss the odd one, as in any HNSW.
     conn.execute("SET enable_seqscan = off")
-    for i in sample:
-        if i in rows:
-            got = conn.execute(f"SELECT id, emb <-> %s FROM {table} ORDER BY emb <-> %s LIMIT 1",
-                               (rows[i], rows[i])).fetchone()
-            assert got[1] == 0.0, (i, got)
+    conn.execute("SET hnsw.ef_search = 100")
+    sql = f"SELECT emb = %s FROM {table} ORDER BY emb {op} %s LIMIT 1"
+    uses_index(conn, sql, (probe, probe))
+    checked = [i for i in sample if i in rows]
+    misses = [i for i in checked if not conn.execute(sql, (rows[i], rows[i]), prepare=True).fetchone()[0]]
+    print(f"\n{table}: {len(checked) - len(misses)}/{len(checked)} rows found from their own vector")
+    assert len(misses) <= max(1, len(checked) // 200), misses
     conn.execute("RESET enable_seqscan")
+    conn.execute("RESET hnsw.ef_search")
 
 
 def indexed_table(table, vectors, index):
@@ -258,7 +270,7 @@ def test_concurrent_inserts_queries_and_vacuum(data):
     with connect() as c:
         c.execute(f"VACUUM {table}")
         assert c.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 3000 - 1000 + 1600
-        assert_index_matches_table(c, table, queries[0], sample=list(range(1, 3000, 37)) + list(range(100_000, 101_600, 41)))
+        assert_index_matches_table(c, table, "<->", queries[0], sample=list(range(3000)) + list(range(100_000, 101_600)))
         c.execute(f"DROP TABLE {table}")
 
 
@@ -314,7 +326,7 @@ def test_kill_9_during_inserts_loses_nothing(data):
     with connect() as c:
         present = {r[0] for r in c.execute(f"SELECT id FROM {table} WHERE id >= 100000")}
         assert set(done) <= present, "committed rows lost"
-        assert_index_matches_table(c, table, queries[0], sample=done[::7] + list(range(0, 2000, 97)))
+        assert_index_matches_table(c, table, "<=>", queries[0], sample=done + list(range(2000)))
         # the index keeps working: more inserts, then recall against exact search
         for j in range(len(extra) - 300, len(extra)):
             c.execute(f"INSERT INTO {table} VALUES (%s, 0, 0, %s) ON CONFLICT DO NOTHING", (200_000 + j, extra[j]))
