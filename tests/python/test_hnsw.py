@@ -337,3 +337,83 @@ def test_kill_9_during_inserts_loses_nothing(data):
         print(f"\nafter crash recovery: {len(done)} committed inserts kept, recall@10 {r:.4f}")
         assert r >= 0.95
         c.execute(f"DROP TABLE {table}")
+
+
+def test_corrupted_pages_raise_errors_that_name_the_index(data):
+    """Damaged index pages (written behind the server's back) give an ERROR
+    that names the index and suggests REINDEX, never a crash; REINDEX heals."""
+    base, queries, _ = data
+    table = "hnsw_corrupt"
+    indexed_table(table, base[:500], "vector_l2_ops")
+    with connect() as c:
+        path = c.execute(f"SELECT current_setting('data_directory') || '/' || pg_relation_filepath('{table}_emb_idx')").fetchone()[0]
+    run_as_cluster_owner("cluster_stop")
+    original = Path(path).read_bytes()
+    try:
+        for block, at, what in [(0, 24, "metapage"), (1, 8192 - 8, "hnsw data page"), (2, 24, "line pointer")]:
+            page = bytearray(original)
+            page[block * 8192 + at: block * 8192 + at + 4] = b"\xde\xad\xbe\xef"
+            Path(path).write_bytes(page)
+            run_as_cluster_owner("cluster_start")
+            wait_for_server()
+            with connect() as c:
+                c.execute("SET enable_seqscan = off")
+                with pytest.raises(psycopg.errors.IndexCorrupted) as e:
+                    for q in queries[:20]:
+                        c.execute(f"SELECT id FROM {table} ORDER BY emb <-> %s LIMIT 10", (q,)).fetchall()
+                    c.execute(f"INSERT INTO {table} VALUES (-1, 0, 0, %s)", (queries[0],))
+                assert f'index "{table}_emb_idx" is corrupted' in str(e.value), what
+                assert e.value.diag.message_hint == "REINDEX the index."
+                print(f"\n{what}: {e.value}")
+            run_as_cluster_owner("cluster_stop")
+        Path(path).write_bytes(original)
+    finally:
+        run_as_cluster_owner("cluster_start")
+        wait_for_server()
+    with connect() as c:
+        c.execute(f"REINDEX INDEX {table}_emb_idx")
+        c.execute("SET enable_seqscan = off")
+        assert len(index_results(c, table, "<->", queries[:5])[0]) == K
+        c.execute(f"DROP TABLE {table}")
+
+
+def test_streaming_replica_serves_the_same_index(data):
+    """Build, inserts and VACUUM reach a streaming standby through WAL alone:
+    the standby's index answers exactly as the primary's."""
+    base, queries, extra = data
+    table = "hnsw_replicated"
+    port = int(os.environ["PGPORT"]) + 1
+    standby = '"$PG_WORK/standby"'
+    run_as_cluster_owner(f'rm -rf {standby} && as_pg "$PG_BIN/pg_basebackup" -h "$PGSOCK" -p "$PGPORT" '
+                         f'-U postgres -D {standby} -R -X stream')
+    run_as_cluster_owner(f'as_pg "$PG_BIN/pg_ctl" -D {standby} -l {standby}/server.log -w start '
+                         f'-o "-p {port} -k $PGSOCK -c listen_addresses=\'\' -c hot_standby=on"')
+    try:
+        with connect() as c:
+            c.execute(f"DROP TABLE IF EXISTS {table}")
+            load(c, table, base[:3000])
+            c.execute(f"CREATE INDEX ON {table} USING hnsw (emb vector_ip_ops)")
+            for j in range(300):
+                c.execute(f"INSERT INTO {table} VALUES (%s, 0, 0, %s)", (100_000 + j, extra[j]), prepare=True)
+            c.execute(f"DELETE FROM {table} WHERE id % 4 = 0")
+            c.execute(f"VACUUM {table}")
+            lsn = c.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+            c.execute("SET enable_seqscan = off")
+            c.execute("SET hnsw.ef_search = 100")
+            on_primary = index_results(c, table, "<#>", queries[:100])
+        with psycopg.connect(DSN.replace(f"port={os.environ['PGPORT']}", f"port={port}"), autocommit=True) as s:
+            register_vector(s)
+            for _ in range(120):
+                if s.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
+                    break
+                time.sleep(0.5)
+            else:
+                raise AssertionError("standby did not catch up")
+            s.execute("SET enable_seqscan = off")
+            s.execute("SET hnsw.ef_search = 100")
+            assert index_results(s, table, "<#>", queries[:100]) == on_primary
+            assert_index_matches_table(s, table, "<#>", queries[0], sample=list(range(0, 3000, 7)))
+    finally:
+        run_as_cluster_owner(f'as_pg "$PG_BIN/pg_ctl" -D {standby} -m fast -w stop; rm -rf {standby}')
+        with connect() as c:
+            c.execute(f"DROP TABLE IF EXISTS {table}")
