@@ -294,6 +294,11 @@ def test_kill_9_during_inserts_loses_nothing(data):
     base, queries, extra = data
     table = "hnsw_crash"
     indexed_table(table, base[:2000], "vector_cosine_ops")  # inserts below: in WAL only
+    with connect() as c:  # an UNLOGGED table comes back empty, its index from the init fork
+        c.execute("DROP TABLE IF EXISTS hnsw_crash_unlogged")
+        c.execute("CREATE UNLOGGED TABLE hnsw_crash_unlogged (id int, emb vector(384))")
+        c.execute("INSERT INTO hnsw_crash_unlogged SELECT i, %s FROM generate_series(1, 50) i", (base[0],))
+        c.execute("CREATE INDEX ON hnsw_crash_unlogged USING hnsw (emb vector_l2_ops)")
     committed = [[] for _ in range(3)]
 
     def inserter(w):
@@ -337,6 +342,13 @@ def test_kill_9_during_inserts_loses_nothing(data):
         print(f"\nafter crash recovery: {len(done)} committed inserts kept, recall@10 {r:.4f}")
         assert r >= 0.95
         c.execute(f"DROP TABLE {table}")
+        c.execute("SET enable_seqscan = off")
+        assert c.execute("SELECT count(*) FROM hnsw_crash_unlogged").fetchone()[0] == 0
+        for i in range(20):
+            c.execute("INSERT INTO hnsw_crash_unlogged VALUES (%s, %s)", (i, base[i]))
+        got = c.execute("SELECT id FROM hnsw_crash_unlogged ORDER BY emb <-> %s LIMIT 1", (base[7],)).fetchone()
+        assert got == (7,)
+        c.execute("DROP TABLE hnsw_crash_unlogged")
 
 
 def test_corrupted_pages_raise_errors_that_name_the_index(data):
