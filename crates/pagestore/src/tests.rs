@@ -12,7 +12,7 @@ fn items_round_trip_until_the_page_is_full() {
     let mut p = new_page(16);
     let mut stored = Vec::new();
     for i in 0..10_000u32 {
-        let data: Vec<u8> = (0..(i % 50 + 1)).map(|b| (b as u32 + i) as u8).collect();
+        let data: Vec<u8> = (0..(i % 50 + 1)).map(|b| (b + i) as u8).collect();
         match add_item(&mut p, &data) {
             Some(off) => stored.push((off, data)),
             None => break,
