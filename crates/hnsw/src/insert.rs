@@ -44,6 +44,46 @@ pub fn insert<S: PageStore>(
     heap_tid: Tid,
     seed: u64,
 ) -> Result<Inserted, Corrupt> {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let Scratch {
+            visited,
+            slots,
+            arena,
+        } = &mut *scratch;
+        visited.clear();
+        slots.clear();
+        arena.clear();
+        insert_with(store, vector, heap_tid, seed, visited, slots, arena)
+    })
+}
+
+/// Memory an insert needs, kept by the thread between inserts. Allocating
+/// and freeing it per insert (hundreds of KB of vectors) lets malloc hand
+/// it back to the kernel each time, and the next insert page-faults it all
+/// in again: that halved insert throughput (measured: 150 minor faults per
+/// insert, 460 vs 1150 inserts/s).
+#[derive(Default)]
+struct Scratch {
+    visited: Visited<Tid>,
+    slots: HashMap<Tid, Option<usize>>,
+    arena: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_with<S: PageStore>(
+    store: &S,
+    vector: &[f32],
+    heap_tid: Tid,
+    seed: u64,
+    visited: &mut Visited<Tid>,
+    slots: &mut HashMap<Tid, Option<usize>>,
+    arena: &mut Vec<f32>,
+) -> Result<Inserted, Corrupt> {
     let graph = PageGraph::open(store)?;
     let meta = *graph.meta();
     if vector.len() != meta.dims as usize {
@@ -66,24 +106,16 @@ pub fn insert<S: PageStore>(
     // (1) neighbours per level, searched without writing anything
     let mut found_per_level: Vec<(usize, Vec<Candidate<Tid>>)> = Vec::new();
     if let Some((entry, top)) = graph.entry_point() {
-        let mut visited = Visited::default();
         let mut ep = vec![Candidate {
             distance: graph.distance(&q, entry),
             id: entry,
         }];
         for l in (level + 1..=top).rev() {
-            ep = search_layer(&graph, &q, &ep, 1, l, &mut visited);
+            ep = search_layer(&graph, &q, &ep, 1, l, visited);
             visited.clear();
         }
         for l in (0..=level.min(top)).rev() {
-            let found = search_layer(
-                &graph,
-                &q,
-                &ep,
-                meta.ef_construction as usize,
-                l,
-                &mut visited,
-            );
+            let found = search_layer(&graph, &q, &ep, meta.ef_construction as usize, l, visited);
             visited.clear();
             if !found.is_empty() {
                 ep = found.clone();
@@ -119,7 +151,7 @@ pub fn insert<S: PageStore>(
     }
 
     // Vectors of candidates, read once, for the selection heuristic.
-    let mut cache = VectorCache::new(q.clone());
+    let mut cache = VectorCache::new(q.clone(), slots, arena);
     let mut chosen: Vec<(usize, Vec<Tid>)> = Vec::new();
     for (l, found) in &found_per_level {
         let max = if *l == 0 { 2 * m } else { m };
@@ -315,16 +347,23 @@ fn link_back<S: PageStore>(
 /// Element vectors read for the heuristic, each read from its page once.
 /// A deleted element is remembered as absent: it is passed through by
 /// searches but never linked to.
-struct VectorCache {
-    vectors: HashMap<Tid, Option<Vec<f32>>>,
+struct VectorCache<'a> {
+    /// Where each element's vector sits in `arena` (None: deleted).
+    slots: &'a mut HashMap<Tid, Option<usize>>,
+    arena: &'a mut Vec<f32>,
     new_vector: Vec<f32>,
     new_tid: Tid,
 }
 
-impl VectorCache {
-    fn new(new_vector: Vec<f32>) -> Self {
+impl<'a> VectorCache<'a> {
+    fn new(
+        new_vector: Vec<f32>,
+        slots: &'a mut HashMap<Tid, Option<usize>>,
+        arena: &'a mut Vec<f32>,
+    ) -> Self {
         VectorCache {
-            vectors: HashMap::new(),
+            slots,
+            arena,
             new_vector,
             new_tid: Tid::INVALID,
         }
@@ -338,7 +377,7 @@ impl VectorCache {
     /// Lets the store fetch the pages of the elements not read yet.
     fn prefetch<S: PageStore>(&self, ts: impl Iterator<Item = Tid>, graph: &PageGraph<S>) {
         let missing: Vec<Tid> = ts
-            .filter(|t| *t != self.new_tid && !self.vectors.contains_key(t))
+            .filter(|t| *t != self.new_tid && !self.slots.contains_key(t))
             .collect();
         graph.prefetch_elements(&missing);
     }
@@ -348,10 +387,19 @@ impl VectorCache {
         if t == self.new_tid {
             return true;
         }
-        self.vectors
-            .entry(t)
-            .or_insert_with(|| graph.element(t).filter(|e| !e.deleted).map(|e| e.vector))
-            .is_some()
+        if let Some(slot) = self.slots.get(&t) {
+            return slot.is_some();
+        }
+        let start = self.arena.len();
+        let slot = match graph.read_vector(t, self.arena) {
+            Some(false) => Some(start),
+            _ => {
+                self.arena.truncate(start);
+                None
+            }
+        };
+        self.slots.insert(t, slot);
+        slot.is_some()
     }
 
     /// A vector `load` returned true for.
@@ -359,6 +407,7 @@ impl VectorCache {
         if t == self.new_tid {
             return &self.new_vector;
         }
-        self.vectors[&t].as_deref().expect("loaded")
+        let start = self.slots[&t].expect("loaded");
+        &self.arena[start..start + self.new_vector.len()]
     }
 }

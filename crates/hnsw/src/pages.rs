@@ -459,6 +459,21 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
             .prefetch(ts, ELEMENT_HEADER + 4 * self.meta.dims as usize);
     }
 
+    /// Appends an element's vector to `out`; returns whether the element is
+    /// flagged deleted, or None when it cannot be read.
+    pub fn read_vector(&self, t: Tid, out: &mut Vec<f32>) -> Option<bool> {
+        let dims = self.meta.dims as usize;
+        self.with_page(t, |p| {
+            let e = read_element(p, t, dims)?;
+            out.extend(
+                e.raw[ELEMENT_HEADER..]
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().expect("4"))),
+            );
+            Ok(e.raw[2] & FLAG_DELETED != 0)
+        })
+    }
+
     /// The heap TIDs an element stands for.
     pub fn heap_tids(&self, t: Tid) -> Vec<Tid> {
         let dims = self.meta.dims as usize;
