@@ -125,8 +125,14 @@ impl BuildGraph {
         self.level0
             .extend((0..=2 * self.params.m).map(|_| AtomicU32::new(0)));
         self.nodes.push(Mutex::new(Node {
-            links: vec![Vec::new(); level + 1],
-            info: vec![Vec::new(); level + 1],
+            // Room for a full list plus the one a link-back adds before
+            // trimming: lists then never reallocate while the graph grows.
+            links: (0..=level)
+                .map(|l| Vec::with_capacity(self.max_links(l) + 1))
+                .collect(),
+            info: (0..=level)
+                .map(|l| Vec::with_capacity(self.max_links(l) + 1))
+                .collect(),
             payloads: vec![payload],
             merged: false,
         }));
@@ -138,7 +144,7 @@ impl BuildGraph {
     /// level byte, one list header per level and a link plus its cached
     /// `LinkInfo` per slot.
     fn node_bytes(level: usize, m: usize) -> usize {
-        let slots = 2 * m + level * m;
+        let slots = 2 * m + level * m + level + 1; // lists hold one spare slot
         std::mem::size_of::<Mutex<Node>>()
             + 1
             + 8
