@@ -18,7 +18,7 @@ use crate::pages::{
     check_index_page, element_add_heap_tid, element_set_neighbors, element_tuple, init_index_page,
     level_slots, neighbor_tuple, slots_for, Meta, PageGraph,
 };
-use crate::pages::{read_slots, slots_bytes, write_slots_if_unchanged, ElementInfo};
+use crate::pages::{read_slots, slots_bytes, write_slots_if_unchanged};
 use crate::search::{search_layer, Candidate, Graph};
 use crate::Visited;
 use pagestore::{page, Corrupt, PageStore, Tid};
@@ -66,8 +66,17 @@ pub fn insert<S: PageStore>(
 #[derive(Default)]
 struct Scratch {
     visited: Visited<Tid>,
-    slots: HashMap<Tid, Option<usize>>,
+    slots: HashMap<Tid, Option<Slot>>,
     arena: Vec<f32>,
+}
+
+/// A live element read into the arena: where its vector starts, its level
+/// and its neighbour tuple.
+#[derive(Clone, Copy)]
+struct Slot {
+    start: usize,
+    level: usize,
+    neighbors: Tid,
 }
 
 thread_local! {
@@ -81,7 +90,7 @@ fn insert_with<S: PageStore>(
     heap_tid: Tid,
     seed: u64,
     visited: &mut Visited<Tid>,
-    slots: &mut HashMap<Tid, Option<usize>>,
+    slots: &mut HashMap<Tid, Option<Slot>>,
     arena: &mut Vec<f32>,
 ) -> Result<Inserted, Corrupt> {
     let graph = PageGraph::open(store)?;
@@ -282,16 +291,15 @@ fn link_back<S: PageStore>(
     cache: &mut VectorCache,
 ) -> Result<(), Corrupt> {
     let m = meta.m as usize;
-    let Some(ElementInfo {
-        vector: base,
+    // Chosen neighbours were read (and found live) during selection; one
+    // deleted since is simply not linked back.
+    let Some(Slot {
         level: n_level,
         neighbors: nt,
         ..
-    }) = graph.element(n)
+    }) = cache.slot(n, graph)
     else {
-        return Err(graph
-            .take_error()
-            .unwrap_or_else(|| Corrupt("neighbour vanished".into())));
+        return graph.take_error().map_or(Ok(()), Err);
     };
     if level > n_level {
         return Err(Corrupt(format!(
@@ -310,14 +318,14 @@ fn link_back<S: PageStore>(
             updated.push(new);
         } else {
             let mut cands = vec![Candidate {
-                distance: meta.metric.distance(&base, cache.get(new)),
+                distance: meta.metric.distance(cache.get(n), cache.get(new)),
                 id: new,
             }];
             cache.prefetch(updated.iter().copied(), graph);
             for t in &updated {
                 if cache.load(*t, graph) {
                     cands.push(Candidate {
-                        distance: meta.metric.distance(&base, cache.get(*t)),
+                        distance: meta.metric.distance(cache.get(n), cache.get(*t)),
                         id: *t,
                     });
                 } else if let Some(e) = graph.take_error() {
@@ -349,7 +357,7 @@ fn link_back<S: PageStore>(
 /// searches but never linked to.
 struct VectorCache<'a> {
     /// Where each element's vector sits in `arena` (None: deleted).
-    slots: &'a mut HashMap<Tid, Option<usize>>,
+    slots: &'a mut HashMap<Tid, Option<Slot>>,
     arena: &'a mut Vec<f32>,
     new_vector: Vec<f32>,
     new_tid: Tid,
@@ -358,7 +366,7 @@ struct VectorCache<'a> {
 impl<'a> VectorCache<'a> {
     fn new(
         new_vector: Vec<f32>,
-        slots: &'a mut HashMap<Tid, Option<usize>>,
+        slots: &'a mut HashMap<Tid, Option<Slot>>,
         arena: &'a mut Vec<f32>,
     ) -> Self {
         VectorCache {
@@ -392,7 +400,11 @@ impl<'a> VectorCache<'a> {
         }
         let start = self.arena.len();
         let slot = match graph.read_vector(t, self.arena) {
-            Some(false) => Some(start),
+            Some((false, level, neighbors)) => Some(Slot {
+                start,
+                level,
+                neighbors,
+            }),
             _ => {
                 self.arena.truncate(start);
                 None
@@ -407,7 +419,15 @@ impl<'a> VectorCache<'a> {
         if t == self.new_tid {
             return &self.new_vector;
         }
-        let start = self.slots[&t].expect("loaded");
+        let start = self.slots[&t].expect("loaded").start;
         &self.arena[start..start + self.new_vector.len()]
+    }
+
+    /// Reads `t` if needed; its slot when it is live and readable.
+    fn slot<S: PageStore>(&mut self, t: Tid, graph: &PageGraph<S>) -> Option<Slot> {
+        if t == self.new_tid || !self.load(t, graph) {
+            return None;
+        }
+        self.slots[&t]
     }
 }

@@ -460,8 +460,9 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
     }
 
     /// Appends an element's vector to `out`; returns whether the element is
-    /// flagged deleted, or None when it cannot be read.
-    pub fn read_vector(&self, t: Tid, out: &mut Vec<f32>) -> Option<bool> {
+    /// flagged deleted, its level and its neighbour tuple, or None when it
+    /// cannot be read.
+    pub fn read_vector(&self, t: Tid, out: &mut Vec<f32>) -> Option<(bool, usize, Tid)> {
         let dims = self.meta.dims as usize;
         self.with_page(t, |p| {
             let e = read_element(p, t, dims)?;
@@ -470,7 +471,11 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes(c.try_into().expect("4"))),
             );
-            Ok(e.raw[2] & FLAG_DELETED != 0)
+            Ok((
+                e.raw[2] & FLAG_DELETED != 0,
+                e.level,
+                Tid::from_bytes(&e.raw[4..10]),
+            ))
         })
     }
 
