@@ -18,20 +18,12 @@ import time
 
 import numpy as np
 import psycopg
-from pgvector.psycopg import register_vector
+
+from exact_scan import connect  # one session setup for every benchmark
 
 SYSTEMS = {"vector_ext": ("bench_vector_ext", "vector_ext"), "pgvector": ("bench_pgvector", "vector")}
 TABLE = "h384"
 EFS = [10, 16, 24, 32, 40, 56, 80, 120, 160, 240, 320, 400]
-
-
-def connect(db):
-    c = psycopg.connect(f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname={db}",
-                        autocommit=True)
-    register_vector(c)
-    c.execute("SET max_parallel_workers_per_gather = 0")
-    c.execute("SET jit = off")
-    return c
 
 
 def ensure_table(conn, base):

@@ -24,6 +24,11 @@ pub struct BufferStore {
     wal: bool,
     /// Blocks known to exist; refreshed when a link points beyond it.
     known_blocks: Cell<BlockNumber>,
+    /// The relation file, and whether its buffers are shared (not a
+    /// temporary relation's local buffers): only shared buffers take
+    /// `ReadRecentBuffer` hints.
+    node: pg_sys::RelFileNode,
+    shared: bool,
     /// For scans: buffers kept pinned until the store is dropped, so that a
     /// page read again (an element, then its neighbour tuple) skips the
     /// buffer mapping lookup, and so that `prefetch` can pin ahead.
@@ -55,15 +60,22 @@ impl BufferStore {
     }
 
     fn new(rel: pg_sys::Relation, fork: pg_sys::ForkNumber::Type, wal: bool) -> Self {
-        let store = BufferStore {
+        // SAFETY: rel is an open relation (callers get it from Postgres).
+        let (node, shared) = unsafe {
+            (
+                (*rel).rd_node,
+                (*(*rel).rd_rel).relpersistence != pg_sys::RELPERSISTENCE_TEMP as std::ffi::c_char,
+            )
+        };
+        BufferStore {
             rel,
             fork,
             wal,
             known_blocks: Cell::new(0),
+            node,
+            shared,
             pins: None,
-        };
-        store.known_blocks.set(store.nblocks());
-        store
+        }
     }
 
     pub fn relation(&self) -> pg_sys::Relation {
@@ -101,12 +113,9 @@ impl BufferStore {
         // returns false; a block beyond the end raises an ERROR in
         // ReadBufferExtended, it does not crash.
         unsafe {
-            let shared = (*(*self.rel).rd_rel).relpersistence
-                != pg_sys::RELPERSISTENCE_TEMP as std::ffi::c_char;
-            let node = (*self.rel).rd_node;
-            if shared {
-                if let Some(recent) = recent_buffer(node.relNode, self.fork, block) {
-                    if pg_sys::ReadRecentBuffer(node, self.fork, block, recent) {
+            if self.shared {
+                if let Some(recent) = recent_buffer(self.node.relNode, self.fork, block) {
+                    if pg_sys::ReadRecentBuffer(self.node, self.fork, block, recent) {
                         return recent;
                     }
                 }
@@ -118,8 +127,8 @@ impl BufferStore {
                 pg_sys::ReadBufferMode::RBM_NORMAL,
                 std::ptr::null_mut(),
             );
-            if shared {
-                remember_buffer(node.relNode, self.fork, block, buf);
+            if self.shared {
+                remember_buffer(self.node.relNode, self.fork, block, buf);
             }
             buf
         }
@@ -199,6 +208,11 @@ pub unsafe fn relation_needs_wal(rel: pg_sys::Relation) -> bool {
     }
 }
 
+/// Where the line pointer of tuple `offset` (1-based) sits in a page.
+fn line_pointer_at(offset: u16) -> usize {
+    pagestore::page::HEADER_SIZE + 4 * (offset as usize).saturating_sub(1)
+}
+
 /// # Safety
 /// `buf` must be pinned.
 unsafe fn page_bytes<'a>(buf: pg_sys::Buffer) -> &'a mut [u8] {
@@ -250,26 +264,24 @@ impl PageStore for BufferStore {
         // descriptor and the line pointer (addresses computable before
         // pinning); (1) pin every page and fetch each line pointer; (2) with
         // those arriving, fetch the tuples themselves.
-        // SAFETY: rel is open; reading the shared-buffer base pointers.
-        let (node, shared, descs, blocks) = unsafe {
+        // SAFETY: reading the shared-buffer base pointers (set at startup).
+        let (descs, blocks) = unsafe {
             (
-                (*self.rel).rd_node,
-                (*(*self.rel).rd_rel).relpersistence
-                    != pg_sys::RELPERSISTENCE_TEMP as std::ffi::c_char,
                 pg_sys::BufferDescriptors as *const u8,
                 pg_sys::BufferBlocks as *const u8,
             )
         };
-        if shared {
+        if self.shared {
             let pins = self.pins.as_ref().expect("checked").borrow();
             for t in items {
                 if !t.is_valid() || pins.contains_key(&t.block) {
                     continue;
                 }
-                if let Some(b) = recent_buffer(node.relNode, self.fork, t.block) {
+                if let Some(b) = recent_buffer(self.node.relNode, self.fork, t.block) {
                     let i = b as usize - 1;
-                    prefetch_lines(descs.wrapping_add(i * 64) as *const i8, 1);
-                    let lp = 24 + 4 * (t.offset as usize).saturating_sub(1);
+                    let desc = std::mem::size_of::<pg_sys::BufferDescPadded>();
+                    prefetch_lines(descs.wrapping_add(i * desc) as *const i8, 1);
+                    let lp = line_pointer_at(t.offset);
                     prefetch_lines(blocks.wrapping_add(i * PAGE_SIZE + lp) as *const i8, 1);
                 }
             }
@@ -284,7 +296,7 @@ impl PageStore for BufferStore {
             };
             // SAFETY: buf is pinned by the cache.
             let page = unsafe { pg_sys::BufferGetPage(buf) } as *const u8;
-            let lp = 24 + 4 * (t.offset as usize - 1);
+            let lp = line_pointer_at(t.offset);
             if lp + 4 <= PAGE_SIZE {
                 prefetch_lines(page.wrapping_add(lp) as *const i8, 4);
                 pages.push((page, lp));
@@ -295,7 +307,7 @@ impl PageStore for BufferStore {
             // page: a concurrent change can only make the hint wrong, and
             // the offset is bounded to the page before use.
             let word = unsafe { std::ptr::read_volatile(page.add(lp) as *const u32) };
-            let off = (word & 0x7fff) as usize;
+            let off = (word & 0x7fff) as usize; // lp_off: the low 15 bits
             if off < PAGE_SIZE {
                 let len = bytes.min(PAGE_SIZE - off);
                 prefetch_lines(page.wrapping_add(off) as *const i8, len);
