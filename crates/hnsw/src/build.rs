@@ -195,6 +195,19 @@ impl BuildGraph {
         out
     }
 
+    /// A node's links on one level with their distances and diverse flags.
+    pub fn link_infos(&self, id: u32, level: usize) -> Vec<(u32, f32, bool)> {
+        let node = self.nodes[id as usize].lock().expect("node lock");
+        match (node.links.get(level), node.info.get(level)) {
+            (Some(l), Some(i)) => l
+                .iter()
+                .zip(i)
+                .map(|(n, i)| (*n, i.distance, i.diverse))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Links every pushed node not linked yet, `batch` nodes per parallel
     /// step on `pool`; `between(linked_so_far)` runs on this (the caller's)
     /// thread after each step, never on a pool thread.
@@ -512,30 +525,8 @@ impl BuildGraph {
     /// only (the plain heuristic); level 0 evicts the farthest non-diverse
     /// link first (the filled heuristic). Ties go to the farthest overall.
     fn trim(&self, list: &mut Vec<u32>, info: &mut Vec<LinkInfo>, level: usize) {
-        let max = self.max_links(level);
-        if list.len() <= max {
-            return;
-        }
-        if level > 0 {
-            let mut i = 0;
-            while i < list.len() && list.len() > max {
-                if !info[i].diverse {
-                    list.swap_remove(i);
-                    info.swap_remove(i);
-                } else {
-                    i += 1;
-                }
-            }
-        }
-        while list.len() > max {
-            let farthest = |want_diverse: Option<bool>| {
-                (0..list.len())
-                    .filter(|i| want_diverse.is_none_or(|d| info[*i].diverse == d))
-                    .max_by(|a, b| info[*a].distance.total_cmp(&info[*b].distance))
-            };
-            let victim = farthest(Some(false))
-                .or_else(|| farthest(None))
-                .expect("non-empty");
+        while list.len() > self.max_links(level) {
+            let victim = trim_victim(level, info.len(), |i| info[i].diverse, |i| info[i].distance);
             list.swap_remove(victim);
             info.swap_remove(victim);
         }
@@ -556,6 +547,30 @@ impl BuildGraph {
     fn select(&self, sorted: &[Candidate<u32>], max: usize, level: usize) -> (Vec<u32>, usize) {
         select_neighbors(sorted, max, level, |a, b| self.distance(self.vector(a), b))
     }
+}
+
+/// Which link an overfull list drops: on upper levels a non-diverse one
+/// (they keep diverse links only), else the farthest non-diverse link,
+/// else the farthest. `n` > 0 links, described by `diverse` and `distance`.
+pub(crate) fn trim_victim(
+    level: usize,
+    n: usize,
+    diverse: impl Fn(usize) -> bool,
+    distance: impl Fn(usize) -> f32,
+) -> usize {
+    if level > 0 {
+        if let Some(i) = (0..n).find(|i| !diverse(*i)) {
+            return i;
+        }
+    }
+    let farthest = |want: Option<bool>| {
+        (0..n)
+            .filter(|i| want.is_none_or(|d| diverse(*i) == d))
+            .max_by(|a, b| distance(*a).total_cmp(&distance(*b)))
+    };
+    farthest(Some(false))
+        .or_else(|| farthest(None))
+        .expect("a non-empty list")
 }
 
 /// The neighbour-selection heuristic: walk candidates (sorted nearest first)

@@ -13,12 +13,12 @@
 //! between writes leaves a valid index with fewer links, never a dangling one
 //! (the element exists before anything points to it).
 
-use crate::build::{random_level, select_neighbors};
+use crate::build::{random_level, select_neighbors, trim_victim};
 use crate::pages::{
     check_index_page, element_add_heap_tid, element_set_neighbors, element_tuple, init_index_page,
-    level_slots, neighbor_tuple, slots_for, Meta, PageGraph,
+    level_slots, neighbor_tuple, slots_for, Link, Meta, PageGraph,
 };
-use crate::pages::{read_slots, slots_bytes, write_slots_if_unchanged};
+use crate::pages::{links_bytes, read_links, write_slots_if_unchanged};
 use crate::search::{search_layer, Candidate, Graph};
 use crate::Visited;
 use pagestore::{page, Corrupt, PageStore, Tid};
@@ -161,7 +161,7 @@ fn insert_with<S: PageStore>(
 
     // Vectors of candidates, read once, for the selection heuristic.
     let mut cache = VectorCache::new(q.clone(), slots, arena);
-    let mut chosen: Vec<(usize, Vec<Tid>)> = Vec::new();
+    let mut chosen: Vec<(usize, Vec<Link>)> = Vec::new();
     for (l, found) in &found_per_level {
         let max = if *l == 0 { 2 * m } else { m };
         cache.prefetch(found.iter().map(|c| c.id), &graph);
@@ -170,23 +170,32 @@ fn insert_with<S: PageStore>(
             .filter(|c| cache.load(c.id, &graph))
             .copied()
             .collect();
-        let (selected, _) = select_neighbors(&live, max, *l, |a, b| {
+        let (selected, diverse) = select_neighbors(&live, max, *l, |a, b| {
             meta.metric.distance(cache.get(a), cache.get(b))
         });
-        chosen.push((*l, selected));
+        let links = selected
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Link {
+                tid: *t,
+                distance: live.iter().find(|c| c.id == *t).map_or(0.0, |c| c.distance),
+                diverse: i < diverse,
+            })
+            .collect();
+        chosen.push((*l, links));
     }
     if let Some(e) = graph.take_error() {
         return Err(e);
     }
 
     // (3) the element and its neighbour tuple, on one page when they fit
-    let mut links = vec![Tid::INVALID; slots_for(m, level)];
-    for (l, sel) in &chosen {
-        let r = level_slots(m, *l);
-        let first = (r.start - 4) / 6;
-        for (i, t) in sel.iter().enumerate() {
-            links[first + i] = *t;
+    let mut links = vec![Link::EMPTY; slots_for(m, level)];
+    let mut first = 0;
+    for l in 0..=level {
+        if let Some((_, sel)) = chosen.iter().find(|(cl, _)| *cl == l) {
+            links[first..first + sel.len()].copy_from_slice(sel);
         }
+        first += if l == 0 { 2 * m } else { m };
     }
     let element = element_tuple(level, &[heap_tid], Tid::INVALID, &q);
     let neighbors = neighbor_tuple(level, &links);
@@ -195,7 +204,7 @@ fn insert_with<S: PageStore>(
     cache.name_new(et);
     // (4) link back from each chosen neighbour
     for (l, sel) in &chosen {
-        for &n in sel {
+        for n in sel {
             link_back(store, &graph, &meta, n, et, *l, &mut cache)?;
         }
     }
@@ -278,14 +287,19 @@ fn place<S: PageStore>(
     Ok((et, nt.block))
 }
 
-/// Adds `new` to the level-`level` list of `n`: into a free slot, or in
-/// place of the candidate the heuristic drops (possibly `new` itself).
+/// Adds `new` to the level-`level` list of `n` the way the in-memory build
+/// does (`BuildGraph::add_link`): from the slots' stored distances and
+/// diverse flags, `new` is diverse unless a diverse link nearer to `n` is
+/// also nearer to `new`; links `new` now covers lose their flag; an
+/// overfull list evicts its farthest non-diverse link (upper levels keep
+/// diverse links only). Only the vectors of the diverse links compared
+/// with `new` are read, not the whole list's.
 #[allow(clippy::too_many_arguments)]
 fn link_back<S: PageStore>(
     store: &S,
     graph: &PageGraph<S>,
     meta: &Meta,
-    n: Tid,
+    n: &Link,
     new: Tid,
     level: usize,
     cache: &mut VectorCache,
@@ -297,59 +311,76 @@ fn link_back<S: PageStore>(
         level: n_level,
         neighbors: nt,
         ..
-    }) = cache.slot(n, graph)
+    }) = cache.slot(n.tid, graph)
     else {
         return graph.take_error().map_or(Ok(()), Err);
     };
     if level > n_level {
         return Err(Corrupt(format!(
             "element ({},{}) is linked on level {level} above its own",
-            n.block, n.offset
+            n.tid.block, n.tid.offset
         )));
     }
+    let dq = n.distance;
     let range = level_slots(m, level);
     for _ in 0..RETRIES {
-        let (before, current) = read_slots(store, nt, m, n_level, level)?;
-        if current.contains(&new) {
+        let (before, current) = read_links(store, nt, m, n_level, level)?;
+        if current.iter().any(|l| l.tid == new) {
             return Ok(());
         }
-        let mut updated: Vec<Tid> = current.iter().copied().filter(|t| t.is_valid()).collect();
-        if updated.len() < current.len() {
-            updated.push(new);
-        } else {
-            let mut cands = vec![Candidate {
-                distance: meta.metric.distance(cache.get(n), cache.get(new)),
-                id: new,
-            }];
-            cache.prefetch(updated.iter().copied(), graph);
-            for t in &updated {
-                if cache.load(*t, graph) {
-                    cands.push(Candidate {
-                        distance: meta.metric.distance(cache.get(n), cache.get(*t)),
-                        id: *t,
-                    });
-                } else if let Some(e) = graph.take_error() {
-                    return Err(e);
-                }
-                // else a deleted neighbour: its slot is free
+        let mut list: Vec<Link> = current
+            .iter()
+            .copied()
+            .filter(|l| l.tid.is_valid())
+            .collect();
+        cache.prefetch(list.iter().filter(|l| l.diverse).map(|l| l.tid), graph);
+        let mut from_new = |t: Tid| -> Result<Option<f32>, Corrupt> {
+            if cache.load(t, graph) {
+                Ok(Some(meta.metric.distance(cache.get(new), cache.get(t))))
+            } else {
+                graph.take_error().map_or(Ok(None), Err)
             }
-            cands.sort();
-            let (kept, _) = select_neighbors(&cands, current.len(), level, |a, b| {
-                meta.metric.distance(cache.get(a), cache.get(b))
-            });
-            if !kept.contains(&new) {
-                return Ok(());
+        };
+        let mut diverse = true;
+        for l in list.iter().filter(|l| l.diverse && l.distance < dq) {
+            // a deleted link covers nothing
+            if from_new(l.tid)?.is_some_and(|d| d <= dq) {
+                diverse = false;
+                break;
             }
-            updated = kept;
         }
-        updated.resize(current.len(), Tid::INVALID);
+        if diverse {
+            for l in list.iter_mut().filter(|l| l.diverse && l.distance > dq) {
+                if from_new(l.tid)?.is_some_and(|d| d <= l.distance) {
+                    l.diverse = false;
+                }
+            }
+        }
+        list.push(Link {
+            tid: new,
+            distance: dq,
+            diverse,
+        });
+        trim(&mut list, current.len(), level);
+        if !list.iter().any(|l| l.tid == new) {
+            return Ok(());
+        }
+        list.resize(current.len(), Link::EMPTY);
         let done =
-            write_slots_if_unchanged(store, nt, range.clone(), &before, &slots_bytes(&updated))?;
+            write_slots_if_unchanged(store, nt, range.clone(), &before, &links_bytes(&list))?;
         if done {
             return Ok(());
         }
     }
     Ok(()) // persistently contended: the new element keeps its own links
+}
+
+/// Brings a list back to `max` links like the in-memory build's trim.
+fn trim(list: &mut Vec<Link>, max: usize, level: usize) {
+    while list.len() > max {
+        let victim = trim_victim(level, list.len(), |i| list[i].diverse, |i| list[i].distance);
+        list.swap_remove(victim);
+    }
 }
 
 /// Element vectors read for the heuristic, each read from its page once.

@@ -8,8 +8,13 @@
 //!   4 neighbour tuple TID (6) | 10 reserved (2)
 //!   12 payloads: MAX_PAYLOADS heap TIDs (6 each) | 72 vector: f32 x dims
 //! Neighbour tuple: 0 kind u8 = 2 | 1 level u8 | 2 slots u16 |
-//!   4 slots x TID (level 0's 2m first, then m per upper level; unused slots
-//!   hold an invalid TID)
+//!   4 one block per level (level 0's 2m slots first, then m per upper
+//!   level): the level's TIDs (6 each; unused slots hold an invalid TID),
+//!   then per slot its distance key (4 each: the f32 distance from the
+//!   element with the lowest bit replaced by the slot's diverse flag), so
+//!   a link-back decides with a few comparisons instead of re-running the
+//!   heuristic over the vectors of the whole list, and scans touch only
+//!   the TIDs.
 //!
 //! An element and its neighbour tuple share a page when they fit, so one
 //! page read serves both in the common case.
@@ -22,7 +27,7 @@ use pagestore::{Corrupt, PageStore, Tid, PAGE_SIZE};
 use std::cell::RefCell;
 
 pub const META_MAGIC: u32 = 0x5658_484E; // "VXHN"
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// In the special space of every page of the index.
 pub const SPECIAL_MAGIC: u16 = 0x5648;
 const SPECIAL_SIZE: usize = 8;
@@ -140,7 +145,59 @@ fn slots(m: usize, level: usize) -> usize {
 
 /// Bytes of the neighbour tuple of an element on `level`.
 fn neighbor_len(m: usize, level: usize) -> usize {
-    4 + 6 * slots(m, level)
+    4 + SLOT * slots(m, level)
+}
+
+/// Bytes per neighbour slot: the TID and its distance key.
+const SLOT: usize = 10;
+
+/// One neighbour slot: a link, its distance from the list's owner and
+/// whether the selection heuristic counts it as diverse (the flag rides in
+/// the lowest mantissa bit of the stored distance).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Link {
+    pub tid: Tid,
+    pub distance: f32,
+    pub diverse: bool,
+}
+
+impl Link {
+    pub const EMPTY: Link = Link {
+        tid: Tid::INVALID,
+        distance: 0.0,
+        diverse: false,
+    };
+
+    fn key(&self) -> [u8; 4] {
+        ((self.distance.to_bits() & !1) | self.diverse as u32).to_le_bytes()
+    }
+}
+
+/// Encodes one level's block of slots.
+pub(crate) fn links_bytes(links: &[Link]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(SLOT * links.len());
+    for l in links {
+        b.extend_from_slice(&l.tid.to_bytes());
+    }
+    for l in links {
+        b.extend_from_slice(&l.key());
+    }
+    b
+}
+
+/// Decodes one level's block of slots.
+pub(crate) fn links_from_bytes(b: &[u8]) -> Vec<Link> {
+    let n = b.len() / SLOT;
+    (0..n)
+        .map(|i| {
+            let k = u32::from_le_bytes(b[6 * n + 4 * i..6 * n + 4 * i + 4].try_into().expect("4"));
+            Link {
+                tid: Tid::from_bytes(&b[6 * i..6 * i + 6]),
+                distance: f32::from_bits(k & !1),
+                diverse: k & 1 != 0,
+            }
+        })
+        .collect()
 }
 
 /// The most levels an element can have (crate::build::MAX_LEVEL + 1).
@@ -220,21 +277,28 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
     for (i, tuples) in pages.iter().enumerate() {
         init_data_page(&mut image);
         for &(id, is_element) in tuples {
-            let (tuple, want) = if is_element {
-                (
-                    encode_element(g, id, neighbor_tid[id as usize]),
-                    element_tid[id as usize],
-                )
-            } else {
-                let level = g.level(id);
-                links.clear();
-                for l in 0..=level {
-                    let first = links.len();
-                    links.extend(g.links(id, l).iter().map(|n| element_tid[*n as usize]));
-                    links.resize(first + if l == 0 { 2 * m } else { m }, Tid::INVALID);
-                }
-                (neighbor_tuple(level, &links), neighbor_tid[id as usize])
-            };
+            let (tuple, want) =
+                if is_element {
+                    (
+                        encode_element(g, id, neighbor_tid[id as usize]),
+                        element_tid[id as usize],
+                    )
+                } else {
+                    let level = g.level(id);
+                    links.clear();
+                    for l in 0..=level {
+                        let first = links.len();
+                        links.extend(g.link_infos(id, l).into_iter().map(
+                            |(n, distance, diverse)| Link {
+                                tid: element_tid[n as usize],
+                                distance,
+                                diverse,
+                            },
+                        ));
+                        links.resize(first + if l == 0 { 2 * m } else { m }, Link::EMPTY);
+                    }
+                    (neighbor_tuple(level, &links), neighbor_tid[id as usize])
+                };
             let offset = page::add_item(&mut image, &tuple).expect("placed in pass 1");
             assert_eq!(
                 Tid {
@@ -311,7 +375,7 @@ pub(crate) fn level_slots(m: usize, level: usize) -> std::ops::Range<usize> {
     } else {
         (2 * m + (level - 1) * m, m)
     };
-    4 + 6 * start..4 + 6 * (start + len)
+    4 + SLOT * start..4 + SLOT * (start + len)
 }
 
 pub(crate) fn init_index_page(p: &mut [u8]) {
@@ -326,13 +390,18 @@ pub(crate) fn slots_for(m: usize, level: usize) -> usize {
     slots(m, level)
 }
 
-pub(crate) fn neighbor_tuple(level: usize, links: &[Tid]) -> Vec<u8> {
-    let mut b = vec![0u8; 4 + 6 * links.len()];
-    b[0] = KIND_NEIGHBORS;
-    b[1] = level as u8;
-    b[2..4].copy_from_slice(&(links.len() as u16).to_le_bytes());
-    for (i, t) in links.iter().enumerate() {
-        b[4 + 6 * i..10 + 6 * i].copy_from_slice(&t.to_bytes());
+/// A neighbour tuple from all its slots, level 0's first.
+pub(crate) fn neighbor_tuple(level: usize, links: &[Link]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(4 + SLOT * links.len());
+    b.push(KIND_NEIGHBORS);
+    b.push(level as u8);
+    b.extend_from_slice(&(links.len() as u16).to_le_bytes());
+    let m = links.len() / (level + 2);
+    debug_assert_eq!(slots(m, level), links.len());
+    for l in 0..=level {
+        let r = level_slots(m, l);
+        let (start, end) = ((r.start - 4) / SLOT, (r.end - 4) / SLOT);
+        b.extend_from_slice(&links_bytes(&links[start..end]));
     }
     b
 }
@@ -519,13 +588,15 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
             check_data_page(p)?;
             let raw = page::item(p, nt.offset)?;
             let n = slots(m, elevel);
-            if raw.len() != 4 + 6 * n || raw[0] != KIND_NEIGHBORS || raw[1] as usize != elevel {
+            if raw.len() != 4 + SLOT * n || raw[0] != KIND_NEIGHBORS || raw[1] as usize != elevel {
                 return Err(Corrupt(format!(
                     "tuple ({},{}) is not the neighbour list it should be",
                     nt.block, nt.offset
                 )));
             }
-            Ok(raw[level_slots(m, level)]
+            let r = level_slots(m, level);
+            let tids = r.start..r.start + 6 * (r.len() / SLOT);
+            Ok(raw[tids]
                 .chunks_exact(6)
                 .map(Tid::from_bytes)
                 .filter(|t| t.is_valid())
@@ -586,7 +657,30 @@ pub(crate) fn write_slots_if_unchanged<S: PageStore>(
 }
 
 /// One level's slots of a neighbour tuple, as raw bytes (for a later
-/// `write_slots_if_unchanged`) and as TIDs (invalid ones included).
+/// `write_slots_if_unchanged`) and as links (empty slots included).
+pub(crate) fn read_links<S: PageStore>(
+    store: &S,
+    nt: Tid,
+    m: usize,
+    element_level: usize,
+    level: usize,
+) -> Result<(Vec<u8>, Vec<Link>), Corrupt> {
+    store.read(nt.block, |p| -> Result<(Vec<u8>, Vec<Link>), Corrupt> {
+        check_data_page(p)?;
+        let raw = page::item(p, nt.offset)?;
+        if raw.len() != 4 + SLOT * slots(m, element_level) || raw[0] != KIND_NEIGHBORS {
+            return Err(Corrupt(format!(
+                "neighbour tuple ({},{}) has the wrong size",
+                nt.block, nt.offset
+            )));
+        }
+        let bytes = raw[level_slots(m, level)].to_vec();
+        let links = links_from_bytes(&bytes);
+        Ok((bytes, links))
+    })
+}
+
+/// `read_links` with the TIDs only.
 pub(crate) fn read_slots<S: PageStore>(
     store: &S,
     nt: Tid,
@@ -594,21 +688,6 @@ pub(crate) fn read_slots<S: PageStore>(
     element_level: usize,
     level: usize,
 ) -> Result<(Vec<u8>, Vec<Tid>), Corrupt> {
-    store.read(nt.block, |p| -> Result<(Vec<u8>, Vec<Tid>), Corrupt> {
-        check_data_page(p)?;
-        let raw = page::item(p, nt.offset)?;
-        if raw.len() != 4 + 6 * slots(m, element_level) || raw[0] != KIND_NEIGHBORS {
-            return Err(Corrupt(format!(
-                "neighbour tuple ({},{}) has the wrong size",
-                nt.block, nt.offset
-            )));
-        }
-        let bytes = raw[level_slots(m, level)].to_vec();
-        let tids = bytes.chunks_exact(6).map(Tid::from_bytes).collect();
-        Ok((bytes, tids))
-    })
-}
-
-pub(crate) fn slots_bytes(tids: &[Tid]) -> Vec<u8> {
-    tids.iter().flat_map(|t| t.to_bytes()).collect()
+    let (bytes, links) = read_links(store, nt, m, element_level, level)?;
+    Ok((bytes, links.into_iter().map(|l| l.tid).collect()))
 }

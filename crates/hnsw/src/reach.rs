@@ -10,8 +10,8 @@
 //! the repair never strands a third element.
 
 use crate::pages::{
-    check_index_page, level_slots, read_element, read_slots, slots_bytes, write_slots_if_unchanged,
-    PageGraph, FLAG_DELETED,
+    check_index_page, level_slots, links_bytes, read_element, read_links, read_slots,
+    write_slots_if_unchanged, Link, PageGraph, FLAG_DELETED,
 };
 use crate::search::{search, Graph};
 use pagestore::{page, Corrupt, PageStore, Tid};
@@ -111,7 +111,8 @@ pub fn repair_reachability<S: PageStore>(
             if r == u || rn.deleted || !reachable.get(&r).copied().unwrap_or(false) {
                 continue;
             }
-            let (before, slots) = read_slots(store, rn.neighbors, m, rn.level, 0)?;
+            let (before, links) = read_links(store, rn.neighbors, m, rn.level, 0)?;
+            let slots: Vec<Tid> = links.iter().map(|l| l.tid).collect();
             if slots.contains(&u) {
                 break; // linked meanwhile
             }
@@ -124,22 +125,32 @@ pub fn repair_reachability<S: PageStore>(
             });
             let Some(pos) = pos else { continue };
             let replaced = slots[pos];
-            let mut updated = slots.clone();
-            updated[pos] = u;
+            let mut updated = links.clone();
+            // What keeps u reachable: marked diverse so that link-backs
+            // evict other links first (as the build's repair does).
+            updated[pos] = Link {
+                tid: u,
+                distance: c.distance,
+                diverse: true,
+            };
             let range = level_slots(m, 0);
             if write_slots_if_unchanged(
                 store,
                 rn.neighbors,
                 range,
                 &before,
-                &slots_bytes(&updated),
+                &links_bytes(&updated),
             )? {
                 if replaced.is_valid() {
                     *in_degree.entry(replaced).or_default() -= 1;
                 }
                 *in_degree.entry(u).or_default() += 1;
                 if let Some(n) = nodes.get_mut(&r) {
-                    n.links = updated.into_iter().filter(|l| l.is_valid()).collect();
+                    n.links = updated
+                        .into_iter()
+                        .map(|l| l.tid)
+                        .filter(|t| t.is_valid())
+                        .collect();
                 }
                 mark_from(u, &nodes, &mut reachable);
                 relinked += 1;

@@ -761,6 +761,48 @@ mod page_insert {
         for b in 0..store.nblocks() {
             store.read(b, page::check).unwrap();
         }
+        check_link_distances(store);
+    }
+
+    /// Every link of every reachable element carries its true distance from
+    /// the element (what link-backs decide by), and every level-0 list
+    /// keeps at least one diverse link.
+    pub(super) fn check_link_distances(store: &MemStore) {
+        use crate::pages::read_links;
+        let pg = PageGraph::open(store).unwrap();
+        let meta = *pg.meta();
+        let m = meta.m as usize;
+        let Some((entry, _)) = pg.entry_point() else {
+            return;
+        };
+        let mut seen = HashSet::from([entry]);
+        let mut todo = vec![entry];
+        let mut checked = 0;
+        while let Some(t) = todo.pop() {
+            let e = pg.element(t).unwrap();
+            for l in 0..=e.level {
+                let (_, links) = read_links(store, e.neighbors, m, e.level, l).unwrap();
+                let live: Vec<_> = links.iter().filter(|k| k.tid.is_valid()).collect();
+                if l == 0 && !live.is_empty() {
+                    assert!(live.iter().any(|k| k.diverse), "{t:?} has no diverse link");
+                }
+                for k in live {
+                    let v = pg.element(k.tid).unwrap().vector;
+                    let d = meta.metric.distance(&e.vector, &v);
+                    assert!(
+                        (d - k.distance).abs() <= 1e-5 * d.abs().max(1.0),
+                        "{t:?} -> {:?}: stored {} true {d}",
+                        k.tid,
+                        k.distance
+                    );
+                    checked += 1;
+                    if seen.insert(k.tid) {
+                        todo.push(k.tid);
+                    }
+                }
+            }
+        }
+        assert!(checked > 0 || seen.len() == 1);
     }
 
     #[test]
@@ -782,7 +824,7 @@ mod page_insert {
                 store.nblocks()
             );
             assert!(r >= 0.95, "{metric:?}: recall@10 {r}");
-            // ~ (72 + 64 + 4 + 196) bytes per row: about 24 rows a page
+            // ~ (72 + 64 + 8 + 328) bytes per row: about 17 rows a page
             assert!(store.nblocks() < 1500 / 15, "{} pages", store.nblocks());
         }
     }
@@ -907,6 +949,7 @@ mod page_vacuum {
         assert_eq!(stats.live_elements, 1400);
         assert_eq!(stats.live_heap_tids, 1400);
         assert!(stats.links_repaired > 0 && calls >= store.nblocks() as usize - 1);
+        super::page_insert::check_link_distances(&store);
         let pg = PageGraph::open(&store).unwrap();
         let (entry, _) = pg.entry_point().unwrap();
         assert!(
@@ -993,7 +1036,7 @@ mod page_vacuum {
 
     #[test]
     fn vacuum_links_back_elements_no_search_can_reach() {
-        use crate::pages::{level_slots, read_slots, slots_bytes, write_slots_if_unchanged};
+        use crate::pages::{level_slots, links_bytes, read_links, write_slots_if_unchanged, Link};
         let store = paged_index(&clustered(500, 8, 4, 71), Metric::L2, 8, 5).1;
         let all = reachable_elements(&store);
         assert_eq!(all.len(), 500);
@@ -1010,12 +1053,12 @@ mod page_vacuum {
         // Strip every level-0 link into the victims, as unlucky pruning could.
         for t in &all {
             let e = pg.element(*t).unwrap();
-            let (before, slots) = read_slots(&store, e.neighbors, 8, e.level, 0).unwrap();
-            let kept: Vec<pagestore::Tid> = slots
+            let (before, slots) = read_links(&store, e.neighbors, 8, e.level, 0).unwrap();
+            let kept: Vec<Link> = slots
                 .iter()
                 .map(|s| {
-                    if victims.contains(s) {
-                        pagestore::Tid::INVALID
+                    if victims.contains(&s.tid) {
+                        Link::EMPTY
                     } else {
                         *s
                     }
@@ -1026,7 +1069,7 @@ mod page_vacuum {
                 e.neighbors,
                 level_slots(8, 0),
                 &before,
-                &slots_bytes(&kept)
+                &links_bytes(&kept)
             )
             .unwrap());
         }
@@ -1038,6 +1081,7 @@ mod page_vacuum {
         let mut calls = 0;
         let stats = bulk_delete(&store, |_| false, || calls += 1).unwrap();
         assert_eq!(stats.elements_relinked, victims.len() as u64);
+        super::page_insert::check_link_distances(&store);
         assert!(calls > victims.len());
         assert_eq!(
             reachable_elements(&store).len(),

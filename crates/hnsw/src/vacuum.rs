@@ -15,7 +15,7 @@
 
 use crate::build::select_neighbors;
 use crate::pages::{
-    check_index_page, read_element, read_slots, slots_bytes, write_slots_if_unchanged, Meta,
+    check_index_page, links_bytes, read_element, read_slots, write_slots_if_unchanged, Link, Meta,
     PageGraph, FLAG_DELETED,
 };
 use crate::search::Candidate;
@@ -222,12 +222,24 @@ fn repair_level<S: PageStore>(
             return Err(e);
         }
         cands.sort();
-        let (mut kept, _) = select_neighbors(&cands, current.len(), l, |a, b| {
+        let (kept, diverse) = select_neighbors(&cands, current.len(), l, |a, b| {
             meta.metric.distance(&vectors[&a], &vectors[&b])
         });
-        kept.resize(current.len(), Tid::INVALID);
+        let mut kept: Vec<Link> = kept
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Link {
+                tid: *t,
+                distance: cands
+                    .iter()
+                    .find(|c| c.id == *t)
+                    .map_or(0.0, |c| c.distance),
+                diverse: i < diverse,
+            })
+            .collect();
+        kept.resize(current.len(), Link::EMPTY);
         let range = crate::pages::level_slots(m, l);
-        if write_slots_if_unchanged(store, info.neighbors, range, &before, &slots_bytes(&kept))? {
+        if write_slots_if_unchanged(store, info.neighbors, range, &before, &links_bytes(&kept))? {
             return Ok(gone.len() as u64);
         }
     }
