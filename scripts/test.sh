@@ -7,7 +7,7 @@ trap cluster_stop EXIT
 setup_all
 
 log "unit tests: crates/distance, crates/vecfmt, crates/pagestore, crates/hnsw"
-(cd "$ROOT" && cargo test -q --release -p distance -p vecfmt -p pagestore -p hnsw)
+(cd "$ROOT" && cargo test -q --release -p distance -p vecfmt -p pagestore -p hnsw -p ivf)
 
 log "pg_regress: tests/pg_regress"
 if ! run_regress vector_ext_regress vector_ext "$ROOT/target/regress"; then

@@ -12,9 +12,12 @@
 use half::f16;
 use std::sync::OnceLock;
 
+mod metric;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 pub mod scalar;
+
+pub use metric::Metric;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

@@ -11,7 +11,6 @@
 mod build;
 pub mod insert;
 pub mod iterative;
-mod metric;
 pub mod pages;
 pub mod reach;
 mod search;
@@ -19,7 +18,7 @@ pub mod vacuum;
 mod visited;
 
 pub use build::{select_neighbors, BuildGraph, BuildParams, MAX_PAYLOADS};
-pub use metric::Metric;
+pub use distance::Metric;
 pub use search::{search, search_layer, Candidate, Graph};
 pub use visited::{IdHasher, Visited};
 

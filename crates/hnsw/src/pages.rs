@@ -55,15 +55,6 @@ pub struct Meta {
     pub insert_page: u32,
 }
 
-fn metric_code(m: Metric) -> u8 {
-    match m {
-        Metric::L2 => 1,
-        Metric::InnerProduct => 2,
-        Metric::Cosine => 3,
-        Metric::L1 => 4,
-    }
-}
-
 impl Meta {
     fn encode(&self) -> [u8; META_SIZE] {
         let mut b = [0u8; META_SIZE];
@@ -72,7 +63,7 @@ impl Meta {
         b[8..12].copy_from_slice(&self.dims.to_le_bytes());
         b[12..14].copy_from_slice(&self.m.to_le_bytes());
         b[14..16].copy_from_slice(&self.ef_construction.to_le_bytes());
-        b[16] = metric_code(self.metric);
+        b[16] = self.metric.code();
         b[18..24].copy_from_slice(&self.entry.to_bytes());
         b[24..26].copy_from_slice(&self.entry_level.to_le_bytes());
         b[28..32].copy_from_slice(&self.insert_page.to_le_bytes());
@@ -100,13 +91,8 @@ impl Meta {
                 "unsupported hnsw layout version {version} (expected {LAYOUT_VERSION})"
             )));
         }
-        let metric = match b[16] {
-            1 => Metric::L2,
-            2 => Metric::InnerProduct,
-            3 => Metric::Cosine,
-            4 => Metric::L1,
-            c => return Err(Corrupt(format!("unknown metric code {c} in metapage"))),
-        };
+        let metric = Metric::from_code(b[16])
+            .ok_or_else(|| Corrupt(format!("unknown metric code {} in metapage", b[16])))?;
         let meta = Meta {
             dims: u32::from_le_bytes(b[8..12].try_into().expect("4 bytes")),
             m: u16::from_le_bytes([b[12], b[13]]),

@@ -13,12 +13,32 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// The byte index metapages store the metric as.
+    pub fn code(self) -> u8 {
+        match self {
+            Metric::L2 => 1,
+            Metric::InnerProduct => 2,
+            Metric::Cosine => 3,
+            Metric::L1 => 4,
+        }
+    }
+
+    pub fn from_code(c: u8) -> Option<Metric> {
+        Some(match c {
+            1 => Metric::L2,
+            2 => Metric::InnerProduct,
+            3 => Metric::Cosine,
+            4 => Metric::L1,
+            _ => return None,
+        })
+    }
+
     #[inline]
     pub fn distance(self, a: &[f32], b: &[f32]) -> f32 {
         match self {
-            Metric::L2 => distance::l2_squared(a, b),
-            Metric::InnerProduct | Metric::Cosine => -distance::dot(a, b),
-            Metric::L1 => distance::l1(a, b),
+            Metric::L2 => crate::l2_squared(a, b),
+            Metric::InnerProduct | Metric::Cosine => -crate::dot(a, b),
+            Metric::L1 => crate::l1(a, b),
         }
     }
 
@@ -29,7 +49,7 @@ impl Metric {
         if self != Metric::Cosine {
             return Some(v.to_vec());
         }
-        let norm = distance::scalar::norm_f64(v);
+        let norm = crate::scalar::norm_f64(v);
         if norm == 0.0 || !norm.is_finite() {
             return None;
         }

@@ -1,0 +1,20 @@
+//! IVFFlat: vectors grouped into lists around k-means centers, each list a
+//! chain of pages; a search ranks the centers and scans the nearest lists.
+//!
+//! Pure algorithms over `pagestore::PageStore`, no Postgres dependency:
+//! `kmeans` (seeding, bounded Lloyd iterations on a rayon pool), `pages`
+//! (layout), `build` (writing lists), `insert`, `scan` and `vacuum`.
+
+#![forbid(unsafe_code)]
+
+pub mod build;
+pub mod insert;
+pub mod kmeans;
+pub mod pages;
+pub mod scan;
+pub mod vacuum;
+
+pub use distance::Metric;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,339 @@
+//! The IVFFlat index on pages.
+//!
+//! Block 0 is the metapage. Blocks 1..=list_pages hold one list tuple per
+//! list, in list order, a fixed number per page, so list `i` is found
+//! without a search. Every other page belongs to one list's chain.
+//!
+//! Metapage: magic u32 | version u32 | dims u32 | lists u32 | metric u8 |
+//!   3 unused | list_pages u32
+//! List tuple: start block u32 (first page of the chain, INVALID when the
+//!   list is empty) | insert block u32 (where inserts look first) |
+//!   center f32 x dims
+//! List page item: heap TID (6) | 2 unused | vector f32 x dims (unit length
+//!   for cosine), in the form `Metric::prepare` gives.
+//! Special space (8 bytes): next block u32 (chain pages; INVALID at the
+//!   tail) | kind u16 | magic u16.
+
+use crate::Metric;
+use pagestore::page;
+use pagestore::{BlockNumber, Corrupt, PageStore, Tid, PAGE_SIZE};
+
+pub const META_MAGIC: u32 = 0x5658_4956; // "VXIV"
+pub const LAYOUT_VERSION: u32 = 1;
+pub const INVALID_BLOCK: BlockNumber = u32::MAX;
+const SPECIAL_MAGIC: u16 = 0x5649;
+const SPECIAL_SIZE: usize = 8;
+const KIND_LISTS: u16 = 1;
+const KIND_DATA: u16 = 2;
+const META_SIZE: usize = 24;
+const LIST_HEADER: usize = 8;
+const ITEM_HEADER: usize = 8;
+
+/// Tuple space of an empty page, less one line pointer, MAXALIGNed down.
+const fn tuple_space() -> usize {
+    (PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE - 4) & !7
+}
+
+/// The most dimensions a list tuple (and a list item) can have.
+pub const fn max_dims() -> usize {
+    (tuple_space() - LIST_HEADER) / 4
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub dims: u32,
+    pub lists: u32,
+    pub metric: Metric,
+    pub list_pages: u32,
+}
+
+impl Meta {
+    /// List tuples per list page.
+    pub fn lists_per_page(&self) -> u32 {
+        let one = page::maxalign(LIST_HEADER + 4 * self.dims as usize) + 4;
+        ((PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE) / one) as u32
+    }
+
+    /// Where list `i`'s tuple is.
+    pub fn list_tid(&self, i: u32) -> Tid {
+        let per = self.lists_per_page();
+        Tid {
+            block: 1 + i / per,
+            offset: (i % per + 1) as u16,
+        }
+    }
+
+    pub fn store(&self, p: &mut [u8]) {
+        let mut b = [0u8; META_SIZE];
+        b[0..4].copy_from_slice(&META_MAGIC.to_le_bytes());
+        b[4..8].copy_from_slice(&LAYOUT_VERSION.to_le_bytes());
+        b[8..12].copy_from_slice(&self.dims.to_le_bytes());
+        b[12..16].copy_from_slice(&self.lists.to_le_bytes());
+        b[16] = self.metric.code();
+        b[20..24].copy_from_slice(&self.list_pages.to_le_bytes());
+        page::init(p, 0);
+        p[page::HEADER_SIZE..page::HEADER_SIZE + META_SIZE].copy_from_slice(&b);
+        page::set_contents_len(p, META_SIZE);
+    }
+
+    pub fn decode(p: &[u8]) -> Result<Meta, Corrupt> {
+        page::check(p)?;
+        let b = &p[page::HEADER_SIZE..page::HEADER_SIZE + META_SIZE];
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+        if u32_at(0) != META_MAGIC {
+            return Err(Corrupt(
+                "metapage does not belong to a vector_ext ivfflat index".into(),
+            ));
+        }
+        if u32_at(4) != LAYOUT_VERSION {
+            return Err(Corrupt(format!(
+                "unsupported ivfflat layout version {} (expected {LAYOUT_VERSION})",
+                u32_at(4)
+            )));
+        }
+        let metric = Metric::from_code(b[16])
+            .ok_or_else(|| Corrupt(format!("unknown metric code {} in metapage", b[16])))?;
+        let meta = Meta {
+            dims: u32_at(8),
+            lists: u32_at(12),
+            metric,
+            list_pages: u32_at(20),
+        };
+        if meta.dims == 0 || meta.dims as usize > max_dims() || meta.lists == 0 {
+            return Err(Corrupt(format!(
+                "metapage has impossible dims {} or lists {}",
+                meta.dims, meta.lists
+            )));
+        }
+        if meta.list_pages != meta.lists.div_ceil(meta.lists_per_page()) {
+            return Err(Corrupt(format!(
+                "metapage claims {} list pages for {} lists",
+                meta.list_pages, meta.lists
+            )));
+        }
+        Ok(meta)
+    }
+}
+
+/// Reads the metapage.
+pub fn read_meta<S: PageStore>(store: &S) -> Result<Meta, Corrupt> {
+    if store.nblocks() == 0 {
+        return Err(Corrupt("index has no metapage".into()));
+    }
+    store.read(0, Meta::decode)
+}
+
+fn init_special(p: &mut [u8], kind: u16) {
+    page::init(p, SPECIAL_SIZE);
+    let s = page::special_mut(p).expect("fresh page");
+    s[0..4].copy_from_slice(&INVALID_BLOCK.to_le_bytes());
+    s[4..6].copy_from_slice(&kind.to_le_bytes());
+    s[6..8].copy_from_slice(&SPECIAL_MAGIC.to_le_bytes());
+}
+
+fn check_kind(p: &[u8], kind: u16) -> Result<(), Corrupt> {
+    let s = page::special(p)?;
+    if s.len() != SPECIAL_SIZE
+        || u16::from_le_bytes([s[6], s[7]]) != SPECIAL_MAGIC
+        || u16::from_le_bytes([s[4], s[5]]) != kind
+    {
+        return Err(Corrupt(format!(
+            "page is not an ivfflat {} page",
+            if kind == KIND_LISTS { "list" } else { "data" }
+        )));
+    }
+    Ok(())
+}
+
+pub fn init_list_page(p: &mut [u8]) {
+    init_special(p, KIND_LISTS)
+}
+
+pub fn init_data_page(p: &mut [u8]) {
+    init_special(p, KIND_DATA)
+}
+
+pub fn check_data_page(p: &[u8]) -> Result<(), Corrupt> {
+    check_kind(p, KIND_DATA)
+}
+
+/// The next page of a data page's chain (INVALID_BLOCK at the tail).
+pub fn next_block(p: &[u8]) -> Result<BlockNumber, Corrupt> {
+    check_data_page(p)?;
+    let s = page::special(p)?;
+    Ok(u32::from_le_bytes(s[0..4].try_into().expect("4 bytes")))
+}
+
+pub fn set_next_block(p: &mut [u8], next: BlockNumber) -> Result<(), Corrupt> {
+    check_data_page(p)?;
+    page::special_mut(p)?[0..4].copy_from_slice(&next.to_le_bytes());
+    Ok(())
+}
+
+/// A list's chain and center.
+#[derive(Clone, Debug, PartialEq)]
+pub struct List {
+    pub start: BlockNumber,
+    pub insert: BlockNumber,
+    pub center: Vec<f32>,
+}
+
+pub fn list_tuple(start: BlockNumber, insert: BlockNumber, center: &[f32]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(LIST_HEADER + 4 * center.len());
+    b.extend_from_slice(&start.to_le_bytes());
+    b.extend_from_slice(&insert.to_le_bytes());
+    for x in center {
+        b.extend_from_slice(&x.to_le_bytes());
+    }
+    b
+}
+
+/// The raw list tuple at `t`, checked for its size.
+pub fn list_raw(p: &[u8], t: Tid, dims: usize) -> Result<&[u8], Corrupt> {
+    check_kind(p, KIND_LISTS)?;
+    let raw = page::item(p, t.offset)?;
+    if raw.len() != LIST_HEADER + 4 * dims {
+        return Err(Corrupt(format!(
+            "list tuple ({},{}) has the wrong size",
+            t.block, t.offset
+        )));
+    }
+    Ok(raw)
+}
+
+pub fn decode_list(raw: &[u8]) -> List {
+    List {
+        start: u32::from_le_bytes(raw[0..4].try_into().expect("4 bytes")),
+        insert: u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")),
+        center: floats(&raw[LIST_HEADER..]),
+    }
+}
+
+/// Sets a list tuple's start and insert blocks.
+pub fn set_list_blocks(raw: &mut [u8], start: BlockNumber, insert: BlockNumber) {
+    raw[0..4].copy_from_slice(&start.to_le_bytes());
+    raw[4..8].copy_from_slice(&insert.to_le_bytes());
+}
+
+pub fn floats(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect()
+}
+
+/// Reads list `i`.
+pub fn read_list<S: PageStore>(store: &S, meta: &Meta, i: u32) -> Result<List, Corrupt> {
+    let t = meta.list_tid(i);
+    store.read(t.block, |p| {
+        Ok(decode_list(list_raw(p, t, meta.dims as usize)?))
+    })
+}
+
+/// Every list, in order (one read per list page).
+pub fn read_lists<S: PageStore>(store: &S, meta: &Meta) -> Result<Vec<List>, Corrupt> {
+    let mut out = Vec::with_capacity(meta.lists as usize);
+    let per = meta.lists_per_page();
+    for b in 1..=meta.list_pages {
+        if b >= store.nblocks() {
+            return Err(Corrupt(format!("list page {b} is missing")));
+        }
+        store.read(b, |p| -> Result<(), Corrupt> {
+            let first = (b - 1) * per;
+            for i in first..(first + per).min(meta.lists) {
+                out.push(decode_list(list_raw(
+                    p,
+                    meta.list_tid(i),
+                    meta.dims as usize,
+                )?));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+/// Bytes of a list item of `dims` dimensions.
+pub fn item_len(dims: usize) -> usize {
+    ITEM_HEADER + 4 * dims
+}
+
+pub fn item_tuple(heap: Tid, vector: &[f32]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(item_len(vector.len()));
+    b.extend_from_slice(&heap.to_bytes());
+    b.extend_from_slice(&[0, 0]);
+    for x in vector {
+        b.extend_from_slice(&x.to_le_bytes());
+    }
+    b
+}
+
+/// The items of a data page: calls `f(offset, heap TID, vector bytes)`.
+pub fn for_each_item(
+    p: &[u8],
+    dims: usize,
+    mut f: impl FnMut(u16, Tid, &[u8]),
+) -> Result<(), Corrupt> {
+    check_data_page(p)?;
+    let max = page::max_offset(p)?;
+    for o in 1..=max {
+        let raw = page::item(p, o)?;
+        if raw.len() != item_len(dims) {
+            return Err(Corrupt(format!(
+                "list item {o} has {} bytes, expected {}",
+                raw.len(),
+                item_len(dims)
+            )));
+        }
+        f(o, Tid::from_bytes(&raw[0..6]), &raw[ITEM_HEADER..]);
+    }
+    Ok(())
+}
+
+/// Rebuilds a data page without the items at `dead` (ascending offsets).
+pub fn remove_items(p: &mut [u8], dead: &[u16]) -> Result<(), Corrupt> {
+    check_data_page(p)?;
+    let next = next_block(p)?;
+    let max = page::max_offset(p)?;
+    let mut keep = Vec::with_capacity(max as usize);
+    for o in 1..=max {
+        if dead.binary_search(&o).is_err() {
+            keep.push(page::item(p, o)?.to_vec());
+        }
+    }
+    init_data_page(p);
+    set_next_block(p, next)?;
+    for item in &keep {
+        page::add_item(p, item).ok_or_else(|| Corrupt("page rebuild overflowed".into()))?;
+    }
+    Ok(())
+}
+
+/// Walks a chain from `start`, calling `f(block, page)` on each page;
+/// stops with an error on a loop or a block outside the index.
+pub fn walk_chain<S: PageStore>(
+    store: &S,
+    start: BlockNumber,
+    mut f: impl FnMut(BlockNumber, &[u8]) -> Result<(), Corrupt>,
+) -> Result<(), Corrupt> {
+    let mut b = start;
+    let mut steps = 0u64;
+    // Concurrent inserts may lengthen the chain a little while it is walked.
+    let limit = 2 * store.nblocks() as u64 + 1024;
+    while b != INVALID_BLOCK {
+        if b == 0 || !store.contains(b) {
+            return Err(Corrupt(format!(
+                "list chain points to block {b} outside the index"
+            )));
+        }
+        steps += 1;
+        if steps > limit {
+            return Err(Corrupt("list chain has a loop".into()));
+        }
+        b = store.read(b, |p| -> Result<BlockNumber, Corrupt> {
+            let next = next_block(p)?;
+            f(b, p)?;
+            Ok(next)
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Searching: rank the lists by their center's distance to the query, then
+//! scan lists in that order, `probes` at a time, handing out what they
+//! hold nearest first.
+
+use crate::pages::{for_each_item, read_lists, walk_chain, Meta};
+use pagestore::{BlockNumber, Corrupt, PageStore, Tid};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// A (distance, heap TID) ordered by distance, then TID.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hit {
+    pub distance: f32,
+    pub heap: Tid,
+}
+
+impl Eq for Hit {}
+
+impl Ord for Hit {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.distance
+            .total_cmp(&other.distance)
+            .then(self.heap.cmp(&other.heap))
+    }
+}
+
+impl PartialOrd for Hit {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// An ordered scan over the nearest lists.
+pub struct Scan {
+    query: Vec<f32>,
+    /// Chain starts of all lists, nearest center first.
+    order: Vec<BlockNumber>,
+    /// Lists scanned so far.
+    probed: usize,
+    hits: BinaryHeap<Reverse<Hit>>,
+    /// Items read so far.
+    pub tuples: u64,
+}
+
+impl Scan {
+    /// Ranks the lists for `query` (already in the metric's stored form;
+    /// a zero vector under cosine stays zero and orders arbitrarily).
+    pub fn new<S: PageStore>(store: &S, meta: &Meta, query: &[f32]) -> Result<Scan, Corrupt> {
+        let lists = read_lists(store, meta)?;
+        let mut ranked: Vec<(f32, u32, BlockNumber)> = lists
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (meta.metric.distance(query, &l.center), i as u32, l.start))
+            .collect();
+        ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        Ok(Scan {
+            query: query.to_vec(),
+            order: ranked.into_iter().map(|r| r.2).collect(),
+            probed: 0,
+            hits: BinaryHeap::new(),
+            tuples: 0,
+        })
+    }
+
+    /// Lists scanned so far.
+    pub fn probed(&self) -> usize {
+        self.probed
+    }
+
+    pub fn lists(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Reads the next `n` lists (fewer at the end) into the candidates.
+    pub fn probe<S: PageStore>(&mut self, store: &S, meta: &Meta, n: usize) -> Result<(), Corrupt> {
+        let dims = meta.dims as usize;
+        let metric = meta.metric;
+        let end = (self.probed + n).min(self.order.len());
+        let mut found = Vec::new();
+        for &start in &self.order[self.probed..end] {
+            walk_chain(store, start, |_, p| {
+                for_each_item(p, dims, |_, heap, bytes| {
+                    let d = match bytemuck_f32(bytes) {
+                        Some(v) => metric.distance(&self.query, v),
+                        None => metric.distance(&self.query, &crate::pages::floats(bytes)),
+                    };
+                    found.push(Reverse(Hit { distance: d, heap }));
+                })
+            })?;
+        }
+        self.tuples += found.len() as u64;
+        self.probed = end;
+        // Heapify the new batch together with what is left: O(n).
+        let mut all = std::mem::take(&mut self.hits).into_vec();
+        all.extend(found);
+        self.hits = BinaryHeap::from(all);
+        Ok(())
+    }
+
+    /// The nearest candidate not handed out yet.
+    pub fn next_hit(&mut self) -> Option<Hit> {
+        self.hits.pop().map(|r| r.0)
+    }
+
+    /// Candidates waiting.
+    pub fn pending(&self) -> usize {
+        self.hits.len()
+    }
+}
+
+/// The vector bytes of an item as f32 when aligned (items are MAXALIGNed
+/// on the page and the vector starts 8 bytes in), else None.
+fn bytemuck_f32(b: &[u8]) -> Option<&[f32]> {
+    if !cfg!(target_endian = "little") {
+        return None;
+    }
+    bytemuck::try_cast_slice::<u8, f32>(b).ok()
+}
