@@ -665,5 +665,5 @@ pub fn random_level(seed: u64, id: u32, m: usize) -> usize {
     x ^= x >> 31;
     let u = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64; // (0, 1]
     let level = (-u.ln() / (m as f64).ln()).floor() as usize;
-    level.min(MAX_LEVEL)
+    level.min(MAX_LEVEL).min(crate::pages::max_level(m))
 }

@@ -137,6 +137,14 @@ fn neighbor_len(m: usize, level: usize) -> usize {
 /// Bytes per neighbour slot: the TID and its distance key.
 const SLOT: usize = 10;
 
+/// The highest level whose neighbour tuple (2m + level * m slots) still
+/// fits an empty page: levels are capped there (for m = 100 at 6, reached
+/// with probability 1e-14 per element; m <= 50 never hits it).
+pub fn max_level(m: usize) -> usize {
+    let fit = (((PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE - 4) & !7) - 4) / SLOT;
+    (fit / m.max(1)).saturating_sub(2)
+}
+
 /// One neighbour slot: a link, its distance from the list's owner and
 /// whether the selection heuristic counts it as diverse (the flag rides in
 /// the lowest mantissa bit of the stored distance).

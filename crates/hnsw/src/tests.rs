@@ -1223,3 +1223,24 @@ fn pool() -> rayon::ThreadPool {
         .build()
         .unwrap()
 }
+
+#[test]
+fn neighbour_tuples_of_the_highest_level_fit_a_page() {
+    use crate::pages::max_level;
+    assert_eq!(max_level(100), 6);
+    assert_eq!(max_level(16), 48);
+    for m in 2..=100 {
+        // tuple space of an empty page, less one line pointer, MAXALIGNed
+        let space = (8192 - 24 - 8 - 4) & !7;
+        let bytes = 4 + 10 * (2 * m + max_level(m) * m);
+        assert!(bytes.next_multiple_of(8) <= space, "m {m}: {bytes} bytes");
+        let over = 4 + 10 * (2 * m + (max_level(m) + 1) * m);
+        assert!(
+            over.next_multiple_of(8) > space,
+            "m {m}: the cap is the highest that fits"
+        );
+        for id in 0..2000 {
+            assert!(crate::build::random_level(9, id, m) <= max_level(m));
+        }
+    }
+}
