@@ -11,8 +11,8 @@
 
 use crate::kmeans::nearest_center;
 use crate::pages::{
-    check_data_page, init_data_page, item_len, item_tuple, list_raw, next_block, read_lists,
-    set_list_blocks, set_next_block, Meta, INVALID_BLOCK,
+    check_data_page, init_data_page, item_len, item_tuple, list_blocks, list_raw, next_block,
+    read_lists, set_list_blocks, set_next_block, Meta, INVALID_BLOCK,
 };
 use pagestore::{page, BlockNumber, Corrupt, PageStore, Tid};
 
@@ -60,8 +60,7 @@ pub fn insert<S: PageStore>(
     let lt = meta.list_tid(list);
 
     let (start, hint) = store.read(lt.block, |p| -> Result<_, Corrupt> {
-        let l = crate::pages::decode_list(list_raw(p, lt, dims)?);
-        Ok((l.start, l.insert))
+        Ok(list_blocks(list_raw(p, lt, dims)?))
     })?;
     let mut b = if hint != INVALID_BLOCK { hint } else { start };
     if b == INVALID_BLOCK {
@@ -144,7 +143,13 @@ fn append_page<S: PageStore>(
     mut from: BlockNumber,
     fresh: BlockNumber,
 ) -> Result<(), Corrupt> {
-    loop {
+    let limit = 2 * store.nblocks() as u64 + 1024;
+    for _ in 0..limit {
+        if from == 0 || !store.contains(from) {
+            return Err(Corrupt(format!(
+                "list chain leads to block {from} outside the index"
+            )));
+        }
         let next = store.write(from, |p| -> Result<BlockNumber, Corrupt> {
             let next = next_block(p)?;
             if next == INVALID_BLOCK {
@@ -157,15 +162,16 @@ fn append_page<S: PageStore>(
         }
         from = next;
     }
+    Err(Corrupt("list chain has a loop".into()))
 }
 
 fn set_hint<S: PageStore>(store: &S, lt: Tid, dims: usize, b: BlockNumber) -> Result<(), Corrupt> {
     store.write(lt.block, |p| -> Result<(), Corrupt> {
         list_raw(p, lt, dims)?;
         let raw = page::item_mut(p, lt.offset)?;
-        let l = crate::pages::decode_list(raw);
-        if l.insert != b {
-            set_list_blocks(raw, l.start, b);
+        let (start, insert) = list_blocks(raw);
+        if insert != b {
+            set_list_blocks(raw, start, b);
         }
         Ok(())
     })

@@ -209,6 +209,14 @@ pub fn decode_list(raw: &[u8]) -> List {
     }
 }
 
+/// A list tuple's start and insert blocks, without copying its center.
+pub fn list_blocks(raw: &[u8]) -> (BlockNumber, BlockNumber) {
+    (
+        u32::from_le_bytes(raw[0..4].try_into().expect("4 bytes")),
+        u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")),
+    )
+}
+
 /// Sets a list tuple's start and insert blocks.
 pub fn set_list_blocks(raw: &mut [u8], start: BlockNumber, insert: BlockNumber) {
     raw[0..4].copy_from_slice(&start.to_le_bytes());

@@ -4,7 +4,7 @@
 //! refers to an item's offset), one write per page that lost items.
 
 use crate::pages::{
-    decode_list, for_each_item, item_len, list_raw, read_lists, remove_items, set_list_blocks,
+    for_each_item, item_len, list_blocks, list_raw, read_lists, remove_items, set_list_blocks,
     walk_chain, Meta,
 };
 use pagestore::{page, BlockNumber, Corrupt, PageStore, Tid};
@@ -67,8 +67,8 @@ pub fn bulk_delete<S: PageStore>(
                 store.write(lt.block, |p| -> Result<(), Corrupt> {
                     list_raw(p, lt, dims)?;
                     let raw = page::item_mut(p, lt.offset)?;
-                    let l = decode_list(raw);
-                    set_list_blocks(raw, l.start, b);
+                    let (start, _) = list_blocks(raw);
+                    set_list_blocks(raw, start, b);
                     Ok(())
                 })?;
             }
