@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs a benchmark (exact scan or hnsw) against a locally built pgvector.
+# Runs a benchmark (exact scan, hnsw or ivf) against a locally built pgvector.
 # pgvector must already be installed into the same PostgreSQL (build it from
 # its repository with `make && make install`; it is not part of this repo).
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -12,9 +12,10 @@ export VECTOR_EXT_PGOPTS="-c shared_buffers=4GB"
 setup_all
 VENV="$ROOT/target/venv"
 [ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r "$ROOT/tests/python/requirements.txt"; }
-# bench/run.sh exact [options] | bench/run.sh hnsw [options]
+# bench/run.sh exact|hnsw|ivf [options]
 case "${1:-}" in
   exact) shift; "$VENV/bin/python" "$ROOT/bench/exact_scan.py" "$@" ;;
   hnsw) shift; "$VENV/bin/python" "$ROOT/bench/hnsw.py" "$@" ;;
-  *) echo "usage: bash bench/run.sh exact|hnsw [options]" >&2; exit 2 ;;
+  ivf) shift; "$VENV/bin/python" "$ROOT/bench/ivf.py" "$@" ;;
+  *) echo "usage: bash bench/run.sh exact|hnsw|ivf [options]" >&2; exit 2 ;;
 esac

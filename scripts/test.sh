@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap cluster_stop EXIT
 setup_all
 
-log "unit tests: crates/distance, crates/vecfmt, crates/pagestore, crates/hnsw"
+log "unit tests: crates/distance, crates/vecfmt, crates/pagestore, crates/hnsw, crates/ivf"
 (cd "$ROOT" && cargo test -q --release -p distance -p vecfmt -p pagestore -p hnsw -p ivf)
 
 log "pg_regress: tests/pg_regress"

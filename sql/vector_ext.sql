@@ -240,3 +240,38 @@ CREATE OPERATOR CLASS vector_l1_ops
     FOR TYPE vector USING hnsw AS
     OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
     FUNCTION 1 l1_distance(vector, vector);
+
+-- ivfflat access method
+
+CREATE FUNCTION ivfflathandler(internal) RETURNS index_am_handler
+    AS 'MODULE_PATHNAME', 'vx_ivfflat_handler' LANGUAGE C;
+
+COMMENT ON FUNCTION ivfflathandler(internal) IS 'ivfflat index access method handler';
+
+CREATE ACCESS METHOD ivfflat TYPE INDEX HANDLER ivfflathandler;
+
+COMMENT ON ACCESS METHOD ivfflat IS 'ivfflat index access method';
+
+-- Support function 1 is the distance lists are searched by, 2 a norm that
+-- makes the index normalise vectors (cosine), 3 the k-means distance and
+-- 4 a norm that makes k-means spherical, as in pgvector.
+CREATE OPERATOR CLASS vector_l2_ops
+    DEFAULT FOR TYPE vector USING ivfflat AS
+    OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 vector_l2_squared_distance(vector, vector),
+    FUNCTION 3 l2_distance(vector, vector);
+
+CREATE OPERATOR CLASS vector_ip_ops
+    FOR TYPE vector USING ivfflat AS
+    OPERATOR 1 <#> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 vector_negative_inner_product(vector, vector),
+    FUNCTION 3 vector_spherical_distance(vector, vector),
+    FUNCTION 4 vector_norm(vector);
+
+CREATE OPERATOR CLASS vector_cosine_ops
+    FOR TYPE vector USING ivfflat AS
+    OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 vector_negative_inner_product(vector, vector),
+    FUNCTION 2 vector_norm(vector),
+    FUNCTION 3 vector_spherical_distance(vector, vector),
+    FUNCTION 4 vector_norm(vector);

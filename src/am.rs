@@ -2,6 +2,7 @@
 //! storage, the indexed column's dimensions, corruption errors, build
 //! progress, the build thread pool, heap TID conversion.
 
+use distance::Metric;
 use pagestore::{Corrupt, Tid};
 use pgrx::pg_sys;
 use pgrx::pg_sys::elog::PgLogLevel;
@@ -173,5 +174,62 @@ pub unsafe fn count_index_scan(rel: pg_sys::Relation) {
         if !(*rel).pgstat_info.is_null() {
             (*(*rel).pgstat_info).t_counts.t_numscans += 1;
         }
+    }
+}
+
+/// Which metric the operator class orders by, from its support functions:
+/// 1 is the distance, and a norm function as support 2 means cosine
+/// (vectors are normalised and compared by inner product), as in pgvector.
+///
+/// # Safety
+/// `index` must be a valid, open index relation of one of our access methods.
+pub unsafe fn opclass_metric(index: pg_sys::Relation, am_name: &str) -> Metric {
+    use crate::types::vector as v;
+    // SAFETY: every opclass of ours declares support function 1 (amvalidate is
+    // permissive, so check); index_getprocid returns InvalidOid when absent.
+    let (addr, has_norm) = unsafe {
+        if pg_sys::index_getprocid(index, 1, 1) == pg_sys::InvalidOid {
+            error(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("operator class has no distance function for {am_name} index"),
+                None,
+            );
+        }
+        let info = pg_sys::index_getprocinfo(index, 1, 1);
+        (
+            (*info).fn_addr.map_or(0, |f| f as usize),
+            pg_sys::index_getprocid(index, 1, 2) != pg_sys::InvalidOid,
+        )
+    };
+    type V1 = unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Datum;
+    let is = |f: V1| addr == f as usize;
+    if is(v::vx_vector_l2_squared_distance) {
+        Metric::L2
+    } else if is(v::vx_vector_negative_inner_product) {
+        if has_norm {
+            Metric::Cosine
+        } else {
+            Metric::InnerProduct
+        }
+    } else if is(v::vx_l1_distance) {
+        Metric::L1
+    } else {
+        error(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("type not supported for {am_name} index"),
+            None,
+        )
+    }
+}
+
+/// One value of an enum setting.
+pub fn enum_entry(
+    name: &'static std::ffi::CStr,
+    val: std::ffi::c_int,
+) -> pg_sys::config_enum_entry {
+    pg_sys::config_enum_entry {
+        name: name.as_ptr(),
+        val,
+        hidden: false,
     }
 }

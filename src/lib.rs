@@ -7,6 +7,7 @@ mod am;
 mod error;
 mod fmgr;
 mod hnsw;
+mod ivf;
 mod storage;
 mod types;
 
@@ -19,4 +20,5 @@ mod types;
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     hnsw::init();
+    ivf::init();
 }

@@ -12,7 +12,6 @@ use hnsw::pages::Meta;
 use hnsw::Metric;
 use pagestore::PageStore;
 use pgrx::pg_sys;
-use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use std::ffi::{c_char, c_int, c_void};
 
 pub const DEFAULT_M: i32 = 16;
@@ -81,9 +80,9 @@ pub fn init() {
             None,
         );
         let options: &'static [pg_sys::config_enum_entry] = Box::leak(Box::new([
-            enum_entry(c"off", ITERATIVE_OFF),
-            enum_entry(c"relaxed_order", ITERATIVE_RELAXED),
-            enum_entry(c"strict_order", ITERATIVE_STRICT),
+            am::enum_entry(c"off", ITERATIVE_OFF),
+            am::enum_entry(c"relaxed_order", ITERATIVE_RELAXED),
+            am::enum_entry(c"strict_order", ITERATIVE_STRICT),
             pg_sys::config_enum_entry {
                 name: std::ptr::null(),
                 val: 0,
@@ -135,14 +134,6 @@ pub fn init() {
     }
 }
 
-fn enum_entry(name: &'static std::ffi::CStr, val: c_int) -> pg_sys::config_enum_entry {
-    pg_sys::config_enum_entry {
-        name: name.as_ptr(),
-        val,
-        hidden: false,
-    }
-}
-
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn amoptions(
     reloptions: pg_sys::Datum,
@@ -187,49 +178,11 @@ unsafe fn index_options(index: pg_sys::Relation) -> (usize, usize) {
     (m as usize, ef as usize)
 }
 
-/// Which metric the operator class orders by, from its support functions:
-/// 1 is the distance, and a norm function as support 2 means cosine
-/// (vectors are normalised and compared by inner product), as in pgvector.
-///
 /// # Safety
 /// `index` must be a valid, open hnsw index relation.
 unsafe fn opclass_metric(index: pg_sys::Relation) -> Metric {
-    use crate::types::vector as v;
-    // SAFETY: every hnsw opclass declares support function 1 (amvalidate is
-    // permissive, so check); index_getprocid returns InvalidOid when absent.
-    let (addr, has_norm) = unsafe {
-        if pg_sys::index_getprocid(index, 1, 1) == pg_sys::InvalidOid {
-            am::error(
-                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                "operator class has no distance function for hnsw index".into(),
-                None,
-            );
-        }
-        let info = pg_sys::index_getprocinfo(index, 1, 1);
-        (
-            (*info).fn_addr.map_or(0, |f| f as usize),
-            pg_sys::index_getprocid(index, 1, 2) != pg_sys::InvalidOid,
-        )
-    };
-    type V1 = unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Datum;
-    let is = |f: V1| addr == f as usize;
-    if is(v::vx_vector_l2_squared_distance) {
-        Metric::L2
-    } else if is(v::vx_vector_negative_inner_product) {
-        if has_norm {
-            Metric::Cosine
-        } else {
-            Metric::InnerProduct
-        }
-    } else if is(v::vx_l1_distance) {
-        Metric::L1
-    } else {
-        am::error(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            "type not supported for hnsw index".into(),
-            None,
-        )
-    }
+    // SAFETY: per the contract.
+    unsafe { am::opclass_metric(index, "hnsw") }
 }
 
 /// Reads the metapage of an open index.

@@ -11,8 +11,8 @@
 
 use crate::kmeans::nearest_center;
 use crate::pages::{
-    check_data_page, init_data_page, item_len, item_tuple, list_blocks, list_raw, next_block,
-    read_lists, set_list_blocks, set_next_block, Meta, INVALID_BLOCK,
+    check_data_page, for_each_center, init_data_page, item_len, item_tuple, list_blocks, list_raw,
+    next_block, set_list_blocks, set_next_block, Meta, INVALID_BLOCK,
 };
 use pagestore::{page, BlockNumber, Corrupt, PageStore, Tid};
 
@@ -43,19 +43,20 @@ pub fn insert<S: PageStore>(
     let Some(v) = meta.metric.prepare(vector) else {
         return Ok(Inserted::NotIndexed);
     };
-    let owned;
-    let centers = match centers {
-        Some(c) => c,
+    let list = match centers {
+        Some(c) => nearest_center(&v, c, meta.metric).0 as u32,
         None => {
-            owned = read_lists(store, meta)?
-                .into_iter()
-                .flat_map(|l| l.center)
-                .collect::<Vec<f32>>();
-            &owned
+            // On the list pages themselves, as a scan ranks them.
+            let mut best = (0u32, f32::INFINITY);
+            for_each_center(store, meta, |i, _, c| {
+                let d = meta.metric.distance(&v, c);
+                if d < best.1 {
+                    best = (i, d);
+                }
+            })?;
+            best.0
         }
     };
-    let (list, _) = nearest_center(&v, centers, meta.metric);
-    let list = list as u32;
     let item = item_tuple(heap, &v);
     let lt = meta.list_tid(list);
 

@@ -63,6 +63,15 @@ fn dist(a: &[f32], b: &[f32]) -> f32 {
     distance::l2_squared(a, b).max(0.0).sqrt()
 }
 
+/// Distance terms (points x centers x dimensions) per parallel step.
+const WORK_PER_STEP: usize = 1 << 27;
+
+/// `0..n` in ranges of `step`.
+fn steps(n: usize, step: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let step = step.max(1);
+    (0..n.div_ceil(step)).map(move |i| i * step..((i + 1) * step).min(n))
+}
+
 /// Scales `v` to unit length; false (and `v` unchanged) for a zero or
 /// non-finite norm.
 pub fn normalize(v: &mut [f32]) -> bool {
@@ -146,18 +155,23 @@ pub fn kmeans(
     let mut assign = vec![0u32; n];
     let mut upper = vec![0f32; n];
     let mut lower = vec![0f32; n];
-    pool.install(|| {
-        assign
-            .par_iter_mut()
-            .zip(upper.par_iter_mut())
-            .zip(lower.par_iter_mut())
-            .zip(samples.par_chunks(dim))
-            .for_each(|(((a, u), l), v)| {
-                let (i, d1, d2) = two_nearest(v, &centers);
-                (*a, *u, *l) = (i, d1, d2);
-            })
-    });
-    between();
+    // Points per parallel step: about WORK_PER_STEP distance terms, so
+    // `between` (interrupt checks) runs often even with many centers.
+    let step = (WORK_PER_STEP / (k * dim)).max(64).min(n);
+    for r in steps(n, step) {
+        pool.install(|| {
+            assign[r.clone()]
+                .par_iter_mut()
+                .zip(upper[r.clone()].par_iter_mut())
+                .zip(lower[r.clone()].par_iter_mut())
+                .zip(samples[r.start * dim..r.end * dim].par_chunks(dim))
+                .for_each(|(((a, u), l), v)| {
+                    let (i, d1, d2) = two_nearest(v, &centers);
+                    (*a, *u, *l) = (i, d1, d2);
+                })
+        });
+        between();
+    }
 
     let mut report = Report::default();
     let mut half_gap = vec![0f32; k];
@@ -179,49 +193,59 @@ pub fn kmeans(
         // than that to its own center cannot be nearer to another. k^2
         // distances, so only for k where that is cheap next to a pass.
         if k <= 4096 {
-            pool.install(|| {
-                half_gap.par_iter_mut().enumerate().for_each(|(j, g)| {
-                    let cj = &centers[j * dim..(j + 1) * dim];
-                    let nearest = centers
-                        .chunks_exact(dim)
-                        .enumerate()
-                        .filter(|(i, _)| *i != j)
-                        .map(|(_, c)| dist(cj, c))
-                        .fold(f32::INFINITY, f32::min);
-                    *g = nearest / 2.0;
-                })
-            });
+            for r in steps(k, step.min(k)) {
+                let centers = &centers;
+                pool.install(|| {
+                    half_gap[r.clone()]
+                        .par_iter_mut()
+                        .zip(r.clone())
+                        .for_each(|(g, j)| {
+                            let cj = &centers[j * dim..(j + 1) * dim];
+                            let nearest = centers
+                                .chunks_exact(dim)
+                                .enumerate()
+                                .filter(|(i, _)| *i != j)
+                                .map(|(_, c)| dist(cj, c))
+                                .fold(f32::INFINITY, f32::min);
+                            *g = nearest / 2.0;
+                        })
+                });
+                between();
+            }
         }
         let centers_ref = &centers;
         let half_gap_ref = &half_gap;
         let shift_ref = &shift;
-        let changes: usize = pool.install(|| {
-            assign
-                .par_iter_mut()
-                .zip(upper.par_iter_mut())
-                .zip(lower.par_iter_mut())
-                .zip(samples.par_chunks(dim))
-                .map(|(((a, u), l), v)| {
-                    let own = *a as usize;
-                    *u += shift_ref[own];
-                    *l -= if own == top.0 { second } else { top.1 };
-                    let bound = l.max(half_gap_ref[own]);
-                    if *u <= bound {
-                        return 0;
-                    }
-                    *u = dist(v, &centers_ref[own * dim..(own + 1) * dim]);
-                    if *u <= bound {
-                        return 0;
-                    }
-                    let (i, d1, d2) = two_nearest(v, centers_ref);
-                    let changed = i != *a;
-                    (*a, *u, *l) = (i, d1, d2);
-                    changed as usize
-                })
-                .sum()
-        });
+        let mut changes = 0;
+        for r in steps(n, step) {
+            changes += pool.install(|| {
+                assign[r.clone()]
+                    .par_iter_mut()
+                    .zip(upper[r.clone()].par_iter_mut())
+                    .zip(lower[r.clone()].par_iter_mut())
+                    .zip(samples[r.start * dim..r.end * dim].par_chunks(dim))
+                    .map(|(((a, u), l), v)| {
+                        let own = *a as usize;
+                        *u += shift_ref[own];
+                        *l -= if own == top.0 { second } else { top.1 };
+                        let bound = l.max(half_gap_ref[own]);
+                        if *u <= bound {
+                            return 0;
+                        }
+                        *u = dist(v, &centers_ref[own * dim..(own + 1) * dim]);
+                        if *u <= bound {
+                            return 0;
+                        }
+                        let (i, d1, d2) = two_nearest(v, centers_ref);
+                        let changed = i != *a;
+                        (*a, *u, *l) = (i, d1, d2);
+                        changed as usize
+                    })
+                    .sum::<usize>()
+            });
+            between();
+        }
         report.last_changes = changes;
-        between();
         if changes == 0 {
             break;
         }

@@ -260,6 +260,45 @@ pub fn read_lists<S: PageStore>(store: &S, meta: &Meta) -> Result<Vec<List>, Cor
     Ok(out)
 }
 
+/// Calls `f(list, start block, center)` for every list, in order, on the
+/// list pages themselves (no copy of the centers when they are aligned,
+/// as they are on a page: items are MAXALIGNed and the center follows an
+/// 8-byte header).
+pub fn for_each_center<S: PageStore>(
+    store: &S,
+    meta: &Meta,
+    mut f: impl FnMut(u32, BlockNumber, &[f32]),
+) -> Result<(), Corrupt> {
+    let per = meta.lists_per_page();
+    let dims = meta.dims as usize;
+    for b in 1..=meta.list_pages {
+        if b >= store.nblocks() {
+            return Err(Corrupt(format!("list page {b} is missing")));
+        }
+        store.read(b, |p| -> Result<(), Corrupt> {
+            let first = (b - 1) * per;
+            for i in first..(first + per).min(meta.lists) {
+                let raw = list_raw(p, meta.list_tid(i), dims)?;
+                let (start, _) = list_blocks(raw);
+                match as_f32(&raw[LIST_HEADER..]) {
+                    Some(c) => f(i, start, c),
+                    None => f(i, start, &floats(&raw[LIST_HEADER..])),
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Little-endian f32 bytes as a slice when aligned, else None.
+pub fn as_f32(b: &[u8]) -> Option<&[f32]> {
+    if !cfg!(target_endian = "little") {
+        return None;
+    }
+    bytemuck::try_cast_slice::<u8, f32>(b).ok()
+}
+
 /// Bytes of a list item of `dims` dimensions.
 pub fn item_len(dims: usize) -> usize {
     ITEM_HEADER + 4 * dims

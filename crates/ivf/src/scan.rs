@@ -2,7 +2,7 @@
 //! scan lists in that order, `probes` at a time, handing out what they
 //! hold nearest first.
 
-use crate::pages::{for_each_item, read_lists, walk_chain, Meta};
+use crate::pages::{as_f32, for_each_center, for_each_item, walk_chain, Meta};
 use pagestore::{BlockNumber, Corrupt, PageStore, Tid};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -46,12 +46,10 @@ impl Scan {
     /// Ranks the lists for `query` (already in the metric's stored form;
     /// a zero vector under cosine stays zero and orders arbitrarily).
     pub fn new<S: PageStore>(store: &S, meta: &Meta, query: &[f32]) -> Result<Scan, Corrupt> {
-        let lists = read_lists(store, meta)?;
-        let mut ranked: Vec<(f32, u32, BlockNumber)> = lists
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (meta.metric.distance(query, &l.center), i as u32, l.start))
-            .collect();
+        let mut ranked: Vec<(f32, u32, BlockNumber)> = Vec::with_capacity(meta.lists as usize);
+        for_each_center(store, meta, |i, start, center| {
+            ranked.push((meta.metric.distance(query, center), i, start))
+        })?;
         ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         Ok(Scan {
             query: query.to_vec(),
@@ -80,7 +78,7 @@ impl Scan {
         for &start in &self.order[self.probed..end] {
             walk_chain(store, start, |_, p| {
                 for_each_item(p, dims, |_, heap, bytes| {
-                    let d = match bytemuck_f32(bytes) {
+                    let d = match as_f32(bytes) {
                         Some(v) => metric.distance(&self.query, v),
                         None => metric.distance(&self.query, &crate::pages::floats(bytes)),
                     };
@@ -106,13 +104,4 @@ impl Scan {
     pub fn pending(&self) -> usize {
         self.hits.len()
     }
-}
-
-/// The vector bytes of an item as f32 when aligned (items are MAXALIGNed
-/// on the page and the vector starts 8 bytes in), else None.
-fn bytemuck_f32(b: &[u8]) -> Option<&[f32]> {
-    if !cfg!(target_endian = "little") {
-        return None;
-    }
-    bytemuck::try_cast_slice::<u8, f32>(b).ok()
 }

@@ -410,3 +410,24 @@ fn corrupted_pages_are_reported_not_crashed_on() {
     assert_eq!(pages as u32 + 1 + meta.list_pages, store.nblocks());
     try_all(&store).unwrap();
 }
+
+#[test]
+fn kmeans_with_few_samples_more_than_centers() {
+    // fewer points than a parallel step holds, more than there are centers
+    let points = [0.0, 0.0, 10.0, 10.0, 0.1, 0.0, 10.0, 10.1, 0.0, 0.1];
+    let params = Params {
+        k: 2,
+        spherical: false,
+        max_iterations: 20,
+        seed: 3,
+    };
+    let mut calls = 0;
+    let (centers, report) = kmeans(&points, 2, &params, &pool(), || calls += 1);
+    assert!(calls > 0 && report.iterations >= 1);
+    let mut near: Vec<usize> = [[0.0f32, 0.0], [10.0, 10.0]]
+        .iter()
+        .map(|p| nearest_center(p, &centers, Metric::L2).0)
+        .collect();
+    near.dedup();
+    assert_eq!(near.len(), 2, "both clusters found: {centers:?}");
+}

@@ -1,0 +1,423 @@
+//! CREATE INDEX: a first heap scan keeps a uniform sample of the rows
+//! (reservoir sampling, bounded by maintenance_work_mem as in pgvector);
+//! k-means finds the list centers on rayon threads; a second heap scan
+//! assigns the rows to their nearest center in parallel batches and the
+//! list writer lays each list out on pages as it fills. The pages are
+//! written without WAL and logged once with log_newpage_range.
+
+use super::{index_lists, opclass_metric};
+use crate::am;
+use crate::storage::{relation_needs_wal, BufferStore};
+use crate::types::varlena::VectorRef;
+use distance::Metric;
+use ivf::build::ListWriter;
+use ivf::kmeans::{self, nearest_center, Rng};
+use pagestore::{PageStore, Tid};
+use pgrx::pg_sys;
+use pgrx::pg_sys::elog::PgLogLevel;
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::PgMemoryContexts;
+use rayon::prelude::*;
+use std::ffi::c_void;
+
+pub const PHASE_KMEANS: i64 = 2;
+pub const PHASE_ASSIGN: i64 = 3;
+pub const PHASE_LOAD: i64 = 4;
+
+/// Rows assigned per parallel batch (at most; see `batch_rows`).
+const BATCH_ROWS: usize = 8192;
+/// Lloyd iterations at most (they usually stop earlier: no sample moved).
+const MAX_ITERATIONS: usize = 100;
+/// MaxHeapTuplesPerPage (a macro pgrx does not export): line pointers
+/// plus minimal tuple headers that fit an 8 kB heap page.
+const MAX_HEAP_TUPLES_PER_PAGE: usize = (8192 - 24) / (24 + 4);
+/// Builds are repeatable: the sample and the seeding use a fixed seed.
+const SEED: u64 = 0x5658_4956_4646_0001;
+
+/// What the index's column, options and operator class ask for, checked.
+struct Setup {
+    metric: Metric,
+    dims: usize,
+    lists: usize,
+}
+
+impl Setup {
+    /// # Safety
+    /// `index` must be a valid, open ivfflat index relation.
+    unsafe fn of(index: pg_sys::Relation) -> Setup {
+        // SAFETY: per the contract.
+        let metric = unsafe { opclass_metric(index) };
+        // SAFETY: per the contract.
+        let dims = unsafe { am::column_dimensions(index, "ivfflat", ivf::pages::max_dims()) };
+        if spherical(metric) && dims == 1 {
+            am::error(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                "dimensions must be greater than one for this opclass".into(),
+                None,
+            );
+        }
+        // SAFETY: per the contract.
+        let lists = unsafe { index_lists(index) };
+        Setup {
+            metric,
+            dims,
+            lists,
+        }
+    }
+
+    /// Bytes of one vector as pgvector counts them (a varlena vector).
+    fn item_bytes(&self) -> usize {
+        (8 + 4 * self.dims + 7) & !7
+    }
+}
+
+/// Cosine and inner product cluster unit vectors (pgvector's FUNCTION 4).
+fn spherical(metric: Metric) -> bool {
+    matches!(metric, Metric::Cosine | Metric::InnerProduct)
+}
+
+/// Errors as pgvector does when the build's arrays outgrow
+/// maintenance_work_mem.
+fn check_memory(bytes: usize) {
+    // SAFETY: reading a GUC variable on the backend thread.
+    let mwm_kb = unsafe { pg_sys::maintenance_work_mem } as usize;
+    if bytes / 1024 > mwm_kb {
+        am::error(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!(
+                "memory required is {} MB, maintenance_work_mem is {} MB",
+                bytes / (1024 * 1024) + 1,
+                mwm_kb / 1024
+            ),
+            None,
+        );
+    }
+}
+
+/// A heap scan handing each non-null row's vector to `sink`; detoasted
+/// copies live in a memory context reset after every row.
+struct RowScan<'a> {
+    cx: PgMemoryContexts,
+    sink: &'a mut dyn FnMut(&[f32], Tid),
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn row_callback(
+    _index: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    _alive: bool,
+    state: *mut c_void,
+) {
+    // SAFETY: state is the RowScan scan_rows passed, alive for the whole
+    // scan; values/isnull hold the one index column.
+    let (st, value, tid) = unsafe {
+        if *isnull {
+            return;
+        }
+        (
+            &mut *(state as *mut RowScan),
+            *values,
+            am::tid_from_pointer(&*tid),
+        )
+    };
+    let mut cx = std::mem::replace(&mut st.cx, PgMemoryContexts::CurrentMemoryContext);
+    // SAFETY: switch_to runs the closure with cx current; value is a
+    // non-null vector datum of the indexed column.
+    unsafe {
+        cx.switch_to(|_| {
+            let v = VectorRef::from_datum(value);
+            (st.sink)(v.as_slice(), tid);
+        });
+        cx.reset();
+    }
+    st.cx = cx;
+}
+
+/// Scans the heap (the rows the index must hold) into `sink`; returns
+/// the number of heap tuples.
+///
+/// # Safety
+/// The relations and index info must be what ambuild got.
+unsafe fn scan_rows(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    index_info: *mut pg_sys::IndexInfo,
+    progress: bool,
+    sink: &mut dyn FnMut(&[f32], Tid),
+) -> f64 {
+    let mut st = RowScan {
+        cx: PgMemoryContexts::new("ivfflat build row"),
+        sink,
+    };
+    // SAFETY: the callback gets &mut st back through the void pointer and
+    // only during this call.
+    unsafe {
+        pg_sys::table_index_build_scan(
+            heap,
+            index,
+            index_info,
+            true,
+            progress,
+            Some(row_callback),
+            &mut st as *mut RowScan as *mut c_void,
+            std::ptr::null_mut(),
+        )
+    }
+}
+
+fn check_dims(v: &[f32], dims: usize) {
+    if v.len() != dims {
+        crate::error::raise(vecfmt::VectorError::ExpectedDimensions {
+            expected: dims as i64,
+            got: v.len() as i64,
+        });
+    }
+}
+
+/// A uniform sample of the rows (reservoir sampling), in the form k-means
+/// clusters: unit length under a spherical metric (rows with a zero norm
+/// are skipped).
+///
+/// # Safety
+/// As for `scan_rows`.
+unsafe fn sample_rows(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    index_info: *mut pg_sys::IndexInfo,
+    setup: &Setup,
+) -> Vec<f32> {
+    // SAFETY: heap is open.
+    let heap_blocks =
+        unsafe { pg_sys::RelationGetNumberOfBlocksInFork(heap, pg_sys::ForkNumber::MAIN_FORKNUM) }
+            as usize;
+    let max_tuples = heap_blocks * MAX_HEAP_TUPLES_PER_PAGE;
+    // 50 samples per list, at least 10000, as in pgvector.
+    let target = (setup.lists * 50).max(10000).min(max_tuples).max(1);
+    // pgvector checks the whole target up front; the sample only grows to
+    // the rows the table has, so check as it grows and report the target.
+    let item = setup.item_bytes();
+    let fits = (am::maintenance_work_mem_bytes() / item).saturating_sub(setup.lists);
+    check_memory(setup.lists * item);
+    let dims = setup.dims;
+    let sphere = spherical(setup.metric);
+    let mut samples: Vec<f32> = Vec::new();
+    let mut rng = Rng::new(SEED);
+    let mut seen = 0usize;
+    let mut sink = |v: &[f32], _tid: Tid| {
+        check_dims(v, dims);
+        let mut unit;
+        let v = if sphere {
+            unit = v.to_vec();
+            if !kmeans::normalize(&mut unit) {
+                return;
+            }
+            &unit[..]
+        } else {
+            v
+        };
+        seen += 1;
+        if samples.len() < target * dims {
+            if samples.len() == fits * dims {
+                check_memory((setup.lists + target) * item);
+            }
+            samples.extend_from_slice(v);
+        } else {
+            let j = rng.below(seen);
+            if j < target {
+                samples[j * dims..(j + 1) * dims].copy_from_slice(v);
+            }
+        }
+    };
+    // SAFETY: per the contract.
+    unsafe { scan_rows(heap, index, index_info, false, &mut sink) };
+    samples
+}
+
+/// The list centers for `samples`, on the build pool.
+fn centers(setup: &Setup, samples: &[f32], pool: &rayon::ThreadPool) -> Vec<f32> {
+    let params = kmeans::Params {
+        k: setup.lists,
+        spherical: spherical(setup.metric),
+        max_iterations: MAX_ITERATIONS,
+        seed: SEED,
+    };
+    let t = std::time::Instant::now();
+    let (centers, report) = kmeans::kmeans(samples, setup.dims, &params, pool, || {
+        am::check_for_interrupts()
+    });
+    pgrx::debug1!(
+        "ivfflat build: k-means of {} samples into {} lists on {} threads: {} iterations, {:.2}s, inertia {:.4e}",
+        samples.len() / setup.dims,
+        setup.lists,
+        pool.current_num_threads(),
+        report.iterations,
+        t.elapsed().as_secs_f64(),
+        report.inertia
+    );
+    centers
+}
+
+/// Rows waiting for their list, assigned in parallel a batch at a time.
+struct Assigner<'w, 's> {
+    writer: &'w mut ListWriter<'s, BufferStore>,
+    centers: &'w [f32],
+    metric: Metric,
+    dims: usize,
+    tids: Vec<Tid>,
+    vectors: Vec<f32>,
+    batch_rows: usize,
+    pool: &'w rayon::ThreadPool,
+}
+
+impl Assigner<'_, '_> {
+    fn add(&mut self, v: &[f32], tid: Tid) {
+        check_dims(v, self.dims);
+        let Some(p) = self.metric.prepare(v) else {
+            return; // cosine cannot order a zero vector: not indexed
+        };
+        self.tids.push(tid);
+        self.vectors.extend_from_slice(&p);
+        if self.tids.len() >= self.batch_rows {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.tids.is_empty() {
+            return;
+        }
+        am::check_for_interrupts();
+        let (centers, metric, dims) = (self.centers, self.metric, self.dims);
+        let lists: Vec<usize> = self.pool.install(|| {
+            self.vectors
+                .par_chunks(dims)
+                .map(|v| nearest_center(v, centers, metric).0)
+                .collect()
+        });
+        for ((list, tid), v) in lists.iter().zip(&self.tids).zip(self.vectors.chunks(dims)) {
+            self.writer.push(*list, *tid, v);
+        }
+        self.tids.clear();
+        self.vectors.clear();
+        am::report_progress(
+            pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE,
+            self.writer.tuples() as i64,
+        );
+    }
+}
+
+/// Writes an index with `centers` into the empty `store`; `rows` feeds it
+/// the rows (none for an empty index). Returns the rows indexed.
+fn write_index(
+    store: &BufferStore,
+    setup: &Setup,
+    centers: &[f32],
+    pool: &rayon::ThreadPool,
+    rows: impl FnOnce(&mut dyn FnMut(&[f32], Tid)),
+) -> u64 {
+    let dims = setup.dims;
+    let mwm = am::maintenance_work_mem_bytes();
+    let batch_rows = (mwm / 4 / (4 * dims + 8)).clamp(64, BATCH_ROWS);
+    let budget = mwm.saturating_sub(4 * centers.len() + batch_rows * (4 * dims + 8));
+    let mut writer = ListWriter::begin(store, dims, setup.metric, centers, budget)
+        .unwrap_or_else(|e| am::error(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e, None));
+    let mut a = Assigner {
+        writer: &mut writer,
+        centers,
+        metric: setup.metric,
+        dims,
+        tids: Vec::with_capacity(batch_rows),
+        vectors: Vec::with_capacity(batch_rows * dims),
+        batch_rows,
+        pool,
+    };
+    rows(&mut |v, tid| a.add(v, tid));
+    a.flush();
+    am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LOAD);
+    let tuples = writer.tuples();
+    writer
+        .finish()
+        .unwrap_or_else(|e| am::corrupted_index(store.relation(), e));
+    tuples
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn ambuild(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    index_info: *mut pg_sys::IndexInfo,
+) -> *mut pg_sys::IndexBuildResult {
+    // SAFETY: Postgres hands ambuild open, locked relations.
+    let setup = unsafe { Setup::of(index) };
+    let store = BufferStore::unlogged(index, pg_sys::ForkNumber::MAIN_FORKNUM);
+    if store.nblocks() != 0 {
+        // SAFETY: index is open.
+        let name = unsafe { am::relation_name(index) };
+        pgrx::error!("index \"{name}\" already contains data");
+    }
+    let pool = am::build_pool();
+    am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_KMEANS);
+    let started = std::time::Instant::now();
+    // SAFETY: the relations ambuild got.
+    let samples = unsafe { sample_rows(heap, index, index_info, &setup) };
+    let sampled = samples.len() / setup.dims;
+    pgrx::debug1!(
+        "ivfflat build: sampled {sampled} rows in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
+    if sampled < setup.lists {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+            "ivfflat index created with little data".to_string(),
+            "vector_ext",
+        )
+        .set_detail("This will cause low recall.")
+        .set_hint("Drop the index until the table has more data.")
+        .report(PgLogLevel::NOTICE);
+    }
+    let centers = centers(&setup, &samples, &pool);
+    drop(samples);
+
+    am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_ASSIGN);
+    let t = std::time::Instant::now();
+    let mut reltuples = 0.0;
+    let indexed = write_index(&store, &setup, &centers, &pool, |sink| {
+        // SAFETY: the relations ambuild got.
+        reltuples = unsafe { scan_rows(heap, index, index_info, true, sink) };
+    });
+    pgrx::debug1!(
+        "ivfflat build: assigned and wrote {indexed} rows ({} pages) in {:.2}s",
+        store.nblocks(),
+        t.elapsed().as_secs_f64()
+    );
+    // SAFETY: index is open.
+    if unsafe { relation_needs_wal(index) } {
+        store.log_all_pages();
+    }
+    // SAFETY: palloc0 of a plain C struct, returned to Postgres.
+    unsafe {
+        let result = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBuildResult>())
+            as *mut pg_sys::IndexBuildResult;
+        (*result).heap_tuples = reltuples;
+        (*result).index_tuples = indexed as f64;
+        result
+    }
+}
+
+/// The init fork of an index on an UNLOGGED table: the metapage and lists
+/// with random centers (there is no data to cluster), always WAL-logged so
+/// that it exists after a crash.
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
+    // SAFETY: Postgres hands ambuildempty an open, locked index.
+    let setup = unsafe { Setup::of(index) };
+    check_memory(setup.lists * setup.item_bytes());
+    let store = BufferStore::unlogged(index, pg_sys::ForkNumber::INIT_FORKNUM);
+    let pool = am::build_pool();
+    let centers = centers(&setup, &[], &pool);
+    write_index(&store, &setup, &centers, &pool, |_| {});
+    store.log_all_pages();
+}

@@ -1,0 +1,66 @@
+//! Planner costs, shaped as pgvector's: the index serves only
+//! `ORDER BY col <op> $1` (infinite cost otherwise, so the planner never
+//! picks it for what it cannot do); a scan reads the list pages and the
+//! `probes` nearest of `lists` lists before its first row, mostly
+//! sequentially (a list's pages are chained in order).
+
+use super::{read_meta, PROBES};
+use crate::storage::BufferStore;
+use pgrx::pg_sys;
+
+/// Part of the page reads that are sequential rather than random.
+const SEQUENTIAL_RATIO: f64 = 0.5;
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn amcostestimate(
+    root: *mut pg_sys::PlannerInfo,
+    path: *mut pg_sys::IndexPath,
+    loop_count: f64,
+    startup_cost: *mut pg_sys::Cost,
+    total_cost: *mut pg_sys::Cost,
+    selectivity: *mut pg_sys::Selectivity,
+    correlation: *mut f64,
+    pages: *mut f64,
+) {
+    // SAFETY: the planner passes a valid path and output pointers; the
+    // index is locked by the planner, so opening it with NoLock is safe.
+    unsafe {
+        if (*path).indexorderbys.is_null() {
+            *startup_cost = f64::INFINITY;
+            *total_cost = f64::INFINITY;
+            *selectivity = 0.0;
+            *correlation = 0.0;
+            *pages = 0.0;
+            return;
+        }
+        let mut costs: pg_sys::GenericCosts = std::mem::zeroed();
+        pg_sys::genericcostestimate(root, path, loop_count, &mut costs);
+        let info = (*path).indexinfo;
+        let index = pg_sys::index_open((*info).indexoid, pg_sys::NoLock as i32);
+        let lists = read_meta(&BufferStore::logged(index)).lists;
+        pg_sys::index_close(index, pg_sys::NoLock as i32);
+        let ratio = (PROBES.get() as f64 / lists as f64).min(1.0);
+        let mut seq_page_cost = 0.0;
+        pg_sys::get_tablespace_page_costs(
+            (*info).reltablespace,
+            std::ptr::null_mut(),
+            &mut seq_page_cost,
+        );
+        let random_extra = costs.spc_random_page_cost - seq_page_cost;
+        costs.indexTotalCost -= SEQUENTIAL_RATIO * costs.numIndexPages * random_extra;
+        let mut startup = costs.indexTotalCost * ratio;
+        // The heap's own seq scan cost leaves TOAST out: do not let the
+        // index look dearer than it just because its pages are counted.
+        let startup_pages = costs.numIndexPages * ratio;
+        let heap_pages = (*(*info).rel).pages as f64;
+        if startup_pages > heap_pages && ratio < 0.5 {
+            startup -= (1.0 - SEQUENTIAL_RATIO) * startup_pages * random_extra;
+            startup -= (startup_pages - heap_pages) * seq_page_cost;
+        }
+        *startup_cost = startup;
+        *total_cost = costs.indexTotalCost;
+        *selectivity = costs.indexSelectivity;
+        *correlation = costs.indexCorrelation;
+        *pages = costs.numIndexPages;
+    }
+}

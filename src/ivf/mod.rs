@@ -1,0 +1,248 @@
+//! The `ivfflat` index access method: glue between Postgres' index AM API
+//! and the inverted lists of `crates/ivf`, which work on `BufferStore`
+//! pages.
+
+mod build;
+mod cost;
+mod scan;
+mod vacuum;
+
+use crate::am::{self, Setting};
+use crate::storage::BufferStore;
+use distance::Metric;
+use ivf::pages::Meta;
+use pgrx::pg_sys;
+use std::ffi::{c_char, c_int, c_void};
+
+pub const DEFAULT_LISTS: i32 = 100;
+pub const MIN_LISTS: i32 = 1;
+pub const MAX_LISTS: i32 = 32768;
+
+pub static PROBES: Setting<c_int> = Setting::new(1);
+pub static ITERATIVE_SCAN: Setting<c_int> = Setting::new(ITERATIVE_OFF);
+pub static MAX_PROBES: Setting<c_int> = Setting::new(MAX_LISTS);
+
+pub const ITERATIVE_OFF: c_int = 0;
+pub const ITERATIVE_RELAXED: c_int = 1;
+
+static RELOPT_KIND: Setting<pg_sys::relopt_kind::Type> = Setting::new(0);
+
+/// The reloptions as `build_reloptions` lays them out.
+#[repr(C)]
+struct Options {
+    vl_len_: i32,
+    lists: c_int,
+}
+
+/// Registers the reloption and settings (from _PG_init).
+pub fn init() {
+    // SAFETY: _PG_init runs once per backend on its own thread; the names
+    // and descriptions are static C strings; the variables are statics.
+    unsafe {
+        let kind = pg_sys::add_reloption_kind();
+        *RELOPT_KIND.ptr() = kind;
+        pg_sys::add_int_reloption(
+            kind,
+            c"lists".as_ptr(),
+            c"Number of inverted lists".as_ptr(),
+            DEFAULT_LISTS,
+            MIN_LISTS,
+            MAX_LISTS,
+            pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
+        );
+        pg_sys::DefineCustomIntVariable(
+            c"ivfflat.probes".as_ptr(),
+            c"Sets the number of probes".as_ptr(),
+            c"Valid range is 1..lists.".as_ptr(),
+            PROBES.ptr(),
+            1,
+            MIN_LISTS,
+            MAX_LISTS,
+            pg_sys::GucContext::PGC_USERSET,
+            0,
+            None,
+            None,
+            None,
+        );
+        let options: &'static [pg_sys::config_enum_entry] = Box::leak(Box::new([
+            am::enum_entry(c"off", ITERATIVE_OFF),
+            am::enum_entry(c"relaxed_order", ITERATIVE_RELAXED),
+            pg_sys::config_enum_entry {
+                name: std::ptr::null(),
+                val: 0,
+                hidden: false,
+            },
+        ]));
+        pg_sys::DefineCustomEnumVariable(
+            c"ivfflat.iterative_scan".as_ptr(),
+            c"Sets the mode for iterative scans".as_ptr(),
+            std::ptr::null(),
+            ITERATIVE_SCAN.ptr(),
+            ITERATIVE_OFF,
+            options.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            0,
+            None,
+            None,
+            None,
+        );
+        // Below ivfflat.probes, probes wins (as in pgvector).
+        pg_sys::DefineCustomIntVariable(
+            c"ivfflat.max_probes".as_ptr(),
+            c"Sets the max number of probes for iterative scans".as_ptr(),
+            std::ptr::null(),
+            MAX_PROBES.ptr(),
+            MAX_LISTS,
+            MIN_LISTS,
+            MAX_LISTS,
+            pg_sys::GucContext::PGC_USERSET,
+            0,
+            None,
+            None,
+            None,
+        );
+        pg_sys::MarkGUCPrefixReserved(c"ivfflat".as_ptr());
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn amoptions(
+    reloptions: pg_sys::Datum,
+    validate: bool,
+) -> *mut pg_sys::bytea {
+    let tab = [pg_sys::relopt_parse_elt {
+        optname: c"lists".as_ptr(),
+        opttype: pg_sys::relopt_type::RELOPT_TYPE_INT,
+        offset: std::mem::offset_of!(Options, lists) as c_int,
+    }];
+    // SAFETY: tab describes Options exactly; build_reloptions pallocs the
+    // result (or returns NULL when there are no options and !validate).
+    unsafe {
+        pg_sys::build_reloptions(
+            reloptions,
+            validate,
+            RELOPT_KIND.get(),
+            std::mem::size_of::<Options>(),
+            tab.as_ptr(),
+            tab.len() as c_int,
+        ) as *mut pg_sys::bytea
+    }
+}
+
+/// The index's `lists` option (the default when not given).
+///
+/// # Safety
+/// `index` must be a valid, open ivfflat index relation.
+unsafe fn index_lists(index: pg_sys::Relation) -> usize {
+    // SAFETY: rd_options of an ivfflat index is NULL or what amoptions built.
+    let opts = unsafe { ((*index).rd_options as *const Options).as_ref() };
+    opts.map_or(DEFAULT_LISTS, |o| o.lists) as usize
+}
+
+/// # Safety
+/// `index` must be a valid, open ivfflat index relation.
+unsafe fn opclass_metric(index: pg_sys::Relation) -> Metric {
+    // SAFETY: per the contract.
+    unsafe { am::opclass_metric(index, "ivfflat") }
+}
+
+/// Reads the metapage of an open index.
+fn read_meta(store: &BufferStore) -> Meta {
+    ivf::pages::read_meta(store).unwrap_or_else(|e| am::corrupted_index(store.relation(), e))
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn aminsert(
+    index: pg_sys::Relation,
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    heap_tid: pg_sys::ItemPointer,
+    _heap: pg_sys::Relation,
+    _check_unique: pg_sys::IndexUniqueCheck::Type,
+    _index_unchanged: bool,
+    _index_info: *mut pg_sys::IndexInfo,
+) -> bool {
+    // SAFETY: Postgres passes one value/isnull pair per index column and a
+    // valid heap TID; a non-null value is a vector datum.
+    let (value, tid) = unsafe {
+        if *isnull {
+            return false;
+        }
+        (*values, am::tid_from_pointer(&*heap_tid))
+    };
+    // SAFETY: a non-null datum of the indexed column, which is a vector.
+    let v = unsafe { crate::types::varlena::VectorRef::from_datum(value) };
+    let store = BufferStore::logged(index);
+    let meta = read_meta(&store);
+    if v.dim() != meta.dims as usize {
+        crate::error::raise(vecfmt::VectorError::ExpectedDimensions {
+            expected: meta.dims as i64,
+            got: v.dim() as i64,
+        });
+    }
+    if let Err(e) = ivf::insert::insert(&store, &meta, None, v.as_slice(), tid) {
+        am::corrupted_index(index, e);
+    }
+    false
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut c_char {
+    let name: &'static std::ffi::CStr = match phase {
+        1 => c"initializing",
+        build::PHASE_KMEANS => c"performing k-means",
+        build::PHASE_ASSIGN => c"assigning tuples",
+        build::PHASE_LOAD => c"loading tuples",
+        _ => return std::ptr::null_mut(),
+    };
+    name.as_ptr() as *mut c_char
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn amvalidate(_opclass: pg_sys::Oid) -> bool {
+    true
+}
+
+crate::fmgr::pg_function!(pg_finfo_vx_ivfflat_handler, vx_ivfflat_handler, |_args| {
+    // SAFETY: makeNode-equivalent: a zeroed, palloc'd IndexAmRoutine with
+    // its node tag, filled in below and handed to Postgres.
+    unsafe {
+        let r = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexAmRoutine>())
+            as *mut pg_sys::IndexAmRoutine;
+        let r = &mut *r;
+        r.type_ = pg_sys::NodeTag::T_IndexAmRoutine;
+        r.amstrategies = 0;
+        r.amsupport = 5;
+        r.amoptsprocnum = 0;
+        r.amcanorder = false;
+        r.amcanorderbyop = true;
+        r.amcanbackward = false;
+        r.amcanunique = false;
+        r.amcanmulticol = false;
+        r.amoptionalkey = true;
+        r.amsearcharray = false;
+        r.amsearchnulls = false;
+        r.amstorage = false;
+        r.amclusterable = false;
+        r.ampredlocks = false;
+        r.amcanparallel = false;
+        r.amcaninclude = false;
+        r.amusemaintenanceworkmem = false;
+        r.amparallelvacuumoptions = pg_sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
+        r.amkeytype = pg_sys::InvalidOid;
+        r.ambuild = Some(build::ambuild);
+        r.ambuildempty = Some(build::ambuildempty);
+        r.aminsert = Some(aminsert);
+        r.ambulkdelete = Some(vacuum::ambulkdelete);
+        r.amvacuumcleanup = Some(vacuum::amvacuumcleanup);
+        r.amcostestimate = Some(cost::amcostestimate);
+        r.amoptions = Some(amoptions);
+        r.ambuildphasename = Some(ambuildphasename);
+        r.amvalidate = Some(amvalidate);
+        r.ambeginscan = Some(scan::ambeginscan);
+        r.amrescan = Some(scan::amrescan);
+        r.amgettuple = Some(scan::amgettuple);
+        r.amendscan = Some(scan::amendscan);
+        pg_sys::Datum::from(r as *mut pg_sys::IndexAmRoutine as *mut c_void)
+    }
+});
