@@ -9,7 +9,7 @@ use pgrx::pg_sys::elog::PgLogLevel;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::pg_sys::panic::ErrorReport;
 use std::cell::UnsafeCell;
-use std::ffi::CStr;
+use std::ffi::{c_void, CStr};
 
 /// A value Postgres' GUC machinery writes (through `ptr`) and the backend
 /// reads. Only the backend's own thread ever touches it.
@@ -231,5 +231,299 @@ pub fn enum_entry(
         name: name.as_ptr(),
         val,
         hidden: false,
+    }
+}
+
+/// A heap scan (for CREATE INDEX) handing each non-null row's vector to
+/// `sink`; detoasted copies live in a memory context reset after every row.
+struct RowScan<'a> {
+    cx: pgrx::PgMemoryContexts,
+    sink: &'a mut dyn FnMut(&[f32], Tid),
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn row_callback(
+    _index: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    _alive: bool,
+    state: *mut c_void,
+) {
+    // SAFETY: state is the RowScan scan_rows passed, alive for the whole
+    // scan; values/isnull hold the one index column.
+    let (st, value, tid) = unsafe {
+        if *isnull {
+            return;
+        }
+        (
+            &mut *(state as *mut RowScan),
+            *values,
+            tid_from_pointer(&*tid),
+        )
+    };
+    let mut cx = std::mem::replace(&mut st.cx, pgrx::PgMemoryContexts::CurrentMemoryContext);
+    // SAFETY: switch_to runs the closure with cx current; value is a
+    // non-null vector datum of the indexed column.
+    unsafe {
+        cx.switch_to(|_| {
+            let v = crate::types::varlena::VectorRef::from_datum(value);
+            (st.sink)(v.as_slice(), tid);
+        });
+        cx.reset();
+    }
+    st.cx = cx;
+}
+
+/// Scans the heap rows the index must hold into `sink`; returns the number
+/// of heap tuples. `progress`: report blocks scanned.
+///
+/// # Safety
+/// The relations and index info must be what ambuild got.
+pub unsafe fn scan_rows(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    index_info: *mut pg_sys::IndexInfo,
+    progress: bool,
+    sink: &mut dyn FnMut(&[f32], Tid),
+) -> f64 {
+    let mut st = RowScan {
+        cx: pgrx::PgMemoryContexts::new("vector_ext build row"),
+        sink,
+    };
+    // SAFETY: the callback gets &mut st back through the void pointer and
+    // only during this call.
+    unsafe {
+        pg_sys::table_index_build_scan(
+            heap,
+            index,
+            index_info,
+            true,
+            progress,
+            Some(row_callback),
+            &mut st as *mut RowScan as *mut c_void,
+            std::ptr::null_mut(),
+        )
+    }
+}
+
+/// The value aminsert got and its heap TID; None for a NULL (not indexed).
+///
+/// # Safety
+/// The arguments must be aminsert's (one index column).
+pub unsafe fn insert_value(
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    heap_tid: pg_sys::ItemPointer,
+) -> Option<(pg_sys::Datum, Tid)> {
+    // SAFETY: per the contract.
+    unsafe { (!*isnull).then(|| (*values, tid_from_pointer(&*heap_tid))) }
+}
+
+/// A palloc'd IndexAmRoutine with what our access methods share (ordered
+/// by operator only, one column, no unique/backward/bitmap scans); the
+/// caller sets the callbacks.
+///
+/// # Safety
+/// Call from an AM handler, on the backend thread.
+pub unsafe fn new_routine(amsupport: u16) -> &'static mut pg_sys::IndexAmRoutine {
+    // SAFETY: makeNode-equivalent: zeroed palloc'd memory with its tag.
+    let r = unsafe {
+        &mut *(pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexAmRoutine>())
+            as *mut pg_sys::IndexAmRoutine)
+    };
+    r.type_ = pg_sys::NodeTag::T_IndexAmRoutine;
+    r.amsupport = amsupport;
+    r.amcanorderbyop = true;
+    r.amoptionalkey = true;
+    r.amparallelvacuumoptions = pg_sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
+    r.amkeytype = pg_sys::InvalidOid;
+    r
+}
+
+/// ambeginscan: a scan descriptor whose opaque state is `state`, tied to
+/// the current (executor) memory context, so it is freed even when the
+/// query errors before amendscan.
+///
+/// # Safety
+/// The arguments must be ambeginscan's.
+pub unsafe fn begin_scan<S: 'static>(
+    index: pg_sys::Relation,
+    nkeys: i32,
+    norderbys: i32,
+    state: S,
+) -> pg_sys::IndexScanDesc {
+    // SAFETY: RelationGetIndexScan allocates the descriptor.
+    unsafe {
+        let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
+        let state = pgrx::PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state);
+        (*scan).opaque = state as *mut c_void;
+        scan
+    }
+}
+
+/// The opaque state `begin_scan` stored.
+///
+/// # Safety
+/// `scan` must come from `begin_scan` with a state of type `S`.
+pub unsafe fn scan_state<'a, S>(scan: pg_sys::IndexScanDesc) -> &'a mut S {
+    // SAFETY: per the contract.
+    unsafe { &mut *((*scan).opaque as *mut S) }
+}
+
+/// amrescan's copy of the new scan keys into the descriptor.
+///
+/// # Safety
+/// The arguments must be amrescan's.
+pub unsafe fn set_scan_keys(
+    scan: pg_sys::IndexScanDesc,
+    keys: pg_sys::ScanKey,
+    nkeys: i32,
+    orderbys: pg_sys::ScanKey,
+    norderbys: i32,
+) {
+    // SAFETY: the key arrays hold as many entries as the descriptor was
+    // created with.
+    unsafe {
+        if !keys.is_null() && nkeys > 0 {
+            std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
+        }
+        if !orderbys.is_null() && norderbys > 0 {
+            std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
+        }
+    }
+}
+
+/// The first amgettuple of a scan: counts it, checks that it orders (our
+/// indexes serve nothing else) under an MVCC snapshot, and returns the
+/// query vector in the metric's stored form, `dims` long. A NULL query
+/// orders nothing (all zeros: rows come in no particular order, as in
+/// pgvector); a zero query under cosine stays zero.
+///
+/// # Safety
+/// `scan` must be a live scan of ours with its order-by keys set.
+pub unsafe fn scan_query(
+    scan: pg_sys::IndexScanDesc,
+    am_name: &str,
+    dims: usize,
+    metric: Metric,
+) -> Vec<f32> {
+    // SAFETY: per the contract.
+    let key = unsafe {
+        count_index_scan((*scan).indexRelation);
+        if (*scan).numberOfOrderBys == 0 || (*scan).orderByData.is_null() {
+            pgrx::error!("cannot scan {am_name} index without order");
+        }
+        let snapshot = (*scan).xs_snapshot;
+        if snapshot.is_null()
+            || !matches!(
+                (*snapshot).snapshot_type,
+                pg_sys::SnapshotType::SNAPSHOT_MVCC | pg_sys::SnapshotType::SNAPSHOT_HISTORIC_MVCC
+            )
+        {
+            error(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("non-MVCC snapshots are not supported with {am_name}"),
+                None,
+            );
+        }
+        &*(*scan).orderByData
+    };
+    if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 {
+        return vec![0.0; dims];
+    }
+    // SAFETY: a non-null order-by argument of the opclass's right type.
+    let v = unsafe { crate::types::varlena::VectorRef::from_datum(key.sk_argument) };
+    if v.dim() != dims {
+        crate::error::raise(vecfmt::VectorError::DifferentDimensions {
+            a: dims as i64,
+            b: v.dim() as i64,
+        });
+    }
+    metric
+        .prepare(v.as_slice())
+        .unwrap_or_else(|| v.as_slice().to_vec())
+}
+
+/// Sets the row amgettuple returns.
+///
+/// # Safety
+/// `scan` must be a live scan.
+pub unsafe fn return_heap_tid(scan: pg_sys::IndexScanDesc, tid: Tid) {
+    // SAFETY: per the contract; these are the fields amgettuple sets.
+    unsafe {
+        (*scan).xs_heaptid = pointer_from_tid(tid);
+        (*scan).xs_recheck = false;
+        (*scan).xs_recheckorderby = false;
+    }
+}
+
+/// ambulkdelete's stats: the earlier pass's, or new zeroed ones.
+///
+/// # Safety
+/// `stats` must be NULL or a valid IndexBulkDeleteResult.
+pub unsafe fn bulk_delete_stats(
+    stats: *mut pg_sys::IndexBulkDeleteResult,
+) -> *mut pg_sys::IndexBulkDeleteResult {
+    if !stats.is_null() {
+        return stats;
+    }
+    // SAFETY: palloc0 of a plain C struct, handed to Postgres.
+    unsafe {
+        pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBulkDeleteResult>())
+            as *mut pg_sys::IndexBulkDeleteResult
+    }
+}
+
+/// Between vacuum steps: interrupts and cost-based vacuum delay.
+pub fn vacuum_pause() {
+    check_for_interrupts();
+    // SAFETY: a plain backend call during VACUUM.
+    unsafe { pg_sys::vacuum_delay_point() };
+}
+
+/// The outputs of amcostestimate.
+pub struct Costs {
+    pub startup: *mut pg_sys::Cost,
+    pub total: *mut pg_sys::Cost,
+    pub selectivity: *mut pg_sys::Selectivity,
+    pub correlation: *mut f64,
+    pub pages: *mut f64,
+}
+
+impl Costs {
+    /// A path without ORDER BY: our indexes cannot serve it, so it costs
+    /// infinity and the planner never picks it. Returns true then.
+    ///
+    /// # Safety
+    /// The pointers must be amcostestimate's.
+    pub unsafe fn refuse_unordered(&self, path: *mut pg_sys::IndexPath) -> bool {
+        // SAFETY: per the contract.
+        unsafe {
+            if !(*path).indexorderbys.is_null() {
+                return false;
+            }
+            *self.startup = f64::INFINITY;
+            *self.total = f64::INFINITY;
+            *self.selectivity = 0.0;
+            *self.correlation = 0.0;
+            *self.pages = 0.0;
+        }
+        true
+    }
+
+    /// Writes the generic estimate with our startup and total costs.
+    ///
+    /// # Safety
+    /// The pointers must be amcostestimate's.
+    pub unsafe fn set(&self, g: &pg_sys::GenericCosts, startup: f64, total: f64) {
+        // SAFETY: per the contract.
+        unsafe {
+            *self.startup = startup;
+            *self.total = total;
+            *self.selectivity = g.indexSelectivity;
+            *self.correlation = g.indexCorrelation;
+            *self.pages = g.numIndexPages;
+        }
     }
 }

@@ -9,7 +9,6 @@
 use super::{index_options, opclass_metric, LEVEL_SEED};
 use crate::am;
 use crate::storage::{relation_needs_wal, BufferStore};
-use crate::types::varlena::VectorRef;
 use hnsw::pages::{max_dims, tid_payload, write_graph};
 use hnsw::{BuildGraph, BuildParams};
 use pagestore::PageStore;
@@ -17,8 +16,6 @@ use pgrx::pg_sys;
 use pgrx::pg_sys::elog::PgLogLevel;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::pg_sys::panic::ErrorReport;
-use pgrx::PgMemoryContexts;
-use std::ffi::c_void;
 
 pub const PHASE_LOAD: i64 = 2;
 pub const PHASE_LINK: i64 = 3;
@@ -36,7 +33,6 @@ struct BuildState {
     memory_limit: usize,
     /// Rows given to the index (NULLs and zero vectors under cosine excluded).
     indexed: u64,
-    tuple_cx: PgMemoryContexts,
     pool: rayon::ThreadPool,
 }
 
@@ -146,41 +142,6 @@ impl BuildState {
 }
 
 #[pgrx::pg_guard]
-unsafe extern "C-unwind" fn build_callback(
-    _index: pg_sys::Relation,
-    tid: pg_sys::ItemPointer,
-    values: *mut pg_sys::Datum,
-    isnull: *mut bool,
-    _alive: bool,
-    state: *mut c_void,
-) {
-    // SAFETY: state is the BuildState ambuild passed to the scan, alive
-    // for the whole scan; values/isnull hold the one index column.
-    let (st, value, tid) = unsafe {
-        if *isnull {
-            return;
-        }
-        (
-            &mut *(state as *mut BuildState),
-            *values,
-            am::tid_from_pointer(&*tid),
-        )
-    };
-    // Detoasted copies live in a context reset after every row.
-    let mut cx = std::mem::replace(&mut st.tuple_cx, PgMemoryContexts::CurrentMemoryContext);
-    // SAFETY: switch_to runs the closure with cx current; value is a
-    // non-null vector datum of the indexed column.
-    unsafe {
-        cx.switch_to(|_| {
-            let v = VectorRef::from_datum(value);
-            st.add(v.as_slice(), tid);
-        });
-        cx.reset();
-    }
-    st.tuple_cx = cx;
-}
-
-#[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn ambuild(
     heap: pg_sys::Relation,
     index: pg_sys::Relation,
@@ -202,23 +163,14 @@ pub unsafe extern "C-unwind" fn ambuild(
         graph: Some(BuildGraph::new(params, dims)),
         memory_limit: am::maintenance_work_mem_bytes(),
         indexed: 0,
-        tuple_cx: PgMemoryContexts::new("hnsw build row"),
         pool: am::build_pool(),
     };
     let started = std::time::Instant::now();
-    // SAFETY: the callback gets &mut state back through the void pointer
-    // and only during this call.
+    // SAFETY: the relations ambuild got.
     let reltuples = unsafe {
-        pg_sys::table_index_build_scan(
-            heap,
-            index,
-            index_info,
-            true,
-            true,
-            Some(build_callback),
-            &mut state as *mut BuildState as *mut c_void,
-            std::ptr::null_mut(),
-        )
+        am::scan_rows(heap, index, index_info, true, &mut |v, tid| {
+            state.add(v, tid)
+        })
     };
     pgrx::debug1!(
         "hnsw build: scanned {reltuples} rows in {:.2}s",

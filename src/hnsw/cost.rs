@@ -4,6 +4,7 @@
 //! the first row (what LIMIT k pays), estimated from the graph's shape.
 
 use super::{index_options, EF_SEARCH};
+use crate::am;
 use pgrx::pg_sys;
 
 /// The share of the index one search reads: greedy descent through about
@@ -33,12 +34,14 @@ pub unsafe extern "C-unwind" fn amcostestimate(
     // SAFETY: the planner passes a valid path and output pointers; the
     // index is locked by the planner, so opening it with NoLock is safe.
     unsafe {
-        if (*path).indexorderbys.is_null() {
-            *startup_cost = f64::INFINITY;
-            *total_cost = f64::INFINITY;
-            *selectivity = 0.0;
-            *correlation = 0.0;
-            *pages = 0.0;
+        let out = am::Costs {
+            startup: startup_cost,
+            total: total_cost,
+            selectivity,
+            correlation,
+            pages,
+        };
+        if out.refuse_unordered(path) {
             return;
         }
         let mut costs: pg_sys::GenericCosts = std::mem::zeroed();
@@ -48,10 +51,10 @@ pub unsafe extern "C-unwind" fn amcostestimate(
         let (m, _) = index_options(index);
         pg_sys::index_close(index, pg_sys::NoLock as i32);
         let fraction = search_fraction((*info).tuples, m as f64, EF_SEARCH.get() as f64);
-        *startup_cost = costs.indexTotalCost * fraction;
-        *total_cost = costs.indexTotalCost;
-        *selectivity = costs.indexSelectivity;
-        *correlation = costs.indexCorrelation;
-        *pages = costs.numIndexPages;
+        out.set(
+            &costs,
+            costs.indexTotalCost * fraction,
+            costs.indexTotalCost,
+        );
     }
 }

@@ -209,13 +209,9 @@ unsafe extern "C-unwind" fn aminsert(
     _index_unchanged: bool,
     _index_info: *mut pg_sys::IndexInfo,
 ) -> bool {
-    // SAFETY: Postgres passes one value/isnull pair per index column and a
-    // valid heap TID; a non-null value is a vector datum.
-    let (value, tid) = unsafe {
-        if *isnull {
-            return false;
-        }
-        (*values, am::tid_from_pointer(&*heap_tid))
+    // SAFETY: aminsert's arguments.
+    let Some((value, tid)) = (unsafe { am::insert_value(values, isnull, heap_tid) }) else {
+        return false;
     };
     // SAFETY: a non-null datum of the indexed column, which is a vector.
     let v = unsafe { crate::types::varlena::VectorRef::from_datum(value) };
@@ -254,32 +250,9 @@ unsafe extern "C-unwind" fn amvalidate(_opclass: pg_sys::Oid) -> bool {
 }
 
 crate::fmgr::pg_function!(pg_finfo_vx_hnsw_handler, vx_hnsw_handler, |_args| {
-    // SAFETY: makeNode-equivalent: a zeroed, palloc'd IndexAmRoutine with
-    // its node tag, filled in below and handed to Postgres.
+    // SAFETY: called as the AM handler; the routine goes to Postgres.
     unsafe {
-        let r = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexAmRoutine>())
-            as *mut pg_sys::IndexAmRoutine;
-        let r = &mut *r;
-        r.type_ = pg_sys::NodeTag::T_IndexAmRoutine;
-        r.amstrategies = 0;
-        r.amsupport = 3;
-        r.amoptsprocnum = 0;
-        r.amcanorder = false;
-        r.amcanorderbyop = true;
-        r.amcanbackward = false;
-        r.amcanunique = false;
-        r.amcanmulticol = false;
-        r.amoptionalkey = true;
-        r.amsearcharray = false;
-        r.amsearchnulls = false;
-        r.amstorage = false;
-        r.amclusterable = false;
-        r.ampredlocks = false;
-        r.amcanparallel = false;
-        r.amcaninclude = false;
-        r.amusemaintenanceworkmem = false;
-        r.amparallelvacuumoptions = pg_sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
-        r.amkeytype = pg_sys::InvalidOid;
+        let r = am::new_routine(3);
         r.ambuild = Some(build::ambuild);
         r.ambuildempty = Some(build::ambuildempty);
         r.aminsert = Some(aminsert);

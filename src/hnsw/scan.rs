@@ -17,14 +17,11 @@ use super::{read_meta, EF_SEARCH, ITERATIVE_OFF, ITERATIVE_SCAN, ITERATIVE_STRIC
 use super::{MAX_SCAN_TUPLES, SCAN_MEM_MULTIPLIER};
 use crate::am;
 use crate::storage::BufferStore;
-use crate::types::varlena::VectorRef;
 use hnsw::iterative::IterativeSearch;
 use hnsw::pages::PageGraph;
 use hnsw::Candidate;
 use pagestore::Tid;
 use pgrx::pg_sys;
-use pgrx::pg_sys::errcodes::PgSqlErrorCode;
-use pgrx::PgMemoryContexts;
 use std::collections::VecDeque;
 
 struct ScanState {
@@ -50,16 +47,8 @@ pub unsafe extern "C-unwind" fn ambeginscan(
     nkeys: i32,
     norderbys: i32,
 ) -> pg_sys::IndexScanDesc {
-    // SAFETY: RelationGetIndexScan allocates the descriptor; the state is
-    // tied to the current (executor) memory context, so it is freed even
-    // when the query errors before amendscan.
-    unsafe {
-        let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
-        let state =
-            PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(ScanState { run: None });
-        (*scan).opaque = state as *mut std::ffi::c_void;
-        scan
-    }
+    // SAFETY: ambeginscan's arguments.
+    unsafe { am::begin_scan(index, nkeys, norderbys, ScanState { run: None }) }
 }
 
 #[pgrx::pg_guard]
@@ -70,72 +59,28 @@ pub unsafe extern "C-unwind" fn amrescan(
     orderbys: pg_sys::ScanKey,
     norderbys: i32,
 ) {
-    // SAFETY: scan is ours (ambeginscan); the key arrays hold as many
-    // entries as the descriptor was created with.
+    // SAFETY: amrescan's arguments; the scan is ours (ambeginscan).
     unsafe {
         state(scan).run = None;
-        if !keys.is_null() && nkeys > 0 {
-            std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
-        }
-        if !orderbys.is_null() && norderbys > 0 {
-            std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
-        }
+        am::set_scan_keys(scan, keys, nkeys, orderbys, norderbys);
     }
 }
 
 /// # Safety
 /// `scan` must be a scan begun by `ambeginscan`.
 unsafe fn state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut ScanState {
-    // SAFETY: opaque is the ScanState ambeginscan stored.
-    unsafe { &mut *((*scan).opaque as *mut ScanState) }
+    // SAFETY: ambeginscan stored a ScanState.
+    unsafe { am::scan_state(scan) }
 }
 
 /// # Safety
 /// `scan` must be a live scan with its order-by keys set.
 unsafe fn start(scan: pg_sys::IndexScanDesc) -> Run {
     // SAFETY: per the contract.
-    let (index, key) = unsafe {
-        let index = (*scan).indexRelation;
-        am::count_index_scan(index);
-        if (*scan).numberOfOrderBys == 0 || (*scan).orderByData.is_null() {
-            pgrx::error!("cannot scan hnsw index without order");
-        }
-        let snapshot = (*scan).xs_snapshot;
-        if snapshot.is_null()
-            || !matches!(
-                (*snapshot).snapshot_type,
-                pg_sys::SnapshotType::SNAPSHOT_MVCC | pg_sys::SnapshotType::SNAPSHOT_HISTORIC_MVCC
-            )
-        {
-            am::error(
-                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                "non-MVCC snapshots are not supported with hnsw".into(),
-                None,
-            );
-        }
-        (index, &*(*scan).orderByData)
-    };
-    let store = BufferStore::logged(index);
-    let meta = read_meta(&store);
-    let dims = meta.dims as usize;
-    // A NULL query orders nothing: every distance is the same (0) and the
-    // scan returns rows in no particular order, as pgvector does.
-    let query = if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 {
-        vec![0.0; dims]
-    } else {
-        // SAFETY: a non-null order-by argument of the opclass's right type.
-        let v = unsafe { VectorRef::from_datum(key.sk_argument) };
-        if v.dim() != dims {
-            crate::error::raise(vecfmt::VectorError::DifferentDimensions {
-                a: dims as i64,
-                b: v.dim() as i64,
-            });
-        }
-        // A zero query under cosine cannot be normalised: all distances tie.
-        meta.metric
-            .prepare(v.as_slice())
-            .unwrap_or_else(|| v.as_slice().to_vec())
-    };
+    let index = unsafe { (*scan).indexRelation };
+    let meta = read_meta(&BufferStore::logged(index));
+    // SAFETY: per the contract.
+    let query = unsafe { am::scan_query(scan, "hnsw", meta.dims as usize, meta.metric) };
     let ef = EF_SEARCH.get().max(1) as usize;
     // SAFETY: reading a GUC variable on the backend thread.
     let work_mem = unsafe { pg_sys::work_mem } as f64 * 1024.0;
@@ -202,12 +147,8 @@ pub unsafe extern "C-unwind" fn amgettuple(
                 }
                 run.last_distance = distance;
             }
-            // SAFETY: scan is live; these are the fields amgettuple sets.
-            unsafe {
-                (*scan).xs_heaptid = am::pointer_from_tid(tid);
-                (*scan).xs_recheck = false;
-                (*scan).xs_recheckorderby = false;
-            }
+            // SAFETY: scan is live.
+            unsafe { am::return_heap_tid(scan, tid) };
             return true;
         }
         if run.done {

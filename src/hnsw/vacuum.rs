@@ -21,12 +21,7 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
     // stats of an earlier pass; the callback takes a heap TID and its state.
     unsafe {
         let index = (*info).index;
-        let stats = if stats.is_null() {
-            pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBulkDeleteResult>())
-                as *mut pg_sys::IndexBulkDeleteResult
-        } else {
-            stats
-        };
+        let stats = am::bulk_delete_stats(stats);
         let Some(callback) = callback else {
             return stats;
         };
@@ -35,10 +30,7 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
             let mut p = am::pointer_from_tid(t);
             callback(&mut p, callback_state)
         };
-        let result = hnsw::vacuum::bulk_delete(&store, is_dead, || {
-            am::check_for_interrupts();
-            pg_sys::vacuum_delay_point();
-        });
+        let result = hnsw::vacuum::bulk_delete(&store, is_dead, am::vacuum_pause);
         let v = result.unwrap_or_else(|e| am::corrupted_index(index, e));
         (*stats).tuples_removed += v.heap_tids_removed as f64;
         (*stats).num_index_tuples = v.live_heap_tids as f64;
@@ -63,11 +55,8 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
         let index = (*info).index;
         let store = BufferStore::logged(index);
         let stats = if stats.is_null() {
-            hnsw::reach::repair_reachability(&store, || {
-                am::check_for_interrupts();
-                pg_sys::vacuum_delay_point();
-            })
-            .unwrap_or_else(|e| am::corrupted_index(index, e));
+            hnsw::reach::repair_reachability(&store, am::vacuum_pause)
+                .unwrap_or_else(|e| am::corrupted_index(index, e));
             let stats = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBulkDeleteResult>())
                 as *mut pg_sys::IndexBulkDeleteResult;
             (*stats).num_index_tuples = (*info).num_heap_tuples;

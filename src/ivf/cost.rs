@@ -5,6 +5,7 @@
 //! sequentially (a list's pages are chained in order).
 
 use super::{read_meta, PROBES};
+use crate::am;
 use crate::storage::BufferStore;
 use pgrx::pg_sys;
 
@@ -25,12 +26,14 @@ pub unsafe extern "C-unwind" fn amcostestimate(
     // SAFETY: the planner passes a valid path and output pointers; the
     // index is locked by the planner, so opening it with NoLock is safe.
     unsafe {
-        if (*path).indexorderbys.is_null() {
-            *startup_cost = f64::INFINITY;
-            *total_cost = f64::INFINITY;
-            *selectivity = 0.0;
-            *correlation = 0.0;
-            *pages = 0.0;
+        let out = am::Costs {
+            startup: startup_cost,
+            total: total_cost,
+            selectivity,
+            correlation,
+            pages,
+        };
+        if out.refuse_unordered(path) {
             return;
         }
         let mut costs: pg_sys::GenericCosts = std::mem::zeroed();
@@ -57,10 +60,6 @@ pub unsafe extern "C-unwind" fn amcostestimate(
             startup -= (1.0 - SEQUENTIAL_RATIO) * startup_pages * random_extra;
             startup -= (startup_pages - heap_pages) * seq_page_cost;
         }
-        *startup_cost = startup;
-        *total_cost = costs.indexTotalCost;
-        *selectivity = costs.indexSelectivity;
-        *correlation = costs.indexCorrelation;
-        *pages = costs.numIndexPages;
+        out.set(&costs, startup, costs.indexTotalCost);
     }
 }

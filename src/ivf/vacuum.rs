@@ -22,12 +22,7 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
     // stats of an earlier pass; the callback takes a heap TID and its state.
     unsafe {
         let index = (*info).index;
-        let stats = if stats.is_null() {
-            pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBulkDeleteResult>())
-                as *mut pg_sys::IndexBulkDeleteResult
-        } else {
-            stats
-        };
+        let stats = am::bulk_delete_stats(stats);
         let Some(callback) = callback else {
             return stats;
         };
@@ -37,11 +32,8 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
             let mut p = am::pointer_from_tid(t);
             callback(&mut p, callback_state)
         };
-        let v = ivf::vacuum::bulk_delete(&store, &meta, is_dead, || {
-            am::check_for_interrupts();
-            pg_sys::vacuum_delay_point();
-        })
-        .unwrap_or_else(|e| am::corrupted_index(index, e));
+        let v = ivf::vacuum::bulk_delete(&store, &meta, is_dead, am::vacuum_pause)
+            .unwrap_or_else(|e| am::corrupted_index(index, e));
         (*stats).tuples_removed += v.removed as f64;
         (*stats).num_index_tuples = v.remaining as f64;
         (*stats).estimated_count = false;

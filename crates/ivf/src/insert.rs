@@ -12,7 +12,7 @@
 use crate::kmeans::nearest_center;
 use crate::pages::{
     check_data_page, for_each_center, init_data_page, item_len, item_tuple, list_blocks, list_raw,
-    next_block, set_list_blocks, set_next_block, Meta, INVALID_BLOCK,
+    next_block, set_list_blocks, set_next_block, too_many_steps, Meta, INVALID_BLOCK,
 };
 use pagestore::{page, BlockNumber, Corrupt, PageStore, Tid};
 
@@ -99,10 +99,9 @@ pub fn insert<S: PageStore>(
     }
     let need = item_len(dims);
     let mut steps = 0u64;
-    let limit = 2 * store.nblocks() as u64 + 1024;
     loop {
         steps += 1;
-        if b == 0 || !store.contains(b) || steps > limit {
+        if b == 0 || !store.contains(b) || too_many_steps(store, steps) {
             return Err(Corrupt(format!(
                 "list {list} chain leads to block {b}, outside the index or in a loop"
             )));
@@ -144,8 +143,10 @@ fn append_page<S: PageStore>(
     mut from: BlockNumber,
     fresh: BlockNumber,
 ) -> Result<(), Corrupt> {
-    let limit = 2 * store.nblocks() as u64 + 1024;
-    for _ in 0..limit {
+    for steps in 1.. {
+        if too_many_steps(store, steps) {
+            break;
+        }
         if from == 0 || !store.contains(from) {
             return Err(Corrupt(format!(
                 "list chain leads to block {from} outside the index"

@@ -19,6 +19,9 @@ pub struct Params {
     /// Unit-length samples and centers (cosine and inner product).
     pub spherical: bool,
     pub max_iterations: usize,
+    /// Stop once an iteration moves at most this share of the samples to
+    /// another cluster (0: only when none moves).
+    pub tolerance: f64,
     pub seed: u64,
 }
 
@@ -246,7 +249,7 @@ pub fn kmeans(
             between();
         }
         report.last_changes = changes;
-        if changes == 0 {
+        if changes as f64 <= params.tolerance * n as f64 {
             break;
         }
     }

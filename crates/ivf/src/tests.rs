@@ -67,6 +67,7 @@ fn build(points: &[f32], dim: usize, lists: usize, metric: Metric, budget: usize
         k: lists,
         spherical,
         max_iterations: 50,
+        tolerance: 0.0,
         seed: 1,
     };
     let (centers, _) = kmeans(&samples, dim, &params, &pool(), || {});
@@ -148,6 +149,7 @@ fn kmeans_recovers_true_centres() {
                 k: 8,
                 spherical,
                 max_iterations: 100,
+                tolerance: 0.0,
                 seed,
             };
             let mut calls = 0;
@@ -175,6 +177,7 @@ fn kmeans_matches_plain_lloyd_and_handles_degenerate_input() {
         k: 25,
         spherical: false,
         max_iterations: 300,
+        tolerance: 0.0,
         seed: 5,
     };
     let (centers, report) = kmeans(&points, dim, &params, &pool(), || {});
@@ -296,6 +299,7 @@ fn inserts_into_empty_and_built_indexes_are_found() {
             k: 4,
             spherical: true,
             max_iterations: 10,
+            tolerance: 0.0,
             seed: 1,
         },
         &pool(),
@@ -419,6 +423,7 @@ fn kmeans_with_few_samples_more_than_centers() {
         k: 2,
         spherical: false,
         max_iterations: 20,
+        tolerance: 0.0,
         seed: 3,
     };
     let mut calls = 0;
