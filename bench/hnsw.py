@@ -38,6 +38,25 @@ def ensure_table(conn, base):
     conn.execute(f"VACUUM ANALYZE {TABLE}")
 
 
+def open_systems(ensure):
+    """A connection to each system's database (created with its extension
+    when missing), after `ensure(conn)` has made the benchmark's table."""
+    conns = {}
+    for name, (db, ext) in SYSTEMS.items():
+        with psycopg.connect(f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname=postgres",
+                             autocommit=True) as c:
+            if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
+                c.execute(f"CREATE DATABASE {db}")
+        with psycopg.connect(f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname={db}",
+                             autocommit=True) as c:
+            c.execute(f"CREATE EXTENSION IF NOT EXISTS {ext}")
+        conns[name] = connect(db)
+        t0 = time.perf_counter()
+        ensure(conns[name])
+        print(f"{name}: table ready ({time.perf_counter() - t0:.0f}s)", flush=True)
+    return conns
+
+
 def run_queries(conn, sql, queries):
     t0 = time.perf_counter()
     ids = [[r[0] for r in conn.execute(sql, (q,), prepare=True).fetchall()] for q in queries]
@@ -105,19 +124,7 @@ def main():
     extra = np.load(os.path.join(args.data, "extra.f16.npy")).astype(np.float32)
     truth = np.load(os.path.join(args.data, "gt_cos.i32.npy"))[: args.queries, :10].tolist()
 
-    conns = {}
-    for name, (db, ext) in SYSTEMS.items():
-        with psycopg.connect(f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname=postgres",
-                             autocommit=True) as c:
-            if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
-                c.execute(f"CREATE DATABASE {db}")
-        with psycopg.connect(f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname={db}",
-                             autocommit=True) as c:
-            c.execute(f"CREATE EXTENSION IF NOT EXISTS {ext}")
-        conns[name] = connect(db)
-        t0 = time.perf_counter()
-        ensure_table(conns[name], base)
-        print(f"{name}: table ready ({time.perf_counter() - t0:.0f}s)", flush=True)
+    conns = open_systems(lambda c: ensure_table(c, base))
 
     report = []
     # Build

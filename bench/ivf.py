@@ -16,10 +16,9 @@ import os
 import time
 
 import numpy as np
-import psycopg
 
 from exact_scan import connect
-from hnsw import SYSTEMS, interpolate, recall, run_queries
+from hnsw import interpolate, open_systems, recall, run_queries
 
 TABLE = "i384"
 PROBES = [1, 2, 3, 4, 6, 8, 10, 13, 16, 20, 25, 32, 40]
@@ -54,19 +53,7 @@ def main():
     extra = np.load(os.path.join(args.data, "extra.f16.npy")).astype(np.float32)
     truth = np.load(os.path.join(args.data, "gt_cos.i32.npy"))[: args.queries, :10].tolist()
 
-    conns = {}
-    for name, (db, ext) in SYSTEMS.items():
-        with psycopg.connect(f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname=postgres",
-                             autocommit=True) as c:
-            if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
-                c.execute(f"CREATE DATABASE {db}")
-        with psycopg.connect(f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname={db}",
-                             autocommit=True) as c:
-            c.execute(f"CREATE EXTENSION IF NOT EXISTS {ext}")
-        conns[name] = connect(db)
-        t0 = time.perf_counter()
-        ensure_table(conns[name], base)
-        print(f"{name}: table ready ({time.perf_counter() - t0:.0f}s)", flush=True)
+    conns = open_systems(lambda c: ensure_table(c, base))
 
     report = []
 

@@ -338,7 +338,15 @@ pub unsafe fn new_routine(amsupport: u16) -> &'static mut pg_sys::IndexAmRoutine
     r.amoptionalkey = true;
     r.amparallelvacuumoptions = pg_sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
     r.amkeytype = pg_sys::InvalidOid;
+    r.amvalidate = Some(amvalidate);
     r
+}
+
+/// Operator classes are ours, created by the extension script: nothing to
+/// validate (as pgvector).
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn amvalidate(_opclass: pg_sys::Oid) -> bool {
+    true
 }
 
 /// ambeginscan: a scan descriptor whose opaque state is `state`, tied to
@@ -492,24 +500,37 @@ pub struct Costs {
 }
 
 impl Costs {
-    /// A path without ORDER BY: our indexes cannot serve it, so it costs
-    /// infinity and the planner never picks it. Returns true then.
+    /// The generic estimate of an ordered scan and what `read` takes from
+    /// the index. None for a path without ORDER BY: our indexes cannot
+    /// serve it, so it is given infinite cost and the planner never picks it.
     ///
     /// # Safety
-    /// The pointers must be amcostestimate's.
-    pub unsafe fn refuse_unordered(&self, path: *mut pg_sys::IndexPath) -> bool {
+    /// The arguments must be amcostestimate's; the planner holds a lock on
+    /// the index, so it is opened with NoLock.
+    pub unsafe fn ordered<T>(
+        &self,
+        root: *mut pg_sys::PlannerInfo,
+        path: *mut pg_sys::IndexPath,
+        loop_count: f64,
+        read: impl FnOnce(pg_sys::Relation) -> T,
+    ) -> Option<(pg_sys::GenericCosts, T)> {
         // SAFETY: per the contract.
         unsafe {
-            if !(*path).indexorderbys.is_null() {
-                return false;
+            if (*path).indexorderbys.is_null() {
+                *self.startup = f64::INFINITY;
+                *self.total = f64::INFINITY;
+                *self.selectivity = 0.0;
+                *self.correlation = 0.0;
+                *self.pages = 0.0;
+                return None;
             }
-            *self.startup = f64::INFINITY;
-            *self.total = f64::INFINITY;
-            *self.selectivity = 0.0;
-            *self.correlation = 0.0;
-            *self.pages = 0.0;
+            let mut costs: pg_sys::GenericCosts = std::mem::zeroed();
+            pg_sys::genericcostestimate(root, path, loop_count, &mut costs);
+            let index = pg_sys::index_open((*(*path).indexinfo).indexoid, pg_sys::NoLock as i32);
+            let value = read(index);
+            pg_sys::index_close(index, pg_sys::NoLock as i32);
+            Some((costs, value))
         }
-        true
     }
 
     /// Writes the generic estimate with our startup and total costs.

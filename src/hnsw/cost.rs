@@ -31,8 +31,7 @@ pub unsafe extern "C-unwind" fn amcostestimate(
     correlation: *mut f64,
     pages: *mut f64,
 ) {
-    // SAFETY: the planner passes a valid path and output pointers; the
-    // index is locked by the planner, so opening it with NoLock is safe.
+    // SAFETY: the planner passes a valid path and output pointers.
     unsafe {
         let out = am::Costs {
             startup: startup_cost,
@@ -41,15 +40,11 @@ pub unsafe extern "C-unwind" fn amcostestimate(
             correlation,
             pages,
         };
-        if out.refuse_unordered(path) {
+        let Some((costs, (m, _))) = out.ordered(root, path, loop_count, |i| index_options(i))
+        else {
             return;
-        }
-        let mut costs: pg_sys::GenericCosts = std::mem::zeroed();
-        pg_sys::genericcostestimate(root, path, loop_count, &mut costs);
+        };
         let info = (*path).indexinfo;
-        let index = pg_sys::index_open((*info).indexoid, pg_sys::NoLock as i32);
-        let (m, _) = index_options(index);
-        pg_sys::index_close(index, pg_sys::NoLock as i32);
         let fraction = search_fraction((*info).tuples, m as f64, EF_SEARCH.get() as f64);
         out.set(
             &costs,

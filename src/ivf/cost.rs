@@ -23,8 +23,7 @@ pub unsafe extern "C-unwind" fn amcostestimate(
     correlation: *mut f64,
     pages: *mut f64,
 ) {
-    // SAFETY: the planner passes a valid path and output pointers; the
-    // index is locked by the planner, so opening it with NoLock is safe.
+    // SAFETY: the planner passes a valid path and output pointers.
     unsafe {
         let out = am::Costs {
             startup: startup_cost,
@@ -33,15 +32,11 @@ pub unsafe extern "C-unwind" fn amcostestimate(
             correlation,
             pages,
         };
-        if out.refuse_unordered(path) {
+        let lists = |i| read_meta(&BufferStore::logged(i)).lists;
+        let Some((mut costs, lists)) = out.ordered(root, path, loop_count, lists) else {
             return;
-        }
-        let mut costs: pg_sys::GenericCosts = std::mem::zeroed();
-        pg_sys::genericcostestimate(root, path, loop_count, &mut costs);
+        };
         let info = (*path).indexinfo;
-        let index = pg_sys::index_open((*info).indexoid, pg_sys::NoLock as i32);
-        let lists = read_meta(&BufferStore::logged(index)).lists;
-        pg_sys::index_close(index, pg_sys::NoLock as i32);
         let ratio = (PROBES.get() as f64 / lists as f64).min(1.0);
         let mut seq_page_cost = 0.0;
         pg_sys::get_tablespace_page_costs(

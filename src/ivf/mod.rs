@@ -194,11 +194,6 @@ unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut c_char {
     name.as_ptr() as *mut c_char
 }
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn amvalidate(_opclass: pg_sys::Oid) -> bool {
-    true
-}
-
 crate::fmgr::pg_function!(pg_finfo_vx_ivfflat_handler, vx_ivfflat_handler, |_args| {
     // SAFETY: called as the AM handler; the routine goes to Postgres.
     unsafe {
@@ -211,7 +206,6 @@ crate::fmgr::pg_function!(pg_finfo_vx_ivfflat_handler, vx_ivfflat_handler, |_arg
         r.amcostestimate = Some(cost::amcostestimate);
         r.amoptions = Some(amoptions);
         r.ambuildphasename = Some(ambuildphasename);
-        r.amvalidate = Some(amvalidate);
         r.ambeginscan = Some(scan::ambeginscan);
         r.amrescan = Some(scan::amrescan);
         r.amgettuple = Some(scan::amgettuple);

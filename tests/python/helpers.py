@@ -91,3 +91,12 @@ def wait_for_server():
         except psycopg.OperationalError:
             time.sleep(0.5)
     raise AssertionError("server did not come back")
+
+
+def table_of(name, vectors):
+    """For a module fixture: `name` loaded with `vectors`, dropped after."""
+    with connect() as c:
+        load(c, name, vectors)
+    yield name
+    with connect() as c:
+        c.execute(f"DROP TABLE IF EXISTS {name}")

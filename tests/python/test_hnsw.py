@@ -1,34 +1,24 @@
 """The hnsw index through SQL on real embeddings (ds-a-npm-minilm, 384-d):
-recall against exact ground truth, filtered iterative scans, concurrent
-writers with VACUUM, and a kill -9 of the postmaster during inserts.
+recall against exact ground truth, filtered iterative scans, build progress
+and cancellation. Crash, concurrency, corruption and replica tests for both
+access methods are in test_index_reliability.py.
 
 Ground truth for the 20k-row subset is recomputed here with numpy (the
 shipped one is for all 100k rows)."""
 
-import os
-import signal
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
-from pgvector.psycopg import register_vector
 
-from helpers import (DATA, K, OPS, QUERIES, ROWS, connect, exact, index_results, load, recall,
-                     run_as_cluster_owner, uses_index, wait_for_server)
+from helpers import K, OPS, QUERIES, ROWS, connect, exact, index_results, recall, table_of
 
 
 @pytest.fixture(scope="module")
 def items(data):
-    base, _, _ = data
-    with connect() as c:
-        load(c, "hnsw_items", base)
-    yield "hnsw_items"
-    with connect() as c:
-        c.execute("DROP TABLE IF EXISTS hnsw_items")
+    yield from table_of("hnsw_items", data[0])
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])

@@ -11,17 +11,12 @@ import numpy as np
 import psycopg
 import pytest
 
-from helpers import K, OPS, QUERIES, ROWS, connect, exact, index_results, load, recall
+from helpers import K, OPS, QUERIES, ROWS, connect, exact, index_results, load, recall, table_of
 
 
 @pytest.fixture(scope="module")
 def items(data):
-    base, _, _ = data
-    with connect() as c:
-        load(c, "ivf_items", base)
-    yield "ivf_items"
-    with connect() as c:
-        c.execute("DROP TABLE IF EXISTS ivf_items")
+    yield from table_of("ivf_items", data[0])
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
