@@ -10,7 +10,7 @@ use crate::am;
 use crate::storage::{relation_needs_wal, BufferStore};
 use distance::Metric;
 use ivf::build::ListWriter;
-use ivf::kmeans::{self, nearest_center, Rng};
+use ivf::kmeans::{self, CenterBlock, Rng, BLOCK_ROWS};
 use pagestore::{PageStore, Tid};
 use pgrx::pg_sys;
 use pgrx::pg_sys::elog::PgLogLevel;
@@ -174,6 +174,9 @@ fn centers(setup: &Setup, samples: &[f32], pool: &rayon::ThreadPool) -> Vec<f32>
         max_iterations: MAX_ITERATIONS,
         tolerance: TOLERANCE,
         seed: SEED,
+        // what maintenance_work_mem leaves after the samples and centers
+        bounds_budget: am::maintenance_work_mem_bytes()
+            .saturating_sub(4 * (samples.len() + setup.lists * setup.dims)),
     };
     let t = std::time::Instant::now();
     let (centers, report) = kmeans::kmeans(samples, setup.dims, &params, pool, || {
@@ -194,7 +197,7 @@ fn centers(setup: &Setup, samples: &[f32], pool: &rayon::ThreadPool) -> Vec<f32>
 /// Rows waiting for their list, assigned in parallel a batch at a time.
 struct Assigner<'w, 's> {
     writer: &'w mut ListWriter<'s, BufferStore>,
-    centers: &'w [f32],
+    centers: CenterBlock<'w>,
     metric: Metric,
     dims: usize,
     tids: Vec<Tid>,
@@ -221,15 +224,19 @@ impl Assigner<'_, '_> {
             return;
         }
         am::check_for_interrupts();
-        let (centers, metric, dims) = (self.centers, self.metric, self.dims);
-        let lists: Vec<usize> = self.pool.install(|| {
+        let (centers, metric, dims) = (&self.centers, self.metric, self.dims);
+        let lists: Vec<u32> = self.pool.install(|| {
             self.vectors
-                .par_chunks(dims)
-                .map(|v| nearest_center(v, centers, metric).0)
+                .par_chunks(BLOCK_ROWS * dims)
+                .flat_map_iter(|rows| {
+                    let mut lists = Vec::with_capacity(BLOCK_ROWS);
+                    centers.nearest(rows, metric, &mut lists);
+                    lists
+                })
                 .collect()
         });
         for ((list, tid), v) in lists.iter().zip(&self.tids).zip(self.vectors.chunks(dims)) {
-            self.writer.push(*list, *tid, v);
+            self.writer.push(*list as usize, *tid, v);
         }
         self.tids.clear();
         self.vectors.clear();
@@ -257,7 +264,7 @@ fn write_index(
         .unwrap_or_else(|e| am::error(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e, None));
     let mut a = Assigner {
         writer: &mut writer,
-        centers,
+        centers: CenterBlock::new(centers, dims),
         metric: setup.metric,
         dims,
         tids: Vec::with_capacity(batch_rows),

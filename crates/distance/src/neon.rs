@@ -131,8 +131,13 @@ fn cosine_h(a: &[f16], b: &[f16]) -> CosineParts {
     })
 }
 
+fn dot_block(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
+    crate::scalar::dot_block_by_pairs(a, b, dim, out, dot)
+}
+
 pub const NEON: Kernels = Kernels {
     name: "neon",
+    dot_block,
     l2_squared: l2,
     dot,
     l1,

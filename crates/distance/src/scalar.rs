@@ -20,6 +20,27 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
+/// `out[i * m + j] = a_i . b_j` for the rows of `a` (n x dim) and `b`
+/// (m x dim), one pair at a time with `dot`.
+pub fn dot_block_by_pairs(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    out: &mut [f32],
+    dot: fn(&[f32], &[f32]) -> f32,
+) {
+    let m = b.len() / dim;
+    for (x, row) in a.chunks_exact(dim).zip(out.chunks_exact_mut(m.max(1))) {
+        for (y, o) in b.chunks_exact(dim).zip(row.iter_mut()) {
+            *o = dot(x, y);
+        }
+    }
+}
+
+pub fn dot_block(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
+    dot_block_by_pairs(a, b, dim, out, dot)
+}
+
 pub fn l1(a: &[f32], b: &[f32]) -> f32 {
     let mut sum = 0.0f32;
     for (x, y) in a.iter().zip(b) {

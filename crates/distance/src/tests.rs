@@ -181,3 +181,44 @@ fn norm_f64_matches_oracle() {
 fn mismatched_lengths_panic() {
     l2_squared(&[1.0], &[1.0, 2.0]);
 }
+
+#[test]
+fn dot_block_matches_oracle_for_every_tile_edge() {
+    let mut rng = Rng(11);
+    // rows on both sides around the tile sizes (3 and 4), lengths around
+    // the lane counts (8 and 16) and a real one
+    for dim in [1usize, 7, 8, 9, 15, 16, 17, 33, 384] {
+        for (n, m) in [
+            (1, 1),
+            (1, 5),
+            (5, 1),
+            (3, 3),
+            (4, 4),
+            (7, 9),
+            (8, 13),
+            (13, 8),
+        ] {
+            let a: Vec<f32> = (0..n * dim).map(|_| rng.unit()).collect();
+            let b: Vec<f32> = (0..m * dim).map(|_| rng.unit()).collect();
+            for k in available() {
+                let mut out = vec![f32::NAN; n * m];
+                (k.dot_block)(&a, &b, dim, &mut out);
+                for i in 0..n {
+                    for j in 0..m {
+                        let want =
+                            oracle_dot(&a[i * dim..(i + 1) * dim], &b[j * dim..(j + 1) * dim]);
+                        let got = out[i * m + j];
+                        assert!(
+                            close(got, want, dim as f64, dim),
+                            "{} dim={dim} {n}x{m} ({i},{j}): {got} vs {want}",
+                            k.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // no rows on one side: nothing to write
+    let mut none: Vec<f32> = Vec::new();
+    dot_block(&[1.0, 2.0], &[], 2, &mut none);
+}

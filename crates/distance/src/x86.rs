@@ -328,6 +328,121 @@ unsafe fn dot_norm_256(a: &[f32], b: &[f32]) -> (f32, f32) {
     (p.dot, p.norm_a)
 }
 
+// ------------------------------------------------------ dot product tiles --
+
+/// `dot_block` on tiles of P rows of `a` by C rows of `b`: each step loads
+/// P + C blocks of `L` lanes and does P x C fused multiply-adds in
+/// registers. Rows left over at the edges take 1-row tiles. The last
+/// `dim % L` elements are summed in scalar code.
+macro_rules! dot_block_kernel {
+    ($name:ident, $tile:ident, $feature:literal, $vec:ty, $lanes:expr,
+     $zero:ident, $load:ident, $fma:ident, $hsum:path, $p:expr, $c:expr) => {
+        #[target_feature(enable = $feature)]
+        #[inline]
+        unsafe fn $tile<const P: usize, const C: usize>(
+            a: &[f32],
+            b: &[f32],
+            dim: usize,
+            (i, j, m): (usize, usize, usize),
+            out: &mut [f32],
+        ) {
+            assert!((i + P) * dim <= a.len() && (j + C) * dim <= b.len());
+            let main = dim - dim % $lanes;
+            let mut acc = [[$zero(); C]; P];
+            let mut k = 0;
+            while k < main {
+                let mut bv = [$zero(); C];
+                for (y, v) in bv.iter_mut().enumerate() {
+                    // SAFETY: row j + y < b's rows and k + lanes <= dim (asserted above).
+                    *v = unsafe { $load(b.as_ptr().add((j + y) * dim + k)) };
+                }
+                for (x, row) in acc.iter_mut().enumerate() {
+                    // SAFETY: row i + x < a's rows and k + lanes <= dim.
+                    let av = unsafe { $load(a.as_ptr().add((i + x) * dim + k)) };
+                    for (acc, bv) in row.iter_mut().zip(&bv) {
+                        *acc = $fma(av, *bv, *acc);
+                    }
+                }
+                k += $lanes;
+            }
+            for (x, row) in acc.iter().enumerate() {
+                for (y, v) in row.iter().enumerate() {
+                    let mut sum = $hsum(*v);
+                    for t in main..dim {
+                        sum += a[(i + x) * dim + t] * b[(j + y) * dim + t];
+                    }
+                    out[(i + x) * m + j + y] = sum;
+                }
+            }
+        }
+
+        #[target_feature(enable = $feature)]
+        unsafe fn $name(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
+            let (n, m) = (a.len() / dim, b.len() / dim);
+            let (full_rows, full_cols) = (n - n % $p, m - m % $c);
+            // SAFETY (every call): the tiles lie inside a's n and b's m rows,
+            // and the caller enabled the features.
+            for i in (0..full_rows).step_by($p) {
+                for j in (0..full_cols).step_by($c) {
+                    unsafe { $tile::<$p, $c>(a, b, dim, (i, j, m), out) };
+                }
+                for j in full_cols..m {
+                    unsafe { $tile::<$p, 1>(a, b, dim, (i, j, m), out) };
+                }
+            }
+            for i in full_rows..n {
+                for j in (0..full_cols).step_by($c) {
+                    unsafe { $tile::<1, $c>(a, b, dim, (i, j, m), out) };
+                }
+                for j in full_cols..m {
+                    unsafe { $tile::<1, 1>(a, b, dim, (i, j, m), out) };
+                }
+            }
+        }
+    };
+}
+
+#[inline(always)]
+fn hsum512(v: __m512) -> f32 {
+    // SAFETY: only inlined into functions compiled with avx512f.
+    unsafe { _mm512_reduce_add_ps(v) }
+}
+
+#[inline(always)]
+unsafe fn load256(p: *const f32) -> __m256 {
+    // SAFETY: callers pass a pointer with 8 readable f32s.
+    unsafe { _mm256_loadu_ps(p) }
+}
+
+// 32 vector registers: 4 x 4 accumulators plus 8 operands.
+dot_block_kernel!(
+    dot_block_512,
+    tile_512,
+    "avx512f",
+    __m512,
+    16,
+    _mm512_setzero_ps,
+    load512_f32,
+    _mm512_fmadd_ps,
+    hsum512,
+    4,
+    4
+);
+// 16 vector registers: 3 x 3 accumulators plus 6 operands.
+dot_block_kernel!(
+    dot_block_256,
+    tile_256,
+    "avx2,fma,f16c",
+    __m256,
+    8,
+    _mm256_setzero_ps,
+    load256,
+    _mm256_fmadd_ps,
+    hsum256,
+    3,
+    3
+);
+
 // ------------------------------------------------------- safe entry points --
 
 /// Wraps a target-feature kernel in a plain fn; the kernel set holding it is
@@ -347,6 +462,7 @@ entry!(e_dot_512, dot_512, (a: &[f32], b: &[f32]) -> f32);
 entry!(e_l1_512, l1_512, (a: &[f32], b: &[f32]) -> f32);
 entry!(e_cos_512, cosine_512, (a: &[f32], b: &[f32]) -> CosineParts);
 entry!(e_dn_512, dot_norm_512, (a: &[f32], b: &[f32]) -> (f32, f32));
+entry!(e_block_512, dot_block_512, (a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) -> ());
 entry!(e_l2_512_h, l2_512_f16, (a: &[f16], b: &[f16]) -> f32);
 entry!(e_dot_512_h, dot_512_f16, (a: &[f16], b: &[f16]) -> f32);
 entry!(e_l1_512_h, l1_512_f16, (a: &[f16], b: &[f16]) -> f32);
@@ -357,6 +473,7 @@ entry!(e_dot_256, dot_256, (a: &[f32], b: &[f32]) -> f32);
 entry!(e_l1_256, l1_256, (a: &[f32], b: &[f32]) -> f32);
 entry!(e_cos_256, cosine_256, (a: &[f32], b: &[f32]) -> CosineParts);
 entry!(e_dn_256, dot_norm_256, (a: &[f32], b: &[f32]) -> (f32, f32));
+entry!(e_block_256, dot_block_256, (a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) -> ());
 entry!(e_l2_256_h, l2_256_f16, (a: &[f16], b: &[f16]) -> f32);
 entry!(e_dot_256_h, dot_256_f16, (a: &[f16], b: &[f16]) -> f32);
 entry!(e_l1_256_h, l1_256_f16, (a: &[f16], b: &[f16]) -> f32);
@@ -369,6 +486,7 @@ pub const AVX512: Kernels = Kernels {
     l1: e_l1_512,
     cosine_parts: e_cos_512,
     dot_and_norm: e_dn_512,
+    dot_block: e_block_512,
     l2_squared_f16: e_l2_512_h,
     dot_f16: e_dot_512_h,
     l1_f16: e_l1_512_h,
@@ -382,6 +500,7 @@ pub const AVX2: Kernels = Kernels {
     l1: e_l1_256,
     cosine_parts: e_cos_256,
     dot_and_norm: e_dn_256,
+    dot_block: e_block_256,
     l2_squared_f16: e_l2_256_h,
     dot_f16: e_dot_256_h,
     l1_f16: e_l1_256_h,

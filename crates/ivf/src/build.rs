@@ -1,11 +1,15 @@
 //! Writing a new index: metapage and list pages first, then each list's
 //! chain as its vectors arrive in any order.
 //!
-//! Every list fills a page image in memory; a full image is added to the
-//! store as one page and linked from the list's previous page. At most
-//! `budget_pages` images are held: past that, the fullest is written out
-//! early (a partly filled page), so memory stays bounded whatever the
-//! number of lists.
+//! Every list fills page images in memory and keeps its full ones. At most
+//! `budget_pages` images are held: past that, the list holding the most
+//! writes its full images out as consecutive pages (or, with none full,
+//! its partly filled one), so memory stays bounded whatever the number of
+//! lists. `finish` writes the rest list by list. A list's pages thus sit
+//! together in the file (and in shared buffers after the build), in runs
+//! as long as the budget allows: a scan reads them in order, which costs
+//! measurably less than pages interleaved with other lists' (sequential
+//! reads from disk, and fewer cache and TLB misses from buffers).
 
 use crate::pages::{
     init_data_page, init_list_page, item_len, item_tuple, list_raw, list_tuple, set_list_blocks,
@@ -17,9 +21,10 @@ use pagestore::{page, BlockNumber, Corrupt, PageStore, Tid, PAGE_SIZE};
 struct ListState {
     first: BlockNumber,
     last: BlockNumber,
+    /// Full images waiting, in chain order.
+    full: Vec<Box<[u8]>>,
+    /// The image being filled.
     image: Option<Box<[u8]>>,
-    /// Items in `image`.
-    pending: usize,
 }
 
 pub struct ListWriter<'s, S: PageStore> {
@@ -76,8 +81,8 @@ impl<'s, S: PageStore> ListWriter<'s, S> {
                 .map(|_| ListState {
                     first: INVALID_BLOCK,
                     last: INVALID_BLOCK,
+                    full: Vec::new(),
                     image: None,
-                    pending: 0,
                 })
                 .collect(),
             images: 0,
@@ -101,7 +106,7 @@ impl<'s, S: PageStore> ListWriter<'s, S> {
         loop {
             if self.lists[list].image.is_none() {
                 if self.images >= self.budget_pages {
-                    self.flush_fullest();
+                    self.flush_largest();
                 }
                 let mut img = vec![0u8; PAGE_SIZE].into_boxed_slice();
                 init_data_page(&mut img);
@@ -111,32 +116,41 @@ impl<'s, S: PageStore> ListWriter<'s, S> {
             let st = &mut self.lists[list];
             let img = st.image.as_mut().expect("an image");
             if page::add_item(img, &item).is_some() {
-                st.pending += 1;
                 self.tuples += 1;
                 return;
             }
-            self.flush(list);
+            let full = st.image.take().expect("an image");
+            st.full.push(full);
         }
     }
 
-    fn flush_fullest(&mut self) {
+    /// Writes out the full images of the list holding the most, or when no
+    /// list has a full one, the fullest partly filled image.
+    fn flush_largest(&mut self) {
+        let most = (0..self.lists.len()).max_by_key(|i| self.lists[*i].full.len());
+        if let Some(i) = most.filter(|i| !self.lists[*i].full.is_empty()) {
+            for img in std::mem::take(&mut self.lists[i].full) {
+                self.append(i, &img);
+            }
+            return;
+        }
         let fullest = (0..self.lists.len())
             .filter(|i| self.lists[*i].image.is_some())
-            .max_by_key(|i| self.lists[*i].pending);
+            .max_by_key(|i| {
+                let img = self.lists[*i].image.as_ref().expect("an image");
+                page::max_offset(img).unwrap_or(0)
+            });
         if let Some(i) = fullest {
-            self.flush(i);
+            let img = self.lists[i].image.take().expect("an image");
+            self.append(i, &img);
         }
     }
 
-    /// Adds list `i`'s image as a page at the end of its chain.
-    fn flush(&mut self, i: usize) {
-        let Some(img) = self.lists[i].image.take() else {
-            return;
-        };
+    /// Adds an image of list `i` as a page at the end of its chain.
+    fn append(&mut self, i: usize, img: &[u8]) {
         self.images -= 1;
-        self.lists[i].pending = 0;
         let block = self.store.extend(|b, p| {
-            p.copy_from_slice(&img);
+            p.copy_from_slice(img);
             b
         });
         let st = &mut self.lists[i];
@@ -153,8 +167,14 @@ impl<'s, S: PageStore> ListWriter<'s, S> {
     /// Writes the remaining images and records each list's chain.
     pub fn finish(mut self) -> Result<Meta, Corrupt> {
         for i in 0..self.lists.len() {
-            if self.lists[i].pending > 0 {
-                self.flush(i);
+            let mut images = std::mem::take(&mut self.lists[i].full);
+            images.extend(self.lists[i].image.take());
+            for img in images {
+                if page::max_offset(&img).unwrap_or(0) > 0 {
+                    self.append(i, &img);
+                } else {
+                    self.images -= 1;
+                }
             }
         }
         let dims = self.meta.dims as usize;

@@ -23,6 +23,9 @@ pub struct Params {
     /// another cluster (0: only when none moves).
     pub tolerance: f64,
     pub seed: u64,
+    /// Bytes the iterations may use for per-center bounds (n x k floats);
+    /// with less, one bound per sample is kept (slower in high dimensions).
+    pub bounds_budget: usize,
 }
 
 /// What a run did, for tests and DEBUG output.
@@ -103,6 +106,83 @@ pub fn nearest_center(v: &[f32], centers: &[f32], metric: crate::Metric) -> (usi
     best
 }
 
+/// Rows compared with all centers at once by `CenterBlock`: 32 rows x 316
+/// centers is 40 KB of scores.
+pub const BLOCK_ROWS: usize = 32;
+
+/// Centers prepared for comparing blocks of rows with all of them through
+/// `distance::dot_block` (squared L2 as |x|^2 + |c|^2 - 2 x.c), about twice
+/// as fast as one distance call per pair. The expanded form rounds
+/// differently from a direct distance (relative error near f32 epsilon
+/// times the norms): fine for choosing a center, where near-ties are
+/// arbitrary anyway.
+pub struct CenterBlock<'a> {
+    centers: &'a [f32],
+    dim: usize,
+    norms: Vec<f32>,
+}
+
+impl<'a> CenterBlock<'a> {
+    pub fn new(centers: &'a [f32], dim: usize) -> Self {
+        let norms = centers
+            .chunks_exact(dim)
+            .map(distance::norm_squared)
+            .collect();
+        CenterBlock {
+            centers,
+            dim,
+            norms,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.norms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.norms.is_empty()
+    }
+
+    /// `out[i * k + j]` = squared Euclidean distance of row i to center j.
+    pub fn squared_distances(&self, rows: &[f32], out: &mut Vec<f32>) {
+        let k = self.len();
+        out.resize(rows.len() / self.dim * k, 0.0);
+        distance::dot_block(rows, self.centers, self.dim, out);
+        for (v, scores) in rows.chunks_exact(self.dim).zip(out.chunks_exact_mut(k)) {
+            let nv = distance::norm_squared(v);
+            for (s, nc) in scores.iter_mut().zip(&self.norms) {
+                *s = (nv + nc - 2.0 * *s).max(0.0);
+            }
+        }
+    }
+
+    /// The nearest center of every row under `metric`'s order (as
+    /// `nearest_center`, for L2, inner product and cosine), pushed to `out`.
+    pub fn nearest(&self, rows: &[f32], metric: crate::Metric, out: &mut Vec<u32>) {
+        let k = self.len();
+        let mut scores = vec![0f32; BLOCK_ROWS.min(rows.len() / self.dim) * k];
+        for block in rows.chunks(BLOCK_ROWS * self.dim) {
+            let scores = &mut scores[..block.len() / self.dim * k];
+            distance::dot_block(block, self.centers, self.dim, scores);
+            for row in scores.chunks_exact(k) {
+                // L2: |c|^2 - 2 x.c orders like the distance; otherwise -x.c
+                let score = |j: usize| match metric {
+                    crate::Metric::L2 => self.norms[j] - 2.0 * row[j],
+                    _ => -row[j],
+                };
+                let mut best = (0usize, f32::INFINITY);
+                for j in 0..k {
+                    let s = score(j);
+                    if s < best.1 {
+                        best = (j, s);
+                    }
+                }
+                out.push(best.0 as u32);
+            }
+        }
+    }
+}
+
 /// Nearest and second-nearest center distances (Euclidean) and the index
 /// of the nearest.
 fn two_nearest(v: &[f32], centers: &[f32]) -> (u32, f32, f32) {
@@ -154,105 +234,22 @@ pub fn kmeans(
         return (centers, Report::default());
     }
     let mut centers = seed_plus_plus(samples, dim, k, &mut rng, pool, &mut between);
-
     let mut assign = vec![0u32; n];
-    let mut upper = vec![0f32; n];
-    let mut lower = vec![0f32; n];
-    // Points per parallel step: about WORK_PER_STEP distance terms, so
-    // `between` (interrupt checks) runs often even with many centers.
-    let step = (WORK_PER_STEP / (k * dim)).max(64).min(n);
-    for r in steps(n, step) {
-        pool.install(|| {
-            assign[r.clone()]
-                .par_iter_mut()
-                .zip(upper[r.clone()].par_iter_mut())
-                .zip(lower[r.clone()].par_iter_mut())
-                .zip(samples[r.start * dim..r.end * dim].par_chunks(dim))
-                .for_each(|(((a, u), l), v)| {
-                    let (i, d1, d2) = two_nearest(v, &centers);
-                    (*a, *u, *l) = (i, d1, d2);
-                })
-        });
-        between();
-    }
-
-    let mut report = Report::default();
-    let mut half_gap = vec![0f32; k];
-    for iteration in 1..=params.max_iterations {
-        report.iterations = iteration;
-        let shift = move_centers(samples, dim, &assign, &mut centers, params.spherical, pool);
-        // A point's center moved by shift[a]; any other by at most the
-        // largest shift of the others.
-        let (mut top, mut second) = ((0usize, 0f32), 0f32);
-        for (j, s) in shift.iter().enumerate() {
-            if *s > top.1 {
-                second = top.1;
-                top = (j, *s);
-            } else if *s > second {
-                second = *s;
-            }
-        }
-        // Half the distance to the nearest other center: a point nearer
-        // than that to its own center cannot be nearer to another. k^2
-        // distances, so only for k where that is cheap next to a pass.
-        if k <= 4096 {
-            for r in steps(k, step.min(k)) {
-                let centers = &centers;
-                pool.install(|| {
-                    half_gap[r.clone()]
-                        .par_iter_mut()
-                        .zip(r.clone())
-                        .for_each(|(g, j)| {
-                            let cj = &centers[j * dim..(j + 1) * dim];
-                            let nearest = centers
-                                .chunks_exact(dim)
-                                .enumerate()
-                                .filter(|(i, _)| *i != j)
-                                .map(|(_, c)| dist(cj, c))
-                                .fold(f32::INFINITY, f32::min);
-                            *g = nearest / 2.0;
-                        })
-                });
-                between();
-            }
-        }
-        let centers_ref = &centers;
-        let half_gap_ref = &half_gap;
-        let shift_ref = &shift;
-        let mut changes = 0;
-        for r in steps(n, step) {
-            changes += pool.install(|| {
-                assign[r.clone()]
-                    .par_iter_mut()
-                    .zip(upper[r.clone()].par_iter_mut())
-                    .zip(lower[r.clone()].par_iter_mut())
-                    .zip(samples[r.start * dim..r.end * dim].par_chunks(dim))
-                    .map(|(((a, u), l), v)| {
-                        let own = *a as usize;
-                        *u += shift_ref[own];
-                        *l -= if own == top.0 { second } else { top.1 };
-                        let bound = l.max(half_gap_ref[own]);
-                        if *u <= bound {
-                            return 0;
-                        }
-                        *u = dist(v, &centers_ref[own * dim..(own + 1) * dim]);
-                        if *u <= bound {
-                            return 0;
-                        }
-                        let (i, d1, d2) = two_nearest(v, centers_ref);
-                        let changed = i != *a;
-                        (*a, *u, *l) = (i, d1, d2);
-                        changed as usize
-                    })
-                    .sum::<usize>()
-            });
-            between();
-        }
-        report.last_changes = changes;
-        if changes as f64 <= params.tolerance * n as f64 {
-            break;
-        }
-    }
+    let mut run = Lloyd {
+        samples,
+        dim,
+        params,
+        // Points per parallel step: about WORK_PER_STEP distance terms, so
+        // `between` (interrupt checks) runs often even with many centers.
+        step: (WORK_PER_STEP / (k * dim)).max(64).min(n),
+        pool,
+        between: &mut between,
+    };
+    let mut report = if n.saturating_mul(k).saturating_mul(4) <= params.bounds_budget {
+        run.elkan(&mut centers, &mut assign)
+    } else {
+        run.hamerly(&mut centers, &mut assign)
+    };
     report.inertia = pool.install(|| {
         samples
             .par_chunks(dim)
@@ -264,6 +261,324 @@ pub fn kmeans(
             .sum()
     });
     (centers, report)
+}
+
+/// What the Lloyd iterations work on.
+struct Lloyd<'a, B: FnMut()> {
+    samples: &'a [f32],
+    dim: usize,
+    params: &'a Params,
+    step: usize,
+    pool: &'a ThreadPool,
+    between: &'a mut B,
+}
+
+/// Iterations after one that moved more than this share of the samples
+/// recompute every distance (as a block product, about three times faster
+/// per distance than the bounds' one-by-one checks, which prune little
+/// while centers still move far).
+const FULL_PASS_SHARE: f64 = 0.1;
+
+impl<B: FnMut()> Lloyd<'_, B> {
+    /// Centers to their means; how far each moved.
+    fn move_centers(&self, centers: &mut [f32], assign: &[u32]) -> Vec<f32> {
+        let spherical = self.params.spherical;
+        move_centers(
+            self.samples,
+            self.dim,
+            assign,
+            centers,
+            spherical,
+            self.pool,
+        )
+    }
+
+    /// Calls `f(first row, assignments, squared distances to every
+    /// center)` for blocks of rows, in parallel, a step at a time.
+    fn full_pass<T: Send>(
+        &mut self,
+        centers: &[f32],
+        assign: &mut [u32],
+        bounds: &mut [T],
+        per_row: usize,
+        f: impl Fn(&mut [u32], &mut [T], &[f32]) + Sync,
+    ) {
+        let (dim, k) = (self.dim, centers.len() / self.dim);
+        let n = assign.len();
+        let block = CenterBlock::new(centers, dim);
+        for r in steps(n, self.step) {
+            let samples = &self.samples[r.start * dim..r.end * dim];
+            self.pool.install(|| {
+                assign[r.clone()]
+                    .par_chunks_mut(BLOCK_ROWS)
+                    .zip(
+                        bounds[r.start * per_row..r.end * per_row]
+                            .par_chunks_mut(BLOCK_ROWS * per_row),
+                    )
+                    .zip(samples.par_chunks(BLOCK_ROWS * dim))
+                    .for_each(|((a, b), rows)| {
+                        let mut d2 = Vec::with_capacity(BLOCK_ROWS * k);
+                        block.squared_distances(rows, &mut d2);
+                        f(a, b, &d2)
+                    })
+            });
+            (self.between)();
+        }
+    }
+
+    /// Half the distance from each center to its nearest other
+    /// (`half_nearest`) and, when `half` is given (k x k), to each other.
+    fn center_gaps(&mut self, centers: &[f32], half: Option<&mut [f32]>, half_nearest: &mut [f32]) {
+        let (dim, k) = (self.dim, half_nearest.len());
+        // one center's row; returns the smallest gap
+        let row = |j: usize, out: &mut [f32]| -> f32 {
+            let cj = &centers[j * dim..(j + 1) * dim];
+            let mut nearest = f32::INFINITY;
+            for (i, c) in centers.chunks_exact(dim).enumerate() {
+                let h = if i == j { 0.0 } else { dist(cj, c) / 2.0 };
+                if i != j {
+                    nearest = nearest.min(h);
+                }
+                if let Some(o) = out.get_mut(i) {
+                    *o = h;
+                }
+            }
+            nearest
+        };
+        let mut half = half;
+        for r in steps(k, self.step.min(k)) {
+            let nearest = &mut half_nearest[r.clone()];
+            self.pool.install(|| match half.as_deref_mut() {
+                Some(half) => half[r.start * k..r.end * k]
+                    .par_chunks_mut(k)
+                    .zip(nearest.par_iter_mut())
+                    .zip(r.clone())
+                    .for_each(|((out, hn), j)| *hn = row(j, out)),
+                None => nearest
+                    .par_iter_mut()
+                    .zip(r.clone())
+                    .for_each(|(hn, j)| *hn = row(j, &mut [])),
+            });
+            (self.between)();
+        }
+    }
+
+    /// Lloyd iterations with Elkan's bounds: an upper bound to the own
+    /// center and a lower bound to *every* center per sample (n x k
+    /// floats). Each lower bound shrinks only by its own center's shift, so
+    /// once centers settle almost no distance is recomputed, where
+    /// Hamerly's single bound (shrinking by the largest shift) prunes
+    /// little in high dimensions. Bounds are stored plus the drift (sum of
+    /// shifts) of their center when they were set, so a sample whose upper
+    /// bound settles it never touches its row of k bounds.
+    fn elkan(&mut self, centers: &mut [f32], assign: &mut [u32]) -> Report {
+        let (k, n) = (self.params.k, assign.len());
+        let mut upper = vec![0f32; n];
+        let mut lower = vec![0f32; n * k];
+        let mut drift = vec![0f32; k];
+        let mut report = Report::default();
+        let mut half = vec![0f32; k * k];
+        let mut half_nearest = vec![0f32; k];
+        let mut changes = n;
+        for iteration in 0..=self.params.max_iterations {
+            if iteration > 0 {
+                report.iterations = iteration;
+                let shift = self.move_centers(centers, assign);
+                for (d, s) in drift.iter_mut().zip(&shift) {
+                    *d += s;
+                }
+                for (u, a) in upper.iter_mut().zip(assign.iter()) {
+                    *u += shift[*a as usize];
+                }
+            }
+            if changes as f64 > FULL_PASS_SHARE * n as f64 {
+                let was = assign.to_vec();
+                let drift = &drift;
+                self.full_pass(centers, assign, &mut lower, k, |a, l, d2| {
+                    for ((a, l), d2) in a
+                        .iter_mut()
+                        .zip(l.chunks_exact_mut(k))
+                        .zip(d2.chunks_exact(k))
+                    {
+                        let mut best = (0u32, f32::INFINITY);
+                        for (j, ((lj, d2), dj)) in l.iter_mut().zip(d2).zip(drift).enumerate() {
+                            let d = d2.sqrt();
+                            *lj = d + dj;
+                            if d < best.1 {
+                                best = (j as u32, d);
+                            }
+                        }
+                        *a = best.0;
+                    }
+                });
+                for (i, (u, a)) in upper.iter_mut().zip(assign.iter()).enumerate() {
+                    *u = lower[i * k + *a as usize] - drift[*a as usize];
+                }
+                changes = was
+                    .iter()
+                    .zip(assign.iter())
+                    .filter(|(x, y)| x != y)
+                    .count();
+            } else {
+                self.center_gaps(centers, Some(&mut half), &mut half_nearest);
+                changes = self.elkan_pass(
+                    centers,
+                    assign,
+                    &mut upper,
+                    &mut lower,
+                    &drift,
+                    &half,
+                    &half_nearest,
+                );
+            }
+            if iteration > 0 {
+                report.last_changes = changes;
+                if changes as f64 <= self.params.tolerance * n as f64 {
+                    break;
+                }
+            }
+        }
+        report
+    }
+
+    /// One assignment pass with Elkan's bounds; returns the samples moved.
+    #[allow(clippy::too_many_arguments)]
+    fn elkan_pass(
+        &mut self,
+        centers: &[f32],
+        assign: &mut [u32],
+        upper: &mut [f32],
+        lower: &mut [f32],
+        drift: &[f32],
+        half: &[f32],
+        half_nearest: &[f32],
+    ) -> usize {
+        let (dim, k, n) = (self.dim, half_nearest.len(), assign.len());
+        let mut changes = 0;
+        for r in steps(n, self.step) {
+            let samples = &self.samples[r.start * dim..r.end * dim];
+            changes += self.pool.install(|| {
+                assign[r.clone()]
+                    .par_iter_mut()
+                    .zip(upper[r.clone()].par_iter_mut())
+                    .zip(lower[r.start * k..r.end * k].par_chunks_mut(k))
+                    .zip(samples.par_chunks(dim))
+                    .map(|(((a, u), l), v)| {
+                        let was = *a;
+                        let mut own = was as usize;
+                        if *u <= half_nearest[own] {
+                            return 0;
+                        }
+                        let mut tight = false;
+                        for j in 0..k {
+                            if j == own || *u <= l[j] - drift[j] || *u <= half[own * k + j] {
+                                continue;
+                            }
+                            if !tight {
+                                *u = dist(v, &centers[own * dim..(own + 1) * dim]);
+                                l[own] = *u + drift[own];
+                                tight = true;
+                                if *u <= l[j] - drift[j] || *u <= half[own * k + j] {
+                                    continue;
+                                }
+                            }
+                            let d = dist(v, &centers[j * dim..(j + 1) * dim]);
+                            l[j] = d + drift[j];
+                            if d < *u {
+                                own = j;
+                                *u = d;
+                            }
+                        }
+                        *a = own as u32;
+                        (own as u32 != was) as usize
+                    })
+                    .sum::<usize>()
+            });
+            (self.between)();
+        }
+        changes
+    }
+
+    /// Lloyd iterations with Hamerly's bounds: one upper bound (to the
+    /// own center) and one lower bound (to any other) per sample. O(n)
+    /// memory, for when the n x k bounds of `elkan` do not fit.
+    fn hamerly(&mut self, centers: &mut [f32], assign: &mut [u32]) -> Report {
+        let (dim, k, n) = (self.dim, self.params.k, assign.len());
+        // (upper, lower) per sample
+        let mut bounds = vec![(0f32, 0f32); n];
+        self.full_pass(centers, assign, &mut bounds, 1, |a, b, d2| {
+            for ((a, b), d2) in a.iter_mut().zip(b).zip(d2.chunks_exact(k)) {
+                let (mut i, mut d1, mut second) = (0u32, f32::INFINITY, f32::INFINITY);
+                for (j, d) in d2.iter().enumerate() {
+                    if *d < d1 {
+                        (i, d1, second) = (j as u32, *d, d1);
+                    } else if *d < second {
+                        second = *d;
+                    }
+                }
+                (*a, *b) = (i, (d1.sqrt(), second.sqrt()));
+            }
+        });
+        let mut report = Report::default();
+        let mut half_gap = vec![0f32; k];
+        for iteration in 1..=self.params.max_iterations {
+            report.iterations = iteration;
+            let shift = self.move_centers(centers, assign);
+            // A point's center moved by shift[a]; any other by at most the
+            // largest shift of the others.
+            let (mut top, mut second) = ((0usize, 0f32), 0f32);
+            for (j, s) in shift.iter().enumerate() {
+                if *s > top.1 {
+                    second = top.1;
+                    top = (j, *s);
+                } else if *s > second {
+                    second = *s;
+                }
+            }
+            // Half the distance to the nearest other center: a point
+            // nearer than that to its own center cannot be nearer to
+            // another. k^2 distances, so only for k where that is cheap
+            // next to a pass.
+            if k <= 4096 {
+                self.center_gaps(centers, None, &mut half_gap);
+            }
+            let (centers, half_gap, shift) = (&*centers, &half_gap, &shift);
+            let mut changes = 0;
+            for r in steps(n, self.step) {
+                let samples = &self.samples[r.start * dim..r.end * dim];
+                changes += self.pool.install(|| {
+                    assign[r.clone()]
+                        .par_iter_mut()
+                        .zip(bounds[r.clone()].par_iter_mut())
+                        .zip(samples.par_chunks(dim))
+                        .map(|((a, (u, l)), v)| {
+                            let own = *a as usize;
+                            *u += shift[own];
+                            *l -= if own == top.0 { second } else { top.1 };
+                            let bound = l.max(half_gap[own]);
+                            if *u <= bound {
+                                return 0;
+                            }
+                            *u = dist(v, &centers[own * dim..(own + 1) * dim]);
+                            if *u <= bound {
+                                return 0;
+                            }
+                            let (i, d1, d2) = two_nearest(v, centers);
+                            let changed = i != *a;
+                            (*a, *u, *l) = (i, d1, d2);
+                            changed as usize
+                        })
+                        .sum::<usize>()
+                });
+                (self.between)();
+            }
+            report.last_changes = changes;
+            if changes as f64 <= self.params.tolerance * n as f64 {
+                break;
+            }
+        }
+        report
+    }
 }
 
 /// k-means++: each next center is a sample drawn with probability

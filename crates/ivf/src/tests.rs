@@ -69,6 +69,7 @@ fn build(points: &[f32], dim: usize, lists: usize, metric: Metric, budget: usize
         max_iterations: 50,
         tolerance: 0.0,
         seed: 1,
+        bounds_budget: usize::MAX,
     };
     let (centers, _) = kmeans(&samples, dim, &params, &pool(), || {});
     let store = MemStore::new();
@@ -151,6 +152,7 @@ fn kmeans_recovers_true_centres() {
                 max_iterations: 100,
                 tolerance: 0.0,
                 seed,
+                bounds_budget: usize::MAX,
             };
             let mut calls = 0;
             let (found, report) = kmeans(&pts, dim, &params, &pool(), || calls += 1);
@@ -179,6 +181,7 @@ fn kmeans_matches_plain_lloyd_and_handles_degenerate_input() {
         max_iterations: 300,
         tolerance: 0.0,
         seed: 5,
+        bounds_budget: usize::MAX,
     };
     let (centers, report) = kmeans(&points, dim, &params, &pool(), || {});
     // At a fixed point every sample's nearest center is its own and every
@@ -273,6 +276,46 @@ fn a_small_memory_budget_gives_the_same_index_contents() {
 }
 
 #[test]
+fn each_list_is_written_as_consecutive_pages() {
+    // 10 items to a page, about 30 pages per list
+    let dim = 200;
+    let (points, _) = clustered(3000, dim, 10, 2.0, 33);
+    let chains = |store: &MemStore| -> Vec<Vec<u32>> {
+        let meta = read_meta(store).unwrap();
+        read_lists(store, &meta)
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let mut blocks = Vec::new();
+                walk_chain(store, l.start, |b, _| {
+                    blocks.push(b);
+                    Ok(())
+                })
+                .unwrap();
+                blocks
+            })
+            .collect()
+    };
+    // breaks in block order along a chain
+    let breaks = |c: &Vec<u32>| c.windows(2).filter(|w| w[1] != w[0] + 1).count();
+    let big = chains(&build(&points, dim, 10, Metric::L2, 1 << 24));
+    let pages: usize = big.iter().map(|c| c.len()).sum();
+    assert!((300..=310).contains(&pages), "{pages} pages");
+    for c in &big {
+        assert!(c.len() > 5);
+        assert_eq!(breaks(c), 0, "{c:?}");
+    }
+    // 64 images in memory for 10 lists: runs of several full pages
+    let small = chains(&build(&points, dim, 10, Metric::L2, 64 * 8192));
+    let total: usize = small.iter().map(|c| c.len()).sum();
+    let runs: usize = small.iter().map(|c| breaks(c) + 1).sum();
+    assert!(
+        total <= 330 && runs * 4 <= total,
+        "{total} pages in {runs} runs"
+    );
+}
+
+#[test]
 fn inserts_into_empty_and_built_indexes_are_found() {
     let dim = 8;
     let (points, _) = clustered(1200, dim, 6, 2.0, 41);
@@ -301,6 +344,7 @@ fn inserts_into_empty_and_built_indexes_are_found() {
             max_iterations: 10,
             tolerance: 0.0,
             seed: 1,
+            bounds_budget: usize::MAX,
         },
         &pool(),
         || {},
@@ -425,6 +469,7 @@ fn kmeans_with_few_samples_more_than_centers() {
         max_iterations: 20,
         tolerance: 0.0,
         seed: 3,
+        bounds_budget: usize::MAX,
     };
     let mut calls = 0;
     let (centers, report) = kmeans(&points, 2, &params, &pool(), || calls += 1);
@@ -435,4 +480,39 @@ fn kmeans_with_few_samples_more_than_centers() {
         .collect();
     near.dedup();
     assert_eq!(near.len(), 2, "both clusters found: {centers:?}");
+}
+
+#[test]
+fn elkan_and_hamerly_bounds_give_plain_lloyd_results() {
+    // Both only skip distances that cannot change an assignment, so with
+    // the same seeding they follow the same Lloyd trajectory.
+    let dim = 24;
+    let (points, _) = clustered(3000, dim, 40, 1.5, 21);
+    for spherical in [false, true] {
+        let mut pts = points.clone();
+        if spherical {
+            pts.chunks_exact_mut(dim).for_each(|v| {
+                crate::kmeans::normalize(v);
+            });
+        }
+        let run = |bounds_budget| {
+            let params = Params {
+                k: 30,
+                spherical,
+                max_iterations: 200,
+                tolerance: 0.0,
+                seed: 9,
+                bounds_budget,
+            };
+            kmeans(&pts, dim, &params, &pool(), || {})
+        };
+        let (per_center, a) = run(3000 * 30 * 4); // just fits: Elkan
+        let (single, b) = run(3000 * 30 * 4 - 1); // Hamerly
+        assert_eq!(a.iterations, b.iterations, "spherical {spherical}");
+        assert_eq!(a.last_changes, 0);
+        assert!((a.inertia - b.inertia).abs() <= 1e-9 * a.inertia);
+        for (x, y) in per_center.iter().zip(&single) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
 }
