@@ -38,6 +38,16 @@ def ensure_table(conn, base):
     conn.execute(f"VACUUM ANALYZE {TABLE}")
 
 
+def backend_cpu(conn):
+    """CPU seconds (user + system) the connection's backend has used so far;
+    the server runs on this machine. Less noisy than wall time on a shared
+    machine, and free of the client's share."""
+    pid = conn.info.backend_pid
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def open_systems(ensure):
     """A connection to each system's database (created with its extension
     when missing), after `ensure(conn)` has made the benchmark's table."""

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from exact_scan import connect
-from hnsw import interpolate, open_systems, recall, run_queries
+from hnsw import backend_cpu, interpolate, open_systems, recall, run_queries
 
 TABLE = "i384"
 PROBES = [1, 2, 3, 4, 6, 8, 10, 13, 16, 20, 25, 32, 40]
@@ -40,7 +40,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../shared/data/ds-a-npm-minilm"))
     ap.add_argument("--queries", type=int, default=1000)
-    ap.add_argument("--inserts", type=int, default=2000)
+    ap.add_argument("--inserts", type=int, default=6000)
     ap.add_argument("--lists", type=int, default=316)
     ap.add_argument("--maintenance-work-mem", default="2GB")
     ap.add_argument("--workers", type=int, default=1, help="max_parallel_maintenance_workers")
@@ -109,18 +109,23 @@ def main():
     for conn in conns.values():
         conn.execute("CHECKPOINT")
     ins = {name: 0.0 for name in conns}
+    ins_cpu = {name: 0.0 for name in conns}
     chunk = 100
     for lo in range(0, args.inserts, chunk):
         order = list(conns.items()) if (lo // chunk) % 2 == 0 else list(reversed(conns.items()))
         for name, conn in order:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), backend_cpu(conn)
             for j in range(lo, lo + chunk):
-                conn.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (200_000 + j, extra[j]), prepare=True)
+                conn.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (200_000 + j, extra[j % len(extra)]),
+                             prepare=True)
             ins[name] += time.perf_counter() - t0
+            ins_cpu[name] += backend_cpu(conn) - c0
     for name, conn in conns.items():
         conn.execute(f"DELETE FROM {TABLE} WHERE id >= 200000")
         conn.execute(f"VACUUM {TABLE}")
     cell("single-row INSERT rows/s", args.inserts / ins["vector_ext"], args.inserts / ins["pgvector"], "rows/s")
+    cell("single-row INSERT backend CPU (us/row)", 1e6 * ins_cpu["vector_ext"] / args.inserts,
+         1e6 * ins_cpu["pgvector"] / args.inserts, "us", higher_better=False)
 
     print()
     print("| measure | vector_ext | pgvector | ratio (>1: vector_ext better) |")
