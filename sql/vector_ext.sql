@@ -207,6 +207,218 @@ CREATE OPERATOR CLASS vector_ops
     OPERATOR 5 > ,
     FUNCTION 1 vector_cmp(vector, vector);
 
+----------------------------------------------------------------- halfvec --
+
+CREATE TYPE halfvec;
+
+CREATE FUNCTION halfvec_in(cstring, oid, integer) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_halfvec_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_out(halfvec) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'vx_halfvec_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_typmod_in(cstring[]) RETURNS integer
+    AS 'MODULE_PATHNAME', 'vx_halfvec_typmod_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_recv(internal, oid, integer) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_halfvec_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_send(halfvec) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'vx_halfvec_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- STORAGE main for the reason given at vector: a halfvec stays in the heap
+-- row up to about 4000 dimensions.
+CREATE TYPE halfvec (
+    INPUT     = halfvec_in,
+    OUTPUT    = halfvec_out,
+    TYPMOD_IN = halfvec_typmod_in,
+    RECEIVE   = halfvec_recv,
+    SEND      = halfvec_send,
+    STORAGE   = main
+);
+COMMENT ON TYPE halfvec IS 'half-precision vector';
+
+CREATE FUNCTION l2_distance(halfvec, halfvec) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_halfvec_l2_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION inner_product(halfvec, halfvec) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_halfvec_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION cosine_distance(halfvec, halfvec) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_halfvec_cosine_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION l1_distance(halfvec, halfvec) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_halfvec_l1_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_dims(halfvec) RETURNS integer
+    AS 'MODULE_PATHNAME', 'vx_halfvec_vector_dims' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION l2_norm(halfvec) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_halfvec_l2_norm' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION l2_normalize(halfvec) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_halfvec_l2_normalize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION binary_quantize(halfvec) RETURNS bit
+    AS 'MODULE_PATHNAME', 'vx_halfvec_binary_quantize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION subvector(halfvec, int, int) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_halfvec_subvector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION l2_distance(halfvec, halfvec) IS 'Euclidean distance';
+COMMENT ON FUNCTION inner_product(halfvec, halfvec) IS 'inner product';
+COMMENT ON FUNCTION cosine_distance(halfvec, halfvec) IS 'cosine distance';
+COMMENT ON FUNCTION l1_distance(halfvec, halfvec) IS 'taxicab distance';
+COMMENT ON FUNCTION vector_dims(halfvec) IS 'number of dimensions';
+COMMENT ON FUNCTION l2_norm(halfvec) IS 'Euclidean norm';
+COMMENT ON FUNCTION l2_normalize(halfvec) IS 'normalize with Euclidean norm';
+COMMENT ON FUNCTION binary_quantize(halfvec) IS 'binary quantize';
+COMMENT ON FUNCTION subvector(halfvec, int, int) IS 'subvector';
+
+CREATE FUNCTION halfvec_add(halfvec, halfvec) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_halfvec_add' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_sub(halfvec, halfvec) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_halfvec_sub' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_mul(halfvec, halfvec) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_halfvec_mul' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_concat(halfvec, halfvec) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_halfvec_concat' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_lt(halfvec, halfvec) RETURNS bool
+    AS 'MODULE_PATHNAME', 'vx_halfvec_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_le(halfvec, halfvec) RETURNS bool
+    AS 'MODULE_PATHNAME', 'vx_halfvec_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_eq(halfvec, halfvec) RETURNS bool
+    AS 'MODULE_PATHNAME', 'vx_halfvec_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_ne(halfvec, halfvec) RETURNS bool
+    AS 'MODULE_PATHNAME', 'vx_halfvec_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_ge(halfvec, halfvec) RETURNS bool
+    AS 'MODULE_PATHNAME', 'vx_halfvec_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_gt(halfvec, halfvec) RETURNS bool
+    AS 'MODULE_PATHNAME', 'vx_halfvec_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_cmp(halfvec, halfvec) RETURNS int4
+    AS 'MODULE_PATHNAME', 'vx_halfvec_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_l2_squared_distance(halfvec, halfvec) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_halfvec_l2_squared_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_negative_inner_product(halfvec, halfvec) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_halfvec_negative_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_spherical_distance(halfvec, halfvec) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_halfvec_spherical_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_accum(double precision[], halfvec) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'vx_halfvec_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_avg(double precision[]) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_halfvec_avg' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_combine(double precision[], double precision[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'vx_vector_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE AGGREGATE avg(halfvec) (
+    SFUNC = halfvec_accum,
+    STYPE = double precision[],
+    FINALFUNC = halfvec_avg,
+    COMBINEFUNC = halfvec_combine,
+    INITCOND = '{0}',
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE avg(halfvec) IS 'the average (arithmetic mean) as halfvec of all halfvec values';
+
+CREATE AGGREGATE sum(halfvec) (
+    SFUNC = halfvec_add,
+    STYPE = halfvec,
+    COMBINEFUNC = halfvec_add,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE sum(halfvec) IS 'sum as halfvec across all halfvec input values';
+
+CREATE FUNCTION halfvec(halfvec, integer, boolean) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_halfvec' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_to_vector(halfvec, integer, boolean) RETURNS vector
+    AS 'MODULE_PATHNAME', 'vx_halfvec_to_vector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_to_halfvec(vector, integer, boolean) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_vector_to_halfvec' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION array_to_halfvec(integer[], integer, boolean) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_array_to_halfvec' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION array_to_halfvec(real[], integer, boolean) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_array_to_halfvec' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION array_to_halfvec(double precision[], integer, boolean) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_array_to_halfvec' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION array_to_halfvec(numeric[], integer, boolean) RETURNS halfvec
+    AS 'MODULE_PATHNAME', 'vx_array_to_halfvec' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION halfvec_to_float4(halfvec, integer, boolean) RETURNS real[]
+    AS 'MODULE_PATHNAME', 'vx_halfvec_to_float4' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE CAST (halfvec AS halfvec)
+    WITH FUNCTION halfvec(halfvec, integer, boolean) AS IMPLICIT;
+CREATE CAST (halfvec AS vector)
+    WITH FUNCTION halfvec_to_vector(halfvec, integer, boolean) AS ASSIGNMENT;
+CREATE CAST (vector AS halfvec)
+    WITH FUNCTION vector_to_halfvec(vector, integer, boolean) AS IMPLICIT;
+CREATE CAST (halfvec AS real[])
+    WITH FUNCTION halfvec_to_float4(halfvec, integer, boolean) AS ASSIGNMENT;
+CREATE CAST (integer[] AS halfvec)
+    WITH FUNCTION array_to_halfvec(integer[], integer, boolean) AS ASSIGNMENT;
+CREATE CAST (real[] AS halfvec)
+    WITH FUNCTION array_to_halfvec(real[], integer, boolean) AS ASSIGNMENT;
+CREATE CAST (double precision[] AS halfvec)
+    WITH FUNCTION array_to_halfvec(double precision[], integer, boolean) AS ASSIGNMENT;
+CREATE CAST (numeric[] AS halfvec)
+    WITH FUNCTION array_to_halfvec(numeric[], integer, boolean) AS ASSIGNMENT;
+
+CREATE OPERATOR <-> (
+    LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = l2_distance, COMMUTATOR = '<->'
+);
+CREATE OPERATOR <#> (
+    LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_negative_inner_product, COMMUTATOR = '<#>'
+);
+CREATE OPERATOR <=> (
+    LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = cosine_distance, COMMUTATOR = '<=>'
+);
+CREATE OPERATOR <+> (
+    LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = l1_distance, COMMUTATOR = '<+>'
+);
+CREATE OPERATOR + (
+    LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_add, COMMUTATOR = +
+);
+CREATE OPERATOR - (
+    LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_sub
+);
+CREATE OPERATOR * (
+    LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_mul, COMMUTATOR = *
+);
+CREATE OPERATOR || (
+    LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_concat
+);
+CREATE OPERATOR < (
+    LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_lt,
+    COMMUTATOR = > , NEGATOR = >= , RESTRICT = scalarltsel, JOIN = scalarltjoinsel
+);
+CREATE OPERATOR <= (
+    LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_le,
+    COMMUTATOR = >= , NEGATOR = > , RESTRICT = scalarlesel, JOIN = scalarlejoinsel
+);
+CREATE OPERATOR = (
+    LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_eq,
+    COMMUTATOR = = , NEGATOR = <> , RESTRICT = eqsel, JOIN = eqjoinsel
+);
+CREATE OPERATOR <> (
+    LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_ne,
+    COMMUTATOR = <> , NEGATOR = = , RESTRICT = eqsel, JOIN = eqjoinsel
+);
+CREATE OPERATOR >= (
+    LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_ge,
+    COMMUTATOR = <= , NEGATOR = < , RESTRICT = scalargesel, JOIN = scalargejoinsel
+);
+CREATE OPERATOR > (
+    LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_gt,
+    COMMUTATOR = < , NEGATOR = <= , RESTRICT = scalargtsel, JOIN = scalargtjoinsel
+);
+
+COMMENT ON OPERATOR + (halfvec, halfvec) IS 'add';
+COMMENT ON OPERATOR - (halfvec, halfvec) IS 'subtract';
+COMMENT ON OPERATOR * (halfvec, halfvec) IS 'multiply';
+COMMENT ON OPERATOR || (halfvec, halfvec) IS 'concatenate';
+COMMENT ON OPERATOR < (halfvec, halfvec) IS 'less than';
+COMMENT ON OPERATOR <= (halfvec, halfvec) IS 'less than or equal';
+COMMENT ON OPERATOR = (halfvec, halfvec) IS 'equal';
+COMMENT ON OPERATOR <> (halfvec, halfvec) IS 'not equal';
+COMMENT ON OPERATOR >= (halfvec, halfvec) IS 'greater than or equal';
+COMMENT ON OPERATOR > (halfvec, halfvec) IS 'greater than';
+
+CREATE OPERATOR CLASS halfvec_ops
+    DEFAULT FOR TYPE halfvec USING btree AS
+    OPERATOR 1 < ,
+    OPERATOR 2 <= ,
+    OPERATOR 3 = ,
+    OPERATOR 4 >= ,
+    OPERATOR 5 > ,
+    FUNCTION 1 halfvec_cmp(halfvec, halfvec);
+
 -- hnsw access method
 
 CREATE FUNCTION hnswhandler(internal) RETURNS index_am_handler

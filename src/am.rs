@@ -444,6 +444,7 @@ pub unsafe fn scan_query(
     let v = unsafe { crate::types::varlena::VectorRef::from_datum(key.sk_argument) };
     if v.dim() != dims {
         crate::error::raise(vecfmt::VectorError::DifferentDimensions {
+            type_name: "vector",
             a: dims as i64,
             b: v.dim() as i64,
         });

@@ -2,6 +2,8 @@
 //! declarations call; shared varlena and array plumbing lives beside them.
 
 pub mod array;
+pub mod dense;
+pub mod halfvec;
 pub mod varlena;
 pub mod vector;
 

@@ -1,15 +1,113 @@
-//! The in-memory layout of `vector`, byte for byte pgvector's:
-//! `int32 varlena header | int16 dim | int16 unused | float4 x[dim]`.
+//! The in-memory layout of `vector` and `halfvec`, byte for byte pgvector's:
+//! `int32 varlena header | int16 dim | int16 unused | element x[dim]` with
+//! float4 elements for vector and IEEE binary16 for halfvec.
 
 use crate::error::corrupted;
+use distance::CosineParts;
+use half::f16;
 use pgrx::pg_sys;
 use std::marker::PhantomData;
+use vecfmt::VectorError;
 
 pub const VECTOR_HEADER: usize = 8;
 
 #[inline]
-pub fn vector_size(dim: usize) -> usize {
-    VECTOR_HEADER + 4 * dim
+pub fn dense_size<E: Element>(dim: usize) -> usize {
+    VECTOR_HEADER + std::mem::size_of::<E>() * dim
+}
+
+/// An element type of a dense vector type: its SQL type name, conversions
+/// and distance kernels.
+pub trait Element: Copy + PartialEq + 'static {
+    const TYPE_NAME: &'static str;
+    fn to_f32(self) -> f32;
+    /// The nearest element value; may be infinite (callers check).
+    fn from_f32_unchecked(v: f32) -> Self;
+    /// The nearest element value, or pgvector's out-of-range error when a
+    /// finite `v` does not fit.
+    fn from_f32(v: f32) -> Result<Self, VectorError>;
+    fn l2_squared(a: &[Self], b: &[Self]) -> f32;
+    fn dot(a: &[Self], b: &[Self]) -> f32;
+    fn l1(a: &[Self], b: &[Self]) -> f32;
+    fn cosine_parts(a: &[Self], b: &[Self]) -> CosineParts;
+    /// Euclidean norm accumulated in f64.
+    fn norm_f64(a: &[Self]) -> f64;
+}
+
+impl Element for f32 {
+    const TYPE_NAME: &'static str = "vector";
+    #[inline]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    #[inline]
+    fn from_f32_unchecked(v: f32) -> Self {
+        v
+    }
+    #[inline]
+    fn from_f32(v: f32) -> Result<Self, VectorError> {
+        Ok(v)
+    }
+    #[inline]
+    fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+        distance::l2_squared(a, b)
+    }
+    #[inline]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        distance::dot(a, b)
+    }
+    #[inline]
+    fn l1(a: &[f32], b: &[f32]) -> f32 {
+        distance::l1(a, b)
+    }
+    #[inline]
+    fn cosine_parts(a: &[f32], b: &[f32]) -> CosineParts {
+        distance::cosine_parts(a, b)
+    }
+    fn norm_f64(a: &[f32]) -> f64 {
+        distance::scalar::norm_f64(a)
+    }
+}
+
+impl Element for f16 {
+    const TYPE_NAME: &'static str = "halfvec";
+    #[inline]
+    fn to_f32(self) -> f32 {
+        f16::to_f32(self)
+    }
+    #[inline]
+    fn from_f32_unchecked(v: f32) -> Self {
+        f16::from_f32(v)
+    }
+    #[inline]
+    fn from_f32(v: f32) -> Result<Self, VectorError> {
+        vecfmt::f32_to_f16(Self::TYPE_NAME, v)
+    }
+    #[inline]
+    fn l2_squared(a: &[f16], b: &[f16]) -> f32 {
+        distance::l2_squared_f16(a, b)
+    }
+    #[inline]
+    fn dot(a: &[f16], b: &[f16]) -> f32 {
+        distance::dot_f16(a, b)
+    }
+    #[inline]
+    fn l1(a: &[f16], b: &[f16]) -> f32 {
+        distance::l1_f16(a, b)
+    }
+    #[inline]
+    fn cosine_parts(a: &[f16], b: &[f16]) -> CosineParts {
+        distance::cosine_parts_f16(a, b)
+    }
+    fn norm_f64(a: &[f16]) -> f64 {
+        a.iter()
+            .map(|x| {
+                let x = x.to_f32() as f64;
+                x * x
+            })
+            .sum::<f64>()
+            .sqrt()
+    }
 }
 
 /// Returns a pointer to a varlena with a plain 4-byte header: the datum
@@ -74,27 +172,29 @@ pub fn set_varsize(p: *mut u8, size: usize) {
     unsafe { (p as *mut u32).write_unaligned(((size as u32) << 2).to_le()) }
 }
 
-/// A detoasted vector argument, borrowed for the duration of one call.
+/// A detoasted vector or halfvec argument, borrowed for one call.
 #[derive(Clone, Copy)]
-pub struct VectorRef<'a> {
+pub struct DenseRef<'a, E: Element> {
     ptr: *const u8,
     dim: usize,
-    _life: PhantomData<&'a [f32]>,
+    _life: PhantomData<&'a [E]>,
 }
 
-impl<'a> VectorRef<'a> {
+pub type VectorRef<'a> = DenseRef<'a, f32>;
+
+impl<'a, E: Element> DenseRef<'a, E> {
     /// # Safety
-    /// `d` must be a non-null datum of type vector valid for `'a`.
+    /// `d` must be a non-null datum of E's type valid for `'a`.
     #[inline]
     pub unsafe fn from_datum(d: pg_sys::Datum) -> Self {
         let ptr = detoast(d);
-        // SAFETY: a detoasted vector has at least its 8-byte header, checked
+        // SAFETY: a detoasted value has at least its 8-byte header, checked
         // against the varlena size right below.
         let dim = unsafe { (ptr.add(4) as *const i16).read_unaligned() };
-        if dim < 0 || varsize(ptr) != vector_size(dim as usize) {
-            corrupted("vector");
+        if dim < 0 || varsize(ptr) != dense_size::<E>(dim as usize) {
+            corrupted(E::TYPE_NAME);
         }
-        VectorRef {
+        DenseRef {
             ptr,
             dim: dim as usize,
             _life: PhantomData,
@@ -113,11 +213,11 @@ impl<'a> VectorRef<'a> {
     }
 
     #[inline]
-    pub fn as_slice(&self) -> &'a [f32] {
-        // SAFETY: from_datum checked that the varlena holds `dim` floats after
-        // the header; a 4-byte-header varlena is at least int-aligned (palloc
-        // and tuple attribute alignment), so the floats are aligned.
-        unsafe { std::slice::from_raw_parts(self.ptr.add(VECTOR_HEADER) as *const f32, self.dim) }
+    pub fn as_slice(&self) -> &'a [E] {
+        // SAFETY: from_datum checked that the varlena holds `dim` elements
+        // after the header; a 4-byte-header varlena is at least int-aligned
+        // (palloc and tuple attribute alignment), so they are aligned.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(VECTOR_HEADER) as *const E, self.dim) }
     }
 
     #[inline]
@@ -129,39 +229,45 @@ impl<'a> VectorRef<'a> {
     ///
     /// # Safety
     /// The caller must own the memory (an aggregate transition state).
-    pub unsafe fn as_mut_slice(&self) -> &'a mut [f32] {
+    pub unsafe fn as_mut_slice(&self) -> &'a mut [E] {
         // SAFETY: as in as_slice, and the caller owns the state.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(VECTOR_HEADER) as *mut f32, self.dim) }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(VECTOR_HEADER) as *mut E, self.dim) }
     }
 }
 
-/// A new zeroed vector in the current memory context.
-pub struct NewVector {
+/// A new zeroed vector or halfvec in the current memory context.
+pub struct NewDense<E: Element> {
     ptr: *mut u8,
     dim: usize,
+    _elem: PhantomData<E>,
 }
 
-impl NewVector {
+impl<E: Element> NewDense<E> {
     pub fn zeroed(dim: usize) -> Self {
-        let size = vector_size(dim);
+        let size = dense_size::<E>(dim);
         // SAFETY: palloc0 returns `size` zeroed bytes or raises an ERROR.
         let ptr = unsafe { pg_sys::palloc0(size) } as *mut u8;
         set_varsize(ptr, size);
         // SAFETY: the allocation holds the 8-byte header.
         unsafe { (ptr.add(4) as *mut i16).write(dim as i16) };
-        NewVector { ptr, dim }
+        NewDense {
+            ptr,
+            dim,
+            _elem: PhantomData,
+        }
     }
 
-    pub fn from_slice(values: &[f32]) -> Self {
+    pub fn from_slice(values: &[E]) -> Self {
         let mut v = Self::zeroed(values.len());
         v.values_mut().copy_from_slice(values);
         v
     }
 
     #[inline]
-    pub fn values_mut(&mut self) -> &mut [f32] {
-        // SAFETY: palloc memory is MAXALIGNed and holds dim floats after the header.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(VECTOR_HEADER) as *mut f32, self.dim) }
+    pub fn values_mut(&mut self) -> &mut [E] {
+        // SAFETY: palloc memory is MAXALIGNed and holds dim elements after
+        // the header (zero bits are 0.0 for both element types).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(VECTOR_HEADER) as *mut E, self.dim) }
     }
 
     #[inline]

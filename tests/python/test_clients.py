@@ -82,8 +82,10 @@ class Raw:
         self.data = data
 
 
-def send_raw(conn, data):
-    oid = psycopg.types.TypeInfo.fetch(conn, "vector").oid
+def send_raw(conn, data, type_name="vector"):
+    """Sends `data` as a binary parameter of `type_name`: the server reads it
+    with the type's receive function."""
+    oid = psycopg.types.TypeInfo.fetch(conn, type_name).oid
 
     class RawDumper(psycopg.adapt.Dumper):
         format = psycopg.pq.Format.BINARY

@@ -1,4 +1,5 @@
-//! Binary send/recv form: int16 dim, int16 unused, float4 x dim, big-endian.
+//! Binary send/recv form: int16 dim, int16 unused, then dim elements
+//! (float4 for vector, IEEE binary16 for halfvec), big-endian.
 
 use crate::{check_dim, check_element, check_expected_dim, VectorError};
 
@@ -25,6 +26,32 @@ pub fn decode_dense_f32(
     buf: &[u8],
     typmod: i32,
 ) -> Result<(Vec<f32>, usize), VectorError> {
+    decode_dense(type_name, buf, typmod, |r| {
+        let v = f32::from_be_bytes(r.take()?);
+        Ok((v, v))
+    })
+}
+
+/// `decode_dense_f32` for halfvec's binary16 elements.
+pub fn decode_dense_f16(
+    type_name: &'static str,
+    buf: &[u8],
+    typmod: i32,
+) -> Result<(Vec<half::f16>, usize), VectorError> {
+    decode_dense(type_name, buf, typmod, |r| {
+        let v = half::f16::from_bits(u16::from_be_bytes(r.take()?));
+        Ok((v, v.to_f32()))
+    })
+}
+
+/// The header checks, then `element` (the value and its f32 for the
+/// element checks) `dim` times.
+fn decode_dense<T>(
+    type_name: &'static str,
+    buf: &[u8],
+    typmod: i32,
+    element: impl Fn(&mut Reader) -> Result<(T, f32), VectorError>,
+) -> Result<(Vec<T>, usize), VectorError> {
     let mut r = Reader { buf, pos: 0 };
     let dim = u16::from_be_bytes(r.take()?) as usize;
     let unused = u16::from_be_bytes(r.take()?);
@@ -37,8 +64,8 @@ pub fn decode_dense_f32(
     }
     let mut values = Vec::with_capacity(dim);
     for _ in 0..dim {
-        let v = f32::from_be_bytes(r.take()?);
-        check_element(type_name, v)?;
+        let (v, f) = element(&mut r)?;
+        check_element(type_name, f)?;
         values.push(v);
     }
     Ok((values, r.pos))
@@ -51,5 +78,15 @@ pub fn encode_dense_f32(values: &[f32], out: &mut Vec<u8>) {
     out.extend_from_slice(&0u16.to_be_bytes());
     for v in values {
         out.extend_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// Encodes in the form `decode_dense_f16` reads (unused is always 0).
+pub fn encode_dense_f16(values: &[half::f16], out: &mut Vec<u8>) {
+    out.reserve(4 + 2 * values.len());
+    out.extend_from_slice(&(values.len() as u16).to_be_bytes());
+    out.extend_from_slice(&0u16.to_be_bytes());
+    for v in values {
+        out.extend_from_slice(&v.to_bits().to_be_bytes());
     }
 }

@@ -67,6 +67,7 @@ pub enum VectorError {
         type_name: &'static str,
     },
     DifferentDimensions {
+        type_name: &'static str,
         a: i64,
         b: i64,
     },
@@ -138,7 +139,9 @@ impl VectorError {
             }
             NaN { type_name } => format!("NaN not allowed in {type_name}"),
             Infinite { type_name } => format!("infinite value not allowed in {type_name}"),
-            DifferentDimensions { a, b } => format!("different vector dimensions {a} and {b}"),
+            DifferentDimensions { type_name, a, b } => {
+                format!("different {type_name} dimensions {a} and {b}")
+            }
             ExpectedDimensions { expected, got } => {
                 format!("expected {expected} dimensions, not {got}")
             }

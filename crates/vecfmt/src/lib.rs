@@ -11,10 +11,10 @@ mod error;
 mod float;
 mod text;
 
-pub use binary::{decode_dense_f32, encode_dense_f32};
+pub use binary::{decode_dense_f16, decode_dense_f32, encode_dense_f16, encode_dense_f32};
 pub use error::{SqlState, VectorError};
 pub use float::{scan_float, write_shortest_f32, ScannedFloat};
-pub use text::{format_dense, parse_dense};
+pub use text::{format_dense, parse_dense, parse_dense_within};
 
 /// Most dimensions any vector value may have (pgvector's VECTOR_MAX_DIM).
 pub const MAX_DIM: usize = 16000;
@@ -45,6 +45,19 @@ pub fn check_expected_dim(typmod: i32, dim: usize) -> Result<(), VectorError> {
         });
     }
     Ok(())
+}
+
+/// The half-precision value of `v` (round to nearest even), or an
+/// out-of-range error naming `v` in shortest form when a finite `v` is too
+/// large for it. NaN and infinities pass through (callers check elements).
+pub fn f32_to_f16(type_name: &'static str, v: f32) -> Result<half::f16, VectorError> {
+    let h = half::f16::from_f32(v);
+    if h.is_infinite() && v.is_finite() {
+        let mut token = String::new();
+        write_shortest_f32(v, &mut token);
+        return Err(VectorError::OutOfRange { type_name, token });
+    }
+    Ok(h)
 }
 
 /// Rejects NaN and infinities, which no vector type stores.

@@ -269,7 +269,12 @@ fn error_codes_and_text() {
         "value out of range: overflow"
     );
     assert_eq!(
-        VectorError::DifferentDimensions { a: 3, b: 2 }.message(),
+        VectorError::DifferentDimensions {
+            type_name: "vector",
+            a: 3,
+            b: 2
+        }
+        .message(),
         "different vector dimensions 3 and 2"
     );
 }
@@ -297,4 +302,82 @@ fn parser_survives_random_bytes() {
         let _ = parse_dense("vector", &s, -1, &mut v);
         let _ = decode_dense_f32("vector", &s, -1);
     }
+}
+
+fn parse_half(s: &str) -> Result<Vec<half::f16>, VectorError> {
+    let mut v = Vec::new();
+    let fits = |x: f32| !half::f16::from_f32(x).is_infinite();
+    parse_dense_within("halfvec", s.as_bytes(), -1, fits, &mut v)?;
+    v.into_iter().map(|x| f32_to_f16("halfvec", x)).collect()
+}
+
+#[test]
+fn halfvec_text_rounds_to_nearest_and_rejects_what_does_not_fit() {
+    let h = |s: &str| -> Vec<f32> { parse_half(s).unwrap().iter().map(|x| x.to_f32()).collect() };
+    assert_eq!(h("[1,2.5,-3]"), vec![1.0, 2.5, -3.0]);
+    // 1.23456 lies between binary16 values 1.234375 and 1.2353516
+    assert_eq!(fmt1(h("[1.23456]")[0]), "1.234375");
+    // the largest finite binary16 is 65504; 65519 rounds down to it, 65520
+    // rounds to infinity
+    assert_eq!(h("[65519,-65519]"), vec![65504.0, -65504.0]);
+    let err = parse_half("[1,65520]").unwrap_err();
+    assert_eq!(err.message(), "\"65520\" is out of range for type halfvec");
+    assert_eq!(err.sqlstate(), SqlState::NumericValueOutOfRange);
+    // too large even for f32: the same error, with the token as written
+    let err = parse_half("[4e38]").unwrap_err();
+    assert_eq!(err.message(), "\"4e38\" is out of range for type halfvec");
+    // tiny values flush to (signed) zero
+    let z = parse_half("[1e-8,-1e-8]").unwrap();
+    assert_eq!((z[0].to_bits(), z[1].to_bits()), (0, 0x8000));
+    assert_eq!(
+        parse_half("[NaN]").unwrap_err().message(),
+        "NaN not allowed in halfvec"
+    );
+    assert_eq!(
+        parse_half("[-Infinity]").unwrap_err().message(),
+        "infinite value not allowed in halfvec"
+    );
+    assert_eq!(
+        parse_half("[]").unwrap_err().message(),
+        "halfvec must have at least 1 dimension"
+    );
+    // conversion from f32 names the value in shortest form
+    assert_eq!(
+        f32_to_f16("halfvec", 1e5).unwrap_err().message(),
+        "\"100000\" is out of range for type halfvec"
+    );
+    assert!(f32_to_f16("halfvec", f32::INFINITY).unwrap().is_infinite());
+}
+
+#[test]
+fn halfvec_binary_round_trips_and_checks_elements() {
+    let values: Vec<half::f16> = [1.0f32, -2.5, 65504.0, 0.0001]
+        .iter()
+        .map(|x| half::f16::from_f32(*x))
+        .collect();
+    let mut buf = Vec::new();
+    encode_dense_f16(&values, &mut buf);
+    assert_eq!(buf.len(), 4 + 2 * 4);
+    assert_eq!(&buf[..6], &[0, 4, 0, 0, 0x3c, 0x00]); // dim 4, unused 0, 1.0
+    let (back, used) = decode_dense_f16("halfvec", &buf, -1).unwrap();
+    assert_eq!((back, used), (values, buf.len()));
+    assert_eq!(
+        decode_dense_f16("halfvec", &buf, 3).unwrap_err().message(),
+        "expected 3 dimensions, not 4"
+    );
+    assert!(matches!(
+        decode_dense_f16("halfvec", &buf[..9], -1),
+        Err(VectorError::InsufficientData)
+    ));
+    let mut bad = buf.clone();
+    bad[4..6].copy_from_slice(&0x7e00u16.to_be_bytes()); // NaN
+    assert_eq!(
+        decode_dense_f16("halfvec", &bad, -1).unwrap_err().message(),
+        "NaN not allowed in halfvec"
+    );
+    bad[4..6].copy_from_slice(&0xfc00u16.to_be_bytes()); // -inf
+    assert_eq!(
+        decode_dense_f16("halfvec", &bad, -1).unwrap_err().message(),
+        "infinite value not allowed in halfvec"
+    );
 }

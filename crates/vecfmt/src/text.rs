@@ -12,6 +12,19 @@ pub fn parse_dense(
     typmod: i32,
     out: &mut Vec<f32>,
 ) -> Result<(), VectorError> {
+    parse_dense_within(type_name, input, typmod, |_| true, out)
+}
+
+/// `parse_dense` for an element type narrower than f32: a finite number
+/// `fits` rejects (one that would become infinite) is out of range, named
+/// by its text, like a number too large for f32.
+pub fn parse_dense_within(
+    type_name: &'static str,
+    input: &[u8],
+    typmod: i32,
+    fits: impl Fn(f32) -> bool,
+    out: &mut Vec<f32>,
+) -> Result<(), VectorError> {
     out.clear();
     let lit = || String::from_utf8_lossy(input).into_owned();
     let skip = |mut p: usize| {
@@ -42,7 +55,7 @@ pub fn parse_dense(
                 input: lit(),
             });
         };
-        if f.overflow {
+        if f.overflow || (f.value.is_finite() && !fits(f.value)) {
             let token = String::from_utf8_lossy(&input[p + f.start..p + f.len]).into_owned();
             return Err(VectorError::OutOfRange { type_name, token });
         }
