@@ -419,6 +419,22 @@ CREATE OPERATOR CLASS halfvec_ops
     OPERATOR 5 > ,
     FUNCTION 1 halfvec_cmp(halfvec, halfvec);
 
+--------------------------------------------------------------------- bit --
+
+CREATE FUNCTION hamming_distance(bit, bit) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_hamming_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION jaccard_distance(bit, bit) RETURNS float8
+    AS 'MODULE_PATHNAME', 'vx_jaccard_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hamming_distance(bit, bit) IS 'Hamming distance';
+COMMENT ON FUNCTION jaccard_distance(bit, bit) IS 'Jaccard distance';
+
+CREATE OPERATOR <~> (
+    LEFTARG = bit, RIGHTARG = bit, PROCEDURE = hamming_distance, COMMUTATOR = '<~>'
+);
+CREATE OPERATOR <%> (
+    LEFTARG = bit, RIGHTARG = bit, PROCEDURE = jaccard_distance, COMMUTATOR = '<%>'
+);
+
 -- hnsw access method
 
 CREATE FUNCTION hnswhandler(internal) RETURNS index_am_handler

@@ -2,6 +2,7 @@
 //! declarations call; shared varlena and array plumbing lives beside them.
 
 pub mod array;
+pub mod bit;
 pub mod dense;
 pub mod halfvec;
 pub mod varlena;

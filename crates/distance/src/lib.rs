@@ -44,6 +44,8 @@ pub struct Kernels {
     pub dot_and_norm: fn(&[f32], &[f32]) -> (f32, f32),
     /// All dot products between two sets of rows (see `dot_block`).
     pub dot_block: fn(&[f32], &[f32], usize, &mut [f32]),
+    pub hamming: fn(&[u8], &[u8]) -> u64,
+    pub jaccard_counts: fn(&[u8], &[u8]) -> (u64, u64, u64),
     pub l2_squared_f16: F16Pair,
     pub dot_f16: F16Pair,
     pub l1_f16: F16Pair,
@@ -58,6 +60,8 @@ pub const SCALAR: Kernels = Kernels {
     cosine_parts: scalar::cosine_parts,
     dot_and_norm: scalar::dot_and_norm,
     dot_block: scalar::dot_block,
+    hamming: scalar::hamming_bits,
+    jaccard_counts: scalar::jaccard_counts,
     l2_squared_f16: scalar::l2_squared_f16,
     dot_f16: scalar::dot_f16,
     l1_f16: scalar::l1_f16,
@@ -69,12 +73,15 @@ pub fn available() -> Vec<Kernels> {
     let mut sets = Vec::new();
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("popcnt")
+        {
             sets.push(x86::AVX512);
         }
         if std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("fma")
             && std::arch::is_x86_feature_detected!("f16c")
+            && std::arch::is_x86_feature_detected!("popcnt")
         {
             sets.push(x86::AVX2);
         }
@@ -149,6 +156,27 @@ pub fn dot_block(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
         "dot_block output size"
     );
     (kernels().dot_block)(a, b, dim, out)
+}
+
+/// Hamming distance of two bit strings of equal byte length (bits past
+/// the string's length must be zero in both, as Postgres keeps them).
+#[inline]
+pub fn hamming(a: &[u8], b: &[u8]) -> u64 {
+    check_len(a, b);
+    (kernels().hamming)(a, b)
+}
+
+/// Jaccard distance as pgvector defines it: 1 - |a & b| / |a | b|, and 1
+/// when the strings share no set bit (two empty sets included).
+#[inline]
+pub fn jaccard(a: &[u8], b: &[u8]) -> f64 {
+    check_len(a, b);
+    let (ab, aa, bb) = (kernels().jaccard_counts)(a, b);
+    if ab == 0 {
+        1.0
+    } else {
+        1.0 - ab as f64 / (aa + bb - ab) as f64
+    }
 }
 
 /// |a|^2 in f32 lanes (a dot with itself).

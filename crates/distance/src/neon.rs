@@ -138,6 +138,9 @@ fn dot_block(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
 pub const NEON: Kernels = Kernels {
     name: "neon",
     dot_block,
+    // count_ones compiles to NEON's cnt on aarch64
+    hamming: crate::scalar::hamming_bits,
+    jaccard_counts: crate::scalar::jaccard_counts,
     l2_squared: l2,
     dot,
     l1,

@@ -41,6 +41,47 @@ pub fn dot_block(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
     dot_block_by_pairs(a, b, dim, out, dot)
 }
 
+/// Bits that differ between two equal-length bit strings.
+#[inline(always)]
+pub fn hamming_bits(a: &[u8], b: &[u8]) -> u64 {
+    let (a8, a_tail) = a.split_at(a.len() - a.len() % 8);
+    let (b8, b_tail) = b.split_at(a8.len());
+    let mut n = 0u64;
+    for (x, y) in a8.chunks_exact(8).zip(b8.chunks_exact(8)) {
+        let (x, y) = (word(x), word(y));
+        n += (x ^ y).count_ones() as u64;
+    }
+    for (x, y) in a_tail.iter().zip(b_tail) {
+        n += (x ^ y).count_ones() as u64;
+    }
+    n
+}
+
+/// Bits set in both, in `a`, and in `b`: what Jaccard distance needs.
+#[inline(always)]
+pub fn jaccard_counts(a: &[u8], b: &[u8]) -> (u64, u64, u64) {
+    let (a8, a_tail) = a.split_at(a.len() - a.len() % 8);
+    let (b8, b_tail) = b.split_at(a8.len());
+    let (mut ab, mut aa, mut bb) = (0u64, 0u64, 0u64);
+    for (x, y) in a8.chunks_exact(8).zip(b8.chunks_exact(8)) {
+        let (x, y) = (word(x), word(y));
+        ab += (x & y).count_ones() as u64;
+        aa += x.count_ones() as u64;
+        bb += y.count_ones() as u64;
+    }
+    for (x, y) in a_tail.iter().zip(b_tail) {
+        ab += (x & y).count_ones() as u64;
+        aa += x.count_ones() as u64;
+        bb += y.count_ones() as u64;
+    }
+    (ab, aa, bb)
+}
+
+#[inline(always)]
+fn word(b: &[u8]) -> u64 {
+    u64::from_ne_bytes(b.try_into().expect("8 bytes"))
+}
+
 pub fn l1(a: &[f32], b: &[f32]) -> f32 {
     let mut sum = 0.0f32;
     for (x, y) in a.iter().zip(b) {

@@ -222,3 +222,46 @@ fn dot_block_matches_oracle_for_every_tile_edge() {
     let mut none: Vec<f32> = Vec::new();
     dot_block(&[1.0, 2.0], &[], 2, &mut none);
 }
+
+fn oracle_bits(a: &[u8], b: &[u8]) -> (u64, u64, u64, u64) {
+    let bit = |v: &[u8], i: usize| (v[i / 8] >> (7 - i % 8)) & 1 == 1;
+    let (mut diff, mut ab, mut aa, mut bb) = (0, 0, 0, 0);
+    for i in 0..a.len() * 8 {
+        let (x, y) = (bit(a, i), bit(b, i));
+        diff += (x != y) as u64;
+        ab += (x && y) as u64;
+        aa += x as u64;
+        bb += y as u64;
+    }
+    (diff, ab, aa, bb)
+}
+
+#[test]
+fn bit_kernels_match_a_bit_by_bit_oracle() {
+    let mut rng = Rng(5);
+    for len in (0..40).chain([63, 64, 65, 127, 128, 129, 1000, 8000]) {
+        let a: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let (diff, ab, aa, bb) = oracle_bits(&a, &b);
+        for k in available() {
+            assert_eq!((k.hamming)(&a, &b), diff, "{} len {len}", k.name);
+            assert_eq!(
+                (k.jaccard_counts)(&a, &b),
+                (ab, aa, bb),
+                "{} len {len}",
+                k.name
+            );
+        }
+        let want = if ab == 0 {
+            1.0
+        } else {
+            1.0 - ab as f64 / (aa + bb - ab) as f64
+        };
+        assert_eq!(jaccard(&a, &b), want);
+    }
+    // no common bit (including two empty sets) is distance 1, equal sets 0
+    assert_eq!(jaccard(&[0b1010_0000], &[0b0101_0000]), 1.0);
+    assert_eq!(jaccard(&[0, 0], &[0, 0]), 1.0);
+    assert_eq!(jaccard(&[0xff; 9], &[0xff; 9]), 0.0);
+    assert_eq!(hamming(&[0xff; 9], &[0; 9]), 72);
+}

@@ -443,6 +443,20 @@ dot_block_kernel!(
     3
 );
 
+// ------------------------------------------------------------- bit strings --
+
+// The portable loops, compiled with the popcnt instruction (without it
+// count_ones is a dozen shifts and masks per word).
+#[target_feature(enable = "popcnt")]
+unsafe fn hamming_popcnt(a: &[u8], b: &[u8]) -> u64 {
+    crate::scalar::hamming_bits(a, b)
+}
+
+#[target_feature(enable = "popcnt")]
+unsafe fn jaccard_popcnt(a: &[u8], b: &[u8]) -> (u64, u64, u64) {
+    crate::scalar::jaccard_counts(a, b)
+}
+
 // ------------------------------------------------------- safe entry points --
 
 /// Wraps a target-feature kernel in a plain fn; the kernel set holding it is
@@ -468,6 +482,9 @@ entry!(e_dot_512_h, dot_512_f16, (a: &[f16], b: &[f16]) -> f32);
 entry!(e_l1_512_h, l1_512_f16, (a: &[f16], b: &[f16]) -> f32);
 entry!(e_cos_512_h, cosine_512_f16, (a: &[f16], b: &[f16]) -> CosineParts);
 
+entry!(e_hamming, hamming_popcnt, (a: &[u8], b: &[u8]) -> u64);
+entry!(e_jaccard, jaccard_popcnt, (a: &[u8], b: &[u8]) -> (u64, u64, u64));
+
 entry!(e_l2_256, l2_256, (a: &[f32], b: &[f32]) -> f32);
 entry!(e_dot_256, dot_256, (a: &[f32], b: &[f32]) -> f32);
 entry!(e_l1_256, l1_256, (a: &[f32], b: &[f32]) -> f32);
@@ -487,6 +504,8 @@ pub const AVX512: Kernels = Kernels {
     cosine_parts: e_cos_512,
     dot_and_norm: e_dn_512,
     dot_block: e_block_512,
+    hamming: e_hamming,
+    jaccard_counts: e_jaccard,
     l2_squared_f16: e_l2_512_h,
     dot_f16: e_dot_512_h,
     l1_f16: e_l1_512_h,
@@ -501,6 +520,8 @@ pub const AVX2: Kernels = Kernels {
     cosine_parts: e_cos_256,
     dot_and_norm: e_dn_256,
     dot_block: e_block_256,
+    hamming: e_hamming,
+    jaccard_counts: e_jaccard,
     l2_squared_f16: e_l2_256_h,
     dot_f16: e_dot_256_h,
     l1_f16: e_l1_256_h,

@@ -71,6 +71,10 @@ pub enum VectorError {
         a: i64,
         b: i64,
     },
+    DifferentBitLengths {
+        a: u32,
+        b: u32,
+    },
     ExpectedDimensions {
         expected: i64,
         got: i64,
@@ -112,6 +116,7 @@ impl VectorError {
             | NaN { .. }
             | Infinite { .. }
             | DifferentDimensions { .. }
+            | DifferentBitLengths { .. }
             | ExpectedDimensions { .. }
             | UnusedNotZero { .. }
             | ArrayNotOneDimensional
@@ -142,6 +147,7 @@ impl VectorError {
             DifferentDimensions { type_name, a, b } => {
                 format!("different {type_name} dimensions {a} and {b}")
             }
+            DifferentBitLengths { a, b } => format!("different bit lengths {a} and {b}"),
             ExpectedDimensions { expected, got } => {
                 format!("expected {expected} dimensions, not {got}")
             }

@@ -1,6 +1,6 @@
-"""halfvec through real client libraries: psycopg 3 with the pgvector
-package's HalfVector (text and binary), COPY BINARY, asyncpg's codec, and
-the binary layout's errors as clients see them."""
+"""halfvec and bit through real client libraries: psycopg 3 with the
+pgvector package's HalfVector and Bit (text and binary), COPY BINARY,
+asyncpg's codec, and the binary layout's errors as clients see them."""
 
 import asyncio
 import struct
@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import psycopg
 import pytest
-from pgvector import HalfVector
+from pgvector import Bit, HalfVector
 from pgvector.psycopg import register_vector
 
 from test_clients import DB, DSN, HOST, PORT, send_raw
@@ -111,3 +111,27 @@ def test_asyncpg_halfvec_codec():
             await c.close()
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_bit_distances_with_pgvector_bit(conn, binary):
+    conn.execute("DROP TABLE IF EXISTS py_bits")
+    conn.execute("CREATE TABLE py_bits (id int, b bit(70))")
+    rows = rng.integers(0, 2, (40, 70)).astype(bool)
+    q = rng.integers(0, 2, 70).astype(bool)
+    with conn.cursor(binary=binary) as cur:
+        for i, r in enumerate(rows):
+            cur.execute("INSERT INTO py_bits VALUES (%s, %s)", (i, Bit(r)))
+        got = cur.execute(
+            "SELECT b, b <~> %s, b <%%> %s FROM py_bits ORDER BY id", (Bit(q), Bit(q))
+        ).fetchall()
+    for r, (b, hamming, jaccard) in zip(rows, got):
+        # the package only dumps Bit; psycopg loads bit as text or bytes
+        b = Bit.from_binary(b) if isinstance(b, bytes) else Bit.from_text(b)
+        np.testing.assert_array_equal(b.to_numpy(), r)
+        assert hamming == np.count_nonzero(r != q)
+        both, either = np.count_nonzero(r & q), np.count_nonzero(r | q)
+        assert jaccard == (1.0 if both == 0 else 1.0 - both / either)
+    # binary_quantize of a halfvec is a bit string the client reads back
+    b = conn.execute("SELECT binary_quantize(%s)", (HalfVector([1, -1, 0, 2]),)).fetchone()[0]
+    assert Bit.from_text(b).to_list() == [True, False, False, True]
