@@ -30,6 +30,8 @@ pub struct CosineParts {
 }
 
 type F32Pair = fn(&[f32], &[f32]) -> f32;
+/// Bits set in both strings, in the first, in the second.
+pub type BitCounts = (u64, u64, u64);
 type F16Pair = fn(&[f16], &[f16]) -> f32;
 
 /// One set of kernels for one instruction set.
@@ -45,7 +47,7 @@ pub struct Kernels {
     /// All dot products between two sets of rows (see `dot_block`).
     pub dot_block: fn(&[f32], &[f32], usize, &mut [f32]),
     pub hamming: fn(&[u8], &[u8]) -> u64,
-    pub jaccard_counts: fn(&[u8], &[u8]) -> (u64, u64, u64),
+    pub jaccard_counts: fn(&[u8], &[u8]) -> BitCounts,
     pub l2_squared_f16: F16Pair,
     pub dot_f16: F16Pair,
     pub l1_f16: F16Pair,
