@@ -2,7 +2,7 @@
 //! storage, the indexed column's dimensions, corruption errors, build
 //! progress, the build thread pool, heap TID conversion.
 
-use distance::Metric;
+use distance::{Metric, Storage};
 use pagestore::{Corrupt, Tid};
 use pgrx::pg_sys;
 use pgrx::pg_sys::elog::PgLogLevel;
@@ -183,7 +183,8 @@ pub unsafe fn count_index_scan(rel: pg_sys::Relation) {
 ///
 /// # Safety
 /// `index` must be a valid, open index relation of one of our access methods.
-pub unsafe fn opclass_metric(index: pg_sys::Relation, am_name: &str) -> Metric {
+pub unsafe fn opclass_metric(index: pg_sys::Relation, am_name: &str) -> (Metric, Storage) {
+    use crate::types::halfvec as h;
     use crate::types::vector as v;
     // SAFETY: every opclass of ours declares support function 1 (amvalidate is
     // permissive, so check); index_getprocid returns InvalidOid when absent.
@@ -203,16 +204,23 @@ pub unsafe fn opclass_metric(index: pg_sys::Relation, am_name: &str) -> Metric {
     };
     type V1 = unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Datum;
     let is = |f: V1| addr == f as usize;
+    let ip = if has_norm {
+        Metric::Cosine
+    } else {
+        Metric::InnerProduct
+    };
     if is(v::vx_vector_l2_squared_distance) {
-        Metric::L2
+        (Metric::L2, Storage::F32)
     } else if is(v::vx_vector_negative_inner_product) {
-        if has_norm {
-            Metric::Cosine
-        } else {
-            Metric::InnerProduct
-        }
+        (ip, Storage::F32)
     } else if is(v::vx_l1_distance) {
-        Metric::L1
+        (Metric::L1, Storage::F32)
+    } else if is(h::vx_halfvec_l2_squared_distance) {
+        (Metric::L2, Storage::F16)
+    } else if is(h::vx_halfvec_negative_inner_product) {
+        (ip, Storage::F16)
+    } else if is(h::vx_halfvec_l1_distance) {
+        (Metric::L1, Storage::F16)
     } else {
         error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -238,7 +246,27 @@ pub fn enum_entry(
 /// `sink`; detoasted copies live in a memory context reset after every row.
 struct RowScan<'a> {
     cx: pgrx::PgMemoryContexts,
+    storage: Storage,
     sink: &'a mut dyn FnMut(&[f32], Tid),
+}
+
+/// Calls `f` with the values of a non-null vector (F32) or halfvec (F16)
+/// datum as f32 (binary16 widens exactly).
+///
+/// # Safety
+/// `value` must be a non-null datum of the type `storage` stands for.
+pub unsafe fn with_vector<R>(value: pg_sys::Datum, storage: Storage, f: impl FnOnce(&[f32]) -> R) -> R {
+    use crate::types::varlena::DenseRef;
+    match storage {
+        // SAFETY: per the contract.
+        Storage::F32 => f(unsafe { DenseRef::<f32>::from_datum(value) }.as_slice()),
+        Storage::F16 => {
+            // SAFETY: per the contract.
+            let h = unsafe { DenseRef::<half::f16>::from_datum(value) };
+            let v: Vec<f32> = h.as_slice().iter().map(|x| x.to_f32()).collect();
+            f(&v)
+        }
+    }
 }
 
 #[pgrx::pg_guard]
@@ -266,10 +294,7 @@ unsafe extern "C-unwind" fn row_callback(
     // SAFETY: switch_to runs the closure with cx current; value is a
     // non-null vector datum of the indexed column.
     unsafe {
-        cx.switch_to(|_| {
-            let v = crate::types::varlena::VectorRef::from_datum(value);
-            (st.sink)(v.as_slice(), tid);
-        });
+        cx.switch_to(|_| with_vector(value, st.storage, |v| (st.sink)(v, tid)));
         cx.reset();
     }
     st.cx = cx;
@@ -285,10 +310,12 @@ pub unsafe fn scan_rows(
     index: pg_sys::Relation,
     index_info: *mut pg_sys::IndexInfo,
     progress: bool,
+    storage: Storage,
     sink: &mut dyn FnMut(&[f32], Tid),
 ) -> f64 {
     let mut st = RowScan {
         cx: pgrx::PgMemoryContexts::new("vector_ext build row"),
+        storage,
         sink,
     };
     // SAFETY: the callback gets &mut st back through the void pointer and
@@ -415,6 +442,7 @@ pub unsafe fn scan_query(
     am_name: &str,
     dims: usize,
     metric: Metric,
+    storage: Storage,
 ) -> Vec<f32> {
     // SAFETY: per the contract.
     let key = unsafe {
@@ -441,17 +469,21 @@ pub unsafe fn scan_query(
         return vec![0.0; dims];
     }
     // SAFETY: a non-null order-by argument of the opclass's right type.
-    let v = unsafe { crate::types::varlena::VectorRef::from_datum(key.sk_argument) };
-    if v.dim() != dims {
-        crate::error::raise(vecfmt::VectorError::DifferentDimensions {
-            type_name: "vector",
-            a: dims as i64,
-            b: v.dim() as i64,
-        });
+    unsafe {
+        with_vector(key.sk_argument, storage, |v| {
+            if v.len() != dims {
+                crate::error::raise(vecfmt::VectorError::DifferentDimensions {
+                    type_name: match storage {
+                        Storage::F32 => "vector",
+                        Storage::F16 => "halfvec",
+                    },
+                    a: dims as i64,
+                    b: v.len() as i64,
+                });
+            }
+            metric.prepare(v).unwrap_or_else(|| v.to_vec())
+        })
     }
-    metric
-        .prepare(v.as_slice())
-        .unwrap_or_else(|| v.as_slice().to_vec())
 }
 
 /// Sets the row amgettuple returns.

@@ -9,7 +9,7 @@
 use super::{index_options, opclass_metric, LEVEL_SEED};
 use crate::am;
 use crate::storage::{relation_needs_wal, BufferStore};
-use hnsw::pages::{max_dims, tid_payload, write_graph};
+use hnsw::pages::{max_dims_for, tid_payload, write_graph};
 use hnsw::{BuildGraph, BuildParams};
 use pagestore::PageStore;
 use pgrx::pg_sys;
@@ -42,9 +42,10 @@ struct BuildState {
 /// `index` must be a valid, open hnsw index relation.
 unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize) {
     // SAFETY: per the contract.
-    let metric = unsafe { opclass_metric(index) };
+    let (metric, storage) = unsafe { opclass_metric(index) };
     // SAFETY: per the contract.
-    let dims = unsafe { am::column_dimensions(index, "hnsw", max_dims()) };
+    let dims =
+        unsafe { am::column_dimensions(index, "hnsw", max_dims_for(storage.element_size())) };
     // SAFETY: per the contract.
     let (m, ef_construction) = unsafe { index_options(index) };
     if ef_construction < 2 * m {
@@ -59,6 +60,7 @@ unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize) {
         ef_construction,
         metric,
         seed: LEVEL_SEED,
+        storage,
     };
     (params, dims)
 }
@@ -168,7 +170,7 @@ pub unsafe extern "C-unwind" fn ambuild(
     let started = std::time::Instant::now();
     // SAFETY: the relations ambuild got.
     let reltuples = unsafe {
-        am::scan_rows(heap, index, index_info, true, &mut |v, tid| {
+        am::scan_rows(heap, index, index_info, true, params.storage, &mut |v, tid| {
             state.add(v, tid)
         })
     };

@@ -180,7 +180,7 @@ unsafe fn index_options(index: pg_sys::Relation) -> (usize, usize) {
 
 /// # Safety
 /// `index` must be a valid, open hnsw index relation.
-unsafe fn opclass_metric(index: pg_sys::Relation) -> Metric {
+unsafe fn opclass_metric(index: pg_sys::Relation) -> (Metric, hnsw::Storage) {
     // SAFETY: per the contract.
     unsafe { am::opclass_metric(index, "hnsw") }
 }
@@ -213,19 +213,23 @@ unsafe extern "C-unwind" fn aminsert(
     let Some((value, tid)) = (unsafe { am::insert_value(values, isnull, heap_tid) }) else {
         return false;
     };
-    // SAFETY: a non-null datum of the indexed column, which is a vector.
-    let v = unsafe { crate::types::varlena::VectorRef::from_datum(value) };
     let store = BufferStore::with_pin_cache(index);
     let meta = read_meta(&store);
-    if v.dim() != meta.dims as usize {
-        crate::error::raise(vecfmt::VectorError::ExpectedDimensions {
-            expected: meta.dims as i64,
-            got: v.dim() as i64,
-        });
-    }
-    if let Err(e) = hnsw::insert::insert(&store, v.as_slice(), tid, LEVEL_SEED) {
-        am::corrupted_index(index, e);
-    }
+    // SAFETY: a non-null datum of the indexed column, of the type the
+    // index stores (vector for f32, halfvec for binary16).
+    unsafe {
+        am::with_vector(value, meta.storage, |v| {
+            if v.len() != meta.dims as usize {
+                crate::error::raise(vecfmt::VectorError::ExpectedDimensions {
+                    expected: meta.dims as i64,
+                    got: v.len() as i64,
+                });
+            }
+            if let Err(e) = hnsw::insert::insert(&store, v, tid, LEVEL_SEED) {
+                am::corrupted_index(index, e);
+            }
+        })
+    };
     false
 }
 

@@ -8,7 +8,7 @@
 use super::{index_lists, opclass_metric};
 use crate::am;
 use crate::storage::{relation_needs_wal, BufferStore};
-use distance::Metric;
+use distance::{Metric, Storage};
 use ivf::build::ListWriter;
 use ivf::kmeans::{self, CenterBlock, Rng, BLOCK_ROWS};
 use pagestore::{PageStore, Tid};
@@ -162,7 +162,7 @@ unsafe fn sample_rows(
         }
     };
     // SAFETY: per the contract.
-    unsafe { am::scan_rows(heap, index, index_info, false, &mut sink) };
+    unsafe { am::scan_rows(heap, index, index_info, false, Storage::F32, &mut sink) };
     samples
 }
 
@@ -324,7 +324,7 @@ pub unsafe extern "C-unwind" fn ambuild(
     let mut reltuples = 0.0;
     let indexed = write_index(&store, &setup, &centers, &pool, |sink| {
         // SAFETY: the relations ambuild got.
-        reltuples = unsafe { am::scan_rows(heap, index, index_info, true, sink) };
+        reltuples = unsafe { am::scan_rows(heap, index, index_info, true, Storage::F32, sink) };
     });
     pgrx::debug1!(
         "ivfflat build: assigned and wrote {indexed} rows ({} pages) in {:.2}s",

@@ -143,7 +143,7 @@ unsafe fn index_lists(index: pg_sys::Relation) -> usize {
 /// `index` must be a valid, open ivfflat index relation.
 unsafe fn opclass_metric(index: pg_sys::Relation) -> Metric {
     // SAFETY: per the contract.
-    unsafe { am::opclass_metric(index, "ivfflat") }
+    unsafe { am::opclass_metric(index, "ivfflat") }.0
 }
 
 /// Reads the metapage of an open index.

@@ -21,7 +21,9 @@ fn bits(args: &Args, i: usize) -> (u32, &[u8]) {
         corrupted("bit");
     }
     // SAFETY: `bytes` bytes follow the headers (checked against the size).
-    (len as u32, unsafe { std::slice::from_raw_parts(p.add(8), bytes) })
+    (len as u32, unsafe {
+        std::slice::from_raw_parts(p.add(8), bytes)
+    })
 }
 
 fn pair(args: &Args) -> (&[u8], &[u8]) {

@@ -17,7 +17,7 @@ mod metric;
 mod neon;
 pub mod scalar;
 
-pub use metric::Metric;
+pub use metric::{Metric, Storage};
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -33,6 +33,7 @@ type F32Pair = fn(&[f32], &[f32]) -> f32;
 /// Bits set in both strings, in the first, in the second.
 pub type BitCounts = (u64, u64, u64);
 type F16Pair = fn(&[f16], &[f16]) -> f32;
+type MixedPair = fn(&[f32], &[f16]) -> f32;
 
 /// One set of kernels for one instruction set.
 #[derive(Clone, Copy)]
@@ -46,6 +47,10 @@ pub struct Kernels {
     pub dot_and_norm: fn(&[f32], &[f32]) -> (f32, f32),
     /// All dot products between two sets of rows (see `dot_block`).
     pub dot_block: fn(&[f32], &[f32], usize, &mut [f32]),
+    /// An f32 query against binary16 stored vectors.
+    pub l2_squared_mixed: MixedPair,
+    pub dot_mixed: MixedPair,
+    pub l1_mixed: MixedPair,
     pub hamming: fn(&[u8], &[u8]) -> u64,
     pub jaccard_counts: fn(&[u8], &[u8]) -> BitCounts,
     pub l2_squared_f16: F16Pair,
@@ -62,6 +67,9 @@ pub const SCALAR: Kernels = Kernels {
     cosine_parts: scalar::cosine_parts,
     dot_and_norm: scalar::dot_and_norm,
     dot_block: scalar::dot_block,
+    l2_squared_mixed: scalar::l2_squared_mixed,
+    dot_mixed: scalar::dot_mixed,
+    l1_mixed: scalar::l1_mixed,
     hamming: scalar::hamming_bits,
     jaccard_counts: scalar::jaccard_counts,
     l2_squared_f16: scalar::l2_squared_f16,
@@ -185,6 +193,25 @@ pub fn jaccard(a: &[u8], b: &[u8]) -> f64 {
 #[inline]
 pub fn norm_squared(a: &[f32]) -> f32 {
     (kernels().dot)(a, a)
+}
+
+/// Squared L2 distance of an f32 vector and a binary16 one.
+#[inline]
+pub fn l2_squared_mixed(a: &[f32], b: &[f16]) -> f32 {
+    assert_eq!(a.len(), b.len(), "distance kernels need equal lengths");
+    (kernels().l2_squared_mixed)(a, b)
+}
+
+#[inline]
+pub fn dot_mixed(a: &[f32], b: &[f16]) -> f32 {
+    assert_eq!(a.len(), b.len(), "distance kernels need equal lengths");
+    (kernels().dot_mixed)(a, b)
+}
+
+#[inline]
+pub fn l1_mixed(a: &[f32], b: &[f16]) -> f32 {
+    assert_eq!(a.len(), b.len(), "distance kernels need equal lengths");
+    (kernels().l1_mixed)(a, b)
 }
 
 #[inline]

@@ -56,3 +56,113 @@ impl Metric {
         Some(v.iter().map(|x| (*x as f64 / norm) as f32).collect())
     }
 }
+
+/// How an index stores vectors on its pages: f32 (vector columns) or IEEE
+/// binary16 (halfvec columns, half the space). Queries stay f32; a halfvec
+/// query converts to f32 exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Storage {
+    #[default]
+    F32,
+    F16,
+}
+
+impl Storage {
+    /// The byte metapages store it as (0 for f32, so metapages written
+    /// before halfvec support read as f32).
+    pub fn code(self) -> u8 {
+        match self {
+            Storage::F32 => 0,
+            Storage::F16 => 1,
+        }
+    }
+
+    pub fn from_code(c: u8) -> Option<Storage> {
+        match c {
+            0 => Some(Storage::F32),
+            1 => Some(Storage::F16),
+            _ => None,
+        }
+    }
+
+    /// Bytes one element takes.
+    pub fn element_size(self) -> usize {
+        match self {
+            Storage::F32 => 4,
+            Storage::F16 => 2,
+        }
+    }
+
+    /// Bytes a vector of `dims` elements takes.
+    pub fn bytes(self, dims: usize) -> usize {
+        self.element_size() * dims
+    }
+
+    /// Rounds `v` to what storing it keeps, so that distances computed
+    /// before storing (an in-memory build) equal those computed after.
+    pub fn round(self, v: &mut [f32]) {
+        if self == Storage::F16 {
+            for x in v {
+                *x = half::f16::from_f32(*x).to_f32();
+            }
+        }
+    }
+
+    /// Appends `v` in stored form (little-endian).
+    pub fn encode(self, v: &[f32], out: &mut Vec<u8>) {
+        match self {
+            Storage::F32 => v
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Storage::F16 => v
+                .iter()
+                .for_each(|x| out.extend_from_slice(&half::f16::from_f32(*x).to_le_bytes())),
+        }
+    }
+
+    /// Appends the f32 values of a stored vector to `out`.
+    pub fn decode(self, bytes: &[u8], out: &mut Vec<f32>) {
+        match self {
+            Storage::F32 => out.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))),
+            ),
+            Storage::F16 => out.extend(
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
+            ),
+        }
+    }
+}
+
+impl Metric {
+    /// `distance(query, v)` for a `v` in stored form, read in place when
+    /// the bytes are aligned for their element type (as on a page).
+    #[inline]
+    pub fn distance_stored(self, storage: Storage, query: &[f32], bytes: &[u8]) -> f32 {
+        let little = cfg!(target_endian = "little");
+        match storage {
+            Storage::F32 => match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+                Ok(v) if little => self.distance(query, v),
+                _ => self.distance_copied(storage, query, bytes),
+            },
+            Storage::F16 => match bytemuck::try_cast_slice::<u8, half::f16>(bytes) {
+                Ok(v) if little => match self {
+                    Metric::L2 => crate::l2_squared_mixed(query, v),
+                    Metric::InnerProduct | Metric::Cosine => -crate::dot_mixed(query, v),
+                    Metric::L1 => crate::l1_mixed(query, v),
+                },
+                _ => self.distance_copied(storage, query, bytes),
+            },
+        }
+    }
+
+    #[cold]
+    fn distance_copied(self, storage: Storage, query: &[f32], bytes: &[u8]) -> f32 {
+        let mut v = Vec::with_capacity(query.len());
+        storage.decode(bytes, &mut v);
+        self.distance(query, &v)
+    }
+}

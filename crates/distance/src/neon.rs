@@ -138,6 +138,10 @@ fn dot_block(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
 pub const NEON: Kernels = Kernels {
     name: "neon",
     dot_block,
+    // portable loops for now (correct, not vectorised by hand)
+    l2_squared_mixed: crate::scalar::l2_squared_mixed,
+    dot_mixed: crate::scalar::dot_mixed,
+    l1_mixed: crate::scalar::l1_mixed,
     // count_ones compiles to NEON's cnt on aarch64
     hamming: crate::scalar::hamming_bits,
     jaccard_counts: crate::scalar::jaccard_counts,

@@ -41,6 +41,31 @@ pub fn dot_block(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
     dot_block_by_pairs(a, b, dim, out, dot)
 }
 
+pub fn l2_squared_mixed(a: &[f32], b: &[f16]) -> f32 {
+    let mut sum = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        let d = x - y.to_f32();
+        sum += d * d;
+    }
+    sum
+}
+
+pub fn dot_mixed(a: &[f32], b: &[f16]) -> f32 {
+    let mut sum = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        sum += x * y.to_f32();
+    }
+    sum
+}
+
+pub fn l1_mixed(a: &[f32], b: &[f16]) -> f32 {
+    let mut sum = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        sum += (x - y.to_f32()).abs();
+    }
+    sum
+}
+
 /// Bits that differ between two equal-length bit strings.
 #[inline(always)]
 pub fn hamming_bits(a: &[u8], b: &[u8]) -> u64 {

@@ -265,3 +265,66 @@ fn bit_kernels_match_a_bit_by_bit_oracle() {
     assert_eq!(jaccard(&[0xff; 9], &[0xff; 9]), 0.0);
     assert_eq!(hamming(&[0xff; 9], &[0; 9]), 72);
 }
+
+#[test]
+fn mixed_f32_f16_kernels_match_oracle_every_length() {
+    let mut rng = Rng(13);
+    for n in lengths() {
+        let a: Vec<f32> = (0..n).map(|_| rng.unit() * 3.0).collect();
+        let b16 = to_f16(&(0..n).map(|_| rng.unit() * 3.0).collect::<Vec<f32>>());
+        let b: Vec<f32> = b16.iter().map(|x| x.to_f32()).collect();
+        let scale = 9.0 * n as f64;
+        for k in available() {
+            let ctx = format!("{} n={n}", k.name);
+            assert!(
+                close((k.l2_squared_mixed)(&a, &b16), oracle_l2(&a, &b), scale, n),
+                "l2 {ctx}"
+            );
+            assert!(
+                close((k.dot_mixed)(&a, &b16), oracle_dot(&a, &b), scale, n),
+                "dot {ctx}"
+            );
+            assert!(
+                close((k.l1_mixed)(&a, &b16), oracle_l1(&a, &b), scale, n),
+                "l1 {ctx}"
+            );
+        }
+    }
+}
+
+#[test]
+fn stored_forms_round_trip_and_give_the_same_distances() {
+    let mut rng = Rng(17);
+    for n in [1usize, 7, 16, 33, 384] {
+        let q: Vec<f32> = (0..n).map(|_| rng.unit()).collect();
+        let mut v: Vec<f32> = (0..n).map(|_| rng.unit() * 2.0).collect();
+        for storage in [Storage::F32, Storage::F16] {
+            storage.round(&mut v);
+            let mut bytes = Vec::new();
+            storage.encode(&v, &mut bytes);
+            assert_eq!(bytes.len(), storage.bytes(n));
+            let mut back = Vec::new();
+            storage.decode(&bytes, &mut back);
+            assert_eq!(back, v, "{storage:?} round trip after round()");
+            assert_eq!(Storage::from_code(storage.code()), Some(storage));
+            // aligned (in place) and misaligned (copied) reads agree
+            let mut shifted = vec![0u8; 1];
+            shifted.extend_from_slice(&bytes);
+            for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine, Metric::L1] {
+                let want = metric.distance(&q, &v);
+                let aligned = metric.distance_stored(storage, &q, &bytes);
+                let copied = metric.distance_stored(storage, &q, &shifted[1..]);
+                let tol = 1e-5 * (1.0 + want.abs());
+                assert!(
+                    (aligned - want).abs() <= tol,
+                    "{storage:?} {metric:?} {aligned} {want}"
+                );
+                assert!(
+                    (copied - want).abs() <= tol,
+                    "{storage:?} {metric:?} {copied} {want}"
+                );
+            }
+        }
+    }
+    assert_eq!(Storage::from_code(7), None);
+}

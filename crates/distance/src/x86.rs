@@ -11,13 +11,13 @@ use std::arch::x86_64::*;
 
 /// Pads the last `a.len() % lanes` elements with zeros into stack buffers.
 #[inline(always)]
-fn padded_tail<T: Copy + Default, const L: usize>(
-    a: &[T],
-    b: &[T],
+fn padded_tail<A: Copy + Default, B: Copy + Default, const L: usize>(
+    a: &[A],
+    b: &[B],
     start: usize,
-) -> ([T; L], [T; L]) {
-    let mut ta = [T::default(); L];
-    let mut tb = [T::default(); L];
+) -> ([A; L], [B; L]) {
+    let mut ta = [A::default(); L];
+    let mut tb = [B::default(); L];
     let n = a.len() - start;
     ta[..n].copy_from_slice(&a[start..]);
     tb[..n].copy_from_slice(&b[start..]);
@@ -41,8 +41,11 @@ unsafe fn load512_f16(p: *const f16) -> __m512 {
 /// One reduction over two slices: `$step(x, y, acc) -> acc` on 16-lane blocks.
 macro_rules! avx512_reduce {
     ($name:ident, $ty:ty, $load:ident, |$x:ident, $y:ident, $acc:ident| $step:expr) => {
+        avx512_reduce!($name, $ty, $load, $ty, $load, |$x, $y, $acc| $step);
+    };
+    ($name:ident, $ta:ty, $la:ident, $tb:ty, $lb:ident, |$x:ident, $y:ident, $acc:ident| $step:expr) => {
         #[target_feature(enable = "avx512f")]
-        unsafe fn $name(a: &[$ty], b: &[$ty]) -> f32 {
+        unsafe fn $name(a: &[$ta], b: &[$tb]) -> f32 {
             #[inline(always)]
             fn step($x: __m512, $y: __m512, $acc: __m512) -> __m512 {
                 // SAFETY: only reached from the avx512f function above.
@@ -57,17 +60,17 @@ macro_rules! avx512_reduce {
             unsafe {
                 while i + 64 <= n {
                     for k in 0..4 {
-                        acc[k] = step($load(pa.add(i + 16 * k)), $load(pb.add(i + 16 * k)), acc[k]);
+                        acc[k] = step($la(pa.add(i + 16 * k)), $lb(pb.add(i + 16 * k)), acc[k]);
                     }
                     i += 64;
                 }
                 while i + 16 <= n {
-                    acc[0] = step($load(pa.add(i)), $load(pb.add(i)), acc[0]);
+                    acc[0] = step($la(pa.add(i)), $lb(pb.add(i)), acc[0]);
                     i += 16;
                 }
                 if i < n {
-                    let (ta, tb) = padded_tail::<$ty, 16>(a, b, i);
-                    acc[1] = step($load(ta.as_ptr()), $load(tb.as_ptr()), acc[1]);
+                    let (ta, tb) = padded_tail::<$ta, $tb, 16>(a, b, i);
+                    acc[1] = step($la(ta.as_ptr()), $lb(tb.as_ptr()), acc[1]);
                 }
             }
             let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
@@ -99,6 +102,35 @@ avx512_reduce!(l1_512_f16, f16, load512_f16, |x, y, acc| _mm512_add_ps(
     _mm512_abs_ps(_mm512_sub_ps(x, y))
 ));
 
+// f32 query against binary16 stored vectors (halfvec indexes)
+avx512_reduce!(
+    l2_512_mixed,
+    f32,
+    load512_f32,
+    f16,
+    load512_f16,
+    |x, y, acc| {
+        let d = _mm512_sub_ps(x, y);
+        _mm512_fmadd_ps(d, d, acc)
+    }
+);
+avx512_reduce!(
+    dot_512_mixed,
+    f32,
+    load512_f32,
+    f16,
+    load512_f16,
+    |x, y, acc| _mm512_fmadd_ps(x, y, acc)
+);
+avx512_reduce!(
+    l1_512_mixed,
+    f32,
+    load512_f32,
+    f16,
+    load512_f16,
+    |x, y, acc| _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(x, y)))
+);
+
 /// Dot, |a|^2 and |b|^2 with two blocks in flight (six accumulators).
 macro_rules! avx512_cosine {
     ($name:ident, $ty:ty, $load:ident) => {
@@ -125,7 +157,7 @@ macro_rules! avx512_cosine {
                     let (x, y) = if i + 16 <= n {
                         ($load(pa.add(i)), $load(pb.add(i)))
                     } else {
-                        let (ta, tb) = padded_tail::<$ty, 16>(a, b, i);
+                        let (ta, tb) = padded_tail::<$ty, $ty, 16>(a, b, i);
                         ($load(ta.as_ptr()), $load(tb.as_ptr()))
                     };
                     d[0] = _mm512_fmadd_ps(x, y, d[0]);
@@ -168,7 +200,7 @@ unsafe fn dot_norm_512(a: &[f32], b: &[f32]) -> (f32, f32) {
             let (x, y) = if i + 16 <= n {
                 (load512_f32(pa.add(i)), load512_f32(pb.add(i)))
             } else {
-                let (ta, tb) = padded_tail::<f32, 16>(a, b, i);
+                let (ta, tb) = padded_tail::<f32, f32, 16>(a, b, i);
                 (load512_f32(ta.as_ptr()), load512_f32(tb.as_ptr()))
             };
             d[0] = _mm512_fmadd_ps(x, y, d[0]);
@@ -216,8 +248,11 @@ fn abs256(v: __m256) -> __m256 {
 
 macro_rules! avx2_reduce {
     ($name:ident, $ty:ty, $load:ident, |$x:ident, $y:ident, $acc:ident| $step:expr) => {
+        avx2_reduce!($name, $ty, $load, $ty, $load, |$x, $y, $acc| $step);
+    };
+    ($name:ident, $ta:ty, $la:ident, $tb:ty, $lb:ident, |$x:ident, $y:ident, $acc:ident| $step:expr) => {
         #[target_feature(enable = "avx2,fma,f16c")]
-        unsafe fn $name(a: &[$ty], b: &[$ty]) -> f32 {
+        unsafe fn $name(a: &[$ta], b: &[$tb]) -> f32 {
             #[inline(always)]
             fn step($x: __m256, $y: __m256, $acc: __m256) -> __m256 {
                 // SAFETY: only reached from the avx2+fma function above.
@@ -231,17 +266,17 @@ macro_rules! avx2_reduce {
             unsafe {
                 while i + 32 <= n {
                     for k in 0..4 {
-                        acc[k] = step($load(pa.add(i + 8 * k)), $load(pb.add(i + 8 * k)), acc[k]);
+                        acc[k] = step($la(pa.add(i + 8 * k)), $lb(pb.add(i + 8 * k)), acc[k]);
                     }
                     i += 32;
                 }
                 while i + 8 <= n {
-                    acc[0] = step($load(pa.add(i)), $load(pb.add(i)), acc[0]);
+                    acc[0] = step($la(pa.add(i)), $lb(pb.add(i)), acc[0]);
                     i += 8;
                 }
                 if i < n {
-                    let (ta, tb) = padded_tail::<$ty, 8>(a, b, i);
-                    acc[1] = step($load(ta.as_ptr()), $load(tb.as_ptr()), acc[1]);
+                    let (ta, tb) = padded_tail::<$ta, $tb, 8>(a, b, i);
+                    acc[1] = step($la(ta.as_ptr()), $lb(tb.as_ptr()), acc[1]);
                 }
             }
             hsum256(_mm256_add_ps(
@@ -275,6 +310,34 @@ avx2_reduce!(l1_256_f16, f16, load256_f16, |x, y, acc| _mm256_add_ps(
     abs256(_mm256_sub_ps(x, y))
 ));
 
+avx2_reduce!(
+    l2_256_mixed,
+    f32,
+    load256_f32,
+    f16,
+    load256_f16,
+    |x, y, acc| {
+        let d = _mm256_sub_ps(x, y);
+        _mm256_fmadd_ps(d, d, acc)
+    }
+);
+avx2_reduce!(
+    dot_256_mixed,
+    f32,
+    load256_f32,
+    f16,
+    load256_f16,
+    |x, y, acc| _mm256_fmadd_ps(x, y, acc)
+);
+avx2_reduce!(
+    l1_256_mixed,
+    f32,
+    load256_f32,
+    f16,
+    load256_f16,
+    |x, y, acc| _mm256_add_ps(acc, abs256(_mm256_sub_ps(x, y)))
+);
+
 macro_rules! avx2_cosine {
     ($name:ident, $ty:ty, $load:ident) => {
         #[target_feature(enable = "avx2,fma,f16c")]
@@ -300,7 +363,7 @@ macro_rules! avx2_cosine {
                     let (x, y) = if i + 8 <= n {
                         ($load(pa.add(i)), $load(pb.add(i)))
                     } else {
-                        let (ta, tb) = padded_tail::<$ty, 8>(a, b, i);
+                        let (ta, tb) = padded_tail::<$ty, $ty, 8>(a, b, i);
                         ($load(ta.as_ptr()), $load(tb.as_ptr()))
                     };
                     d[0] = _mm256_fmadd_ps(x, y, d[0]);
@@ -482,6 +545,12 @@ entry!(e_dot_512_h, dot_512_f16, (a: &[f16], b: &[f16]) -> f32);
 entry!(e_l1_512_h, l1_512_f16, (a: &[f16], b: &[f16]) -> f32);
 entry!(e_cos_512_h, cosine_512_f16, (a: &[f16], b: &[f16]) -> CosineParts);
 
+entry!(e_l2_512_m, l2_512_mixed, (a: &[f32], b: &[f16]) -> f32);
+entry!(e_dot_512_m, dot_512_mixed, (a: &[f32], b: &[f16]) -> f32);
+entry!(e_l1_512_m, l1_512_mixed, (a: &[f32], b: &[f16]) -> f32);
+entry!(e_l2_256_m, l2_256_mixed, (a: &[f32], b: &[f16]) -> f32);
+entry!(e_dot_256_m, dot_256_mixed, (a: &[f32], b: &[f16]) -> f32);
+entry!(e_l1_256_m, l1_256_mixed, (a: &[f32], b: &[f16]) -> f32);
 entry!(e_hamming, hamming_popcnt, (a: &[u8], b: &[u8]) -> u64);
 entry!(e_jaccard, jaccard_popcnt, (a: &[u8], b: &[u8]) -> (u64, u64, u64));
 
@@ -504,6 +573,9 @@ pub const AVX512: Kernels = Kernels {
     cosine_parts: e_cos_512,
     dot_and_norm: e_dn_512,
     dot_block: e_block_512,
+    l2_squared_mixed: e_l2_512_m,
+    dot_mixed: e_dot_512_m,
+    l1_mixed: e_l1_512_m,
     hamming: e_hamming,
     jaccard_counts: e_jaccard,
     l2_squared_f16: e_l2_512_h,
@@ -520,6 +592,9 @@ pub const AVX2: Kernels = Kernels {
     cosine_parts: e_cos_256,
     dot_and_norm: e_dn_256,
     dot_block: e_block_256,
+    l2_squared_mixed: e_l2_256_m,
+    dot_mixed: e_dot_256_m,
+    l1_mixed: e_l1_256_m,
     hamming: e_hamming,
     jaccard_counts: e_jaccard,
     l2_squared_f16: e_l2_256_h,

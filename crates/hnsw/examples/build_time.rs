@@ -21,6 +21,7 @@ fn main() {
             ef_construction: 64,
             metric: Metric::Cosine,
             seed: 1,
+            storage: hnsw::Storage::F32,
         },
         dim,
     );

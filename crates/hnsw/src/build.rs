@@ -7,7 +7,7 @@
 //! call into Postgres (interrupt checks, progress).
 
 use crate::search::{search_layer, Candidate, Graph};
-use crate::{Metric, Visited};
+use crate::{Metric, Storage, Visited};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -48,6 +48,9 @@ pub struct BuildParams {
     pub metric: Metric,
     /// Seed of the level assignment, so a build is reproducible.
     pub seed: u64,
+    /// How pages store the vectors. Pushed vectors must already be rounded
+    /// to it (`Storage::round`) so that build distances equal scan ones.
+    pub storage: Storage,
 }
 
 pub struct BuildGraph {
@@ -116,7 +119,8 @@ impl BuildGraph {
     /// under cosine).
     pub fn push(&mut self, v: &[f32], payload: u64) -> Option<u32> {
         assert_eq!(v.len(), self.dim, "vector of the wrong dimension");
-        let prepared = self.params.metric.prepare(v)?;
+        let mut prepared = self.params.metric.prepare(v)?;
+        self.params.storage.round(&mut prepared);
 
         let id = self.levels.len() as u32;
         let level = random_level(self.params.seed, id, self.params.m);

@@ -102,9 +102,12 @@ fn insert_with<S: PageStore>(
             vector.len()
         )));
     }
-    let Some(q) = meta.metric.prepare(vector) else {
+    let Some(mut q) = meta.metric.prepare(vector) else {
         return Ok(Inserted::NotIndexed);
     };
+    // what the page will hold, so the duplicate check and the distances
+    // stored in neighbour slots match later reads
+    meta.storage.round(&mut q);
     let m = meta.m as usize;
     let level = random_level(
         seed,
@@ -197,7 +200,7 @@ fn insert_with<S: PageStore>(
         }
         first += if l == 0 { 2 * m } else { m };
     }
-    let element = element_tuple(level, &[heap_tid], Tid::INVALID, &q);
+    let element = element_tuple(level, &[heap_tid], Tid::INVALID, &q, meta.storage);
     let neighbors = neighbor_tuple(level, &links);
     let (et, new_insert_page) = place(store, &meta, &element, &neighbors)?;
 

@@ -18,7 +18,7 @@ pub mod vacuum;
 mod visited;
 
 pub use build::{select_neighbors, BuildGraph, BuildParams, MAX_PAYLOADS};
-pub use distance::Metric;
+pub use distance::{Metric, Storage};
 pub use search::{search, search_layer, Candidate, Graph};
 pub use visited::{IdHasher, Visited};
 

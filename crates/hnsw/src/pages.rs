@@ -6,7 +6,8 @@
 //! Element tuple (little-endian):
 //!   0 kind u8 = 1 | 1 level u8 | 2 flags u8 | 3 payload count u8
 //!   4 neighbour tuple TID (6) | 10 reserved (2)
-//!   12 payloads: MAX_PAYLOADS heap TIDs (6 each) | 72 vector: f32 x dims
+//!   12 payloads: MAX_PAYLOADS heap TIDs (6 each) | 72 vector: dims
+//!   elements, f32 or binary16 as the metapage's storage byte says
 //! Neighbour tuple: 0 kind u8 = 2 | 1 level u8 | 2 slots u16 |
 //!   4 one block per level (level 0's 2m slots first, then m per upper
 //!   level): the level's TIDs (6 each; unused slots hold an invalid TID),
@@ -21,7 +22,7 @@
 
 use crate::build::{BuildGraph, MAX_PAYLOADS};
 use crate::search::Graph;
-use crate::Metric;
+use crate::{Metric, Storage};
 use pagestore::page;
 use pagestore::{Corrupt, PageStore, Tid, PAGE_SIZE};
 use std::cell::RefCell;
@@ -37,9 +38,14 @@ const ELEMENT_HEADER: usize = 12 + 6 * MAX_PAYLOADS;
 const META_SIZE: usize = 32;
 
 /// The most dimensions an element can have and still fit on one page.
-pub const fn max_dims() -> usize {
+pub const fn max_dims_for(element_size: usize) -> usize {
     // Tuple space less one line pointer, rounded down to MAXALIGN.
-    (((PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE - 4) & !7) - ELEMENT_HEADER) / 4
+    (((PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE - 4) & !7) - ELEMENT_HEADER) / element_size
+}
+
+/// `max_dims_for` f32 elements.
+pub const fn max_dims() -> usize {
+    max_dims_for(4)
 }
 
 /// The metapage contents.
@@ -49,6 +55,7 @@ pub struct Meta {
     pub m: u16,
     pub ef_construction: u16,
     pub metric: Metric,
+    pub storage: Storage,
     pub entry: Tid,
     pub entry_level: u16,
     /// The page new elements go to first (a hint; 0 when there is none).
@@ -56,6 +63,11 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// Bytes of one element's vector on a page.
+    pub fn vector_bytes(&self) -> usize {
+        self.storage.bytes(self.dims as usize)
+    }
+
     fn encode(&self) -> [u8; META_SIZE] {
         let mut b = [0u8; META_SIZE];
         b[0..4].copy_from_slice(&META_MAGIC.to_le_bytes());
@@ -64,6 +76,7 @@ impl Meta {
         b[12..14].copy_from_slice(&self.m.to_le_bytes());
         b[14..16].copy_from_slice(&self.ef_construction.to_le_bytes());
         b[16] = self.metric.code();
+        b[17] = self.storage.code();
         b[18..24].copy_from_slice(&self.entry.to_bytes());
         b[24..26].copy_from_slice(&self.entry_level.to_le_bytes());
         b[28..32].copy_from_slice(&self.insert_page.to_le_bytes());
@@ -93,16 +106,20 @@ impl Meta {
         }
         let metric = Metric::from_code(b[16])
             .ok_or_else(|| Corrupt(format!("unknown metric code {} in metapage", b[16])))?;
+        let storage = Storage::from_code(b[17])
+            .ok_or_else(|| Corrupt(format!("unknown storage code {} in metapage", b[17])))?;
         let meta = Meta {
             dims: u32::from_le_bytes(b[8..12].try_into().expect("4 bytes")),
             m: u16::from_le_bytes([b[12], b[13]]),
             ef_construction: u16::from_le_bytes([b[14], b[15]]),
             metric,
+            storage,
             entry: Tid::from_bytes(&b[18..24]),
             entry_level: u16::from_le_bytes([b[24], b[25]]),
             insert_page: u32::from_le_bytes(b[28..32].try_into().expect("4 bytes")),
         };
-        if meta.dims == 0 || meta.dims as usize > max_dims() || meta.m < 2 {
+        let most = max_dims_for(storage.element_size());
+        if meta.dims == 0 || meta.dims as usize > most || meta.m < 2 {
             return Err(Corrupt(format!(
                 "metapage has impossible dims {} or m {}",
                 meta.dims, meta.m
@@ -214,12 +231,14 @@ pub fn tid_payload(t: Tid) -> u64 {
 pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, String> {
     assert_eq!(store.nblocks(), 0, "write_graph needs an empty store");
     let dims = g.dim();
-    if dims > max_dims() {
+    let storage = g.params().storage;
+    let most = max_dims_for(storage.element_size());
+    if dims > most {
         return Err(format!(
-            "vectors of {dims} dimensions do not fit on a page (at most {})",
-            max_dims()
+            "vectors of {dims} dimensions do not fit on a page (at most {most})"
         ));
     }
+    let vector_bytes = storage.bytes(dims);
     let m = g.params().m;
     let nodes: Vec<u32> = (0..g.len() as u32)
         .filter(|id| g.is_linked_node(*id))
@@ -234,14 +253,14 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
     // Per data page, the tuples in the order they are added.
     let mut pages: Vec<Vec<(u32, bool)>> = Vec::new();
     let mut scratch = vec![0u8; PAGE_SIZE];
-    let zeros = vec![0u8; ELEMENT_HEADER + 4 * dims + neighbor_len(m, MAX_LEVEL_SLOTS)];
+    let zeros = vec![0u8; ELEMENT_HEADER + vector_bytes + neighbor_len(m, MAX_LEVEL_SLOTS)];
     let new_page = |pages: &mut Vec<Vec<(u32, bool)>>, scratch: &mut [u8]| {
         init_data_page(scratch);
         pages.push(Vec::new()); // block pages.len(): the metapage is block 0
     };
     for &id in &nodes {
         let level = g.level(id);
-        let (elen, nlen) = (ELEMENT_HEADER + 4 * dims, neighbor_len(m, level));
+        let (elen, nlen) = (ELEMENT_HEADER + vector_bytes, neighbor_len(m, level));
         let both = page::maxalign(elen) + page::maxalign(nlen) + 8;
         if pages.is_empty() || page::free_space(&scratch) + 4 < both {
             new_page(&mut pages, &mut scratch);
@@ -318,6 +337,7 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
         m: m as u16,
         ef_construction: g.params().ef_construction as u16,
         metric: g.params().metric,
+        storage,
         entry,
         entry_level,
         insert_page: current.unwrap_or(0),
@@ -328,11 +348,17 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
 
 fn encode_element(g: &BuildGraph, id: u32, neighbors: Tid) -> Vec<u8> {
     let heap: Vec<Tid> = g.payloads(id).into_iter().map(payload_tid).collect();
-    element_tuple(g.level(id), &heap, neighbors, g.vector(id))
+    element_tuple(g.level(id), &heap, neighbors, g.vector(id), g.params().storage)
 }
 
-pub(crate) fn element_tuple(level: usize, heap: &[Tid], neighbors: Tid, vector: &[f32]) -> Vec<u8> {
-    let mut b = vec![0u8; ELEMENT_HEADER + 4 * vector.len()];
+pub(crate) fn element_tuple(
+    level: usize,
+    heap: &[Tid],
+    neighbors: Tid,
+    vector: &[f32],
+    storage: Storage,
+) -> Vec<u8> {
+    let mut b = vec![0u8; ELEMENT_HEADER];
     b[0] = KIND_ELEMENT;
     b[1] = level as u8;
     b[3] = heap.len() as u8;
@@ -340,9 +366,7 @@ pub(crate) fn element_tuple(level: usize, heap: &[Tid], neighbors: Tid, vector: 
     for (i, t) in heap.iter().enumerate() {
         b[12 + 6 * i..18 + 6 * i].copy_from_slice(&t.to_bytes());
     }
-    for (i, x) in vector.iter().enumerate() {
-        b[ELEMENT_HEADER + 4 * i..ELEMENT_HEADER + 4 * i + 4].copy_from_slice(&x.to_le_bytes());
-    }
+    storage.encode(vector, &mut b);
     b
 }
 
@@ -420,12 +444,14 @@ pub(crate) struct Element<'a> {
     pub(crate) raw: &'a [u8],
 }
 
-pub(crate) fn read_element(p: &[u8], t: Tid, dims: usize) -> Result<Element<'_>, Corrupt> {
+/// Reads the element at `t` of an index whose vectors take `vector_bytes`
+/// (`Meta::vector_bytes`).
+pub(crate) fn read_element(p: &[u8], t: Tid, vector_bytes: usize) -> Result<Element<'_>, Corrupt> {
     check_data_page(p)?;
     let raw = page::item(p, t.offset)?;
-    if raw.len() != ELEMENT_HEADER + 4 * dims || raw[0] != KIND_ELEMENT {
+    if raw.len() != ELEMENT_HEADER + vector_bytes || raw[0] != KIND_ELEMENT {
         return Err(Corrupt(format!(
-            "tuple ({},{}) is not an element of {dims} dimensions",
+            "tuple ({},{}) is not an element of {vector_bytes} vector bytes",
             t.block, t.offset
         )));
     }
@@ -500,13 +526,11 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
 
     /// An element's vector, level, neighbour tuple and deleted flag.
     pub fn element(&self, t: Tid) -> Option<ElementInfo> {
-        let dims = self.meta.dims as usize;
+        let bytes = self.meta.vector_bytes();
         self.with_page(t, |p| {
-            let e = read_element(p, t, dims)?;
-            let v = e.raw[ELEMENT_HEADER..]
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
-                .collect();
+            let e = read_element(p, t, bytes)?;
+            let mut v = Vec::with_capacity(self.meta.dims as usize);
+            self.meta.storage.decode(&e.raw[ELEMENT_HEADER..], &mut v);
             Ok(ElementInfo {
                 vector: v,
                 level: e.level,
@@ -519,21 +543,17 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
     /// A hint that these elements are about to be read.
     pub fn prefetch_elements(&self, ts: &[Tid]) {
         self.store
-            .prefetch(ts, ELEMENT_HEADER + 4 * self.meta.dims as usize);
+            .prefetch(ts, ELEMENT_HEADER + self.meta.vector_bytes());
     }
 
     /// Appends an element's vector to `out`; returns whether the element is
     /// flagged deleted, its level and its neighbour tuple, or None when it
     /// cannot be read.
     pub fn read_vector(&self, t: Tid, out: &mut Vec<f32>) -> Option<(bool, usize, Tid)> {
-        let dims = self.meta.dims as usize;
+        let bytes = self.meta.vector_bytes();
         self.with_page(t, |p| {
-            let e = read_element(p, t, dims)?;
-            out.extend(
-                e.raw[ELEMENT_HEADER..]
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().expect("4"))),
-            );
+            let e = read_element(p, t, bytes)?;
+            self.meta.storage.decode(&e.raw[ELEMENT_HEADER..], out);
             Ok((
                 e.raw[2] & FLAG_DELETED != 0,
                 e.level,
@@ -544,9 +564,9 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
 
     /// The heap TIDs an element stands for.
     pub fn heap_tids(&self, t: Tid) -> Vec<Tid> {
-        let dims = self.meta.dims as usize;
+        let bytes = self.meta.vector_bytes();
         self.with_page(t, |p| {
-            let e = read_element(p, t, dims)?;
+            let e = read_element(p, t, bytes)?;
             Ok((0..e.payload_count)
                 .map(|i| Tid::from_bytes(&e.raw[12 + 6 * i..18 + 6 * i]))
                 .collect())
@@ -567,10 +587,10 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
 
     fn neighbors(&self, id: Tid, level: usize, out: &mut Vec<Tid>) {
         out.clear();
-        let dims = self.meta.dims as usize;
+        let bytes = self.meta.vector_bytes();
         let m = self.meta.m as usize;
         let Some((nt, elevel)) = self.with_page(id, |p| {
-            let e = read_element(p, id, dims)?;
+            let e = read_element(p, id, bytes)?;
             Ok((Tid::from_bytes(&e.raw[4..10]), e.level))
         }) else {
             return;
@@ -608,23 +628,12 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
     }
 
     fn distance(&self, query: &[f32], id: Tid) -> f32 {
-        let dims = self.meta.dims as usize;
-        let metric = self.meta.metric;
+        let (metric, storage) = (self.meta.metric, self.meta.storage);
         self.with_page(id, |p| {
-            let e = read_element(p, id, dims)?;
-            let bytes = &e.raw[ELEMENT_HEADER..];
+            let e = read_element(p, id, self.meta.vector_bytes())?;
             // Tuples are MAXALIGNed and the vector starts at offset 72, so
-            // on a page buffer this cast succeeds; copy if it does not.
-            Ok(match bytemuck::try_cast_slice::<u8, f32>(bytes) {
-                Ok(v) if cfg!(target_endian = "little") => metric.distance(query, v),
-                _ => {
-                    let v: Vec<f32> = bytes
-                        .chunks_exact(4)
-                        .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
-                        .collect();
-                    metric.distance(query, &v)
-                }
-            })
+            // on a page buffer it is read in place.
+            Ok(metric.distance_stored(storage, query, &e.raw[ELEMENT_HEADER..]))
         })
         .unwrap_or(f32::INFINITY)
     }

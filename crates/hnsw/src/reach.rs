@@ -35,7 +35,7 @@ pub fn repair_reachability<S: PageStore>(
     let Some((entry, _)) = graph.entry_point() else {
         return Ok(0);
     };
-    let (m, dims) = (meta.m as usize, meta.dims as usize);
+    let (m, bytes) = (meta.m as usize, meta.vector_bytes());
 
     let mut nodes: HashMap<Tid, Node> = HashMap::new();
     for block in 1..store.nblocks() {
@@ -49,7 +49,7 @@ pub fn repair_reachability<S: PageStore>(
                         continue;
                     }
                     let t = Tid { block, offset: off };
-                    let e = read_element(p, t, dims)?;
+                    let e = read_element(p, t, bytes)?;
                     let nt = Tid::from_bytes(&e.raw[4..10]);
                     out.push((t, e.level, e.raw[2] & FLAG_DELETED != 0, nt));
                 }

@@ -59,6 +59,7 @@ fn build(
             ef_construction: ef,
             metric,
             seed: 42,
+            storage: Storage::F32,
         },
         data[0].len(),
     );
@@ -236,6 +237,7 @@ fn tiny_and_empty_graphs() {
             ef_construction: 8,
             metric: Metric::L2,
             seed: 0,
+            storage: Storage::F32,
         },
         2,
     );
@@ -265,6 +267,7 @@ fn cosine_skips_zero_vectors_and_normalises() {
             ef_construction: 8,
             metric: Metric::Cosine,
             seed: 0,
+            storage: Storage::F32,
         },
         2,
     );
@@ -528,12 +531,23 @@ fn paged_index(
     m: usize,
     seed: u64,
 ) -> (BuildGraph, pagestore::MemStore) {
+    paged_index_stored(data, metric, m, seed, Storage::F32)
+}
+
+fn paged_index_stored(
+    data: &[Vec<f32>],
+    metric: Metric,
+    m: usize,
+    seed: u64,
+    storage: Storage,
+) -> (BuildGraph, pagestore::MemStore) {
     let mut g = BuildGraph::new(
         BuildParams {
             m,
             ef_construction: 64,
             metric,
             seed,
+            storage,
         },
         data[0].len(),
     );
@@ -556,15 +570,50 @@ mod on_pages {
     use pagestore::{MemStore, PageStore, Tid};
 
     #[test]
+    fn binary16_pages_hold_smaller_elements_and_take_inserts() {
+        let data = clustered(700, 384, 8, 31);
+        let (_, wide) = paged_index_stored(&data[..600], Metric::L2, 8, 1, Storage::F32);
+        let (_, half) = paged_index_stored(&data[..600], Metric::L2, 8, 1, Storage::F16);
+        // 1852-byte elements fit 4 to a page, 1084-byte ones 7
+        assert!(
+            half.nblocks() * 100 <= wide.nblocks() * 62,
+            "{} vs {} pages",
+            half.nblocks(),
+            wide.nblocks()
+        );
+        for (i, v) in data.iter().enumerate().skip(600) {
+            let r = crate::insert::insert(&half, v, heap_tid(i), 7).unwrap();
+            assert!(matches!(r, crate::insert::Inserted::Element(_)), "{r:?}");
+        }
+        // every row, built or inserted, is found from its own (rounded) vector
+        let pg = PageGraph::open(&half).unwrap();
+        for (i, v) in data.iter().enumerate() {
+            let mut q = v.clone();
+            Storage::F16.round(&mut q);
+            let found = search(&pg, &q, 1, 64);
+            assert_eq!(found[0].distance, 0.0, "row {i}");
+            assert!(pg.heap_tids(found[0].id).contains(&heap_tid(i)), "row {i}");
+        }
+        assert!(pg.take_error().is_none());
+    }
+
+    #[test]
     fn search_on_pages_equals_search_in_memory() {
         let mut data = clustered(1500, 12, 6, 21);
         for _ in 0..25 {
             data.push(data[3].clone()); // duplicates share elements
         }
-        for metric in [Metric::L2, Metric::Cosine, Metric::InnerProduct, Metric::L1] {
-            let (g, store) = paged_index(&data, metric, 8, 1);
+        let metrics = [Metric::L2, Metric::Cosine, Metric::InnerProduct, Metric::L1];
+        let cases = metrics
+            .iter()
+            .map(|m| (*m, Storage::F32))
+            .chain(metrics.iter().map(|m| (*m, Storage::F16)));
+        for (metric, storage) in cases {
+            // binary16 pages: the build rounds what it pushes, so its
+            // distances are bit for bit those read from the pages
+            let (g, store) = paged_index_stored(&data, metric, 8, 1, storage);
             let pg = PageGraph::open(&store).unwrap();
-            assert_eq!(pg.meta().dims, 12);
+            assert_eq!((pg.meta().dims, pg.meta().storage), (12, storage));
             for q in clustered_from(30, 12, 6, 21, 22) {
                 let q = metric.prepare(&q).unwrap();
                 // Equal distances (duplicates) may come in either order: ids
@@ -584,7 +633,7 @@ mod on_pages {
                     .collect();
                 mem.sort();
                 paged.sort();
-                assert_eq!(mem, paged, "{metric:?}");
+                assert_eq!(mem, paged, "{metric:?} {storage:?}");
             }
             assert!(pg.take_error().is_none());
             // a row finds itself and its copies (not under inner product, where
@@ -612,6 +661,7 @@ mod on_pages {
                 ef_construction: 8,
                 metric: Metric::L2,
                 seed: 0,
+                storage: Storage::F32,
             },
             3,
         );
@@ -630,6 +680,7 @@ mod on_pages {
                 ef_construction: 8,
                 metric: Metric::L2,
                 seed: 0,
+                storage: Storage::F32,
             },
             max_dims() + 1,
         );
@@ -643,6 +694,7 @@ mod on_pages {
                 ef_construction: 8,
                 metric: Metric::L2,
                 seed: 0,
+                storage: Storage::F32,
             },
             max_dims(),
         );
@@ -726,6 +778,7 @@ mod page_insert {
                 ef_construction: 64,
                 metric,
                 seed: 3,
+                storage: Storage::F32,
             },
             dim,
         );
@@ -845,6 +898,7 @@ mod page_insert {
                 ef_construction: 64,
                 metric: Metric::L2,
                 seed: 3,
+                storage: Storage::F32,
             },
             16,
         );

@@ -53,7 +53,6 @@ pub fn bulk_delete<S: PageStore>(
 ) -> Result<VacuumStats, Corrupt> {
     let graph = PageGraph::open(store)?;
     let meta = *graph.meta();
-    let dims = meta.dims as usize;
     let mut stats = VacuumStats::default();
     let mut deleted: HashSet<Tid> = HashSet::new();
     let mut live: Vec<(Tid, usize)> = Vec::new();
@@ -70,7 +69,7 @@ pub fn bulk_delete<S: PageStore>(
                     continue;
                 }
                 let t = Tid { block, offset: off };
-                let level = read_element(p, t, dims)?.level;
+                let level = read_element(p, t, meta.vector_bytes())?.level;
                 let raw = page::item_mut(p, off)?;
                 let count = raw[3] as usize;
                 let was_deleted = raw[2] & FLAG_DELETED != 0;
