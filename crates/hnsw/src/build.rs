@@ -71,6 +71,8 @@ pub struct BuildGraph {
     /// Bytes of links and node bookkeeping the pushed nodes will hold once
     /// linked (kept up to date by `push`).
     node_bytes: usize,
+    /// Heap TIDs a node may hold (what its element tuple will have room for).
+    payload_slots: usize,
 }
 
 impl BuildGraph {
@@ -86,6 +88,7 @@ impl BuildGraph {
             entry: RwLock::new(None),
             linked: 0,
             node_bytes: 0,
+            payload_slots: crate::pages::payload_slots(params.storage.bytes(dim), params.m),
         }
     }
 
@@ -477,7 +480,7 @@ impl BuildGraph {
                 continue;
             }
             let mut target = self.nodes[c.id as usize].lock().expect("node lock");
-            if target.merged || target.payloads.len() >= MAX_PAYLOADS {
+            if target.merged || target.payloads.len() >= self.payload_slots {
                 continue;
             }
             // Holding two locks cannot deadlock: q is not linked yet, so no

@@ -16,7 +16,7 @@
 use crate::build::{random_level, select_neighbors, trim_victim};
 use crate::pages::{
     check_index_page, element_add_heap_tid, element_set_neighbors, element_tuple, init_index_page,
-    level_slots, neighbor_tuple, slots_for, Link, Meta, PageGraph,
+    level_slots, neighbor_tuple, payload_slots, slots_for, Link, Meta, PageGraph,
 };
 use crate::pages::{links_bytes, read_links, write_slots_if_unchanged};
 use crate::search::{search_layer, Candidate, Graph};
@@ -200,7 +200,8 @@ fn insert_with<S: PageStore>(
         }
         first += if l == 0 { 2 * m } else { m };
     }
-    let element = element_tuple(level, &[heap_tid], Tid::INVALID, &q, meta.storage);
+    let slots = payload_slots(meta.vector_bytes(), m);
+    let element = element_tuple(level, &[heap_tid], Tid::INVALID, &q, meta.storage, slots);
     let neighbors = neighbor_tuple(level, &links);
     let (et, new_insert_page) = place(store, &meta, &element, &neighbors)?;
 

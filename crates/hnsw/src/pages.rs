@@ -5,9 +5,11 @@
 //!
 //! Element tuple (little-endian):
 //!   0 kind u8 = 1 | 1 level u8 | 2 flags u8 | 3 payload count u8
-//!   4 neighbour tuple TID (6) | 10 reserved (2)
-//!   12 payloads: MAX_PAYLOADS heap TIDs (6 each) | 72 vector: dims
-//!   elements, f32 or binary16 as the metapage's storage byte says
+//!   4 neighbour tuple TID (6) | 10 payload slots u8 (0: 10) | 11 reserved
+//!   12 payloads: that many heap TIDs (6 each), then the vector: dims
+//!   elements, f32 or binary16 as the metapage's storage byte says.
+//!   The slot count (at most MAX_PAYLOADS) is chosen per index by
+//!   `payload_slots` so that as many elements as possible fit a page.
 //! Neighbour tuple: 0 kind u8 = 2 | 1 level u8 | 2 slots u16 |
 //!   4 one block per level (level 0's 2m slots first, then m per upper
 //!   level): the level's TIDs (6 each; unused slots hold an invalid TID),
@@ -34,7 +36,31 @@ pub const SPECIAL_MAGIC: u16 = 0x5648;
 const SPECIAL_SIZE: usize = 8;
 const KIND_ELEMENT: u8 = 1;
 const KIND_NEIGHBORS: u8 = 2;
+/// The largest element header (all MAX_PAYLOADS slots).
 const ELEMENT_HEADER: usize = 12 + 6 * MAX_PAYLOADS;
+
+/// Heap TID slots per element for vectors of `vector_bytes` and this `m`:
+/// the most that still fit as many level-0 elements (with their neighbour
+/// tuples) on a page as MIN_PAYLOAD_SLOTS would. 384-d binary16 with
+/// m = 16: 7 slots, 7 elements a page (10 slots: 6 a page); 384-d f32: 10
+/// slots. Identical vectors beyond the slots become elements of their own.
+pub fn payload_slots(vector_bytes: usize, m: usize) -> usize {
+    let usable = PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE;
+    let per_page = |slots: usize| {
+        let pair = page::maxalign(12 + 6 * slots + vector_bytes)
+            + page::maxalign(neighbor_len(m, 0))
+            + 8;
+        usable / pair
+    };
+    let most = per_page(MIN_PAYLOAD_SLOTS);
+    (MIN_PAYLOAD_SLOTS..=MAX_PAYLOADS)
+        .rev()
+        .find(|s| per_page(*s) == most)
+        .unwrap_or(MIN_PAYLOAD_SLOTS)
+}
+
+/// Fewer slots would turn duplicate-heavy data into many small elements.
+const MIN_PAYLOAD_SLOTS: usize = 4;
 const META_SIZE: usize = 32;
 
 /// The most dimensions an element can have and still fit on one page.
@@ -239,6 +265,7 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
         ));
     }
     let vector_bytes = storage.bytes(dims);
+    let header = 12 + 6 * payload_slots(vector_bytes, g.params().m);
     let m = g.params().m;
     let nodes: Vec<u32> = (0..g.len() as u32)
         .filter(|id| g.is_linked_node(*id))
@@ -253,14 +280,14 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
     // Per data page, the tuples in the order they are added.
     let mut pages: Vec<Vec<(u32, bool)>> = Vec::new();
     let mut scratch = vec![0u8; PAGE_SIZE];
-    let zeros = vec![0u8; ELEMENT_HEADER + vector_bytes + neighbor_len(m, MAX_LEVEL_SLOTS)];
+    let zeros = vec![0u8; header + vector_bytes + neighbor_len(m, MAX_LEVEL_SLOTS)];
     let new_page = |pages: &mut Vec<Vec<(u32, bool)>>, scratch: &mut [u8]| {
         init_data_page(scratch);
         pages.push(Vec::new()); // block pages.len(): the metapage is block 0
     };
     for &id in &nodes {
         let level = g.level(id);
-        let (elen, nlen) = (ELEMENT_HEADER + vector_bytes, neighbor_len(m, level));
+        let (elen, nlen) = (header + vector_bytes, neighbor_len(m, level));
         let both = page::maxalign(elen) + page::maxalign(nlen) + 8;
         if pages.is_empty() || page::free_space(&scratch) + 4 < both {
             new_page(&mut pages, &mut scratch);
@@ -348,7 +375,9 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
 
 fn encode_element(g: &BuildGraph, id: u32, neighbors: Tid) -> Vec<u8> {
     let heap: Vec<Tid> = g.payloads(id).into_iter().map(payload_tid).collect();
-    element_tuple(g.level(id), &heap, neighbors, g.vector(id), g.params().storage)
+    let p = g.params();
+    let slots = payload_slots(p.storage.bytes(g.dim()), p.m);
+    element_tuple(g.level(id), &heap, neighbors, g.vector(id), p.storage, slots)
 }
 
 pub(crate) fn element_tuple(
@@ -357,12 +386,15 @@ pub(crate) fn element_tuple(
     neighbors: Tid,
     vector: &[f32],
     storage: Storage,
+    slots: usize,
 ) -> Vec<u8> {
-    let mut b = vec![0u8; ELEMENT_HEADER];
+    debug_assert!(heap.len() <= slots && slots <= MAX_PAYLOADS);
+    let mut b = vec![0u8; 12 + 6 * slots];
     b[0] = KIND_ELEMENT;
     b[1] = level as u8;
     b[3] = heap.len() as u8;
     b[4..10].copy_from_slice(&neighbors.to_bytes());
+    b[10] = slots as u8;
     for (i, t) in heap.iter().enumerate() {
         b[12 + 6 * i..18 + 6 * i].copy_from_slice(&t.to_bytes());
     }
@@ -373,7 +405,7 @@ pub(crate) fn element_tuple(
 /// Adds a heap TID to an element tuple in place; false when it is full.
 pub(crate) fn element_add_heap_tid(raw: &mut [u8], t: Tid) -> bool {
     let n = raw[3] as usize;
-    if n >= MAX_PAYLOADS {
+    if n >= slots_of(raw) {
         return false;
     }
     raw[12 + 6 * n..18 + 6 * n].copy_from_slice(&t.to_bytes());
@@ -442,6 +474,23 @@ pub(crate) struct Element<'a> {
     pub(crate) level: usize,
     pub(crate) payload_count: usize,
     pub(crate) raw: &'a [u8],
+    /// Where the vector starts in `raw`.
+    vector_start: usize,
+}
+
+impl Element<'_> {
+    pub(crate) fn vector(&self) -> &[u8] {
+        &self.raw[self.vector_start..]
+    }
+}
+
+/// Heap TID slots of an element tuple (0 in tuples written before the
+/// count was recorded, which all had MAX_PAYLOADS).
+fn slots_of(raw: &[u8]) -> usize {
+    match raw[10] as usize {
+        0 => MAX_PAYLOADS,
+        n => n,
+    }
 }
 
 /// Reads the element at `t` of an index whose vectors take `vector_bytes`
@@ -449,14 +498,19 @@ pub(crate) struct Element<'a> {
 pub(crate) fn read_element(p: &[u8], t: Tid, vector_bytes: usize) -> Result<Element<'_>, Corrupt> {
     check_data_page(p)?;
     let raw = page::item(p, t.offset)?;
-    if raw.len() != ELEMENT_HEADER + vector_bytes || raw[0] != KIND_ELEMENT {
+    let header = if raw.len() > 12 { 12 + 6 * slots_of(raw) } else { 0 };
+    if header == 0
+        || slots_of(raw) > MAX_PAYLOADS
+        || raw.len() != header + vector_bytes
+        || raw[0] != KIND_ELEMENT
+    {
         return Err(Corrupt(format!(
             "tuple ({},{}) is not an element of {vector_bytes} vector bytes",
             t.block, t.offset
         )));
     }
     let payload_count = raw[3] as usize;
-    if payload_count > MAX_PAYLOADS {
+    if payload_count > slots_of(raw) {
         return Err(Corrupt(format!(
             "element ({},{}) claims {payload_count} heap TIDs",
             t.block, t.offset
@@ -466,6 +520,7 @@ pub(crate) fn read_element(p: &[u8], t: Tid, vector_bytes: usize) -> Result<Elem
         level: raw[1] as usize,
         payload_count,
         raw,
+        vector_start: header,
     })
 }
 
@@ -530,7 +585,7 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
         self.with_page(t, |p| {
             let e = read_element(p, t, bytes)?;
             let mut v = Vec::with_capacity(self.meta.dims as usize);
-            self.meta.storage.decode(&e.raw[ELEMENT_HEADER..], &mut v);
+            self.meta.storage.decode(e.vector(), &mut v);
             Ok(ElementInfo {
                 vector: v,
                 level: e.level,
@@ -553,7 +608,7 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
         let bytes = self.meta.vector_bytes();
         self.with_page(t, |p| {
             let e = read_element(p, t, bytes)?;
-            self.meta.storage.decode(&e.raw[ELEMENT_HEADER..], out);
+            self.meta.storage.decode(e.vector(), out);
             Ok((
                 e.raw[2] & FLAG_DELETED != 0,
                 e.level,
@@ -633,7 +688,7 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
             let e = read_element(p, id, self.meta.vector_bytes())?;
             // Tuples are MAXALIGNed and the vector starts at offset 72, so
             // on a page buffer it is read in place.
-            Ok(metric.distance_stored(storage, query, &e.raw[ELEMENT_HEADER..]))
+            Ok(metric.distance_stored(storage, query, e.vector()))
         })
         .unwrap_or(f32::INFINITY)
     }

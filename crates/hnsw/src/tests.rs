@@ -939,11 +939,12 @@ mod page_insert {
                 Inserted::NotIndexed => panic!("indexable"),
             }
         }
+        let slots = crate::pages::payload_slots(12, 4);
+        assert!((4..=MAX_PAYLOADS).contains(&slots));
         assert_eq!(
             elements.len(),
-            3,
-            "25 copies in elements of at most {}",
-            MAX_PAYLOADS
+            25usize.div_ceil(slots),
+            "25 copies in elements of at most {slots}"
         );
         let pg = PageGraph::open(&store).unwrap();
         let found = search(
@@ -1303,6 +1304,22 @@ fn neighbour_tuples_of_the_highest_level_fit_a_page() {
         );
         for id in 0..2000 {
             assert!(crate::build::random_level(9, id, m) <= max_level(m));
+        }
+    }
+}
+
+#[test]
+fn payload_slots_fill_pages() {
+    use crate::pages::payload_slots;
+    // 384-d f32 with m = 16: 4 elements a page either way, so all 10 slots
+    assert_eq!(payload_slots(4 * 384, 16), 10);
+    // 384-d binary16: 7 slots fit 7 elements a page where 10 fit 6
+    assert_eq!(payload_slots(2 * 384, 16), 7);
+    // never below the floor, never above the maximum
+    for bytes in [4usize, 64, 512, 1024, 3000, 8000] {
+        for m in [2usize, 8, 16, 48, 100] {
+            let s = payload_slots(bytes, m);
+            assert!((4..=MAX_PAYLOADS).contains(&s), "{bytes} bytes m {m}: {s}");
         }
     }
 }
