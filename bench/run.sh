@@ -12,10 +12,11 @@ export VECTOR_EXT_PGOPTS="-c shared_buffers=4GB"
 setup_all
 VENV="$ROOT/target/venv"
 [ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r "$ROOT/tests/python/requirements.txt"; }
-# bench/run.sh exact|hnsw|ivf [options]
+# bench/run.sh exact|hnsw|ivf|halfvec [options]
 case "${1:-}" in
   exact) shift; "$VENV/bin/python" "$ROOT/bench/exact_scan.py" "$@" ;;
   hnsw) shift; "$VENV/bin/python" "$ROOT/bench/hnsw.py" "$@" ;;
   ivf) shift; "$VENV/bin/python" "$ROOT/bench/ivf.py" "$@" ;;
-  *) echo "usage: bash bench/run.sh exact|hnsw|ivf [options]" >&2; exit 2 ;;
+  halfvec) shift; "$VENV/bin/python" "$ROOT/bench/halfvec.py" "$@" ;;
+  *) echo "usage: bash bench/run.sh exact|hnsw|ivf|halfvec [options]" >&2; exit 2 ;;
 esac
