@@ -525,3 +525,25 @@ CREATE OPERATOR CLASS vector_cosine_ops
     FUNCTION 2 vector_norm(vector),
     FUNCTION 3 vector_spherical_distance(vector, vector),
     FUNCTION 4 vector_norm(vector);
+
+-- halfvec: centers and items stored as binary16 (half the space)
+CREATE OPERATOR CLASS halfvec_l2_ops
+    FOR TYPE halfvec USING ivfflat AS
+    OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 halfvec_l2_squared_distance(halfvec, halfvec),
+    FUNCTION 3 l2_distance(halfvec, halfvec);
+
+CREATE OPERATOR CLASS halfvec_ip_ops
+    FOR TYPE halfvec USING ivfflat AS
+    OPERATOR 1 <#> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
+    FUNCTION 3 halfvec_spherical_distance(halfvec, halfvec),
+    FUNCTION 4 l2_norm(halfvec);
+
+CREATE OPERATOR CLASS halfvec_cosine_ops
+    FOR TYPE halfvec USING ivfflat AS
+    OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
+    FUNCTION 2 l2_norm(halfvec),
+    FUNCTION 3 halfvec_spherical_distance(halfvec, halfvec),
+    FUNCTION 4 l2_norm(halfvec);

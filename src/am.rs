@@ -250,12 +250,27 @@ struct RowScan<'a> {
     sink: &'a mut dyn FnMut(&[f32], Tid),
 }
 
+/// Raises pgvector's error for a value whose dimensions differ from the
+/// index's.
+pub fn expect_dims(v: &[f32], dims: u32) {
+    if v.len() != dims as usize {
+        crate::error::raise(vecfmt::VectorError::ExpectedDimensions {
+            expected: dims as i64,
+            got: v.len() as i64,
+        });
+    }
+}
+
 /// Calls `f` with the values of a non-null vector (F32) or halfvec (F16)
 /// datum as f32 (binary16 widens exactly).
 ///
 /// # Safety
 /// `value` must be a non-null datum of the type `storage` stands for.
-pub unsafe fn with_vector<R>(value: pg_sys::Datum, storage: Storage, f: impl FnOnce(&[f32]) -> R) -> R {
+pub unsafe fn with_vector<R>(
+    value: pg_sys::Datum,
+    storage: Storage,
+    f: impl FnOnce(&[f32]) -> R,
+) -> R {
     use crate::types::varlena::DenseRef;
     match storage {
         // SAFETY: per the contract.

@@ -170,9 +170,14 @@ pub unsafe extern "C-unwind" fn ambuild(
     let started = std::time::Instant::now();
     // SAFETY: the relations ambuild got.
     let reltuples = unsafe {
-        am::scan_rows(heap, index, index_info, true, params.storage, &mut |v, tid| {
-            state.add(v, tid)
-        })
+        am::scan_rows(
+            heap,
+            index,
+            index_info,
+            true,
+            params.storage,
+            &mut |v, tid| state.add(v, tid),
+        )
     };
     pgrx::debug1!(
         "hnsw build: scanned {reltuples} rows in {:.2}s",

@@ -219,12 +219,7 @@ unsafe extern "C-unwind" fn aminsert(
     // index stores (vector for f32, halfvec for binary16).
     unsafe {
         am::with_vector(value, meta.storage, |v| {
-            if v.len() != meta.dims as usize {
-                crate::error::raise(vecfmt::VectorError::ExpectedDimensions {
-                    expected: meta.dims as i64,
-                    got: v.len() as i64,
-                });
-            }
+            am::expect_dims(v, meta.dims);
             if let Err(e) = hnsw::insert::insert(&store, v, tid, LEVEL_SEED) {
                 am::corrupted_index(index, e);
             }

@@ -41,6 +41,7 @@ const SEED: u64 = 0x5658_4956_4646_0001;
 /// What the index's column, options and operator class ask for, checked.
 struct Setup {
     metric: Metric,
+    storage: Storage,
     dims: usize,
     lists: usize,
 }
@@ -50,9 +51,10 @@ impl Setup {
     /// `index` must be a valid, open ivfflat index relation.
     unsafe fn of(index: pg_sys::Relation) -> Setup {
         // SAFETY: per the contract.
-        let metric = unsafe { opclass_metric(index) };
+        let (metric, storage) = unsafe { opclass_metric(index) };
+        let most = ivf::pages::max_dims_for(storage.element_size());
         // SAFETY: per the contract.
-        let dims = unsafe { am::column_dimensions(index, "ivfflat", ivf::pages::max_dims()) };
+        let dims = unsafe { am::column_dimensions(index, "ivfflat", most) };
         if spherical(metric) && dims == 1 {
             am::error(
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -64,6 +66,7 @@ impl Setup {
         let lists = unsafe { index_lists(index) };
         Setup {
             metric,
+            storage,
             dims,
             lists,
         }
@@ -162,7 +165,7 @@ unsafe fn sample_rows(
         }
     };
     // SAFETY: per the contract.
-    unsafe { am::scan_rows(heap, index, index_info, false, Storage::F32, &mut sink) };
+    unsafe { am::scan_rows(heap, index, index_info, false, setup.storage, &mut sink) };
     samples
 }
 
@@ -191,6 +194,10 @@ fn centers(setup: &Setup, samples: &[f32], pool: &rayon::ThreadPool) -> Vec<f32>
         t.elapsed().as_secs_f64(),
         report.inertia
     );
+    // what the list pages will hold, so rows are assigned by the centers
+    // inserts and scans will read
+    let mut centers = centers;
+    setup.storage.round(&mut centers);
     centers
 }
 
@@ -260,7 +267,7 @@ fn write_index(
     let mwm = am::maintenance_work_mem_bytes();
     let batch_rows = (mwm / 4 / (4 * dims + 8)).clamp(64, BATCH_ROWS);
     let budget = mwm.saturating_sub(4 * centers.len() + batch_rows * (4 * dims + 8));
-    let mut writer = ListWriter::begin(store, dims, setup.metric, centers, budget)
+    let mut writer = ListWriter::begin(store, dims, setup.metric, setup.storage, centers, budget)
         .unwrap_or_else(|e| am::error(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e, None));
     let mut a = Assigner {
         writer: &mut writer,
@@ -324,7 +331,7 @@ pub unsafe extern "C-unwind" fn ambuild(
     let mut reltuples = 0.0;
     let indexed = write_index(&store, &setup, &centers, &pool, |sink| {
         // SAFETY: the relations ambuild got.
-        reltuples = unsafe { am::scan_rows(heap, index, index_info, true, Storage::F32, sink) };
+        reltuples = unsafe { am::scan_rows(heap, index, index_info, true, setup.storage, sink) };
     });
     pgrx::debug1!(
         "ivfflat build: assigned and wrote {indexed} rows ({} pages) in {:.2}s",

@@ -141,9 +141,9 @@ unsafe fn index_lists(index: pg_sys::Relation) -> usize {
 
 /// # Safety
 /// `index` must be a valid, open ivfflat index relation.
-unsafe fn opclass_metric(index: pg_sys::Relation) -> Metric {
+unsafe fn opclass_metric(index: pg_sys::Relation) -> (Metric, distance::Storage) {
     // SAFETY: per the contract.
-    unsafe { am::opclass_metric(index, "ivfflat") }.0
+    unsafe { am::opclass_metric(index, "ivfflat") }
 }
 
 /// Reads the metapage of an open index.
@@ -166,19 +166,18 @@ unsafe extern "C-unwind" fn aminsert(
     let Some((value, tid)) = (unsafe { am::insert_value(values, isnull, heap_tid) }) else {
         return false;
     };
-    // SAFETY: a non-null datum of the indexed column, which is a vector.
-    let v = unsafe { crate::types::varlena::VectorRef::from_datum(value) };
     let store = BufferStore::logged(index);
     let meta = read_meta(&store);
-    if v.dim() != meta.dims as usize {
-        crate::error::raise(vecfmt::VectorError::ExpectedDimensions {
-            expected: meta.dims as i64,
-            got: v.dim() as i64,
-        });
-    }
-    if let Err(e) = ivf::insert::insert(&store, &meta, None, v.as_slice(), tid) {
-        am::corrupted_index(index, e);
-    }
+    // SAFETY: a non-null datum of the indexed column, of the type the
+    // index stores (vector for f32, halfvec for binary16).
+    unsafe {
+        am::with_vector(value, meta.storage, |v| {
+            am::expect_dims(v, meta.dims);
+            if let Err(e) = ivf::insert::insert(&store, &meta, None, v, tid) {
+                am::corrupted_index(index, e);
+            }
+        })
+    };
     false
 }
 

@@ -64,7 +64,15 @@ unsafe fn state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut ScanState {
 unsafe fn start(scan: pg_sys::IndexScanDesc, store: &BufferStore) -> Run {
     let meta = read_meta(store);
     // SAFETY: per the contract.
-    let query = unsafe { am::scan_query(scan, "ivfflat", meta.dims as usize, meta.metric, distance::Storage::F32) };
+    let query = unsafe {
+        am::scan_query(
+            scan,
+            "ivfflat",
+            meta.dims as usize,
+            meta.metric,
+            meta.storage,
+        )
+    };
     let lists = meta.lists as usize;
     let probes = PROBES.get().max(1) as usize;
     let max_probes = if ITERATIVE_SCAN.get() == ITERATIVE_OFF {

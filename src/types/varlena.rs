@@ -180,7 +180,6 @@ pub struct DenseRef<'a, E: Element> {
     _life: PhantomData<&'a [E]>,
 }
 
-pub type VectorRef<'a> = DenseRef<'a, f32>;
 
 impl<'a, E: Element> DenseRef<'a, E> {
     /// # Safety

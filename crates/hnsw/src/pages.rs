@@ -47,9 +47,8 @@ const ELEMENT_HEADER: usize = 12 + 6 * MAX_PAYLOADS;
 pub fn payload_slots(vector_bytes: usize, m: usize) -> usize {
     let usable = PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE;
     let per_page = |slots: usize| {
-        let pair = page::maxalign(12 + 6 * slots + vector_bytes)
-            + page::maxalign(neighbor_len(m, 0))
-            + 8;
+        let pair =
+            page::maxalign(12 + 6 * slots + vector_bytes) + page::maxalign(neighbor_len(m, 0)) + 8;
         usable / pair
     };
     let most = per_page(MIN_PAYLOAD_SLOTS);
@@ -377,7 +376,14 @@ fn encode_element(g: &BuildGraph, id: u32, neighbors: Tid) -> Vec<u8> {
     let heap: Vec<Tid> = g.payloads(id).into_iter().map(payload_tid).collect();
     let p = g.params();
     let slots = payload_slots(p.storage.bytes(g.dim()), p.m);
-    element_tuple(g.level(id), &heap, neighbors, g.vector(id), p.storage, slots)
+    element_tuple(
+        g.level(id),
+        &heap,
+        neighbors,
+        g.vector(id),
+        p.storage,
+        slots,
+    )
 }
 
 pub(crate) fn element_tuple(
@@ -498,7 +504,11 @@ fn slots_of(raw: &[u8]) -> usize {
 pub(crate) fn read_element(p: &[u8], t: Tid, vector_bytes: usize) -> Result<Element<'_>, Corrupt> {
     check_data_page(p)?;
     let raw = page::item(p, t.offset)?;
-    let header = if raw.len() > 12 { 12 + 6 * slots_of(raw) } else { 0 };
+    let header = if raw.len() > 12 {
+        12 + 6 * slots_of(raw)
+    } else {
+        0
+    };
     if header == 0
         || slots_of(raw) > MAX_PAYLOADS
         || raw.len() != header + vector_bytes

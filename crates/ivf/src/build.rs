@@ -15,7 +15,7 @@ use crate::pages::{
     init_data_page, init_list_page, item_len, item_tuple, list_raw, list_tuple, set_list_blocks,
     set_next_block, Meta, INVALID_BLOCK,
 };
-use crate::Metric;
+use crate::{Metric, Storage};
 use pagestore::{page, BlockNumber, Corrupt, PageStore, Tid, PAGE_SIZE};
 
 struct ListState {
@@ -43,14 +43,15 @@ impl<'s, S: PageStore> ListWriter<'s, S> {
         store: &'s S,
         dims: usize,
         metric: Metric,
+        storage: Storage,
         centers: &[f32],
         budget_bytes: usize,
     ) -> Result<Self, String> {
         assert_eq!(store.nblocks(), 0, "a new index needs an empty store");
-        if dims == 0 || dims > crate::pages::max_dims() {
+        let most = crate::pages::max_dims_for(storage.element_size());
+        if dims == 0 || dims > most {
             return Err(format!(
-                "vectors of {dims} dimensions do not fit on a page (at most {})",
-                crate::pages::max_dims()
+                "vectors of {dims} dimensions do not fit on a page (at most {most})"
             ));
         }
         let lists = centers.len() / dims;
@@ -59,6 +60,7 @@ impl<'s, S: PageStore> ListWriter<'s, S> {
             dims: dims as u32,
             lists: lists as u32,
             metric,
+            storage,
             list_pages: 0,
         };
         meta.list_pages = meta.lists.div_ceil(meta.lists_per_page());
@@ -68,8 +70,8 @@ impl<'s, S: PageStore> ListWriter<'s, S> {
             store.extend(|b, p| {
                 init_list_page(p);
                 for c in chunk.chunks_exact(dims) {
-                    let t = page::add_item(p, &list_tuple(INVALID_BLOCK, INVALID_BLOCK, c))
-                        .expect("lists_per_page fit a page");
+                    let tuple = list_tuple(INVALID_BLOCK, INVALID_BLOCK, c, storage);
+                    let t = page::add_item(p, &tuple).expect("lists_per_page fit a page");
                     debug_assert!(b >= 1 && t >= 1);
                 }
             });
@@ -102,7 +104,7 @@ impl<'s, S: PageStore> ListWriter<'s, S> {
     /// Adds a vector (already in the metric's stored form) to list `list`.
     pub fn push(&mut self, list: usize, heap: Tid, vector: &[f32]) {
         debug_assert_eq!(vector.len(), self.meta.dims as usize);
-        let item = item_tuple(heap, vector);
+        let item = item_tuple(heap, vector, self.meta.storage);
         loop {
             if self.lists[list].image.is_none() {
                 if self.images >= self.budget_pages {
@@ -177,11 +179,11 @@ impl<'s, S: PageStore> ListWriter<'s, S> {
                 }
             }
         }
-        let dims = self.meta.dims as usize;
+        let bytes = self.meta.vector_bytes();
         for (i, st) in self.lists.iter().enumerate() {
             let t = self.meta.list_tid(i as u32);
             self.store.write(t.block, |p| -> Result<(), Corrupt> {
-                list_raw(p, t, dims)?;
+                list_raw(p, t, bytes)?;
                 set_list_blocks(page::item_mut(p, t.offset)?, st.first, st.last);
                 Ok(())
             })?;
@@ -190,7 +192,7 @@ impl<'s, S: PageStore> ListWriter<'s, S> {
     }
 }
 
-/// Items of `dims` dimensions per data page.
-pub fn items_per_page(dims: usize) -> usize {
-    (PAGE_SIZE - page::HEADER_SIZE - 8) / (page::maxalign(item_len(dims)) + 4)
+/// Items whose vectors take `vector_bytes` per data page.
+pub fn items_per_page(vector_bytes: usize) -> usize {
+    (PAGE_SIZE - page::HEADER_SIZE - 8) / (page::maxalign(item_len(vector_bytes)) + 4)
 }

@@ -49,7 +49,7 @@ pub fn insert<S: PageStore>(
             // On the list pages themselves, as a scan ranks them.
             let mut best = (0u32, f32::INFINITY);
             for_each_center(store, meta, |i, _, c| {
-                let d = meta.metric.distance(&v, c);
+                let d = meta.metric.distance_stored(meta.storage, &v, c);
                 if d < best.1 {
                     best = (i, d);
                 }
@@ -57,11 +57,12 @@ pub fn insert<S: PageStore>(
             best.0
         }
     };
-    let item = item_tuple(heap, &v);
+    let item = item_tuple(heap, &v, meta.storage);
+    let bytes = meta.vector_bytes();
     let lt = meta.list_tid(list);
 
     let (start, hint) = store.read(lt.block, |p| -> Result<_, Corrupt> {
-        Ok(list_blocks(list_raw(p, lt, dims)?))
+        Ok(list_blocks(list_raw(p, lt, bytes)?))
     })?;
     let mut b = if hint != INVALID_BLOCK { hint } else { start };
     if b == INVALID_BLOCK {
@@ -76,7 +77,7 @@ pub fn insert<S: PageStore>(
         // becomes its second page, behind the other's tail.
         let linked = store.write(lt.block, |p| -> Result<Option<BlockNumber>, Corrupt> {
             let raw = page::item_mut(p, lt.offset)?;
-            let l = crate::pages::decode_list(raw);
+            let l = crate::pages::decode_list(raw, meta.storage);
             if l.start == INVALID_BLOCK {
                 set_list_blocks(raw, first, first);
                 Ok(None)
@@ -92,12 +93,12 @@ pub fn insert<S: PageStore>(
             None => return Ok(Inserted::Into { list, block: first }),
             Some(other) => {
                 append_page(store, other, first)?;
-                set_hint(store, lt, dims, first)?;
+                set_hint(store, lt, bytes, first)?;
                 return Ok(Inserted::Into { list, block: first });
             }
         }
     }
-    let need = item_len(dims);
+    let need = item_len(bytes);
     let mut steps = 0u64;
     loop {
         steps += 1;
@@ -117,7 +118,7 @@ pub fn insert<S: PageStore>(
             })?;
             if added {
                 if b != hint {
-                    set_hint(store, lt, dims, b)?;
+                    set_hint(store, lt, bytes, b)?;
                 }
                 return Ok(Inserted::Into { list, block: b });
             }
@@ -167,9 +168,14 @@ fn append_page<S: PageStore>(
     Err(Corrupt("list chain has a loop".into()))
 }
 
-fn set_hint<S: PageStore>(store: &S, lt: Tid, dims: usize, b: BlockNumber) -> Result<(), Corrupt> {
+fn set_hint<S: PageStore>(
+    store: &S,
+    lt: Tid,
+    vector_bytes: usize,
+    b: BlockNumber,
+) -> Result<(), Corrupt> {
     store.write(lt.block, |p| -> Result<(), Corrupt> {
-        list_raw(p, lt, dims)?;
+        list_raw(p, lt, vector_bytes)?;
         let raw = page::item_mut(p, lt.offset)?;
         let (start, insert) = list_blocks(raw);
         if insert != b {

@@ -14,7 +14,7 @@ pub mod pages;
 pub mod scan;
 pub mod vacuum;
 
-pub use distance::Metric;
+pub use distance::{Metric, Storage};
 
 #[cfg(test)]
 mod tests;

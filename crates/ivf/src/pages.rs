@@ -5,16 +5,18 @@
 //! without a search. Every other page belongs to one list's chain.
 //!
 //! Metapage: magic u32 | version u32 | dims u32 | lists u32 | metric u8 |
-//!   3 unused | list_pages u32
+//!   storage u8 (0 f32, 1 binary16) | 2 unused | list_pages u32
 //! List tuple: start block u32 (first page of the chain, INVALID when the
 //!   list is empty) | insert block u32 (where inserts look first) |
-//!   center f32 x dims
-//! List page item: heap TID (6) | 2 unused | vector f32 x dims (unit length
-//!   for cosine), in the form `Metric::prepare` gives.
+//!   center: dims elements in the index's storage
+//! List page item: heap TID (6) | 2 unused | vector: dims elements in the
+//!   index's storage (unit length for cosine), in the form
+//!   `Metric::prepare` gives. Vectors are f32 for vector columns and
+//!   binary16 for halfvec ones.
 //! Special space (8 bytes): next block u32 (chain pages; INVALID at the
 //!   tail) | kind u16 | magic u16.
 
-use crate::Metric;
+use crate::{Metric, Storage};
 use pagestore::page;
 use pagestore::{BlockNumber, Corrupt, PageStore, Tid, PAGE_SIZE};
 
@@ -34,9 +36,15 @@ const fn tuple_space() -> usize {
     (PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE - 4) & !7
 }
 
-/// The most dimensions a list tuple (and a list item) can have.
+/// The most dimensions a list tuple (and a list item) can have with
+/// elements of `element_size` bytes.
+pub const fn max_dims_for(element_size: usize) -> usize {
+    (tuple_space() - LIST_HEADER) / element_size
+}
+
+/// `max_dims_for` f32 elements.
 pub const fn max_dims() -> usize {
-    (tuple_space() - LIST_HEADER) / 4
+    max_dims_for(4)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,13 +52,19 @@ pub struct Meta {
     pub dims: u32,
     pub lists: u32,
     pub metric: Metric,
+    pub storage: Storage,
     pub list_pages: u32,
 }
 
 impl Meta {
+    /// Bytes of one stored vector (a center or an item's).
+    pub fn vector_bytes(&self) -> usize {
+        self.storage.bytes(self.dims as usize)
+    }
+
     /// List tuples per list page.
     pub fn lists_per_page(&self) -> u32 {
-        let one = page::maxalign(LIST_HEADER + 4 * self.dims as usize) + 4;
+        let one = page::maxalign(LIST_HEADER + self.vector_bytes()) + 4;
         ((PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE) / one) as u32
     }
 
@@ -70,6 +84,7 @@ impl Meta {
         b[8..12].copy_from_slice(&self.dims.to_le_bytes());
         b[12..16].copy_from_slice(&self.lists.to_le_bytes());
         b[16] = self.metric.code();
+        b[17] = self.storage.code();
         b[20..24].copy_from_slice(&self.list_pages.to_le_bytes());
         page::init(p, 0);
         p[page::HEADER_SIZE..page::HEADER_SIZE + META_SIZE].copy_from_slice(&b);
@@ -93,13 +108,17 @@ impl Meta {
         }
         let metric = Metric::from_code(b[16])
             .ok_or_else(|| Corrupt(format!("unknown metric code {} in metapage", b[16])))?;
+        let storage = Storage::from_code(b[17])
+            .ok_or_else(|| Corrupt(format!("unknown storage code {} in metapage", b[17])))?;
         let meta = Meta {
             dims: u32_at(8),
             lists: u32_at(12),
             metric,
+            storage,
             list_pages: u32_at(20),
         };
-        if meta.dims == 0 || meta.dims as usize > max_dims() || meta.lists == 0 {
+        let most = max_dims_for(storage.element_size());
+        if meta.dims == 0 || meta.dims as usize > most || meta.lists == 0 {
             return Err(Corrupt(format!(
                 "metapage has impossible dims {} or lists {}",
                 meta.dims, meta.lists
@@ -178,21 +197,25 @@ pub struct List {
     pub center: Vec<f32>,
 }
 
-pub fn list_tuple(start: BlockNumber, insert: BlockNumber, center: &[f32]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(LIST_HEADER + 4 * center.len());
+pub fn list_tuple(
+    start: BlockNumber,
+    insert: BlockNumber,
+    center: &[f32],
+    storage: Storage,
+) -> Vec<u8> {
+    let mut b = Vec::with_capacity(LIST_HEADER + storage.bytes(center.len()));
     b.extend_from_slice(&start.to_le_bytes());
     b.extend_from_slice(&insert.to_le_bytes());
-    for x in center {
-        b.extend_from_slice(&x.to_le_bytes());
-    }
+    storage.encode(center, &mut b);
     b
 }
 
-/// The raw list tuple at `t`, checked for its size.
-pub fn list_raw(p: &[u8], t: Tid, dims: usize) -> Result<&[u8], Corrupt> {
+/// The raw list tuple at `t` of an index whose vectors take `vector_bytes`
+/// (`Meta::vector_bytes`), checked for its size.
+pub fn list_raw(p: &[u8], t: Tid, vector_bytes: usize) -> Result<&[u8], Corrupt> {
     check_kind(p, KIND_LISTS)?;
     let raw = page::item(p, t.offset)?;
-    if raw.len() != LIST_HEADER + 4 * dims {
+    if raw.len() != LIST_HEADER + vector_bytes {
         return Err(Corrupt(format!(
             "list tuple ({},{}) has the wrong size",
             t.block, t.offset
@@ -201,11 +224,13 @@ pub fn list_raw(p: &[u8], t: Tid, dims: usize) -> Result<&[u8], Corrupt> {
     Ok(raw)
 }
 
-pub fn decode_list(raw: &[u8]) -> List {
+pub fn decode_list(raw: &[u8], storage: Storage) -> List {
+    let mut center = Vec::new();
+    storage.decode(&raw[LIST_HEADER..], &mut center);
     List {
         start: u32::from_le_bytes(raw[0..4].try_into().expect("4 bytes")),
         insert: u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")),
-        center: floats(&raw[LIST_HEADER..]),
+        center,
     }
 }
 
@@ -223,17 +248,14 @@ pub fn set_list_blocks(raw: &mut [u8], start: BlockNumber, insert: BlockNumber) 
     raw[4..8].copy_from_slice(&insert.to_le_bytes());
 }
 
-pub fn floats(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-        .collect()
-}
-
 /// Reads list `i`.
 pub fn read_list<S: PageStore>(store: &S, meta: &Meta, i: u32) -> Result<List, Corrupt> {
     let t = meta.list_tid(i);
     store.read(t.block, |p| {
-        Ok(decode_list(list_raw(p, t, meta.dims as usize)?))
+        Ok(decode_list(
+            list_raw(p, t, meta.vector_bytes())?,
+            meta.storage,
+        ))
     })
 }
 
@@ -248,11 +270,8 @@ pub fn read_lists<S: PageStore>(store: &S, meta: &Meta) -> Result<Vec<List>, Cor
         store.read(b, |p| -> Result<(), Corrupt> {
             let first = (b - 1) * per;
             for i in first..(first + per).min(meta.lists) {
-                out.push(decode_list(list_raw(
-                    p,
-                    meta.list_tid(i),
-                    meta.dims as usize,
-                )?));
+                let raw = list_raw(p, meta.list_tid(i), meta.vector_bytes())?;
+                out.push(decode_list(raw, meta.storage));
             }
             Ok(())
         })?;
@@ -260,17 +279,17 @@ pub fn read_lists<S: PageStore>(store: &S, meta: &Meta) -> Result<Vec<List>, Cor
     Ok(out)
 }
 
-/// Calls `f(list, start block, center)` for every list, in order, on the
-/// list pages themselves (no copy of the centers when they are aligned,
-/// as they are on a page: items are MAXALIGNed and the center follows an
-/// 8-byte header).
+/// Calls `f(list, start block, center bytes)` for every list, in order, on
+/// the list pages themselves (no copy: `Metric::distance_stored` reads the
+/// center in place, aligned as it is on a page: items are MAXALIGNed and
+/// the center follows an 8-byte header).
 pub fn for_each_center<S: PageStore>(
     store: &S,
     meta: &Meta,
-    mut f: impl FnMut(u32, BlockNumber, &[f32]),
+    mut f: impl FnMut(u32, BlockNumber, &[u8]),
 ) -> Result<(), Corrupt> {
     let per = meta.lists_per_page();
-    let dims = meta.dims as usize;
+    let bytes = meta.vector_bytes();
     for b in 1..=meta.list_pages {
         if !store.contains(b) {
             return Err(Corrupt(format!("list page {b} is missing")));
@@ -278,12 +297,9 @@ pub fn for_each_center<S: PageStore>(
         store.read(b, |p| -> Result<(), Corrupt> {
             let first = (b - 1) * per;
             for i in first..(first + per).min(meta.lists) {
-                let raw = list_raw(p, meta.list_tid(i), dims)?;
+                let raw = list_raw(p, meta.list_tid(i), bytes)?;
                 let (start, _) = list_blocks(raw);
-                match as_f32(&raw[LIST_HEADER..]) {
-                    Some(c) => f(i, start, c),
-                    None => f(i, start, &floats(&raw[LIST_HEADER..])),
-                }
+                f(i, start, &raw[LIST_HEADER..]);
             }
             Ok(())
         })?;
@@ -291,44 +307,35 @@ pub fn for_each_center<S: PageStore>(
     Ok(())
 }
 
-/// Little-endian f32 bytes as a slice when aligned, else None.
-pub fn as_f32(b: &[u8]) -> Option<&[f32]> {
-    if !cfg!(target_endian = "little") {
-        return None;
-    }
-    bytemuck::try_cast_slice::<u8, f32>(b).ok()
+/// Bytes of a list item whose vector takes `vector_bytes`.
+pub fn item_len(vector_bytes: usize) -> usize {
+    ITEM_HEADER + vector_bytes
 }
 
-/// Bytes of a list item of `dims` dimensions.
-pub fn item_len(dims: usize) -> usize {
-    ITEM_HEADER + 4 * dims
-}
-
-pub fn item_tuple(heap: Tid, vector: &[f32]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(item_len(vector.len()));
+pub fn item_tuple(heap: Tid, vector: &[f32], storage: Storage) -> Vec<u8> {
+    let mut b = Vec::with_capacity(item_len(storage.bytes(vector.len())));
     b.extend_from_slice(&heap.to_bytes());
     b.extend_from_slice(&[0, 0]);
-    for x in vector {
-        b.extend_from_slice(&x.to_le_bytes());
-    }
+    storage.encode(vector, &mut b);
     b
 }
 
-/// The items of a data page: calls `f(offset, heap TID, vector bytes)`.
+/// The items of a data page whose vectors take `vector_bytes`: calls
+/// `f(offset, heap TID, vector bytes)`.
 pub fn for_each_item(
     p: &[u8],
-    dims: usize,
+    vector_bytes: usize,
     mut f: impl FnMut(u16, Tid, &[u8]),
 ) -> Result<(), Corrupt> {
     check_data_page(p)?;
     let max = page::max_offset(p)?;
     for o in 1..=max {
         let raw = page::item(p, o)?;
-        if raw.len() != item_len(dims) {
+        if raw.len() != item_len(vector_bytes) {
             return Err(Corrupt(format!(
                 "list item {o} has {} bytes, expected {}",
                 raw.len(),
-                item_len(dims)
+                item_len(vector_bytes)
             )));
         }
         f(o, Tid::from_bytes(&raw[0..6]), &raw[ITEM_HEADER..]);

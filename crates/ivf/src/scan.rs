@@ -2,7 +2,7 @@
 //! scan lists in that order, `probes` at a time, handing out what they
 //! hold nearest first.
 
-use crate::pages::{as_f32, for_each_center, for_each_item, walk_chain, Meta};
+use crate::pages::{for_each_center, for_each_item, walk_chain, Meta};
 use pagestore::{BlockNumber, Corrupt, PageStore, Tid};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -48,7 +48,11 @@ impl Scan {
     pub fn new<S: PageStore>(store: &S, meta: &Meta, query: &[f32]) -> Result<Scan, Corrupt> {
         let mut ranked: Vec<(f32, u32, BlockNumber)> = Vec::with_capacity(meta.lists as usize);
         for_each_center(store, meta, |i, start, center| {
-            ranked.push((meta.metric.distance(query, center), i, start))
+            ranked.push((
+                meta.metric.distance_stored(meta.storage, query, center),
+                i,
+                start,
+            ))
         })?;
         ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         Ok(Scan {
@@ -71,17 +75,13 @@ impl Scan {
 
     /// Reads the next `n` lists (fewer at the end) into the candidates.
     pub fn probe<S: PageStore>(&mut self, store: &S, meta: &Meta, n: usize) -> Result<(), Corrupt> {
-        let dims = meta.dims as usize;
-        let metric = meta.metric;
+        let (bytes, metric, storage) = (meta.vector_bytes(), meta.metric, meta.storage);
         let end = (self.probed + n).min(self.order.len());
         let mut found = Vec::new();
         for &start in &self.order[self.probed..end] {
             walk_chain(store, start, |_, p| {
-                for_each_item(p, dims, |_, heap, bytes| {
-                    let d = match as_f32(bytes) {
-                        Some(v) => metric.distance(&self.query, v),
-                        None => metric.distance(&self.query, &crate::pages::floats(bytes)),
-                    };
+                for_each_item(p, bytes, |_, heap, v| {
+                    let d = metric.distance_stored(storage, &self.query, v);
                     found.push(Reverse(Hit { distance: d, heap }));
                 })
             })?;

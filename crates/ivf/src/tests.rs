@@ -4,7 +4,7 @@ use crate::kmeans::{kmeans, nearest_center, Params, Rng};
 use crate::pages::{read_lists, read_meta, walk_chain, Meta};
 use crate::scan::Scan;
 use crate::vacuum::bulk_delete;
-use crate::Metric;
+use crate::{Metric, Storage};
 use pagestore::{MemStore, PageStore, Tid};
 use std::collections::HashSet;
 
@@ -52,6 +52,17 @@ fn row_of(t: Tid) -> usize {
 }
 
 fn build(points: &[f32], dim: usize, lists: usize, metric: Metric, budget: usize) -> MemStore {
+    build_stored(points, dim, lists, metric, budget, Storage::F32)
+}
+
+fn build_stored(
+    points: &[f32],
+    dim: usize,
+    lists: usize,
+    metric: Metric,
+    budget: usize,
+    storage: Storage,
+) -> MemStore {
     let prepared: Vec<f32> = points
         .chunks_exact(dim)
         .flat_map(|v| metric.prepare(v).unwrap())
@@ -73,7 +84,7 @@ fn build(points: &[f32], dim: usize, lists: usize, metric: Metric, budget: usize
     };
     let (centers, _) = kmeans(&samples, dim, &params, &pool(), || {});
     let store = MemStore::new();
-    let mut w = ListWriter::begin(&store, dim, metric, &centers, budget).unwrap();
+    let mut w = ListWriter::begin(&store, dim, metric, storage, &centers, budget).unwrap();
     for (i, v) in prepared.chunks_exact(dim).enumerate() {
         let (list, _) = nearest_center(v, &centers, metric);
         w.push(list, heap_tid(i), v);
@@ -349,7 +360,7 @@ fn inserts_into_empty_and_built_indexes_are_found() {
         &pool(),
         || {},
     );
-    ListWriter::begin(&store, dim, Metric::Cosine, &centers, 0)
+    ListWriter::begin(&store, dim, Metric::Cosine, Storage::F32, &centers, 0)
         .unwrap()
         .finish()
         .unwrap();
@@ -513,6 +524,56 @@ fn elkan_and_hamerly_bounds_give_plain_lloyd_results() {
         assert!((a.inertia - b.inertia).abs() <= 1e-9 * a.inertia);
         for (x, y) in per_center.iter().zip(&single) {
             assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+}
+
+#[test]
+fn binary16_lists_scan_exactly_and_take_inserts() {
+    let dim = 40;
+    let (points, _) = clustered(2000, dim, 10, 2.0, 41);
+    let (queries, _) = clustered(20, dim, 10, 2.0, 42);
+    for metric in [Metric::L2, Metric::Cosine, Metric::InnerProduct] {
+        let wide = build_stored(&points, dim, 20, metric, 1 << 24, Storage::F32);
+        let half = build_stored(&points, dim, 20, metric, 1 << 24, Storage::F16);
+        let meta = crate::pages::read_meta(&half).unwrap();
+        assert_eq!(meta.storage, Storage::F16);
+        // items and centers take half the vector bytes
+        // (each of the 20 lists also ends in a partly filled page)
+        assert!(
+            half.nblocks() * 4 <= wide.nblocks() * 3,
+            "{} vs {}",
+            half.nblocks(),
+            wide.nblocks()
+        );
+        // probing every list: the exact order of the binary16 values
+        let rounded: Vec<f32> = {
+            let mut r = points.clone();
+            for v in r.chunks_exact_mut(dim) {
+                let mut p = metric.prepare(v).unwrap();
+                Storage::F16.round(&mut p);
+                v.copy_from_slice(&p);
+            }
+            r
+        };
+        for q in queries.chunks_exact(dim) {
+            let got = search(&half, q, 20, 10);
+            let q = metric.prepare(q).unwrap();
+            let mut want: Vec<(f32, usize)> = rounded
+                .chunks_exact(dim)
+                .enumerate()
+                .map(|(i, v)| (metric.distance(&q, v), i))
+                .collect();
+            want.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let want: Vec<usize> = want[..10].iter().map(|w| w.1).collect();
+            assert_eq!(got, want, "{metric:?}");
+        }
+        // an insert lands in binary16 and is found from its own vector
+        let v: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.37).sin()).collect();
+        insert(&half, &meta, None, &v, heap_tid(5000)).unwrap();
+        let found = search(&half, &v, 20, 1);
+        if metric != Metric::InnerProduct {
+            assert_eq!(found, vec![5000], "{metric:?}");
         }
     }
 }

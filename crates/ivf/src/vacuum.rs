@@ -24,7 +24,7 @@ pub fn bulk_delete<S: PageStore>(
     mut is_dead: impl FnMut(Tid) -> bool,
     mut between: impl FnMut(),
 ) -> Result<Stats, Corrupt> {
-    let dims = meta.dims as usize;
+    let bytes = meta.vector_bytes();
     let mut stats = Stats::default();
     let lists = read_lists(store, meta)?;
     for (i, list) in lists.iter().enumerate() {
@@ -36,7 +36,7 @@ pub fn bulk_delete<S: PageStore>(
         let mut first_with_room = None;
         for b in pages {
             let mut tids = Vec::new();
-            store.read(b, |p| for_each_item(p, dims, |o, t, _| tids.push((o, t))))?;
+            store.read(b, |p| for_each_item(p, bytes, |o, t, _| tids.push((o, t))))?;
             let dead: Vec<u16> = tids
                 .iter()
                 .filter(|(_, t)| is_dead(*t))
@@ -45,7 +45,7 @@ pub fn bulk_delete<S: PageStore>(
             stats.pages += 1;
             let room = if dead.is_empty() {
                 stats.remaining += tids.len() as u64;
-                store.read(b, |p| page::fits(p, item_len(dims)))
+                store.read(b, |p| page::fits(p, item_len(bytes)))
             } else {
                 // Only vacuum removes items and only one vacuum runs per
                 // index, so the offsets read above still hold; inserts may
@@ -54,7 +54,7 @@ pub fn bulk_delete<S: PageStore>(
                 stats.remaining += (tids.len() - dead.len()) as u64;
                 store.write(b, |p| -> Result<bool, Corrupt> {
                     remove_items(p, &dead)?;
-                    Ok(page::fits(p, item_len(dims)))
+                    Ok(page::fits(p, item_len(bytes)))
                 })?
             };
             if room && first_with_room.is_none() {
@@ -65,7 +65,7 @@ pub fn bulk_delete<S: PageStore>(
             if b != list.insert {
                 let lt = meta.list_tid(i as u32);
                 store.write(lt.block, |p| -> Result<(), Corrupt> {
-                    list_raw(p, lt, dims)?;
+                    list_raw(p, lt, bytes)?;
                     let raw = page::item_mut(p, lt.offset)?;
                     let (start, _) = list_blocks(raw);
                     set_list_blocks(raw, start, b);
