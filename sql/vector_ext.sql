@@ -491,6 +491,18 @@ CREATE OPERATOR CLASS halfvec_l1_ops
     OPERATOR 1 <+> (halfvec, halfvec) FOR ORDER BY float_ops,
     FUNCTION 1 l1_distance(halfvec, halfvec);
 
+-- bit strings (bit(n) columns and binary_quantize expressions), up to
+-- 64,640 bits: 32 to a word on the index pages
+CREATE OPERATOR CLASS bit_hamming_ops
+    FOR TYPE bit USING hnsw AS
+    OPERATOR 1 <~> (bit, bit) FOR ORDER BY float_ops,
+    FUNCTION 1 hamming_distance(bit, bit);
+
+CREATE OPERATOR CLASS bit_jaccard_ops
+    FOR TYPE bit USING hnsw AS
+    OPERATOR 1 <%> (bit, bit) FOR ORDER BY float_ops,
+    FUNCTION 1 jaccard_distance(bit, bit);
+
 -- ivfflat access method
 
 CREATE FUNCTION ivfflathandler(internal) RETURNS index_am_handler

@@ -93,6 +93,27 @@ pub unsafe fn column_dimensions(index: pg_sys::Relation, am: &str, max: usize) -
     typmod as usize
 }
 
+/// The dimensions an index works in: the column's (checked as
+/// `column_dimensions` does against `max` elements), or for bit strings
+/// the 32-bit words holding the column's bits (at most 32 x `max` bits).
+///
+/// # Safety
+/// As for `column_dimensions`.
+pub unsafe fn index_dimensions(
+    index: pg_sys::Relation,
+    am: &str,
+    storage: Storage,
+    max: usize,
+) -> usize {
+    // SAFETY: per the contract.
+    unsafe {
+        match storage {
+            Storage::Bits => column_dimensions(index, am, 32 * max).div_ceil(32),
+            Storage::F32 | Storage::F16 => column_dimensions(index, am, max),
+        }
+    }
+}
+
 pub fn tid_from_pointer(p: &pg_sys::ItemPointerData) -> Tid {
     Tid {
         block: (p.ip_blkid.bi_hi as u32) << 16 | p.ip_blkid.bi_lo as u32,
@@ -221,6 +242,10 @@ pub unsafe fn opclass_metric(index: pg_sys::Relation, am_name: &str) -> (Metric,
         (ip, Storage::F16)
     } else if is(h::vx_halfvec_l1_distance) {
         (Metric::L1, Storage::F16)
+    } else if is(crate::types::bit::vx_hamming_distance) {
+        (Metric::Hamming, Storage::Bits)
+    } else if is(crate::types::bit::vx_jaccard_distance) {
+        (Metric::Jaccard, Storage::Bits)
     } else {
         error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -275,6 +300,19 @@ pub unsafe fn with_vector<R>(
     match storage {
         // SAFETY: per the contract.
         Storage::F32 => f(unsafe { DenseRef::<f32>::from_datum(value) }.as_slice()),
+        Storage::Bits => {
+            let (_, bytes) = crate::types::bit::varbit(value);
+            // 32 bits to a word, the bytes in string order (see Storage::Bits)
+            let words: Vec<f32> = bytes
+                .chunks(4)
+                .map(|c| {
+                    let mut w = [0u8; 4];
+                    w[..c.len()].copy_from_slice(c);
+                    f32::from_bits(u32::from_ne_bytes(w))
+                })
+                .collect();
+            f(&words)
+        }
         Storage::F16 => {
             // SAFETY: per the contract.
             let h = unsafe { DenseRef::<half::f16>::from_datum(value) };
@@ -483,13 +521,25 @@ pub unsafe fn scan_query(
     if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 {
         return vec![0.0; dims];
     }
+    if storage == Storage::Bits {
+        // bit strings must be as long as the column's, not just as many words
+        let (bits, _) = crate::types::bit::varbit(key.sk_argument);
+        // SAFETY: a live scan's index has its tuple descriptor.
+        let want = unsafe { (*(*(*(*scan).indexRelation).rd_att).attrs.as_ptr()).atttypmod };
+        if want >= 0 && bits != want as u32 {
+            crate::error::raise(vecfmt::VectorError::DifferentBitLengths {
+                a: want as u32,
+                b: bits,
+            });
+        }
+    }
     // SAFETY: a non-null order-by argument of the opclass's right type.
     unsafe {
         with_vector(key.sk_argument, storage, |v| {
             if v.len() != dims {
                 crate::error::raise(vecfmt::VectorError::DifferentDimensions {
                     type_name: match storage {
-                        Storage::F32 => "vector",
+                        Storage::F32 | Storage::Bits => "vector",
                         Storage::F16 => "halfvec",
                     },
                     a: dims as i64,

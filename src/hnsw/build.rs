@@ -44,8 +44,9 @@ unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize) {
     // SAFETY: per the contract.
     let (metric, storage) = unsafe { opclass_metric(index) };
     // SAFETY: per the contract.
-    let dims =
-        unsafe { am::column_dimensions(index, "hnsw", max_dims_for(storage.element_size())) };
+    let most = max_dims_for(storage.element_size());
+    // SAFETY: per the contract.
+    let dims = unsafe { am::index_dimensions(index, "hnsw", storage, most) };
     // SAFETY: per the contract.
     let (m, ef_construction) = unsafe { index_options(index) };
     if ef_construction < 2 * m {

@@ -6,10 +6,15 @@ use crate::error::{corrupted, raise};
 use crate::fmgr::{float8_datum, pg_function, Args};
 use vecfmt::VectorError;
 
-/// The bit length and bytes of a `bit`/`varbit` argument
-/// (`int32 varlena header | int32 bit length | bytes`).
 fn bits(args: &Args, i: usize) -> (u32, &[u8]) {
-    let p = detoast(args.datum(i));
+    varbit(args.datum(i))
+}
+
+/// The bit length and bytes of a non-null `bit`/`varbit` datum
+/// (`int32 varlena header | int32 bit length | bytes`), valid while the
+/// datum is.
+pub fn varbit<'a>(d: pgrx::pg_sys::Datum) -> (u32, &'a [u8]) {
+    let p = detoast(d);
     let size = varsize(p);
     if size < 8 {
         corrupted("bit");

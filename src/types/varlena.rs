@@ -180,7 +180,6 @@ pub struct DenseRef<'a, E: Element> {
     _life: PhantomData<&'a [E]>,
 }
 
-
 impl<'a, E: Element> DenseRef<'a, E> {
     /// # Safety
     /// `d` must be a non-null datum of E's type valid for `'a`.

@@ -100,3 +100,16 @@ def table_of(name, vectors):
     yield name
     with connect() as c:
         c.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def table_with_column(name, vectors, column, expression):
+    """For a module fixture: `name` loaded with `vectors` plus `column`
+    (a column definition) filled from `expression` of emb; dropped after."""
+    with connect() as c:
+        load(c, name, vectors)
+        c.execute(f"ALTER TABLE {name} ADD COLUMN {column}")
+        c.execute(f"UPDATE {name} SET {column.split()[0]} = {expression}")
+        c.execute(f"VACUUM ANALYZE {name}")
+    yield name
+    with connect() as c:
+        c.execute(f"DROP TABLE IF EXISTS {name}")

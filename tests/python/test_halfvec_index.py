@@ -6,7 +6,7 @@ column, and the index sizes."""
 import numpy as np
 import pytest
 
-from helpers import K, QUERIES, ROWS, connect, exact, index_results, load, recall
+from helpers import K, QUERIES, ROWS, connect, exact, index_results, recall, table_with_column
 
 HALF_OPS = {
     "cosine": ("halfvec_cosine_ops", "vector_cosine_ops", "<=>"),
@@ -17,15 +17,7 @@ HALF_OPS = {
 
 @pytest.fixture(scope="module")
 def half_items(data):
-    base = data[0]
-    with connect() as c:
-        load(c, "half_items", base)
-        c.execute("ALTER TABLE half_items ADD COLUMN h halfvec(384)")
-        c.execute("UPDATE half_items SET h = emb")
-        c.execute("VACUUM ANALYZE half_items")
-    yield "half_items"
-    with connect() as c:
-        c.execute("DROP TABLE IF EXISTS half_items")
+    yield from table_with_column("half_items", data[0], "h halfvec(384)", "emb")
 
 
 def half_results(conn, op, queries):

@@ -10,6 +10,16 @@ pub enum Metric {
     Cosine,
     /// Taxicab distance (`<+>`).
     L1,
+    /// Hamming distance of bit strings (`<~>`), stored as `Storage::Bits`.
+    Hamming,
+    /// Jaccard distance of bit strings (`<%>`), stored as `Storage::Bits`.
+    Jaccard,
+}
+
+/// The bytes of a bit string carried in f32 words (`Storage::Bits`).
+#[inline]
+fn bits(v: &[f32]) -> &[u8] {
+    bytemuck::cast_slice(v)
 }
 
 impl Metric {
@@ -20,6 +30,8 @@ impl Metric {
             Metric::InnerProduct => 2,
             Metric::Cosine => 3,
             Metric::L1 => 4,
+            Metric::Hamming => 5,
+            Metric::Jaccard => 6,
         }
     }
 
@@ -29,6 +41,8 @@ impl Metric {
             2 => Metric::InnerProduct,
             3 => Metric::Cosine,
             4 => Metric::L1,
+            5 => Metric::Hamming,
+            6 => Metric::Jaccard,
             _ => return None,
         })
     }
@@ -39,7 +53,15 @@ impl Metric {
             Metric::L2 => crate::l2_squared(a, b),
             Metric::InnerProduct | Metric::Cosine => -crate::dot(a, b),
             Metric::L1 => crate::l1(a, b),
+            Metric::Hamming => crate::hamming(bits(a), bits(b)) as f32,
+            Metric::Jaccard => crate::jaccard(bits(a), bits(b)) as f32,
         }
+    }
+
+    /// Whether vectors are bit strings carried in f32 words (no arithmetic
+    /// on them is meaningful).
+    pub fn is_bits(self) -> bool {
+        matches!(self, Metric::Hamming | Metric::Jaccard)
     }
 
     /// The form a vector is stored and searched in: unit length for cosine.
@@ -65,6 +87,9 @@ pub enum Storage {
     #[default]
     F32,
     F16,
+    /// Bit strings, 32 bits to a word, each word's bytes in the string's
+    /// order (carried as f32 bit patterns, never computed with).
+    Bits,
 }
 
 impl Storage {
@@ -74,6 +99,7 @@ impl Storage {
         match self {
             Storage::F32 => 0,
             Storage::F16 => 1,
+            Storage::Bits => 2,
         }
     }
 
@@ -81,6 +107,7 @@ impl Storage {
         match c {
             0 => Some(Storage::F32),
             1 => Some(Storage::F16),
+            2 => Some(Storage::Bits),
             _ => None,
         }
     }
@@ -88,7 +115,7 @@ impl Storage {
     /// Bytes one element takes.
     pub fn element_size(self) -> usize {
         match self {
-            Storage::F32 => 4,
+            Storage::F32 | Storage::Bits => 4,
             Storage::F16 => 2,
         }
     }
@@ -111,7 +138,7 @@ impl Storage {
     /// Appends `v` in stored form (little-endian).
     pub fn encode(self, v: &[f32], out: &mut Vec<u8>) {
         match self {
-            Storage::F32 => v
+            Storage::F32 | Storage::Bits => v
                 .iter()
                 .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
             Storage::F16 => v
@@ -123,7 +150,7 @@ impl Storage {
     /// Appends the f32 values of a stored vector to `out`.
     pub fn decode(self, bytes: &[u8], out: &mut Vec<f32>) {
         match self {
-            Storage::F32 => out.extend(
+            Storage::F32 | Storage::Bits => out.extend(
                 bytes
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))),
@@ -144,7 +171,7 @@ impl Metric {
     pub fn distance_stored(self, storage: Storage, query: &[f32], bytes: &[u8]) -> f32 {
         let little = cfg!(target_endian = "little");
         match storage {
-            Storage::F32 => match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+            Storage::F32 | Storage::Bits => match bytemuck::try_cast_slice::<u8, f32>(bytes) {
                 Ok(v) if little => self.distance(query, v),
                 _ => self.distance_copied(storage, query, bytes),
             },
@@ -153,6 +180,10 @@ impl Metric {
                     Metric::L2 => crate::l2_squared_mixed(query, v),
                     Metric::InnerProduct | Metric::Cosine => -crate::dot_mixed(query, v),
                     Metric::L1 => crate::l1_mixed(query, v),
+                    // bit strings are never binary16 (metapages reject it)
+                    Metric::Hamming | Metric::Jaccard => {
+                        self.distance_copied(storage, query, bytes)
+                    }
                 },
                 _ => self.distance_copied(storage, query, bytes),
             },

@@ -143,6 +143,11 @@ impl Meta {
             entry_level: u16::from_le_bytes([b[24], b[25]]),
             insert_page: u32::from_le_bytes(b[28..32].try_into().expect("4 bytes")),
         };
+        if metric.is_bits() != (storage == Storage::Bits) {
+            return Err(Corrupt(format!(
+                "metapage pairs metric {metric:?} with storage {storage:?}"
+            )));
+        }
         let most = max_dims_for(storage.element_size());
         if meta.dims == 0 || meta.dims as usize > most || meta.m < 2 {
             return Err(Corrupt(format!(

@@ -1323,3 +1323,44 @@ fn payload_slots_fill_pages() {
         }
     }
 }
+
+#[test]
+fn bit_strings_search_by_hamming_and_jaccard_on_pages() {
+    use crate::pages::PageGraph;
+    // 256-bit strings in 8 words, clustered around 8 random centres
+    let mut rng = 0x1234_5678_9abc_def0u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let centres: Vec<Vec<u32>> = (0..8)
+        .map(|_| (0..8).map(|_| next() as u32).collect())
+        .collect();
+    let data: Vec<Vec<f32>> = (0..800)
+        .map(|i| {
+            centres[i % 8]
+                .iter()
+                .map(|w| f32::from_bits(w ^ (next() as u32 & next() as u32 & next() as u32)))
+                .collect()
+        })
+        .collect();
+    for metric in [Metric::Hamming, Metric::Jaccard] {
+        let (_, store) = paged_index_stored(&data, metric, 8, 1, Storage::Bits);
+        let pg = PageGraph::open(&store).unwrap();
+        assert_eq!(pg.meta().storage, Storage::Bits);
+        for q in data.iter().step_by(97) {
+            let got: Vec<f32> = search(&pg, q, 10, 200).iter().map(|c| c.distance).collect();
+            let mut want: Vec<f32> = data.iter().map(|v| metric.distance(q, v)).collect();
+            want.sort_by(f32::total_cmp);
+            assert_eq!(got, want[..10].to_vec(), "{metric:?}");
+            assert_eq!(got[0], 0.0);
+        }
+        // the words come back bit for bit
+        let t = search(&pg, &data[5], 1, 40)[0].id;
+        let back = pg.element(t).unwrap().vector;
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same(&back, &data[5]) || data.iter().any(|v| same(&back, v)));
+    }
+}

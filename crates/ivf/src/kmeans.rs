@@ -159,6 +159,13 @@ impl<'a> CenterBlock<'a> {
     /// The nearest center of every row under `metric`'s order (as
     /// `nearest_center`, for L2, inner product and cosine), pushed to `out`.
     pub fn nearest(&self, rows: &[f32], metric: crate::Metric, out: &mut Vec<u32>) {
+        use crate::Metric::{Cosine, InnerProduct, L2};
+        if !matches!(metric, L2 | InnerProduct | Cosine) {
+            // no dot-product form: one distance per pair
+            let rows = rows.chunks_exact(self.dim);
+            out.extend(rows.map(|v| nearest_center(v, self.centers, metric).0 as u32));
+            return;
+        }
         let k = self.len();
         let mut scores = vec![0f32; BLOCK_ROWS.min(rows.len() / self.dim) * k];
         for block in rows.chunks(BLOCK_ROWS * self.dim) {

@@ -117,6 +117,11 @@ impl Meta {
             storage,
             list_pages: u32_at(20),
         };
+        if metric.is_bits() != (storage == Storage::Bits) {
+            return Err(Corrupt(format!(
+                "metapage pairs metric {metric:?} with storage {storage:?}"
+            )));
+        }
         let most = max_dims_for(storage.element_size());
         if meta.dims == 0 || meta.dims as usize > most || meta.lists == 0 {
             return Err(Corrupt(format!(
