@@ -72,7 +72,7 @@ fn new_from_f32<E: Element>(values: impl ExactSizeIterator<Item = f32>) -> NewDe
 }
 
 /// A palloc'd NUL-terminated copy of `s`, returned as a cstring Datum.
-fn cstring_datum(s: &str) -> pg_sys::Datum {
+pub fn cstring(s: &str) -> pg_sys::Datum {
     // SAFETY: palloc returns len+1 writable bytes or raises an ERROR.
     unsafe {
         let p = pg_sys::palloc(s.len() + 1) as *mut u8;
@@ -83,7 +83,7 @@ fn cstring_datum(s: &str) -> pg_sys::Datum {
 }
 
 /// The unread bytes of a receive function's StringInfo argument.
-fn unread_message(args: &Args) -> (*mut pg_sys::StringInfoData, &[u8]) {
+pub fn unread_message(args: &Args) -> (*mut pg_sys::StringInfoData, &[u8]) {
     let buf = args.datum(0).cast_mut_ptr::<pg_sys::StringInfoData>();
     // SAFETY: argument 0 is the `internal` StringInfo of a receive function;
     // data[cursor..len] are the unread message bytes.
@@ -98,7 +98,7 @@ fn unread_message(args: &Args) -> (*mut pg_sys::StringInfoData, &[u8]) {
 }
 
 /// Marks `used` bytes of a receive function's message as read.
-fn consume(buf: *mut pg_sys::StringInfoData, used: usize) {
+pub fn consume(buf: *mut pg_sys::StringInfoData, used: usize) {
     // SAFETY: `used` <= the unread length, so the cursor stays within len.
     unsafe { (*buf).cursor += used as i32 };
 }
@@ -121,7 +121,7 @@ pub fn text_out<E: Element>(args: Args) -> pg_sys::Datum {
     let v = args.dense::<E>(0);
     let mut s = String::with_capacity(v.dim() * 12 + 2);
     vecfmt::format_dense(v.as_slice().iter().map(|x| x.to_f32()), &mut s);
-    cstring_datum(&s)
+    cstring(&s)
 }
 
 pub fn recv_f32(args: Args) -> pg_sys::Datum {

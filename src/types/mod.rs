@@ -5,6 +5,7 @@ pub mod array;
 pub mod bit;
 pub mod dense;
 pub mod halfvec;
+pub mod sparsevec;
 pub mod varlena;
 pub mod vector;
 
@@ -13,9 +14,9 @@ use crate::fmgr::Args;
 use pgrx::pg_sys;
 use std::ops::Range;
 use varlena::{detoast, set_varsize};
-use vecfmt::{VectorError, MAX_DIM};
+use vecfmt::VectorError;
 
-/// typmod_in for every vector type: exactly one modifier, 1..=MAX_DIM.
+/// typmod_in for every vector type: exactly one modifier, 1..=the type's limit.
 pub fn typmod_in(args: Args, type_name: &'static str) -> i32 {
     let array = detoast(args.datum(0)) as *mut pg_sys::ArrayType;
     let mut n = 0;
@@ -29,7 +30,7 @@ pub fn typmod_in(args: Args, type_name: &'static str) -> i32 {
         let m = unsafe { *mods };
         if m < 1 {
             Err(VectorError::TypmodTooSmall { type_name })
-        } else if m as usize > MAX_DIM {
+        } else if m as usize > vecfmt::max_dim(type_name) {
             Err(VectorError::TypmodTooLarge { type_name })
         } else {
             Ok(m)

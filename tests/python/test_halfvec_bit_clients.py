@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import psycopg
 import pytest
-from pgvector import Bit, HalfVector
+from pgvector import Bit, HalfVector, SparseVector
 from pgvector.psycopg import register_vector
 
 from test_clients import DB, DSN, HOST, PORT, send_raw
@@ -135,3 +135,37 @@ def test_bit_distances_with_pgvector_bit(conn, binary):
     # binary_quantize of a halfvec is a bit string the client reads back
     b = conn.execute("SELECT binary_quantize(%s)", (HalfVector([1, -1, 0, 2]),)).fetchone()[0]
     assert Bit.from_text(b).to_list() == [True, False, False, True]
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_psycopg_sparsevector_round_trip(conn, binary):
+    conn.execute("DROP TABLE IF EXISTS py_sparse")
+    conn.execute("CREATE TABLE py_sparse (id int, s sparsevec(1000))")
+    rows = []
+    for i in range(30):
+        idx = sorted(rng.choice(1000, size=int(rng.integers(0, 20)), replace=False).tolist())
+        vals = rng.standard_normal(len(idx)).astype(np.float32).tolist()
+        rows.append(SparseVector(dict(zip(idx, vals)), 1000))
+    with conn.cursor(binary=binary) as cur:
+        for i, s in enumerate(rows):
+            cur.execute("INSERT INTO py_sparse VALUES (%s, %s)", (i, s))
+        got = [r[0] for r in cur.execute("SELECT s FROM py_sparse ORDER BY id")]
+        for g, s in zip(got, rows):
+            assert isinstance(g, SparseVector)
+            assert g.dimensions() == 1000 and g.indices() == s.indices()
+            np.testing.assert_array_equal(np.array(g.values(), dtype=np.float32),
+                                          np.array(s.values(), dtype=np.float32))
+        # distances agree with the dense form
+        q = rows[0]
+        d = cur.execute("SELECT s <-> %s, s::vector <-> %s::sparsevec::vector FROM py_sparse ORDER BY id",
+                        (q, q)).fetchall()
+        for a, b in d:
+            assert abs(a - b) <= 1e-5 * (1 + abs(b))
+
+
+def test_sparsevec_recv_rejects_zero_values(conn):
+    data = struct.pack(">iii", 5, 1, 0) + struct.pack(">i", 0) + struct.pack(">f", 0.0)
+    with pytest.raises(psycopg.Error) as e:
+        send_raw(conn, data, "sparsevec")
+    assert e.value.sqlstate == "22000"
+    assert e.value.diag.message_primary == "binary representation of sparsevec cannot contain zero values"

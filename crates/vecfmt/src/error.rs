@@ -96,6 +96,25 @@ pub enum VectorError {
     ArrayNotOneDimensional,
     ArrayHasNulls,
     UnsupportedArrayType,
+    /// A sparsevec literal that does not start with '{'.
+    MustStartWithBrace {
+        input: String,
+    },
+    /// A sparsevec literal without "/dimensions" after its '}'.
+    UnexpectedEnd {
+        input: String,
+    },
+    /// Text after a sparsevec literal's dimensions.
+    JunkAfterSparse {
+        input: String,
+    },
+    NegativeNnz,
+    TooManyNnz,
+    MoreNnzThanDimensions,
+    IndexOutOfBounds,
+    IndicesNotAscending,
+    DuplicateIndices,
+    ZeroInBinary,
 }
 
 impl VectorError {
@@ -111,6 +130,12 @@ impl VectorError {
                 SqlState::InvalidParameterValue
             }
             InsufficientData => SqlState::ProtocolViolation,
+            MustStartWithBrace { .. } | UnexpectedEnd { .. } | JunkAfterSparse { .. } => {
+                SqlState::InvalidTextRepresentation
+            }
+            TooManyNnz | MoreNnzThanDimensions => SqlState::ProgramLimitExceeded,
+            NegativeNnz | IndexOutOfBounds | IndicesNotAscending | DuplicateIndices
+            | ZeroInBinary => SqlState::DataException,
             ArrayHasNulls => SqlState::NullValueNotAllowed,
             NoDimensions { .. }
             | NaN { .. }
@@ -139,7 +164,7 @@ impl VectorError {
             TooManyDimensions { type_name } => {
                 format!(
                     "{type_name} cannot have more than {} dimensions",
-                    crate::MAX_DIM
+                    crate::max_dim(type_name)
                 )
             }
             NaN { type_name } => format!("NaN not allowed in {type_name}"),
@@ -162,12 +187,29 @@ impl VectorError {
             TypmodTooLarge { type_name } => {
                 format!(
                     "dimensions for type {type_name} cannot exceed {}",
-                    crate::MAX_DIM
+                    crate::max_dim(type_name)
                 )
             }
             ArrayNotOneDimensional => "array must be 1-D".to_string(),
             ArrayHasNulls => "array must not contain nulls".to_string(),
             UnsupportedArrayType => "unsupported array type".to_string(),
+            MustStartWithBrace { input } | UnexpectedEnd { input } | JunkAfterSparse { input } => {
+                format!("invalid input syntax for type sparsevec: \"{input}\"")
+            }
+            NegativeNnz => "sparsevec cannot have negative number of elements".to_string(),
+            TooManyNnz => format!(
+                "sparsevec cannot have more than {} non-zero elements",
+                crate::SPARSE_MAX_NNZ
+            ),
+            MoreNnzThanDimensions => {
+                "sparsevec cannot have more elements than dimensions".to_string()
+            }
+            IndexOutOfBounds => "sparsevec index out of bounds".to_string(),
+            IndicesNotAscending => "sparsevec indices must be in ascending order".to_string(),
+            DuplicateIndices => "sparsevec indices must not contain duplicates".to_string(),
+            ZeroInBinary => {
+                "binary representation of sparsevec cannot contain zero values".to_string()
+            }
         }
     }
 
@@ -177,6 +219,11 @@ impl VectorError {
                 Some("Vector contents must start with \"[\".")
             }
             VectorError::JunkAfterClosingBracket { .. } => Some("Junk after closing right brace."),
+            VectorError::MustStartWithBrace { .. } => {
+                Some("Vector contents must start with \"{\".")
+            }
+            VectorError::UnexpectedEnd { .. } => Some("Unexpected end of input."),
+            VectorError::JunkAfterSparse { .. } => Some("Junk after closing."),
             _ => None,
         }
     }

@@ -14,6 +14,17 @@ pub struct ScannedFloat {
     pub overflow: bool,
 }
 
+/// Leading whitespace (its length), then an optional sign: whether it is
+/// '-', and where the number after it starts.
+pub(crate) fn space_and_sign(s: &[u8]) -> (usize, bool, usize) {
+    let start = s.iter().take_while(|c| crate::is_pg_space(**c)).count();
+    match s.get(start) {
+        Some(b'-') => (start, true, start + 1),
+        Some(b'+') => (start, false, start + 1),
+        _ => (start, false, start),
+    }
+}
+
 fn starts_with_ci(s: &[u8], word: &[u8]) -> bool {
     s.len() >= word.len() && s[..word.len()].eq_ignore_ascii_case(word)
 }
@@ -35,19 +46,7 @@ fn count_digits(s: &[u8], hex: bool) -> usize {
 /// `inf`, `infinity` or `nan[(chars)]` (case-insensitive). Returns None when
 /// no number starts there.
 pub fn scan_float(s: &[u8]) -> Option<ScannedFloat> {
-    let start = s.iter().take_while(|c| crate::is_pg_space(**c)).count();
-    let mut i = start;
-    let negative = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    let (start, negative, i) = space_and_sign(s);
     let sign = |v: f32| if negative { -v } else { v };
     let rest = &s[i..];
     let done = |len: usize, value: f32, overflow: bool| {

@@ -9,15 +9,30 @@
 mod binary;
 mod error;
 mod float;
+mod sparse;
 mod text;
 
 pub use binary::{decode_dense_f16, decode_dense_f32, encode_dense_f16, encode_dense_f32};
 pub use error::{SqlState, VectorError};
 pub use float::{scan_float, write_shortest_f32, ScannedFloat};
+pub use sparse::{check_nnz, decode_sparse, encode_sparse, format_sparse, parse_sparse, Sparse};
 pub use text::{format_dense, parse_dense, parse_dense_within};
 
 /// Most dimensions any vector value may have (pgvector's VECTOR_MAX_DIM).
 pub const MAX_DIM: usize = 16000;
+
+/// Most dimensions a sparsevec may have, and most non-zero elements.
+pub const SPARSE_MAX_DIM: usize = 1_000_000_000;
+pub const SPARSE_MAX_NNZ: usize = 16000;
+
+/// The dimension limit of a type by name.
+pub fn max_dim(type_name: &str) -> usize {
+    if type_name == "sparsevec" {
+        SPARSE_MAX_DIM
+    } else {
+        MAX_DIM
+    }
+}
 
 /// Characters Postgres' scanner treats as whitespace (scanner_isspace).
 #[inline]
@@ -30,7 +45,7 @@ pub fn check_dim(type_name: &'static str, dim: usize) -> Result<(), VectorError>
     if dim < 1 {
         return Err(VectorError::NoDimensions { type_name });
     }
-    if dim > MAX_DIM {
+    if dim > max_dim(type_name) {
         return Err(VectorError::TooManyDimensions { type_name });
     }
     Ok(())

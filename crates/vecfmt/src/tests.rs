@@ -381,3 +381,127 @@ fn halfvec_binary_round_trips_and_checks_elements() {
         "infinite value not allowed in halfvec"
     );
 }
+
+#[test]
+fn sparse_text_parses_sorts_and_drops_zeros() {
+    let s = parse_sparse(b" { 3:2.5 , 1:1, 2:0 } / 5 ", -1).unwrap();
+    assert_eq!(
+        (s.dim, s.indices.clone(), s.values.clone()),
+        (5, vec![0, 2], vec![1.0, 2.5])
+    );
+    let mut out = String::new();
+    format_sparse(s.dim, &s.indices, &s.values, &mut out);
+    assert_eq!(out, "{1:1,3:2.5}/5");
+    assert_eq!(
+        parse_sparse(b"{}/3", -1).unwrap().indices,
+        Vec::<i32>::new()
+    );
+    assert_eq!(
+        parse_sparse(b"{1:1e-46}/3", -1).unwrap_err().message(),
+        "\"1e-46\" is out of range for type sparsevec"
+    );
+    assert_eq!(
+        parse_sparse(b"{1:0x1p-200}/3", -1).unwrap_err().sqlstate(),
+        SqlState::NumericValueOutOfRange
+    );
+    assert_eq!(parse_sparse(b"{1:0.0}/3", -1).unwrap().indices.len(), 0);
+    let err = |s: &str| parse_sparse(s.as_bytes(), -1).unwrap_err();
+    assert_eq!(
+        err("[1]").detail(),
+        Some("Vector contents must start with \"{\".")
+    );
+    assert_eq!(err("{1:1}").detail(), Some("Unexpected end of input."));
+    assert_eq!(err("{1:1}/3x").detail(), Some("Junk after closing."));
+    assert_eq!(
+        err("{1:1,}/3").message(),
+        "invalid input syntax for type sparsevec: \"{1:1,}/3\""
+    );
+    assert_eq!(
+        err("{1:1}/").message(),
+        "invalid input syntax for type sparsevec: \"{1:1}/\""
+    );
+    assert_eq!(
+        err("{a:1}/3").sqlstate(),
+        SqlState::InvalidTextRepresentation
+    );
+    assert_eq!(
+        err("{1:1,1:2}/3").message(),
+        "sparsevec indices must not contain duplicates"
+    );
+    assert_eq!(err("{0:1}/3").message(), "sparsevec index out of bounds");
+    assert_eq!(err("{4:1}/3").message(), "sparsevec index out of bounds");
+    assert_eq!(err("{1:NaN}/3").message(), "NaN not allowed in sparsevec");
+    assert_eq!(
+        err("{1:-inf}/3").message(),
+        "infinite value not allowed in sparsevec"
+    );
+    assert_eq!(
+        err("{}/0").message(),
+        "sparsevec must have at least 1 dimension"
+    );
+    assert_eq!(
+        err("{}/-5").message(),
+        "sparsevec must have at least 1 dimension"
+    );
+    assert_eq!(
+        err("{}/1000000001").message(),
+        "sparsevec cannot have more than 1000000000 dimensions"
+    );
+    assert_eq!(
+        parse_sparse(b"{}/3", 4).unwrap_err().message(),
+        "expected 4 dimensions, not 3"
+    );
+    let many = format!(
+        "{{{}}}/100000",
+        (1..=16001)
+            .map(|i| format!("{i}:1"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    assert_eq!(
+        err(&many).message(),
+        "sparsevec cannot have more than 16000 non-zero elements"
+    );
+}
+
+#[test]
+fn sparse_binary_round_trips_and_is_checked() {
+    let mut buf = Vec::new();
+    encode_sparse(5, &[0, 3], &[1.5, -2.0], &mut buf);
+    assert_eq!(buf.len(), 12 + 8 * 2);
+    let (s, used) = decode_sparse(&buf, -1).unwrap();
+    assert_eq!(
+        (s.dim, s.indices, s.values, used),
+        (5, vec![0, 3], vec![1.5, -2.0], buf.len())
+    );
+    let bad = |dim: i32, nnz: i32, unused: i32, idx: &[i32], vals: &[f32]| {
+        let mut b = Vec::new();
+        for x in [dim, nnz, unused] {
+            b.extend_from_slice(&x.to_be_bytes());
+        }
+        idx.iter()
+            .for_each(|i| b.extend_from_slice(&i.to_be_bytes()));
+        vals.iter()
+            .for_each(|v| b.extend_from_slice(&v.to_be_bytes()));
+        decode_sparse(&b, -1).unwrap_err().message()
+    };
+    assert_eq!(
+        bad(5, 1, 0, &[0], &[0.0]),
+        "binary representation of sparsevec cannot contain zero values"
+    );
+    assert_eq!(
+        bad(5, 2, 0, &[3, 1], &[1.0, 1.0]),
+        "sparsevec indices must be in ascending order"
+    );
+    assert_eq!(bad(5, 1, 0, &[5], &[1.0]), "sparsevec index out of bounds");
+    assert_eq!(
+        bad(5, -1, 0, &[], &[]),
+        "sparsevec cannot have negative number of elements"
+    );
+    assert_eq!(
+        bad(2, 3, 0, &[], &[]),
+        "sparsevec cannot have more elements than dimensions"
+    );
+    assert_eq!(bad(5, 1, 7, &[1], &[1.0]), "expected unused to be 0, not 7");
+    assert_eq!(bad(5, 2, 0, &[1], &[]), "insufficient data left in message");
+}
