@@ -707,3 +707,10 @@ CREATE OPERATOR CLASS halfvec_cosine_ops
     FUNCTION 2 l2_norm(halfvec),
     FUNCTION 3 halfvec_spherical_distance(halfvec, halfvec),
     FUNCTION 4 l2_norm(halfvec);
+
+-- bit strings: centers are the majority bits of their rows
+CREATE OPERATOR CLASS bit_hamming_ops
+    FOR TYPE bit USING ivfflat AS
+    OPERATOR 1 <~> (bit, bit) FOR ORDER BY float_ops,
+    FUNCTION 1 hamming_distance(bit, bit),
+    FUNCTION 3 hamming_distance(bit, bit);

@@ -54,7 +54,7 @@ impl Setup {
         let (metric, storage) = unsafe { opclass_metric(index) };
         let most = ivf::pages::max_dims_for(storage.element_size());
         // SAFETY: per the contract.
-        let dims = unsafe { am::column_dimensions(index, "ivfflat", most) };
+        let dims = unsafe { am::index_dimensions(index, "ivfflat", storage, most) };
         if spherical(metric) && dims == 1 {
             am::error(
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -169,8 +169,25 @@ unsafe fn sample_rows(
     samples
 }
 
-/// The list centers for `samples`, on the build pool.
+/// The list centers for `samples`, on the build pool. Bit strings are
+/// clustered as 0/1 values (one f32 per bit) and each center becomes its
+/// majority bits.
 fn centers(setup: &Setup, samples: &[f32], pool: &rayon::ThreadPool) -> Vec<f32> {
+    if !setup.metric.is_bits() {
+        return centers_of(setup, samples, setup.dims, pool);
+    }
+    let bits = 32 * setup.dims;
+    check_memory(4 * bits * (samples.len() / setup.dims + setup.lists));
+    let mut expanded = Vec::with_capacity(samples.len() * 32);
+    for words in samples.chunks_exact(setup.dims) {
+        kmeans::expand_bits(words, &mut expanded);
+    }
+    let centers = centers_of(setup, &expanded, bits, pool);
+    centers.chunks_exact(bits).flat_map(kmeans::pack_bits).collect()
+}
+
+/// k-means of `samples` of `dims` values into the setup's lists.
+fn centers_of(setup: &Setup, samples: &[f32], dims: usize, pool: &rayon::ThreadPool) -> Vec<f32> {
     let params = kmeans::Params {
         k: setup.lists,
         spherical: spherical(setup.metric),
@@ -179,15 +196,15 @@ fn centers(setup: &Setup, samples: &[f32], pool: &rayon::ThreadPool) -> Vec<f32>
         seed: SEED,
         // what maintenance_work_mem leaves after the samples and centers
         bounds_budget: am::maintenance_work_mem_bytes()
-            .saturating_sub(4 * (samples.len() + setup.lists * setup.dims)),
+            .saturating_sub(4 * (samples.len() + setup.lists * dims)),
     };
     let t = std::time::Instant::now();
-    let (centers, report) = kmeans::kmeans(samples, setup.dims, &params, pool, || {
+    let (centers, report) = kmeans::kmeans(samples, dims, &params, pool, || {
         am::check_for_interrupts()
     });
     pgrx::debug1!(
         "ivfflat build: k-means of {} samples into {} lists on {} threads: {} iterations, {:.2}s, inertia {:.4e}",
-        samples.len() / setup.dims,
+        samples.len() / dims,
         setup.lists,
         pool.current_num_threads(),
         report.iterations,

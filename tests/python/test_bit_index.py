@@ -50,3 +50,27 @@ def test_hnsw_bit_recall(data, bit_items, metric, opclass, op):
                 assert r >= bar
         finally:
             c.execute("DROP INDEX bit_idx")
+
+
+def test_ivfflat_bit_recall(data, bit_items):
+    base, queries, _ = data
+    base_bits = base > 0
+    with connect() as c:
+        c.execute("CREATE INDEX bit_ivf ON bit_items USING ivfflat (b bit_hamming_ops) WITH (lists = 100)")
+        try:
+            sql = f"SELECT id FROM bit_items ORDER BY b <~> binary_quantize(%s::vector) LIMIT {K}"
+            results = {}
+            for probes in (10, 100):
+                c.execute(f"SET ivfflat.probes = {probes}")
+                hits = 0
+                for q in queries:
+                    d = distances("hamming", base_bits, q > 0)
+                    kth = np.partition(d, K - 1)[K - 1]
+                    ids = [r[0] for r in c.execute(sql, (q,), prepare=True).fetchall()]
+                    hits += sum(d[i] <= kth for i in ids)
+                results[probes] = hits / (K * len(queries))
+                print(f"\nivfflat hamming: recall@10 {results[probes]:.4f} at probes {probes}")
+            assert results[100] == 1.0  # every list: exact
+            assert results[10] >= 0.8
+        finally:
+            c.execute("DROP INDEX bit_ivf")

@@ -726,3 +726,29 @@ fn move_centers(
     }
     shift
 }
+
+/// Bit strings carried in f32 words (`Storage::Bits`) as 0/1 values, one
+/// f32 per bit, so k-means can average them (appended to `out`).
+pub fn expand_bits(words: &[f32], out: &mut Vec<f32>) {
+    let bytes: &[u8] = bytemuck::cast_slice(words);
+    out.extend(
+        bytes
+            .iter()
+            .flat_map(|b| (0..8).map(move |j| ((b >> (7 - j)) & 1) as f32)),
+    );
+}
+
+/// The majority bits of centers averaged from `expand_bits` values, back in
+/// words: bit i is set when the mean of bit i is above one half.
+pub fn pack_bits(center: &[f32]) -> Vec<f32> {
+    let mut bytes = vec![0u8; center.len().div_ceil(32) * 4];
+    for (i, x) in center.iter().enumerate() {
+        if *x > 0.5 {
+            bytes[i / 8] |= 0x80 >> (i % 8);
+        }
+    }
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_bits(u32::from_ne_bytes(c.try_into().expect("4 bytes"))))
+        .collect()
+}

@@ -577,3 +577,55 @@ fn binary16_lists_scan_exactly_and_take_inserts() {
         }
     }
 }
+
+#[test]
+fn bit_strings_expand_and_pack_back_and_cluster_by_hamming() {
+    use crate::kmeans::{expand_bits, pack_bits};
+    let words: Vec<f32> = [0x8000_0001u32, 0xdead_beef]
+        .iter()
+        .map(|w| f32::from_bits(*w))
+        .collect();
+    let mut unit = Vec::new();
+    expand_bits(&words, &mut unit);
+    assert_eq!(unit.len(), 64);
+    assert!(unit.iter().all(|x| *x == 0.0 || *x == 1.0));
+    let back = pack_bits(&unit);
+    assert!(back.iter().zip(&words).all(|(a, b)| a.to_bits() == b.to_bits()));
+    // bits of the string in order: the first byte's high bit first
+    let bytes: &[u8] = bytemuck::cast_slice(&words);
+    assert_eq!(unit[0], (bytes[0] >> 7) as f32);
+    // majority: three strings vote bit by bit
+    let mut votes = Vec::new();
+    for w in [0b1100u32, 0b1010, 0b1001] {
+        expand_bits(&[f32::from_bits(w.to_be())], &mut votes);
+    }
+    let mean: Vec<f32> = (0..32).map(|i| (votes[i] + votes[32 + i] + votes[64 + i]) / 3.0).collect();
+    assert_eq!(u32::from_be(pack_bits(&mean)[0].to_bits()), 0b1000);
+    // a build over bit strings: every row is found from itself by Hamming distance
+    let mut rng = Rng::new(9);
+    let rows: Vec<f32> = (0..600)
+        .flat_map(|_| (0..4).map(|_| f32::from_bits(rng.next_u64() as u32)).collect::<Vec<_>>())
+        .collect();
+    let mut expanded = Vec::new();
+    expand_bits(&rows, &mut expanded);
+    let params = Params {
+        k: 8,
+        spherical: false,
+        max_iterations: 20,
+        tolerance: 0.0,
+        seed: 1,
+        bounds_budget: usize::MAX,
+    };
+    let (centers, _) = kmeans(&expanded, 128, &params, &pool(), || {});
+    let centers: Vec<f32> = centers.chunks_exact(128).flat_map(pack_bits).collect();
+    let store = MemStore::new();
+    let mut w = ListWriter::begin(&store, 4, Metric::Hamming, Storage::Bits, &centers, 1 << 20).unwrap();
+    for (i, v) in rows.chunks_exact(4).enumerate() {
+        let (list, _) = nearest_center(v, &centers, Metric::Hamming);
+        w.push(list, heap_tid(i), v);
+    }
+    w.finish().unwrap();
+    for (i, v) in rows.chunks_exact(4).enumerate().step_by(37) {
+        assert_eq!(search(&store, v, 8, 1), vec![i], "row {i}");
+    }
+}
