@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from hnsw import interpolate, open_systems, recall, run_queries
+from hnsw import interpolate, loaded, open_systems, recall, run_queries
 
 TABLE = "hv384"
 EFS = [10, 16, 24, 32, 40, 56, 80, 120, 200]
@@ -28,7 +28,7 @@ INDEXES = [
 
 
 def ensure_table(conn, base):
-    if conn.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()[0] is not None:
+    if loaded(conn, TABLE, len(base)):
         return
     conn.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, emb vector(384), h halfvec(384))")
     with conn.cursor() as cur:

@@ -26,8 +26,19 @@ TABLE = "h384"
 EFS = [10, 16, 24, 32, 40, 56, 80, 120, 160, 240, 320, 400]
 
 
+def loaded(conn, table, rows):
+    """Whether `table` exists with all `rows` rows (a benchmark killed
+    during its COPY leaves an empty table behind: it is dropped)."""
+    if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+        return False
+    if conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == rows:
+        return True
+    conn.execute(f"DROP TABLE {table}")
+    return False
+
+
 def ensure_table(conn, base):
-    if conn.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()[0] is not None:
+    if loaded(conn, TABLE, len(base)):
         return
     conn.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, cat int, emb vector(384))")
     with conn.cursor() as cur:

@@ -18,14 +18,14 @@ import time
 import numpy as np
 
 from exact_scan import connect
-from hnsw import backend_cpu, interpolate, open_systems, recall, run_queries
+from hnsw import backend_cpu, interpolate, loaded, open_systems, recall, run_queries
 
 TABLE = "i384"
 PROBES = [1, 2, 3, 4, 6, 8, 10, 13, 16, 20, 25, 32, 40]
 
 
 def ensure_table(conn, base):
-    if conn.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()[0] is not None:
+    if loaded(conn, TABLE, len(base)):
         return
     conn.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, emb vector(384))")
     with conn.cursor() as cur:
@@ -58,7 +58,8 @@ def main():
     report = []
 
     def cell(label, vx, pg, unit, higher_better=True):
-        ratio = None if vx is None or pg is None else (vx / pg if higher_better else pg / vx)
+        # None when a side is missing or zero (CPU time of a short run can round to 0)
+        ratio = None if not vx or not pg else (vx / pg if higher_better else pg / vx)
         report.append((label, vx, pg, unit, ratio))
 
     # Build (alternating, best of --builds)
