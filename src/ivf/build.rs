@@ -183,7 +183,10 @@ fn centers(setup: &Setup, samples: &[f32], pool: &rayon::ThreadPool) -> Vec<f32>
         kmeans::expand_bits(words, &mut expanded);
     }
     let centers = centers_of(setup, &expanded, bits, pool);
-    centers.chunks_exact(bits).flat_map(kmeans::pack_bits).collect()
+    centers
+        .chunks_exact(bits)
+        .flat_map(kmeans::pack_bits)
+        .collect()
 }
 
 /// k-means of `samples` of `dims` values into the setup's lists.
@@ -199,9 +202,8 @@ fn centers_of(setup: &Setup, samples: &[f32], dims: usize, pool: &rayon::ThreadP
             .saturating_sub(4 * (samples.len() + setup.lists * dims)),
     };
     let t = std::time::Instant::now();
-    let (centers, report) = kmeans::kmeans(samples, dims, &params, pool, || {
-        am::check_for_interrupts()
-    });
+    let (centers, report) =
+        kmeans::kmeans(samples, dims, &params, pool, || am::check_for_interrupts());
     pgrx::debug1!(
         "ivfflat build: k-means of {} samples into {} lists on {} threads: {} iterations, {:.2}s, inertia {:.4e}",
         samples.len() / dims,

@@ -590,7 +590,10 @@ fn bit_strings_expand_and_pack_back_and_cluster_by_hamming() {
     assert_eq!(unit.len(), 64);
     assert!(unit.iter().all(|x| *x == 0.0 || *x == 1.0));
     let back = pack_bits(&unit);
-    assert!(back.iter().zip(&words).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(back
+        .iter()
+        .zip(&words)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
     // bits of the string in order: the first byte's high bit first
     let bytes: &[u8] = bytemuck::cast_slice(&words);
     assert_eq!(unit[0], (bytes[0] >> 7) as f32);
@@ -599,12 +602,18 @@ fn bit_strings_expand_and_pack_back_and_cluster_by_hamming() {
     for w in [0b1100u32, 0b1010, 0b1001] {
         expand_bits(&[f32::from_bits(w.to_be())], &mut votes);
     }
-    let mean: Vec<f32> = (0..32).map(|i| (votes[i] + votes[32 + i] + votes[64 + i]) / 3.0).collect();
+    let mean: Vec<f32> = (0..32)
+        .map(|i| (votes[i] + votes[32 + i] + votes[64 + i]) / 3.0)
+        .collect();
     assert_eq!(u32::from_be(pack_bits(&mean)[0].to_bits()), 0b1000);
     // a build over bit strings: every row is found from itself by Hamming distance
     let mut rng = Rng::new(9);
     let rows: Vec<f32> = (0..600)
-        .flat_map(|_| (0..4).map(|_| f32::from_bits(rng.next_u64() as u32)).collect::<Vec<_>>())
+        .flat_map(|_| {
+            (0..4)
+                .map(|_| f32::from_bits(rng.next_u64() as u32))
+                .collect::<Vec<_>>()
+        })
         .collect();
     let mut expanded = Vec::new();
     expand_bits(&rows, &mut expanded);
@@ -619,7 +628,8 @@ fn bit_strings_expand_and_pack_back_and_cluster_by_hamming() {
     let (centers, _) = kmeans(&expanded, 128, &params, &pool(), || {});
     let centers: Vec<f32> = centers.chunks_exact(128).flat_map(pack_bits).collect();
     let store = MemStore::new();
-    let mut w = ListWriter::begin(&store, 4, Metric::Hamming, Storage::Bits, &centers, 1 << 20).unwrap();
+    let mut w =
+        ListWriter::begin(&store, 4, Metric::Hamming, Storage::Bits, &centers, 1 << 20).unwrap();
     for (i, v) in rows.chunks_exact(4).enumerate() {
         let (list, _) = nearest_center(v, &centers, Metric::Hamming);
         w.push(list, heap_tid(i), v);
