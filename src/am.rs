@@ -277,8 +277,8 @@ struct RowScan<'a> {
 
 /// Raises pgvector's error for a value whose dimensions differ from the
 /// index's.
-pub fn expect_dims(v: &[f32], dims: u32) {
-    if v.len() != dims as usize {
+pub fn expect_dims(v: &[f32], dims: usize) {
+    if v.len() != dims {
         crate::error::raise(vecfmt::VectorError::ExpectedDimensions {
             expected: dims as i64,
             got: v.len() as i64,

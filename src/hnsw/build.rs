@@ -68,12 +68,7 @@ unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize) {
 
 impl BuildState {
     fn add(&mut self, v: &[f32], tid: pagestore::Tid) {
-        if v.len() != self.dims {
-            crate::error::raise(vecfmt::VectorError::ExpectedDimensions {
-                expected: self.dims as i64,
-                got: v.len() as i64,
-            });
-        }
+        am::expect_dims(v, self.dims);
         if let Some(g) = &self.graph {
             if !g.is_empty() && g.memory_bytes() + g.bytes_per_node() > self.memory_limit {
                 ErrorReport::new(

@@ -219,7 +219,7 @@ unsafe extern "C-unwind" fn aminsert(
     // index stores (vector for f32, halfvec for binary16).
     unsafe {
         am::with_vector(value, meta.storage, |v| {
-            am::expect_dims(v, meta.dims);
+            am::expect_dims(v, meta.dims as usize);
             if let Err(e) = hnsw::insert::insert(&store, v, tid, LEVEL_SEED) {
                 am::corrupted_index(index, e);
             }

@@ -101,15 +101,6 @@ fn check_memory(bytes: usize) {
     }
 }
 
-fn check_dims(v: &[f32], dims: usize) {
-    if v.len() != dims {
-        crate::error::raise(vecfmt::VectorError::ExpectedDimensions {
-            expected: dims as i64,
-            got: v.len() as i64,
-        });
-    }
-}
-
 /// A uniform sample of the rows (reservoir sampling), in the form k-means
 /// clusters: unit length under a spherical metric (rows with a zero norm
 /// are skipped).
@@ -140,7 +131,7 @@ unsafe fn sample_rows(
     let mut rng = Rng::new(SEED);
     let mut seen = 0usize;
     let mut sink = |v: &[f32], _tid: Tid| {
-        check_dims(v, dims);
+        am::expect_dims(v, dims);
         let mut unit;
         let v = if sphere {
             unit = v.to_vec();
@@ -234,7 +225,7 @@ struct Assigner<'w, 's> {
 
 impl Assigner<'_, '_> {
     fn add(&mut self, v: &[f32], tid: Tid) {
-        check_dims(v, self.dims);
+        am::expect_dims(v, self.dims);
         let Some(p) = self.metric.prepare(v) else {
             return; // cosine cannot order a zero vector: not indexed
         };

@@ -35,13 +35,7 @@ impl Args {
                 super::varlena::prefetch_range(v.datum(), PREFETCH_BYTES, size);
             }
         }
-        if a.dim() != b.dim() {
-            raise(VectorError::DifferentDimensions {
-                type_name: E::TYPE_NAME,
-                a: a.dim() as i64,
-                b: b.dim() as i64,
-            });
-        }
+        same_dims(E::TYPE_NAME, a.dim(), b.dim());
         (a, b)
     }
 
@@ -50,6 +44,18 @@ impl Args {
         // SAFETY: the SQL declaration gives argument i E's type, and the
         // function is STRICT, so the datum is a non-null value of it.
         unsafe { DenseRef::from_datum(self.datum(i)) }
+    }
+}
+
+/// Raises pgvector's error for two arguments of different dimensions.
+#[inline]
+pub fn same_dims(type_name: &'static str, a: usize, b: usize) {
+    if a != b {
+        raise(VectorError::DifferentDimensions {
+            type_name,
+            a: a as i64,
+            b: b as i64,
+        });
     }
 }
 
@@ -278,13 +284,7 @@ pub fn elementwise<E: Element>(
     op: impl Fn(f32, f32) -> f32,
 ) -> pg_sys::Datum {
     let (a, b) = (args.dense::<E>(0), args.dense::<E>(1));
-    if a.dim() != b.dim() {
-        raise(VectorError::DifferentDimensions {
-            type_name: E::TYPE_NAME,
-            a: a.dim() as i64,
-            b: b.dim() as i64,
-        });
-    }
+    same_dims(E::TYPE_NAME, a.dim(), b.dim());
     let in_place = allow_in_place
         && args.aggregate_context().is_some()
         && a.datum().value() == args.datum(0).value();

@@ -58,13 +58,7 @@ impl Args {
 
     fn sparse_pair(&self) -> (SparseRef<'_>, SparseRef<'_>) {
         let (a, b) = (self.sparse(0), self.sparse(1));
-        if a.dim != b.dim {
-            raise(VectorError::DifferentDimensions {
-                type_name: TYPE_NAME,
-                a: a.dim as i64,
-                b: b.dim as i64,
-            });
-        }
+        super::dense::same_dims(TYPE_NAME, a.dim as usize, b.dim as usize);
         (a, b)
     }
 }

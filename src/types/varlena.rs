@@ -100,12 +100,12 @@ impl Element for f16 {
         distance::cosine_parts_f16(a, b)
     }
     fn norm_f64(a: &[f16]) -> f64 {
+        // fold from +0: f64's Sum starts at -0
         a.iter()
-            .map(|x| {
+            .fold(0.0f64, |acc, x| {
                 let x = x.to_f32() as f64;
-                x * x
+                acc + x * x
             })
-            .sum::<f64>()
             .sqrt()
     }
 }

@@ -443,22 +443,25 @@ macro_rules! dot_block_kernel {
         unsafe fn $name(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
             let (n, m) = (a.len() / dim, b.len() / dim);
             let (full_rows, full_cols) = (n - n % $p, m - m % $c);
-            // SAFETY (every call): the tiles lie inside a's n and b's m rows,
-            // and the caller enabled the features.
-            for i in (0..full_rows).step_by($p) {
-                for j in (0..full_cols).step_by($c) {
-                    unsafe { $tile::<$p, $c>(a, b, dim, (i, j, m), out) };
+            // SAFETY: every tile lies inside a's n and b's m rows (each
+            // tile also asserts it), and our caller enabled the features the
+            // tile functions need.
+            unsafe {
+                for i in (0..full_rows).step_by($p) {
+                    for j in (0..full_cols).step_by($c) {
+                        $tile::<$p, $c>(a, b, dim, (i, j, m), out);
+                    }
+                    for j in full_cols..m {
+                        $tile::<$p, 1>(a, b, dim, (i, j, m), out);
+                    }
                 }
-                for j in full_cols..m {
-                    unsafe { $tile::<$p, 1>(a, b, dim, (i, j, m), out) };
-                }
-            }
-            for i in full_rows..n {
-                for j in (0..full_cols).step_by($c) {
-                    unsafe { $tile::<1, $c>(a, b, dim, (i, j, m), out) };
-                }
-                for j in full_cols..m {
-                    unsafe { $tile::<1, 1>(a, b, dim, (i, j, m), out) };
+                for i in full_rows..n {
+                    for j in (0..full_cols).step_by($c) {
+                        $tile::<1, $c>(a, b, dim, (i, j, m), out);
+                    }
+                    for j in full_cols..m {
+                        $tile::<1, 1>(a, b, dim, (i, j, m), out);
+                    }
                 }
             }
         }

@@ -1103,9 +1103,11 @@ mod page_vacuum {
         assert_eq!(all.len(), 500);
         let pg = PageGraph::open(&store).unwrap();
         let (entry, _) = pg.entry_point().unwrap();
-        let victims: Vec<pagestore::Tid> = all
-            .iter()
-            .copied()
+        // sorted: a HashSet's order differs from run to run
+        let mut sorted: Vec<pagestore::Tid> = all.iter().copied().collect();
+        sorted.sort();
+        let victims: Vec<pagestore::Tid> = sorted
+            .into_iter()
             .filter(|t| *t != entry && pg.element(*t).unwrap().level == 0)
             .step_by(97)
             .take(5)
@@ -1141,7 +1143,12 @@ mod page_vacuum {
         );
         let mut calls = 0;
         let stats = bulk_delete(&store, |_| false, || calls += 1).unwrap();
-        assert_eq!(stats.elements_relinked, victims.len() as u64);
+        // a victim whose only way in is through another victim becomes
+        // reachable when that one is relinked: at most one relink each
+        assert!(
+            (1..=victims.len() as u64).contains(&stats.elements_relinked),
+            "{stats:?}"
+        );
         // the test stranded the victims by rewriting lists without their
         // diverse flags: distances only
         super::page_insert::check_links(&store, false);
