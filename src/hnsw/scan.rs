@@ -5,7 +5,9 @@
 //! search (see `hnsw::iterative`) until the executor stops asking (LIMIT
 //! reached), the graph is exhausted, or hnsw.max_scan_tuples /
 //! hnsw.scan_mem_multiplier * work_mem is spent; then the nodes already
-//! evaluated are returned without further page reads. relaxed_order returns
+//! evaluated are returned without further page reads. A scan that exhausts
+//! the walk reads every page for elements no link leads to (see
+//! `hnsw::iterative`), so it can return every row. relaxed_order returns
 //! each batch in order; strict_order drops a row nearer than one already
 //! returned, so the output is exactly ordered (as pgvector does).
 //!
@@ -85,10 +87,17 @@ unsafe fn start(scan: pg_sys::IndexScanDesc) -> Run {
     let ef = EF_SEARCH.get().max(1) as usize;
     // SAFETY: reading a GUC variable on the backend thread.
     let work_mem = unsafe { pg_sys::work_mem } as f64 * 1024.0;
+    let mode = ITERATIVE_SCAN.get();
+    let search = IterativeSearch::new(&query, ef);
     Run {
-        search: IterativeSearch::new(&query, ef),
+        // an iterative scan ends with the elements no link leads to
+        search: if mode == ITERATIVE_OFF {
+            search
+        } else {
+            search.sweeping()
+        },
         results: VecDeque::new(),
-        mode: ITERATIVE_SCAN.get(),
+        mode,
         done: false,
         last_distance: f32::NEG_INFINITY,
         max_tuples: MAX_SCAN_TUPLES.get().max(1) as usize,

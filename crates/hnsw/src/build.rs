@@ -643,6 +643,11 @@ impl Graph for BuildGraph {
         self.params.metric.distance(query, self.vector(id))
     }
 
+    fn all_nodes(&self, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(0..self.len() as u32);
+    }
+
     fn distances(&self, query: &[f32], ids: &[u32], out: &mut Vec<f32>) {
         for &id in ids {
             distance::prefetch(self.vector(id), PREFETCH_BYTES);

@@ -7,6 +7,12 @@
 //! Batches come nearest-first within themselves; a later batch may hold a
 //! node nearer than the end of an earlier one (pgvector's relaxed_order);
 //! strict_order is the caller buffering and re-sorting.
+//!
+//! HNSW's pruning can leave an element with no link into it (until VACUUM
+//! relinks it), which no walk reaches. A search made `sweeping` reads every
+//! live node once the walk is exhausted and returns those it never saw, so
+//! a scan that keeps asking gets every row of the index: a filtered query
+//! returns k rows whenever k qualifying rows exist.
 
 use crate::search::{search_layer, Candidate, Graph};
 use crate::Visited;
@@ -29,6 +35,9 @@ pub struct IterativeSearch<Id> {
     started: bool,
     /// Whether the entry point has been added as a second start (see next_batch).
     entry_added: bool,
+    /// Whether to sweep for unreached nodes once the walk is exhausted.
+    sweep: bool,
+    swept: bool,
     /// Nodes evaluated so far (hnsw.max_scan_tuples bounds this).
     pub evaluated: usize,
 }
@@ -44,8 +53,17 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             window: BinaryHeap::new(),
             started: false,
             entry_added: false,
+            sweep: false,
+            swept: false,
             evaluated: 0,
         }
+    }
+
+    /// Ends the search with every live node the walk missed (see the
+    /// module comment) instead of with the reachable ones only.
+    pub fn sweeping(mut self) -> Self {
+        self.sweep = true;
+        self
     }
 
     fn start<G: Graph<Id = Id>>(&mut self, graph: &G) {
@@ -142,6 +160,18 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             graph.distances(&self.query, &neighbors, &mut distances);
             for (&id, &distance) in neighbors.iter().zip(&distances) {
                 self.add(Candidate { distance, id });
+            }
+        }
+        if self.sweep && !self.swept && self.frontier.is_empty() {
+            // the walk is exhausted: what it never saw joins the pending
+            // nodes, to come out in distance order with them
+            self.swept = true;
+            graph.all_nodes(&mut neighbors);
+            neighbors.retain(|n| self.visited.insert(*n));
+            graph.distances(&self.query, &neighbors, &mut distances);
+            for (&id, &distance) in neighbors.iter().zip(&distances) {
+                self.evaluated += 1;
+                self.pending.push(Reverse(Candidate { distance, id }));
             }
         }
         let mut batch = Vec::with_capacity(self.ef);

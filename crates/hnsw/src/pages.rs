@@ -691,6 +691,30 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
         }
     }
 
+    fn all_nodes(&self, out: &mut Vec<Tid>) {
+        out.clear();
+        let bytes = self.meta.vector_bytes();
+        for block in 1..self.store.nblocks() {
+            let read = self.store.read(block, |p| -> Result<(), Corrupt> {
+                check_index_page(p)?;
+                for offset in 1..=page::max_offset(p)? {
+                    if page::item(p, offset)?[0] != KIND_ELEMENT {
+                        continue;
+                    }
+                    let t = Tid { block, offset };
+                    if read_element(p, t, bytes)?.raw[2] & FLAG_DELETED == 0 {
+                        out.push(t);
+                    }
+                }
+                Ok(())
+            });
+            if let Err(e) = read {
+                self.fail(e);
+                return;
+            }
+        }
+    }
+
     fn distances(&self, query: &[f32], ids: &[Tid], out: &mut Vec<f32>) {
         self.prefetch_elements(ids);
         out.clear();

@@ -25,6 +25,11 @@ pub trait Graph {
         out.clear();
         out.extend(ids.iter().map(|id| self.distance(query, *id)));
     }
+
+    /// Replaces `out` with every live node, however it is linked: the
+    /// iterative search's last resort once the walk is exhausted (see
+    /// `IterativeSearch::sweeping`).
+    fn all_nodes(&self, out: &mut Vec<Self::Id>);
 }
 
 /// A node and its distance to the query, ordered by distance then id.

@@ -1081,7 +1081,7 @@ mod page_vacuum {
     }
 
     /// Elements an exhaustive search can reach from the entry point.
-    fn reachable_elements(store: &MemStore) -> HashSet<pagestore::Tid> {
+    pub(super) fn reachable_elements(store: &MemStore) -> HashSet<pagestore::Tid> {
         let pg = PageGraph::open(store).unwrap();
         let mut it = crate::iterative::IterativeSearch::<pagestore::Tid>::new(&[0.0; 8], 50);
         let mut seen = HashSet::new();
@@ -1095,8 +1095,9 @@ mod page_vacuum {
         seen
     }
 
-    #[test]
-    fn vacuum_links_back_elements_no_search_can_reach() {
+    /// Five level-0 elements (not the entry point) of an index of 500,
+    /// with every level-0 link into them stripped, as unlucky pruning could.
+    pub(super) fn stranded_index() -> (MemStore, Vec<pagestore::Tid>) {
         use crate::pages::{level_slots, links_bytes, read_links, write_slots_if_unchanged, Link};
         let store = paged_index(&clustered(500, 8, 4, 71), Metric::L2, 8, 5).1;
         let all = reachable_elements(&store);
@@ -1113,7 +1114,6 @@ mod page_vacuum {
             .take(5)
             .collect();
         assert_eq!(victims.len(), 5);
-        // Strip every level-0 link into the victims, as unlucky pruning could.
         for t in &all {
             let e = pg.element(*t).unwrap();
             let (before, slots) = read_links(&store, e.neighbors, 8, e.level, 0).unwrap();
@@ -1136,6 +1136,13 @@ mod page_vacuum {
             )
             .unwrap());
         }
+        (store, victims)
+    }
+
+    #[test]
+    fn vacuum_links_back_elements_no_search_can_reach() {
+        let (store, victims) = stranded_index();
+        let pg = PageGraph::open(&store).unwrap();
         let stranded = reachable_elements(&store);
         assert!(
             victims.iter().all(|v| !stranded.contains(v)),
@@ -1265,6 +1272,38 @@ mod iterative_scan {
         let (relaxed, strict) = filtered_recall(&g, &data, &queries, Metric::L2, |id| id % 10 == 7);
         eprintln!("cluster-correlated filter: recall@10 relaxed {relaxed:.3}, strict {strict:.3}");
         assert!(strict >= 0.8, "{strict}");
+    }
+
+    #[test]
+    fn a_sweeping_search_returns_the_nodes_no_walk_reaches() {
+        let (store, victims) = super::page_vacuum::stranded_index();
+        let pg = PageGraph::open(&store).unwrap();
+        let q = pg.element(victims[0]).unwrap().vector;
+        for sweep in [false, true] {
+            let mut it = IterativeSearch::<pagestore::Tid>::new(&q, 20);
+            if sweep {
+                it = it.sweeping();
+            }
+            let mut seen = HashSet::new();
+            loop {
+                let b = it.next_batch(&pg);
+                if b.is_empty() {
+                    break;
+                }
+                assert!(b.windows(2).all(|w| w[0].distance <= w[1].distance));
+                for c in &b {
+                    assert!(seen.insert(c.id), "{:?} twice", c.id);
+                }
+            }
+            let found = victims.iter().filter(|v| seen.contains(v)).count();
+            if sweep {
+                assert_eq!((seen.len(), found), (500, 5));
+                assert_eq!(it.evaluated, 500);
+            } else {
+                assert_eq!((seen.len(), found), (495, 0));
+            }
+        }
+        assert!(pg.take_error().is_none());
     }
 
     #[test]
