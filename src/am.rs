@@ -109,7 +109,7 @@ pub unsafe fn index_dimensions(
     unsafe {
         match storage {
             Storage::Bits => column_dimensions(index, am, 32 * max).div_ceil(32),
-            Storage::F32 | Storage::F16 => column_dimensions(index, am, max),
+            Storage::F32 | Storage::F16 | Storage::Sparse => column_dimensions(index, am, max),
         }
     }
 }
@@ -206,6 +206,7 @@ pub unsafe fn count_index_scan(rel: pg_sys::Relation) {
 /// `index` must be a valid, open index relation of one of our access methods.
 pub unsafe fn opclass_metric(index: pg_sys::Relation, am_name: &str) -> (Metric, Storage) {
     use crate::types::halfvec as h;
+    use crate::types::sparsevec as s;
     use crate::types::vector as v;
     // SAFETY: every opclass of ours declares support function 1 (amvalidate is
     // permissive, so check); index_getprocid returns InvalidOid when absent.
@@ -246,6 +247,20 @@ pub unsafe fn opclass_metric(index: pg_sys::Relation, am_name: &str) -> (Metric,
         (Metric::Hamming, Storage::Bits)
     } else if is(crate::types::bit::vx_jaccard_distance) {
         (Metric::Jaccard, Storage::Bits)
+    } else if is(s::vx_sparsevec_l2_squared_distance) {
+        (Metric::SparseL2, Storage::Sparse)
+    } else if is(s::vx_sparsevec_negative_inner_product) {
+        let cosine = has_norm;
+        (
+            if cosine {
+                Metric::SparseCosine
+            } else {
+                Metric::SparseInnerProduct
+            },
+            Storage::Sparse,
+        )
+    } else if is(s::vx_sparsevec_l1_distance) {
+        (Metric::SparseL1, Storage::Sparse)
     } else {
         error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -275,19 +290,29 @@ struct RowScan<'a> {
     sink: &'a mut dyn FnMut(&[f32], Tid),
 }
 
+/// The dimensions of a vector as `with_vector` gives it.
+fn dims_of(v: &[f32], storage: Storage) -> usize {
+    match storage {
+        Storage::Sparse => distance::sparse::dim_of(v) as usize,
+        Storage::F32 | Storage::F16 | Storage::Bits => v.len(),
+    }
+}
+
 /// Raises pgvector's error for a value whose dimensions differ from the
 /// index's.
-pub fn expect_dims(v: &[f32], dims: usize) {
-    if v.len() != dims {
+pub fn expect_dims(v: &[f32], dims: usize, storage: Storage) {
+    let got = dims_of(v, storage);
+    if got != dims {
         crate::error::raise(vecfmt::VectorError::ExpectedDimensions {
             expected: dims as i64,
-            got: v.len() as i64,
+            got: got as i64,
         });
     }
 }
 
 /// Calls `f` with the values of a non-null vector (F32) or halfvec (F16)
-/// datum as f32 (binary16 widens exactly).
+/// datum as f32 (binary16 widens exactly), the words of a bit string
+/// (Bits) or of a sparsevec (Sparse, `distance::sparse`'s word form).
 ///
 /// # Safety
 /// `value` must be a non-null datum of the type `storage` stands for.
@@ -318,6 +343,14 @@ pub unsafe fn with_vector<R>(
             let h = unsafe { DenseRef::<half::f16>::from_datum(value) };
             let v: Vec<f32> = h.as_slice().iter().map(|x| x.to_f32()).collect();
             f(&v)
+        }
+        Storage::Sparse => {
+            // SAFETY: per the contract.
+            let s = unsafe { crate::types::sparsevec::SparseRef::from_datum(value) };
+            let mut words = Vec::with_capacity(distance::sparse::words(s.indices.len()));
+            let kernel = distance::sparse::Sparse::from_signed(s.indices, s.values);
+            distance::sparse::to_words(s.dim as u32, kernel, &mut words);
+            f(&words)
         }
     }
 }
@@ -519,7 +552,16 @@ pub unsafe fn scan_query(
         &*(*scan).orderByData
     };
     if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 {
-        return vec![0.0; dims];
+        // rows come back in some order (the executor sorts NULL last anyway)
+        return match storage {
+            Storage::Sparse => {
+                let mut zero = Vec::new();
+                let empty = distance::sparse::Sparse::from_signed(&[], &[]);
+                distance::sparse::to_words(dims as u32, empty, &mut zero);
+                zero
+            }
+            Storage::F32 | Storage::F16 | Storage::Bits => vec![0.0; dims],
+        };
     }
     if storage == Storage::Bits {
         // bit strings must be as long as the column's, not just as many words
@@ -536,14 +578,16 @@ pub unsafe fn scan_query(
     // SAFETY: a non-null order-by argument of the opclass's right type.
     unsafe {
         with_vector(key.sk_argument, storage, |v| {
-            if v.len() != dims {
+            let got = dims_of(v, storage);
+            if got != dims {
                 crate::error::raise(vecfmt::VectorError::DifferentDimensions {
                     type_name: match storage {
                         Storage::F32 | Storage::Bits => "vector",
                         Storage::F16 => "halfvec",
+                        Storage::Sparse => "sparsevec",
                     },
                     a: dims as i64,
-                    b: v.len() as i64,
+                    b: got as i64,
                 });
             }
             metric.prepare(v).unwrap_or_else(|| v.to_vec())

@@ -28,6 +28,7 @@ struct BuildState {
     index: pg_sys::Relation,
     store: BufferStore,
     dims: usize,
+    storage: hnsw::Storage,
     /// The in-memory graph; None once the build continues on disk.
     graph: Option<BuildGraph>,
     memory_limit: usize,
@@ -44,7 +45,11 @@ unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize) {
     // SAFETY: per the contract.
     let (metric, storage) = unsafe { opclass_metric(index) };
     // SAFETY: per the contract.
-    let most = max_dims_for(storage.element_size());
+    let most = if storage.fixed_length() {
+        max_dims_for(storage.element_size())
+    } else {
+        hnsw::pages::SPARSE_MAX_DIMS
+    };
     // SAFETY: per the contract.
     let dims = unsafe { am::index_dimensions(index, "hnsw", storage, most) };
     // SAFETY: per the contract.
@@ -68,7 +73,7 @@ unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize) {
 
 impl BuildState {
     fn add(&mut self, v: &[f32], tid: pagestore::Tid) {
-        am::expect_dims(v, self.dims);
+        super::check_value(v, self.dims, self.storage);
         if let Some(g) = &self.graph {
             if !g.is_empty() && g.memory_bytes() + g.bytes_per_node() > self.memory_limit {
                 ErrorReport::new(
@@ -158,6 +163,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         index,
         store,
         dims,
+        storage: params.storage,
         graph: Some(BuildGraph::new(params, dims)),
         memory_limit: am::maintenance_work_mem_bytes(),
         indexed: 0,

@@ -12,6 +12,7 @@ use hnsw::pages::Meta;
 use hnsw::Metric;
 use pagestore::PageStore;
 use pgrx::pg_sys;
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use std::ffi::{c_char, c_int, c_void};
 
 pub const DEFAULT_M: i32 = 16;
@@ -185,6 +186,20 @@ unsafe fn opclass_metric(index: pg_sys::Relation) -> (Metric, hnsw::Storage) {
     unsafe { am::opclass_metric(index, "hnsw") }
 }
 
+/// pgvector's checks of a value the index takes: the index's dimensions,
+/// and for a sparse vector the non-zeros one element can hold on a page.
+fn check_value(v: &[f32], dims: usize, storage: hnsw::Storage) {
+    am::expect_dims(v, dims, storage);
+    let most = hnsw::pages::max_sparse_nnz();
+    if storage == hnsw::Storage::Sparse && v.len() > distance::sparse::words(most) {
+        am::error(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!("sparsevec cannot have more than {most} non-zero elements for hnsw index"),
+            None,
+        );
+    }
+}
+
 /// Reads the metapage of an open index.
 fn read_meta(store: &BufferStore) -> Meta {
     if store.nblocks() == 0 {
@@ -219,7 +234,7 @@ unsafe extern "C-unwind" fn aminsert(
     // index stores (vector for f32, halfvec for binary16).
     unsafe {
         am::with_vector(value, meta.storage, |v| {
-            am::expect_dims(v, meta.dims as usize);
+            check_value(v, meta.dims as usize, meta.storage);
             if let Err(e) = hnsw::insert::insert(&store, v, tid, LEVEL_SEED) {
                 am::corrupted_index(index, e);
             }

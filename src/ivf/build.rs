@@ -131,7 +131,7 @@ unsafe fn sample_rows(
     let mut rng = Rng::new(SEED);
     let mut seen = 0usize;
     let mut sink = |v: &[f32], _tid: Tid| {
-        am::expect_dims(v, dims);
+        am::expect_dims(v, dims, setup.storage);
         let mut unit;
         let v = if sphere {
             unit = v.to_vec();
@@ -225,7 +225,7 @@ struct Assigner<'w, 's> {
 
 impl Assigner<'_, '_> {
     fn add(&mut self, v: &[f32], tid: Tid) {
-        am::expect_dims(v, self.dims);
+        am::expect_dims(v, self.dims, Storage::F32); // lists are dense: the length is the dimensions
         let Some(p) = self.metric.prepare(v) else {
             return; // cosine cannot order a zero vector: not indexed
         };

@@ -12,6 +12,7 @@ use crate::storage::BufferStore;
 use distance::Metric;
 use ivf::pages::Meta;
 use pgrx::pg_sys;
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use std::ffi::{c_char, c_int, c_void};
 
 pub const DEFAULT_LISTS: i32 = 100;
@@ -143,7 +144,16 @@ unsafe fn index_lists(index: pg_sys::Relation) -> usize {
 /// `index` must be a valid, open ivfflat index relation.
 unsafe fn opclass_metric(index: pg_sys::Relation) -> (Metric, distance::Storage) {
     // SAFETY: per the contract.
-    unsafe { am::opclass_metric(index, "ivfflat") }
+    let (metric, storage) = unsafe { am::opclass_metric(index, "ivfflat") };
+    if metric.is_sparse() {
+        // no ivfflat opclass orders sparsevec (none in pgvector either)
+        am::error(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "type not supported for ivfflat index".into(),
+            None,
+        );
+    }
+    (metric, storage)
 }
 
 /// Reads the metapage of an open index.
@@ -172,7 +182,7 @@ unsafe extern "C-unwind" fn aminsert(
     // index stores (vector for f32, halfvec for binary16).
     unsafe {
         am::with_vector(value, meta.storage, |v| {
-            am::expect_dims(v, meta.dims as usize);
+            am::expect_dims(v, meta.dims as usize, meta.storage);
             if let Err(e) = ivf::insert::insert(&store, &meta, None, v, tid) {
                 am::corrupted_index(index, e);
             }

@@ -8,6 +8,7 @@ use super::array::{numeric_to_f32, ArrayArg};
 use super::varlena::{detoast, set_varsize, varsize, Element, NewDense};
 use crate::error::{corrupted, raise, OrRaise};
 use crate::fmgr::{float8_datum, pg_function, Args};
+use distance::sparse;
 use half::f16;
 use pgrx::pg_sys;
 use vecfmt::{check_dim, check_element, check_expected_dim, VectorError};
@@ -25,7 +26,7 @@ pub struct SparseRef<'a> {
 impl SparseRef<'_> {
     /// # Safety
     /// `d` must be a non-null sparsevec datum valid for the call.
-    unsafe fn from_datum<'a>(d: pg_sys::Datum) -> SparseRef<'a> {
+    pub(crate) unsafe fn from_datum<'a>(d: pg_sys::Datum) -> SparseRef<'a> {
         let p = detoast(d);
         let size = varsize(p);
         if size < HEADER {
@@ -197,56 +198,20 @@ pg_function!(
 
 // ------------------------------------------------------------ distances --
 
-/// Walks both index lists in order: `f(a value, b value)` for every index
-/// either holds (0 for the other side).
-fn merge(a: &SparseRef, b: &SparseRef, mut f: impl FnMut(f32, f32)) {
-    let (mut i, mut j) = (0, 0);
-    while i < a.indices.len() || j < b.indices.len() {
-        let ai = a.indices.get(i).copied().unwrap_or(i32::MAX);
-        let bj = b.indices.get(j).copied().unwrap_or(i32::MAX);
-        if ai == bj {
-            f(a.values[i], b.values[j]);
-            i += 1;
-            j += 1;
-        } else if ai < bj {
-            f(a.values[i], 0.0);
-            i += 1;
-        } else {
-            f(0.0, b.values[j]);
-            j += 1;
-        }
+impl SparseRef<'_> {
+    /// The vector for `distance::sparse`'s kernels (indices are never
+    /// negative: input checks them).
+    fn kernel(&self) -> sparse::Sparse<'_> {
+        sparse::Sparse::from_signed(self.indices, self.values)
     }
-}
-
-/// The dot product over the indices both hold (skipping ahead with a
-/// binary search when one list is much longer).
-fn dot(a: &SparseRef, b: &SparseRef) -> f32 {
-    let (short, long) = if a.indices.len() <= b.indices.len() {
-        (a, b)
-    } else {
-        (b, a)
-    };
-    let mut sum = 0f32;
-    let mut from = 0;
-    for (i, v) in short.indices.iter().zip(short.values) {
-        match long.indices[from..].binary_search(i) {
-            Ok(k) => {
-                sum += v * long.values[from + k];
-                from += k + 1;
-            }
-            Err(k) => from += k,
-        }
-        if from >= long.indices.len() {
-            break;
-        }
-    }
-    sum
 }
 
 fn l2_squared(a: &SparseRef, b: &SparseRef) -> f32 {
-    let mut sum = 0f32;
-    merge(a, b, |x, y| sum += (x - y) * (x - y));
-    sum
+    sparse::l2_squared(a.kernel(), b.kernel())
+}
+
+fn dot(a: &SparseRef, b: &SparseRef) -> f32 {
+    sparse::dot(a.kernel(), b.kernel())
 }
 
 pg_function!(
@@ -286,7 +251,7 @@ pg_function!(
     vx_sparsevec_cosine_distance,
     |args| {
         let (a, b) = args.sparse_pair();
-        let norm = |s: &SparseRef| s.values.iter().map(|v| v * v).sum::<f32>();
+        let norm = |s: &SparseRef| sparse::norm_squared(s.kernel());
         float8_datum(distance::cosine_distance_from_parts(
             dot(&a, &b),
             norm(&a),
@@ -299,20 +264,14 @@ pg_function!(
     vx_sparsevec_l1_distance,
     |args| {
         let (a, b) = args.sparse_pair();
-        let mut sum = 0f32;
-        merge(&a, &b, |x, y| sum += (x - y).abs());
-        float8_datum(sum as f64)
+        float8_datum(sparse::l1(a.kernel(), b.kernel()) as f64)
     }
 );
 
 // ------------------------------------------------------ other functions --
 
 fn norm_f64(s: &SparseRef) -> f64 {
-    // fold from +0 (f64's Sum starts at -0, which an empty vector would show)
-    s.values
-        .iter()
-        .fold(0.0f64, |acc, v| acc + *v as f64 * *v as f64)
-        .sqrt()
+    sparse::norm_f64(s.kernel())
 }
 
 pg_function!(

@@ -16,6 +16,7 @@ mod metric;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 pub mod scalar;
+pub mod sparse;
 
 pub use metric::{Metric, Storage};
 #[cfg(target_arch = "x86_64")]

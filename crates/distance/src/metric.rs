@@ -1,3 +1,5 @@
+use crate::sparse;
+
 /// How the index orders vectors. Cosine is stored as unit vectors and
 /// searched by inner product, so every metric is one kernel call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +16,12 @@ pub enum Metric {
     Hamming,
     /// Jaccard distance of bit strings (`<%>`), stored as `Storage::Bits`.
     Jaccard,
+    /// `L2`, `InnerProduct`, `Cosine` and `L1` of sparse vectors, carried
+    /// in the word form of `crate::sparse` (`Storage::Sparse`).
+    SparseL2,
+    SparseInnerProduct,
+    SparseCosine,
+    SparseL1,
 }
 
 /// The bytes of a bit string carried in f32 words (`Storage::Bits`).
@@ -32,6 +40,10 @@ impl Metric {
             Metric::L1 => 4,
             Metric::Hamming => 5,
             Metric::Jaccard => 6,
+            Metric::SparseL2 => 7,
+            Metric::SparseInnerProduct => 8,
+            Metric::SparseCosine => 9,
+            Metric::SparseL1 => 10,
         }
     }
 
@@ -43,6 +55,10 @@ impl Metric {
             4 => Metric::L1,
             5 => Metric::Hamming,
             6 => Metric::Jaccard,
+            7 => Metric::SparseL2,
+            8 => Metric::SparseInnerProduct,
+            9 => Metric::SparseCosine,
+            10 => Metric::SparseL1,
             _ => return None,
         })
     }
@@ -55,6 +71,31 @@ impl Metric {
             Metric::L1 => crate::l1(a, b),
             Metric::Hamming => crate::hamming(bits(a), bits(b)) as f32,
             Metric::Jaccard => crate::jaccard(bits(a), bits(b)) as f32,
+            Metric::SparseL2 => sparse::l2_squared(sparse::from_words(a), sparse::from_words(b)),
+            Metric::SparseInnerProduct | Metric::SparseCosine => {
+                -sparse::dot(sparse::from_words(a), sparse::from_words(b))
+            }
+            Metric::SparseL1 => sparse::l1(sparse::from_words(a), sparse::from_words(b)),
+        }
+    }
+
+    /// Whether vectors are sparse, in the word form of `crate::sparse`.
+    pub fn is_sparse(self) -> bool {
+        matches!(
+            self,
+            Metric::SparseL2 | Metric::SparseInnerProduct | Metric::SparseCosine | Metric::SparseL1
+        )
+    }
+
+    /// Whether vectors ordered by this metric can be stored so (bit and
+    /// sparse metrics need their own storage, the others f32 or binary16).
+    pub fn stores_as(self, storage: Storage) -> bool {
+        if self.is_bits() {
+            storage == Storage::Bits
+        } else if self.is_sparse() {
+            storage == Storage::Sparse
+        } else {
+            matches!(storage, Storage::F32 | Storage::F16)
         }
     }
 
@@ -68,6 +109,19 @@ impl Metric {
     /// Returns None for a vector cosine cannot order (zero norm): such rows
     /// are not indexed, as in pgvector.
     pub fn prepare(self, v: &[f32]) -> Option<Vec<f32>> {
+        if self == Metric::SparseCosine {
+            let s = sparse::from_words(v);
+            let norm = sparse::norm_f64(s);
+            if norm == 0.0 || !norm.is_finite() {
+                return None;
+            }
+            let mut out = v.to_vec();
+            let values = sparse::WORDS_HEADER + s.indices.len();
+            for x in &mut out[values..] {
+                *x = (*x as f64 / norm) as f32;
+            }
+            return Some(out);
+        }
         if self != Metric::Cosine {
             return Some(v.to_vec());
         }
@@ -90,6 +144,9 @@ pub enum Storage {
     /// Bit strings, 32 bits to a word, each word's bytes in the string's
     /// order (carried as f32 bit patterns, never computed with).
     Bits,
+    /// Sparse vectors in the word form of `crate::sparse`, stored word for
+    /// word: their length varies from vector to vector.
+    Sparse,
 }
 
 impl Storage {
@@ -100,6 +157,7 @@ impl Storage {
             Storage::F32 => 0,
             Storage::F16 => 1,
             Storage::Bits => 2,
+            Storage::Sparse => 3,
         }
     }
 
@@ -108,6 +166,7 @@ impl Storage {
             0 => Some(Storage::F32),
             1 => Some(Storage::F16),
             2 => Some(Storage::Bits),
+            3 => Some(Storage::Sparse),
             _ => None,
         }
     }
@@ -115,12 +174,18 @@ impl Storage {
     /// Bytes one element takes.
     pub fn element_size(self) -> usize {
         match self {
-            Storage::F32 | Storage::Bits => 4,
+            Storage::F32 | Storage::Bits | Storage::Sparse => 4,
             Storage::F16 => 2,
         }
     }
 
-    /// Bytes a vector of `dims` elements takes.
+    /// Whether vectors take as many bytes as their dimensions say (all
+    /// but sparse ones, whose words vary with their non-zeros).
+    pub fn fixed_length(self) -> bool {
+        self != Storage::Sparse
+    }
+
+    /// Bytes a vector of `dims` elements (words, for `Sparse`) takes.
     pub fn bytes(self, dims: usize) -> usize {
         self.element_size() * dims
     }
@@ -138,7 +203,7 @@ impl Storage {
     /// Appends `v` in stored form (little-endian).
     pub fn encode(self, v: &[f32], out: &mut Vec<u8>) {
         match self {
-            Storage::F32 | Storage::Bits => v
+            Storage::F32 | Storage::Bits | Storage::Sparse => v
                 .iter()
                 .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
             Storage::F16 => v
@@ -150,7 +215,7 @@ impl Storage {
     /// Appends the f32 values of a stored vector to `out`.
     pub fn decode(self, bytes: &[u8], out: &mut Vec<f32>) {
         match self {
-            Storage::F32 | Storage::Bits => out.extend(
+            Storage::F32 | Storage::Bits | Storage::Sparse => out.extend(
                 bytes
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))),
@@ -171,19 +236,20 @@ impl Metric {
     pub fn distance_stored(self, storage: Storage, query: &[f32], bytes: &[u8]) -> f32 {
         let little = cfg!(target_endian = "little");
         match storage {
-            Storage::F32 | Storage::Bits => match bytemuck::try_cast_slice::<u8, f32>(bytes) {
-                Ok(v) if little => self.distance(query, v),
-                _ => self.distance_copied(storage, query, bytes),
-            },
+            Storage::F32 | Storage::Bits | Storage::Sparse => {
+                match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+                    Ok(v) if little => self.distance(query, v),
+                    _ => self.distance_copied(storage, query, bytes),
+                }
+            }
             Storage::F16 => match bytemuck::try_cast_slice::<u8, half::f16>(bytes) {
                 Ok(v) if little => match self {
                     Metric::L2 => crate::l2_squared_mixed(query, v),
                     Metric::InnerProduct | Metric::Cosine => -crate::dot_mixed(query, v),
                     Metric::L1 => crate::l1_mixed(query, v),
-                    // bit strings are never binary16 (metapages reject it)
-                    Metric::Hamming | Metric::Jaccard => {
-                        self.distance_copied(storage, query, bytes)
-                    }
+                    // bit strings and sparse vectors are never binary16
+                    // (metapages reject it)
+                    _ => self.distance_copied(storage, query, bytes),
                 },
                 _ => self.distance_copied(storage, query, bytes),
             },

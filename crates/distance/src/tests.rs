@@ -328,3 +328,64 @@ fn stored_forms_round_trip_and_give_the_same_distances() {
     }
     assert_eq!(Storage::from_code(7), None);
 }
+
+#[test]
+fn sparse_kernels_match_dense_on_small_integers() {
+    use crate::sparse::{self, Sparse};
+    let mut rng = Rng(77);
+    let dim = 300;
+    // density from empty to full, so merges end on either side
+    let vectors: Vec<(Vec<u32>, Vec<f32>)> = [0u64, 1, 2, 5, 30, 100]
+        .iter()
+        .flat_map(|&pct| {
+            let mut out = Vec::new();
+            for _ in 0..4 {
+                let mut idx = Vec::new();
+                let mut val = Vec::new();
+                for i in 0..dim {
+                    let x = rng.small_int();
+                    if rng.next() % 100 < pct && x != 0.0 {
+                        idx.push(i as u32);
+                        val.push(x);
+                    }
+                }
+                out.push((idx, val));
+            }
+            out
+        })
+        .collect();
+    let dense = |(idx, val): &(Vec<u32>, Vec<f32>)| {
+        let mut d = vec![0f32; dim];
+        idx.iter().zip(val).for_each(|(i, v)| d[*i as usize] = *v);
+        d
+    };
+    for a in &vectors {
+        for b in &vectors {
+            let (sa, sb) = (
+                Sparse {
+                    indices: &a.0,
+                    values: &a.1,
+                },
+                Sparse {
+                    indices: &b.0,
+                    values: &b.1,
+                },
+            );
+            let (da, db) = (dense(a), dense(b));
+            assert_eq!(sparse::dot(sa, sb) as f64, oracle_dot(&da, &db));
+            assert_eq!(sparse::l2_squared(sa, sb) as f64, oracle_l2(&da, &db));
+            assert_eq!(sparse::l1(sa, sb) as f64, oracle_l1(&da, &db));
+            // the word form reads back the same vector
+            let mut w = Vec::new();
+            sparse::to_words(dim as u32, sa, &mut w);
+            assert!(sparse::valid_words(&w) && sparse::dim_of(&w) == dim as u32);
+            assert_eq!(sparse::from_words(&w).indices, &a.0[..]);
+            assert_eq!(sparse::from_words(&w).values, &a.1[..]);
+        }
+    }
+    assert!(!sparse::valid_words(&[
+        f32::from_bits(3),
+        f32::from_bits(2),
+        0.0
+    ]));
+}

@@ -55,8 +55,13 @@ pub struct BuildParams {
 
 pub struct BuildGraph {
     params: BuildParams,
+    /// The vectors' dimensions (for sparse vectors, the type's; their
+    /// words vary).
     dim: usize,
     vectors: Vec<f32>,
+    /// Where each vector starts in `vectors`, plus the end, for sparse
+    /// vectors; empty for fixed-length ones (`dim` words each).
+    starts: Vec<usize>,
     levels: Vec<u8>,
     nodes: Vec<Mutex<Node>>,
     /// A copy of every level-0 list, `2m + 1` words per node (length, then
@@ -71,24 +76,32 @@ pub struct BuildGraph {
     /// Bytes of links and node bookkeeping the pushed nodes will hold once
     /// linked (kept up to date by `push`).
     node_bytes: usize,
-    /// Heap TIDs a node may hold (what its element tuple will have room for).
+    /// Heap TIDs a node of fixed length may hold (what its element tuple
+    /// will have room for).
     payload_slots: usize,
 }
 
 impl BuildGraph {
     pub fn new(params: BuildParams, dim: usize) -> Self {
         assert!(params.m >= 2 && dim >= 1);
+        assert!(params.metric.stores_as(params.storage));
+        let fixed = params.storage.fixed_length();
         BuildGraph {
             params,
             dim,
             vectors: Vec::new(),
+            starts: if fixed { Vec::new() } else { vec![0] },
             levels: Vec::new(),
             nodes: Vec::new(),
             level0: Vec::new(),
             entry: RwLock::new(None),
             linked: 0,
             node_bytes: 0,
-            payload_slots: crate::pages::payload_slots(params.storage.bytes(dim), params.m),
+            payload_slots: crate::pages::payload_slots(
+                params.storage,
+                params.storage.bytes(if fixed { dim } else { 0 }),
+                params.m,
+            ),
         }
     }
 
@@ -121,13 +134,24 @@ impl BuildGraph {
     /// node number, or None when the metric cannot order it (a zero vector
     /// under cosine).
     pub fn push(&mut self, v: &[f32], payload: u64) -> Option<u32> {
-        assert_eq!(v.len(), self.dim, "vector of the wrong dimension");
+        if self.starts.is_empty() {
+            assert_eq!(v.len(), self.dim, "vector of the wrong dimension");
+        } else {
+            assert!(
+                distance::sparse::valid_words(v)
+                    && distance::sparse::dim_of(v) as usize == self.dim,
+                "a malformed sparse vector or one of the wrong dimension"
+            );
+        }
         let mut prepared = self.params.metric.prepare(v)?;
         self.params.storage.round(&mut prepared);
 
         let id = self.levels.len() as u32;
         let level = random_level(self.params.seed, id, self.params.m);
         self.vectors.extend_from_slice(&prepared);
+        if !self.starts.is_empty() {
+            self.starts.push(self.vectors.len());
+        }
         self.levels.push(level as u8);
         self.level0
             .extend((0..=2 * self.params.m).map(|_| AtomicU32::new(0)));
@@ -163,18 +187,40 @@ impl BuildGraph {
     /// Bytes the graph will hold once every pushed node is linked, for the
     /// caller's memory budget. Constant time.
     pub fn memory_bytes(&self) -> usize {
-        self.vectors.capacity() * 4 + self.node_bytes
+        self.vectors.capacity() * 4 + self.starts.capacity() * 8 + self.node_bytes
     }
 
     /// What pushing one more vector would add to `memory_bytes` (on average
     /// over levels, ignoring vector capacity doubling).
+    /// Sparse vectors count as the average pushed so far (64 words before
+    /// the first).
     pub fn bytes_per_node(&self) -> usize {
-        self.dim * 4 + Self::node_bytes(0, self.params.m) + 12 + 48 / self.params.m
+        let vector = if self.starts.is_empty() {
+            self.dim * 4
+        } else if self.is_empty() {
+            64 * 4 + 8
+        } else {
+            self.vectors.len() * 4 / self.len() + 8
+        };
+        vector + Self::node_bytes(0, self.params.m) + 12 + 48 / self.params.m
     }
 
     pub fn vector(&self, id: u32) -> &[f32] {
-        let start = id as usize * self.dim;
-        &self.vectors[start..start + self.dim]
+        if self.starts.is_empty() {
+            let start = id as usize * self.dim;
+            &self.vectors[start..start + self.dim]
+        } else {
+            &self.vectors[self.starts[id as usize]..self.starts[id as usize + 1]]
+        }
+    }
+
+    /// Heap TIDs node `id`'s element has room for.
+    pub fn payload_slots(&self, id: u32) -> usize {
+        if self.starts.is_empty() {
+            return self.payload_slots;
+        }
+        let bytes = self.params.storage.bytes(self.vector(id).len());
+        crate::pages::payload_slots(self.params.storage, bytes, self.params.m)
     }
 
     pub fn level(&self, id: u32) -> usize {
@@ -480,7 +526,7 @@ impl BuildGraph {
                 continue;
             }
             let mut target = self.nodes[c.id as usize].lock().expect("node lock");
-            if target.merged || target.payloads.len() >= self.payload_slots {
+            if target.merged || target.payloads.len() >= self.payload_slots(c.id) {
                 continue;
             }
             // Holding two locks cannot deadlock: q is not linked yet, so no

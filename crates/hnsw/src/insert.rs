@@ -75,6 +75,7 @@ struct Scratch {
 #[derive(Clone, Copy)]
 struct Slot {
     start: usize,
+    len: usize,
     level: usize,
     neighbors: Tid,
 }
@@ -95,13 +96,7 @@ fn insert_with<S: PageStore>(
 ) -> Result<Inserted, Corrupt> {
     let graph = PageGraph::open(store)?;
     let meta = *graph.meta();
-    if vector.len() != meta.dims as usize {
-        return Err(Corrupt(format!(
-            "expected {} dimensions, not {}",
-            meta.dims,
-            vector.len()
-        )));
-    }
+    meta.check_vector(vector)?;
     let Some(mut q) = meta.metric.prepare(vector) else {
         return Ok(Inserted::NotIndexed);
     };
@@ -200,16 +195,27 @@ fn insert_with<S: PageStore>(
         }
         first += if l == 0 { 2 * m } else { m };
     }
-    let slots = payload_slots(meta.vector_bytes(), m);
+    let slots = payload_slots(meta.storage, meta.storage.bytes(q.len()), m);
     let element = element_tuple(level, &[heap_tid], Tid::INVALID, &q, meta.storage, slots);
     let neighbors = neighbor_tuple(level, &links);
     let (et, new_insert_page) = place(store, &meta, &element, &neighbors)?;
 
     cache.name_new(et);
-    // (4) link back from each chosen neighbour
+    // (4) link back from each chosen neighbour. When every level-0
+    // neighbour refuses the new element (an outlier: each one's list is
+    // nearer to itself than to it), no search could reach it; the
+    // nearest then takes it in place of its farthest non-diverse link
+    // (whose target a diverse link of the same list covers), or of its
+    // farthest link when all are diverse.
     for (l, sel) in &chosen {
+        let mut accepted = false;
         for n in sel {
-            link_back(store, &graph, &meta, n, et, *l, &mut cache)?;
+            accepted |= link_back(store, &graph, &meta, n, et, *l, &mut cache, false)?;
+        }
+        if *l == 0 && !accepted {
+            if let Some(nearest) = sel.first() {
+                link_back(store, &graph, &meta, nearest, et, 0, &mut cache, true)?;
+            }
         }
     }
 
@@ -297,7 +303,9 @@ fn place<S: PageStore>(
 /// also nearer to `new`; links `new` now covers lose their flag; an
 /// overfull list evicts its farthest non-diverse link (upper levels keep
 /// diverse links only). Only the vectors of the diverse links compared
-/// with `new` are read, not the whole list's.
+/// with `new` are read, not the whole list's. `force`: `new` stays, in
+/// place of another link.
+/// Returns whether the list now holds `new`.
 #[allow(clippy::too_many_arguments)]
 fn link_back<S: PageStore>(
     store: &S,
@@ -307,7 +315,8 @@ fn link_back<S: PageStore>(
     new: Tid,
     level: usize,
     cache: &mut VectorCache,
-) -> Result<(), Corrupt> {
+    force: bool,
+) -> Result<bool, Corrupt> {
     let m = meta.m as usize;
     // Chosen neighbours were read (and found live) during selection; one
     // deleted since is simply not linked back.
@@ -317,7 +326,7 @@ fn link_back<S: PageStore>(
         ..
     }) = cache.slot(n.tid, graph)
     else {
-        return graph.take_error().map_or(Ok(()), Err);
+        return graph.take_error().map_or(Ok(false), Err);
     };
     if level > n_level {
         return Err(Corrupt(format!(
@@ -330,7 +339,7 @@ fn link_back<S: PageStore>(
     for _ in 0..RETRIES {
         let (before, current) = read_links(store, nt, m, n_level, level)?;
         if current.iter().any(|l| l.tid == new) {
-            return Ok(());
+            return Ok(true);
         }
         let mut list: Vec<Link> = current
             .iter()
@@ -360,23 +369,26 @@ fn link_back<S: PageStore>(
                 }
             }
         }
+        // forced: new counts as diverse and nearest, so trimming evicts
+        // another link (the farthest non-diverse one if there is one)
         list.push(Link {
             tid: new,
-            distance: dq,
-            diverse,
+            distance: if force { f32::NEG_INFINITY } else { dq },
+            diverse: diverse || force,
         });
         trim(&mut list, current.len(), level);
-        if !list.iter().any(|l| l.tid == new) {
-            return Ok(());
-        }
+        let Some(kept) = list.iter_mut().find(|l| l.tid == new) else {
+            return Ok(false);
+        };
+        kept.distance = dq;
         list.resize(current.len(), Link::EMPTY);
         let done =
             write_slots_if_unchanged(store, nt, range.clone(), &before, &links_bytes(&list))?;
         if done {
-            return Ok(());
+            return Ok(true);
         }
     }
-    Ok(()) // persistently contended: the new element keeps its own links
+    Ok(false) // persistently contended: the new element keeps its own links
 }
 
 /// Brings a list back to `max` links like the in-memory build's trim.
@@ -437,6 +449,7 @@ impl<'a> VectorCache<'a> {
         let slot = match graph.read_vector(t, self.arena) {
             Some((false, level, neighbors)) => Some(Slot {
                 start,
+                len: self.arena.len() - start,
                 level,
                 neighbors,
             }),
@@ -454,8 +467,8 @@ impl<'a> VectorCache<'a> {
         if t == self.new_tid {
             return &self.new_vector;
         }
-        let start = self.slots[&t].expect("loaded").start;
-        &self.arena[start..start + self.new_vector.len()]
+        let Slot { start, len, .. } = self.slots[&t].expect("loaded");
+        &self.arena[start..start + len]
     }
 
     /// Reads `t` if needed; its slot when it is live and readable.

@@ -7,9 +7,11 @@
 //!   0 kind u8 = 1 | 1 level u8 | 2 flags u8 | 3 payload count u8
 //!   4 neighbour tuple TID (6) | 10 payload slots u8 (0: 10) | 11 reserved
 //!   12 payloads: that many heap TIDs (6 each), then the vector: dims
-//!   elements, f32 or binary16 as the metapage's storage byte says.
-//!   The slot count (at most MAX_PAYLOADS) is chosen per index by
-//!   `payload_slots` so that as many elements as possible fit a page.
+//!   elements, f32 or binary16 as the metapage's storage byte says, or a
+//!   sparse vector's words (`distance::sparse`; their count varies).
+//!   The slot count (at most MAX_PAYLOADS) is chosen per index (per
+//!   element for sparse vectors) by `payload_slots` so that as many
+//!   elements as possible fit a page.
 //! Neighbour tuple: 0 kind u8 = 2 | 1 level u8 | 2 slots u16 |
 //!   4 one block per level (level 0's 2m slots first, then m per upper
 //!   level): the level's TIDs (6 each; unused slots hold an invalid TID),
@@ -39,12 +41,14 @@ const KIND_NEIGHBORS: u8 = 2;
 /// The largest element header (all MAX_PAYLOADS slots).
 const ELEMENT_HEADER: usize = 12 + 6 * MAX_PAYLOADS;
 
-/// Heap TID slots per element for vectors of `vector_bytes` and this `m`:
-/// the most that still fit as many level-0 elements (with their neighbour
-/// tuples) on a page as MIN_PAYLOAD_SLOTS would. 384-d binary16 with
-/// m = 16: 7 slots, 7 elements a page (10 slots: 6 a page); 384-d f32: 10
-/// slots. Identical vectors beyond the slots become elements of their own.
-pub fn payload_slots(vector_bytes: usize, m: usize) -> usize {
+/// Heap TID slots per element for vectors of `vector_bytes` in `storage`
+/// and this `m`: the most that still fit as many level-0 elements (with
+/// their neighbour tuples) on a page as MIN_PAYLOAD_SLOTS would, and an
+/// even count for 4-byte elements so the vector starts 4-aligned (read in
+/// place, not copied). 384-d binary16 with m = 16: 7 slots, 7 elements a
+/// page (10 slots: 6 a page); 384-d f32: 10 slots. Identical vectors
+/// beyond the slots become elements of their own.
+pub fn payload_slots(storage: Storage, vector_bytes: usize, m: usize) -> usize {
     let usable = PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE;
     let per_page = |slots: usize| {
         let pair =
@@ -52,10 +56,28 @@ pub fn payload_slots(vector_bytes: usize, m: usize) -> usize {
         usable / pair
     };
     let most = per_page(MIN_PAYLOAD_SLOTS);
+    let aligned = |s: &usize| storage.element_size() != 4 || s % 2 == 0;
     (MIN_PAYLOAD_SLOTS..=MAX_PAYLOADS)
         .rev()
-        .find(|s| per_page(*s) == most)
+        .filter(aligned)
+        // an element too big to share a page keeps room for itself
+        .find(|s| per_page(*s) == most && (most > 0 || element_fits(12 + 6 * s + vector_bytes)))
         .unwrap_or(MIN_PAYLOAD_SLOTS)
+}
+
+/// Whether a tuple of `len` bytes fits an empty page.
+fn element_fits(len: usize) -> bool {
+    len <= (PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE - 4) & !7
+}
+
+/// The most dimensions a sparse vector may have, as for the type.
+pub const SPARSE_MAX_DIMS: usize = 1_000_000_000;
+
+/// The most non-zeros a sparse vector's element can hold on one page.
+pub fn max_sparse_nnz() -> usize {
+    let room =
+        ((PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE - 4) & !7) - (12 + 6 * MIN_PAYLOAD_SLOTS);
+    (room / 4 - distance::sparse::WORDS_HEADER) / 2
 }
 
 /// Fewer slots would turn duplicate-heavy data into many small elements.
@@ -88,9 +110,41 @@ pub struct Meta {
 }
 
 impl Meta {
-    /// Bytes of one element's vector on a page.
+    /// Bytes of one element's vector on a page; `VARIABLE` for sparse
+    /// vectors, whose words say how many there are.
     pub fn vector_bytes(&self) -> usize {
-        self.storage.bytes(self.dims as usize)
+        if self.storage.fixed_length() {
+            self.storage.bytes(self.dims as usize)
+        } else {
+            VARIABLE
+        }
+    }
+
+    /// Checks a vector handed to an insert: the index's dimensions, and
+    /// for a sparse one its form and that its element fits a page.
+    pub fn check_vector(&self, v: &[f32]) -> Result<(), Corrupt> {
+        use distance::sparse;
+        let (got, fits) = if self.storage.fixed_length() {
+            (v.len(), true)
+        } else if sparse::valid_words(v) {
+            let nnz = (v.len() - sparse::WORDS_HEADER) / 2;
+            (sparse::dim_of(v) as usize, nnz <= max_sparse_nnz())
+        } else {
+            return Err(Corrupt("a malformed sparse vector".into()));
+        };
+        if got != self.dims as usize {
+            return Err(Corrupt(format!(
+                "expected {} dimensions, not {got}",
+                self.dims
+            )));
+        }
+        if !fits {
+            return Err(Corrupt(format!(
+                "a sparse vector of more than {} non-zeros",
+                max_sparse_nnz()
+            )));
+        }
+        Ok(())
     }
 
     fn encode(&self) -> [u8; META_SIZE] {
@@ -143,12 +197,15 @@ impl Meta {
             entry_level: u16::from_le_bytes([b[24], b[25]]),
             insert_page: u32::from_le_bytes(b[28..32].try_into().expect("4 bytes")),
         };
-        if metric.is_bits() != (storage == Storage::Bits) {
+        if !metric.stores_as(storage) {
             return Err(Corrupt(format!(
                 "metapage pairs metric {metric:?} with storage {storage:?}"
             )));
         }
-        let most = max_dims_for(storage.element_size());
+        let most = match storage {
+            Storage::Sparse => SPARSE_MAX_DIMS,
+            _ => max_dims_for(storage.element_size()),
+        };
         if meta.dims == 0 || meta.dims as usize > most || meta.m < 2 {
             return Err(Corrupt(format!(
                 "metapage has impossible dims {} or m {}",
@@ -241,9 +298,6 @@ pub(crate) fn links_from_bytes(b: &[u8]) -> Vec<Link> {
         .collect()
 }
 
-/// The most levels an element can have (crate::build::MAX_LEVEL + 1).
-const MAX_LEVEL_SLOTS: usize = crate::build::MAX_LEVEL + 1;
-
 /// A heap TID payload packed as block << 16 | offset.
 pub fn payload_tid(payload: u64) -> Tid {
     Tid {
@@ -262,14 +316,16 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
     assert_eq!(store.nblocks(), 0, "write_graph needs an empty store");
     let dims = g.dim();
     let storage = g.params().storage;
-    let most = max_dims_for(storage.element_size());
+    let most = if storage.fixed_length() {
+        max_dims_for(storage.element_size())
+    } else {
+        SPARSE_MAX_DIMS
+    };
     if dims > most {
         return Err(format!(
             "vectors of {dims} dimensions do not fit on a page (at most {most})"
         ));
     }
-    let vector_bytes = storage.bytes(dims);
-    let header = 12 + 6 * payload_slots(vector_bytes, g.params().m);
     let m = g.params().m;
     let nodes: Vec<u32> = (0..g.len() as u32)
         .filter(|id| g.is_linked_node(*id))
@@ -284,14 +340,17 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
     // Per data page, the tuples in the order they are added.
     let mut pages: Vec<Vec<(u32, bool)>> = Vec::new();
     let mut scratch = vec![0u8; PAGE_SIZE];
-    let zeros = vec![0u8; header + vector_bytes + neighbor_len(m, MAX_LEVEL_SLOTS)];
+    let zeros = vec![0u8; PAGE_SIZE];
     let new_page = |pages: &mut Vec<Vec<(u32, bool)>>, scratch: &mut [u8]| {
         init_data_page(scratch);
         pages.push(Vec::new()); // block pages.len(): the metapage is block 0
     };
     for &id in &nodes {
         let level = g.level(id);
-        let (elen, nlen) = (header + vector_bytes, neighbor_len(m, level));
+        let (elen, nlen) = (element_len(g, id), neighbor_len(m, level));
+        if !element_fits(elen) {
+            return Err(format!("an element of {elen} bytes does not fit on a page"));
+        }
         let both = page::maxalign(elen) + page::maxalign(nlen) + 8;
         if pages.is_empty() || page::free_space(&scratch) + 4 < both {
             new_page(&mut pages, &mut scratch);
@@ -377,10 +436,15 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
     Ok(meta)
 }
 
+/// Bytes of node `id`'s element tuple.
+fn element_len(g: &BuildGraph, id: u32) -> usize {
+    12 + 6 * g.payload_slots(id) + g.params().storage.bytes(g.vector(id).len())
+}
+
 fn encode_element(g: &BuildGraph, id: u32, neighbors: Tid) -> Vec<u8> {
     let heap: Vec<Tid> = g.payloads(id).into_iter().map(payload_tid).collect();
     let p = g.params();
-    let slots = payload_slots(p.storage.bytes(g.dim()), p.m);
+    let slots = g.payload_slots(id);
     element_tuple(
         g.level(id),
         &heap,
@@ -504,6 +568,9 @@ fn slots_of(raw: &[u8]) -> usize {
     }
 }
 
+/// `Meta::vector_bytes` of sparse vectors: each element's words say.
+pub const VARIABLE: usize = 0;
+
 /// Reads the element at `t` of an index whose vectors take `vector_bytes`
 /// (`Meta::vector_bytes`).
 pub(crate) fn read_element(p: &[u8], t: Tid, vector_bytes: usize) -> Result<Element<'_>, Corrupt> {
@@ -514,11 +581,20 @@ pub(crate) fn read_element(p: &[u8], t: Tid, vector_bytes: usize) -> Result<Elem
     } else {
         0
     };
-    if header == 0
-        || slots_of(raw) > MAX_PAYLOADS
-        || raw.len() != header + vector_bytes
-        || raw[0] != KIND_ELEMENT
-    {
+    let length_ok = |header: usize| {
+        if vector_bytes != VARIABLE {
+            return raw.len() == header + vector_bytes;
+        }
+        // a sparse vector's words: their count follows the dimensions
+        let words = raw.len().saturating_sub(header) / 4;
+        raw.len() >= header + 8
+            && raw.len() == header + 4 * words
+            && words
+                == distance::sparse::words(u32::from_le_bytes(
+                    raw[header + 4..header + 8].try_into().expect("4 bytes"),
+                ) as usize)
+    };
+    if header == 0 || slots_of(raw) > MAX_PAYLOADS || raw[0] != KIND_ELEMENT || !length_ok(header) {
         return Err(Corrupt(format!(
             "tuple ({},{}) is not an element of {vector_bytes} vector bytes",
             t.block, t.offset
@@ -599,7 +675,7 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
         let bytes = self.meta.vector_bytes();
         self.with_page(t, |p| {
             let e = read_element(p, t, bytes)?;
-            let mut v = Vec::with_capacity(self.meta.dims as usize);
+            let mut v = Vec::with_capacity(e.vector().len() / self.meta.storage.element_size());
             self.meta.storage.decode(e.vector(), &mut v);
             Ok(ElementInfo {
                 vector: v,

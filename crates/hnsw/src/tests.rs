@@ -939,7 +939,7 @@ mod page_insert {
                 Inserted::NotIndexed => panic!("indexable"),
             }
         }
-        let slots = crate::pages::payload_slots(12, 4);
+        let slots = crate::pages::payload_slots(Storage::F32, 12, 4);
         assert!((4..=MAX_PAYLOADS).contains(&slots));
         assert_eq!(
             elements.len(),
@@ -1358,13 +1358,13 @@ fn neighbour_tuples_of_the_highest_level_fit_a_page() {
 fn payload_slots_fill_pages() {
     use crate::pages::payload_slots;
     // 384-d f32 with m = 16: 4 elements a page either way, so all 10 slots
-    assert_eq!(payload_slots(4 * 384, 16), 10);
+    assert_eq!(payload_slots(Storage::F32, 4 * 384, 16), 10);
     // 384-d binary16: 7 slots fit 7 elements a page where 10 fit 6
-    assert_eq!(payload_slots(2 * 384, 16), 7);
+    assert_eq!(payload_slots(Storage::F16, 2 * 384, 16), 7);
     // never below the floor, never above the maximum
     for bytes in [4usize, 64, 512, 1024, 3000, 8000] {
         for m in [2usize, 8, 16, 48, 100] {
-            let s = payload_slots(bytes, m);
+            let s = payload_slots(Storage::F16, bytes, m);
             assert!((4..=MAX_PAYLOADS).contains(&s), "{bytes} bytes m {m}: {s}");
         }
     }
@@ -1409,4 +1409,296 @@ fn bit_strings_search_by_hamming_and_jaccard_on_pages() {
         let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
         assert!(same(&back, &data[5]) || data.iter().any(|v| same(&back, v)));
     }
+}
+
+mod sparse_vectors {
+    use super::*;
+    use crate::insert::{insert, Inserted};
+    use crate::pages::{max_sparse_nnz, tid_payload, write_graph, PageGraph};
+    use distance::sparse;
+    use pagestore::{MemStore, PageStore};
+
+    const DIM: usize = 3000;
+    const METRICS: [Metric; 4] = [
+        Metric::SparseL2,
+        Metric::SparseInnerProduct,
+        Metric::SparseCosine,
+        Metric::SparseL1,
+    ];
+
+    /// Word forms of sparse vectors around 8 centres of 60 non-zeros each:
+    /// a point keeps a random 15..45 of its centre's entries (jittered) and
+    /// adds 0..5 random others, so lengths vary from vector to vector.
+    fn sparse_data(n: usize, seed: u64, centre_seed: u64) -> Vec<Vec<f32>> {
+        let mut rng = Rng(centre_seed);
+        let centres: Vec<Vec<(u32, f32)>> = (0..8)
+            .map(|_| {
+                (0..60)
+                    .map(|_| ((rng.next() % DIM as u64) as u32, rng.unit() * 4.0))
+                    .collect()
+            })
+            .collect();
+        let mut rng = Rng(seed);
+        (0..n)
+            .map(|i| {
+                let mut entries: Vec<(u32, f32)> = Vec::new();
+                for (j, v) in &centres[i % 8] {
+                    if rng.next() % 4 != 0 {
+                        entries.push((*j, v + rng.unit()));
+                    }
+                }
+                for _ in 0..rng.next() % 6 {
+                    entries.push(((rng.next() % DIM as u64) as u32, rng.unit()));
+                }
+                entries.sort_by_key(|e| e.0);
+                entries.dedup_by_key(|e| e.0);
+                entries.retain(|e| e.1 != 0.0);
+                words(&entries)
+            })
+            .collect()
+    }
+
+    fn words(entries: &[(u32, f32)]) -> Vec<f32> {
+        let (indices, values): (Vec<u32>, Vec<f32>) = entries.iter().copied().unzip();
+        let mut w = Vec::new();
+        sparse::to_words(
+            DIM as u32,
+            sparse::Sparse {
+                indices: &indices,
+                values: &values,
+            },
+            &mut w,
+        );
+        w
+    }
+
+    fn params(metric: Metric) -> BuildParams {
+        BuildParams {
+            m: 8,
+            ef_construction: 64,
+            metric,
+            seed: 3,
+            storage: Storage::Sparse,
+        }
+    }
+
+    fn sparse_index(data: &[Vec<f32>], metric: Metric) -> (BuildGraph, MemStore) {
+        let mut g = BuildGraph::new(params(metric), DIM);
+        for (i, v) in data.iter().enumerate() {
+            g.push(v, tid_payload(heap_tid(i)));
+        }
+        let serial = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        g.insert_pending(&serial, 128, |_| {});
+        let store = MemStore::new();
+        write_graph(&g, &store).unwrap();
+        (g, store)
+    }
+
+    #[test]
+    fn sparse_metrics_equal_their_dense_counterparts() {
+        let data = sparse_data(40, 5, 6);
+        let dense = |w: &[f32]| {
+            let s = sparse::from_words(w);
+            let mut d = vec![0f32; DIM];
+            for (i, v) in s.indices.iter().zip(s.values) {
+                d[*i as usize] = *v;
+            }
+            d
+        };
+        let pairs = [
+            (Metric::SparseL2, Metric::L2),
+            (Metric::SparseInnerProduct, Metric::InnerProduct),
+            (Metric::SparseCosine, Metric::Cosine),
+            (Metric::SparseL1, Metric::L1),
+        ];
+        for (s, d) in pairs {
+            for a in &data[..8] {
+                for b in &data {
+                    let got = s.distance(&s.prepare(a).unwrap(), &s.prepare(b).unwrap());
+                    let want = d.distance(
+                        &d.prepare(&dense(a)).unwrap(),
+                        &d.prepare(&dense(b)).unwrap(),
+                    );
+                    assert!(
+                        (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                        "{s:?}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn recall_and_pages_equal_memory_for_every_sparse_metric() {
+        let data = sparse_data(1500, 41, 40);
+        let queries = sparse_data(30, 42, 40);
+        for metric in METRICS {
+            let (g, store) = sparse_index(&data, metric);
+            let pg = PageGraph::open(&store).unwrap();
+            assert_eq!(
+                (pg.meta().dims, pg.meta().storage),
+                (DIM as u32, Storage::Sparse)
+            );
+            let mut hits = 0;
+            for q in &queries {
+                let truth: HashSet<u32> = brute_force(&data, metric, q, 10).into_iter().collect();
+                let q = metric.prepare(q).unwrap();
+                let mem = search(&g, &q, 10, 64);
+                hits += mem.iter().filter(|c| truth.contains(&c.id)).count();
+                let paged = search(&pg, &q, 10, 64);
+                let key = |d: f32, p: Vec<u64>| (d.to_bits(), p);
+                let mut a: Vec<_> = mem
+                    .iter()
+                    .map(|c| key(c.distance, g.payloads(c.id)))
+                    .collect();
+                let mut b: Vec<_> = paged
+                    .iter()
+                    .map(|c| {
+                        key(
+                            c.distance,
+                            pg.heap_tids(c.id).into_iter().map(tid_payload).collect(),
+                        )
+                    })
+                    .collect();
+                a.sort();
+                b.sort();
+                assert_eq!(a, b, "{metric:?}: pages answer as memory does");
+            }
+            let r = hits as f64 / (10 * queries.len()) as f64;
+            eprintln!("{metric:?}: recall@10 {r:.3}");
+            assert!(r >= 0.95, "{metric:?}: recall@10 {r}");
+            assert!(pg.take_error().is_none());
+        }
+    }
+
+    #[test]
+    fn inserts_of_every_length_up_to_the_page_limit() {
+        let data = sparse_data(400, 51, 50);
+        let (_, store) = sparse_index(&data[..300], Metric::SparseL2);
+        let most = max_sparse_nnz();
+        assert!(most >= 1000, "{most}");
+        // the longest vector fits, one more non-zero does not
+        let long = |n: usize| {
+            words(
+                &(0..n)
+                    .map(|i| (i as u32 * 2, 1.0 + i as f32))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let mut extra = data[300..].to_vec();
+        extra.push(long(most));
+        extra.push(words(&[])); // the zero vector is indexed under L2
+        for (i, v) in extra.iter().enumerate() {
+            let r = insert(&store, v, heap_tid(300 + i), 9).unwrap();
+            assert!(matches!(r, Inserted::Element(_)), "{r:?}");
+        }
+        assert!(insert(&store, &long(most + 1), heap_tid(999), 9).is_err());
+        let mut wrong_dim = data[0].clone();
+        wrong_dim[0] = f32::from_bits(DIM as u32 + 1);
+        assert!(insert(&store, &wrong_dim, heap_tid(999), 9).is_err());
+        // an identical vector joins its element
+        assert_eq!(
+            insert(&store, &data[7], heap_tid(998), 9).unwrap(),
+            Inserted::Duplicate(search(&PageGraph::open(&store).unwrap(), &data[7], 1, 40)[0].id)
+        );
+        let pg = PageGraph::open(&store).unwrap();
+        let all: Vec<&Vec<f32>> = data[..300].iter().chain(&extra).collect();
+        for (i, v) in all.iter().enumerate() {
+            let found = search(&pg, v, 1, 64);
+            assert_eq!(found[0].distance, 0.0, "row {i}");
+            assert!(pg.heap_tids(found[0].id).contains(&heap_tid(i)), "row {i}");
+        }
+        assert!(pg.take_error().is_none());
+        assert!(store.nblocks() > 2);
+    }
+
+    #[test]
+    fn a_build_writes_elements_of_the_most_non_zeros() {
+        let mut data = sparse_data(50, 61, 60);
+        let n = max_sparse_nnz();
+        data.push(words(&(0..n).map(|i| (i as u32, 0.5)).collect::<Vec<_>>()));
+        let (_, store) = sparse_index(&data, Metric::SparseCosine);
+        let pg = PageGraph::open(&store).unwrap();
+        let q = Metric::SparseCosine.prepare(&data[50]).unwrap();
+        let found = search(&pg, &q, 1, 40);
+        assert!(found[0].distance <= -0.9999, "{:?}", found[0]);
+        assert_eq!(pg.heap_tids(found[0].id), vec![heap_tid(50)]);
+        assert!(pg.take_error().is_none());
+    }
+
+    #[test]
+    fn four_byte_elements_start_aligned() {
+        use crate::pages::payload_slots;
+        for bytes in [4usize, 40, 400, 1000, 4000, 8000] {
+            for storage in [Storage::F32, Storage::Sparse, Storage::Bits] {
+                assert_eq!(
+                    payload_slots(storage, bytes, 16) % 2,
+                    0,
+                    "{storage:?} {bytes}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_outlier_every_neighbour_refuses_is_still_linked() {
+    use crate::insert::{insert, Inserted};
+    use crate::iterative::IterativeSearch;
+    use crate::pages::PageGraph;
+    use distance::sparse;
+    // sparse vectors of two non-zeros in 1000 dimensions: an outlier of
+    // 1000 ones is equally far from all of them, and ties with every
+    // neighbour's own links, so the heuristic refuses it everywhere
+    let words = |entries: &[(u32, f32)]| {
+        let (i, v): (Vec<u32>, Vec<f32>) = entries.iter().copied().unzip();
+        let mut w = Vec::new();
+        let s = sparse::Sparse {
+            indices: &i,
+            values: &v,
+        };
+        sparse::to_words(1000, s, &mut w);
+        w
+    };
+    let mut g = BuildGraph::new(
+        BuildParams {
+            m: 16,
+            ef_construction: 64,
+            metric: Metric::SparseL2,
+            seed: 1,
+            storage: Storage::Sparse,
+        },
+        1000,
+    );
+    for i in 1..2000u32 {
+        let (a, b) = (i % 1000, (i * 7) % 1000);
+        if a != b {
+            let mut e = [(a, 1.0), (b, (i % 13 + 1) as f32)];
+            e.sort_by_key(|x| x.0);
+            g.push(&words(&e), crate::pages::tid_payload(heap_tid(i as usize)));
+        }
+    }
+    g.insert_pending(&pool(), 256, |_| {});
+    let store = pagestore::MemStore::new();
+    crate::pages::write_graph(&g, &store).unwrap();
+    let outlier = words(&(0..1000).map(|i| (i, 1.0)).collect::<Vec<_>>());
+    let Inserted::Element(t) = insert(&store, &outlier, heap_tid(5000), 3).unwrap() else {
+        panic!("a new element");
+    };
+    let pg = PageGraph::open(&store).unwrap();
+    assert_eq!(search(&pg, &outlier, 1, 40)[0].id, t);
+    // the walk alone (no sweep) reaches it from anywhere
+    let mut it = IterativeSearch::new(&words(&[(3, 1.0)]), 40);
+    let mut seen = HashSet::new();
+    loop {
+        let b = it.next_batch(&pg);
+        if b.is_empty() {
+            break;
+        }
+        seen.extend(b.iter().map(|c| c.id));
+    }
+    assert!(seen.contains(&t));
 }

@@ -117,7 +117,7 @@ impl Meta {
             storage,
             list_pages: u32_at(20),
         };
-        if metric.is_bits() != (storage == Storage::Bits) {
+        if !metric.stores_as(storage) || metric.is_sparse() {
             return Err(Corrupt(format!(
                 "metapage pairs metric {metric:?} with storage {storage:?}"
             )));
