@@ -736,3 +736,9 @@ CREATE OPERATOR CLASS bit_hamming_ops
     OPERATOR 1 <~> (bit, bit) FOR ORDER BY float_ops,
     FUNCTION 1 hamming_distance(bit, bit),
     FUNCTION 3 hamming_distance(bit, bit);
+
+-- checking an index (like amcheck: superusers only unless granted)
+CREATE FUNCTION vector_ext_index_check(regclass) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'vx_index_check' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION vector_ext_index_check(regclass) IS 'check an hnsw or ivfflat index: page layout, links or lists, heap TIDs';
+REVOKE ALL ON FUNCTION vector_ext_index_check(regclass) FROM PUBLIC;

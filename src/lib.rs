@@ -4,6 +4,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod am;
+mod check;
 mod error;
 mod fmgr;
 mod hnsw;

@@ -79,6 +79,15 @@ def assert_index_matches_table(conn, am, table, op, probe, sample):
     missing = set(rows) - set(ids)
     assert not missing, f"{len(missing)} rows unreachable through the index"
     assert not set(ids) - set(rows), "the index returned rows the table does not have"
+    # the index's own check: sound pages, links or lists, heap TIDs (dead
+    # rows not yet vacuumed may still be held)
+    index = conn.execute("SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                         "JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = %s::regclass AND a.amname = %s",
+                         (table, am)).fetchone()[0]
+    check = conn.execute("SELECT vector_ext_index_check(%s::regclass)", (index,)).fetchone()[0]
+    print(f"\n{table}: index check {check}")
+    assert check["ok"], check["problems"]
+    assert check["heap_tids"] >= len(rows)
     settings = AMS[am]["search"] | {"enable_seqscan": "off"}
     apply(conn, settings)
     sql = f"SELECT emb = %s FROM {table} ORDER BY emb {op} %s LIMIT 1"
@@ -248,6 +257,10 @@ def test_corrupted_pages_raise_errors_that_name_the_index(data, am):
                 assert f'index "{table}_emb_idx" is corrupted' in str(e.value), what
                 assert e.value.diag.message_hint == "REINDEX the index."
                 print(f"\n{what}: {e.value}")
+                # the index check reports the damage instead of raising it
+                check = c.execute(f"SELECT vector_ext_index_check('{table}_emb_idx')").fetchone()[0]
+                assert not check["ok"] and check["problems"], (what, check)
+                print(f"index check: {check['problems'][:2]}")
             run_as_cluster_owner("cluster_stop")
         Path(path).write_bytes(original)
     finally:

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod build;
+pub mod check;
 pub mod insert;
 pub mod iterative;
 pub mod pages;

@@ -1702,3 +1702,84 @@ fn an_outlier_every_neighbour_refuses_is_still_linked() {
     }
     assert!(seen.contains(&t));
 }
+
+mod index_check {
+    use super::*;
+    use crate::check::check_index;
+    use crate::pages::{level_slots, links_bytes, read_links, write_slots_if_unchanged, PageGraph};
+    use pagestore::PageStore;
+
+    #[test]
+    fn a_sound_index_checks_clean_and_reports_its_rows() {
+        let data = clustered(600, 8, 4, 81);
+        let (_, store) = paged_index(&data[..500], Metric::L2, 8, 5);
+        for (i, v) in data.iter().enumerate().skip(500) {
+            crate::insert::insert(&store, v, heap_tid(i), 7).unwrap();
+        }
+        let mut pages = 0;
+        let r = check_index(&store, || pages += 1);
+        assert_eq!(r.problems, Vec::<String>::new());
+        assert_eq!(r.problem_count, 0);
+        assert_eq!(r.heap_tids, (0..600).map(heap_tid).collect::<Vec<_>>());
+        assert_eq!((r.elements, r.deleted_elements, r.unreachable), (600, 0, 0));
+        assert!(r.links >= 600 * 4, "{}", r.links);
+        assert_eq!(pages as u32, store.nblocks() - 1);
+    }
+
+    #[test]
+    fn unreachable_elements_are_counted_until_vacuum_relinks_them() {
+        let (store, victims) = super::page_vacuum::stranded_index();
+        let r = check_index(&store, || {});
+        assert_eq!((r.unreachable, r.problem_count), (victims.len() as u64, 0));
+        crate::vacuum::bulk_delete(&store, |_| false, || {}).unwrap();
+        assert_eq!(check_index(&store, || {}).unreachable, 0);
+    }
+
+    #[test]
+    fn broken_links_and_pointers_are_reported() {
+        let data = clustered(300, 8, 4, 83);
+        let (_, store) = paged_index(&data, Metric::L2, 8, 5);
+        let pg = PageGraph::open(&store).unwrap();
+        let a = search(&pg, &data[10], 1, 40)[0].id;
+        let b = search(&pg, &data[20], 1, 40)[0].id;
+        let (ea, eb) = (pg.element(a).unwrap(), pg.element(b).unwrap());
+        // a's first link now leads to b's neighbour tuple, not an element
+        let (before, mut links) = read_links(&store, ea.neighbors, 8, ea.level, 0).unwrap();
+        links[0].tid = eb.neighbors;
+        assert!(write_slots_if_unchanged(
+            &store,
+            ea.neighbors,
+            level_slots(8, 0),
+            &before,
+            &links_bytes(&links)
+        )
+        .unwrap());
+        let r = check_index(&store, || {});
+        assert_eq!(r.problem_count, 1, "{:?}", r.problems);
+        assert!(
+            r.problems[0].contains("which is not an element"),
+            "{:?}",
+            r.problems
+        );
+        // b's element now points at a's neighbour tuple (a wrong level or
+        // a shared one: the check names it when the levels differ)
+        store
+            .write(b.block, |p| -> Result<(), pagestore::Corrupt> {
+                let raw = pagestore::page::item_mut(p, b.offset)?;
+                raw[4..10].copy_from_slice(&pagestore::Tid::INVALID.to_bytes());
+                Ok(())
+            })
+            .unwrap();
+        let r = check_index(&store, || {});
+        assert_eq!(r.problem_count, 2, "{:?}", r.problems);
+        assert!(r
+            .problems
+            .iter()
+            .any(|p| p.contains("not a neighbour tuple of its level")));
+        // a damaged metapage ends the check with one problem
+        store.write(0, |p| p[pagestore::page::HEADER_SIZE] ^= 0xff);
+        let r = check_index(&store, || {});
+        assert_eq!((r.problem_count, r.elements), (1, 0));
+        assert!(r.problems[0].starts_with("metapage"), "{:?}", r.problems);
+    }
+}

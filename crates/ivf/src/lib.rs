@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod build;
+pub mod check;
 pub mod insert;
 pub mod kmeans;
 pub mod pages;

@@ -29,7 +29,7 @@ const KIND_LISTS: u16 = 1;
 const KIND_DATA: u16 = 2;
 const META_SIZE: usize = 24;
 const LIST_HEADER: usize = 8;
-const ITEM_HEADER: usize = 8;
+pub(crate) const ITEM_HEADER: usize = 8;
 
 /// Tuple space of an empty page, less one line pointer, MAXALIGNed down.
 const fn tuple_space() -> usize {

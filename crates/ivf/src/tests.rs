@@ -639,3 +639,72 @@ fn bit_strings_expand_and_pack_back_and_cluster_by_hamming() {
         assert_eq!(search(&store, v, 8, 1), vec![i], "row {i}");
     }
 }
+
+#[test]
+fn index_check_reports_rows_and_damage() {
+    use crate::check::check_index;
+    use crate::pages::{read_list, ITEM_HEADER};
+    let dim = 8;
+    let (points, _) = clustered(900, dim, 6, 2.0, 91);
+    let store = build(&points[..700 * dim], dim, 12, Metric::L2, 1 << 20);
+    let meta = read_meta(&store).unwrap();
+    for (i, v) in points.chunks_exact(dim).enumerate().skip(700) {
+        insert(&store, &meta, None, v, heap_tid(i)).unwrap();
+    }
+    let mut lists = 0;
+    let r = check_index(&store, || lists += 1);
+    assert_eq!(
+        (r.problems.clone(), r.problem_count, r.misplaced),
+        (vec![], 0, 0)
+    );
+    assert_eq!(r.heap_tids, (0..900).map(heap_tid).collect::<Vec<_>>());
+    assert_eq!((r.items, r.lists, lists), (900, 12, 12));
+
+    // an item of list 0 now holds list 5's center: misplaced
+    let start = read_list(&store, &meta, 0).unwrap().start;
+    let other = read_list(&store, &meta, 5).unwrap().center;
+    store
+        .write(start, |p| -> Result<(), pagestore::Corrupt> {
+            let raw = pagestore::page::item_mut(p, 1)?;
+            for (d, x) in other.iter().enumerate() {
+                raw[ITEM_HEADER + 4 * d..ITEM_HEADER + 4 * d + 4].copy_from_slice(&x.to_le_bytes());
+            }
+            Ok(())
+        })
+        .unwrap();
+    let r = check_index(&store, || {});
+    assert_eq!((r.misplaced, r.problem_count), (1, 0));
+    // an item repeating another's heap TID
+    let second = store
+        .read(start, |p| {
+            pagestore::page::item(p, 2).map(|raw| raw[..6].to_vec())
+        })
+        .unwrap();
+    store
+        .write(start, |p| -> Result<(), pagestore::Corrupt> {
+            pagestore::page::item_mut(p, 1)?[..6].copy_from_slice(&second);
+            Ok(())
+        })
+        .unwrap();
+    let r = check_index(&store, || {});
+    assert_eq!(r.problem_count, 1, "{:?}", r.problems);
+    assert!(r.problems[0].contains("held twice"), "{:?}", r.problems);
+    // list 1's chain now starts at list 0's first page
+    let t = meta.list_tid(1);
+    store
+        .write(t.block, |p| -> Result<(), pagestore::Corrupt> {
+            let raw = pagestore::page::item_mut(p, t.offset)?;
+            raw[0..4].copy_from_slice(&start.to_le_bytes());
+            Ok(())
+        })
+        .unwrap();
+    let r = check_index(&store, || {});
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.contains("is in the chains of lists 0 and 1")),
+        "{:?}",
+        r.problems
+    );
+    assert!(r.unused_pages >= 1, "list 1's own pages are no longer used");
+}

@@ -12,6 +12,9 @@ mod float;
 mod sparse;
 mod text;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use binary::{decode_dense_f16, decode_dense_f32, encode_dense_f16, encode_dense_f32};
 pub use error::{SqlState, VectorError};
 pub use float::{scan_float, write_shortest_f32, ScannedFloat};

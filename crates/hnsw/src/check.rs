@@ -1,0 +1,193 @@
+//! Checking an index on pages (`vector_ext_index_check`): every tuple
+//! readable and of its kind, every element pointing at a neighbour tuple
+//! of its level, every link leading to an element of at least the link's
+//! level, the entry point an element of the recorded level, no heap TID
+//! held twice. Problems are collected, not raised, so one run reports them
+//! all; what a search can reach from the entry point is counted too.
+
+use crate::pages::{check_index_page, read_element, read_links, PageGraph, FLAG_DELETED};
+use crate::search::Graph;
+use pagestore::{page, PageStore, Tid};
+use std::collections::{HashMap, HashSet};
+
+/// What a check found.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Report {
+    pub pages: u32,
+    pub elements: u64,
+    pub deleted_elements: u64,
+    /// Heap TIDs held by live elements.
+    pub heap_tids: Vec<Tid>,
+    pub links: u64,
+    /// Live elements no walk from the entry point reaches (VACUUM relinks
+    /// them; iterative scans still return them).
+    pub unreachable: u64,
+    /// The first problems found (at most `MAX_PROBLEMS`), and how many in all.
+    pub problems: Vec<String>,
+    pub problem_count: u64,
+}
+
+pub const MAX_PROBLEMS: usize = 20;
+
+impl Report {
+    fn problem(&mut self, p: String) {
+        self.problem_count += 1;
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(p);
+        }
+    }
+}
+
+struct Node {
+    level: usize,
+    neighbors: Tid,
+    deleted: bool,
+    /// Level-0 links (for reachability).
+    links0: Vec<Tid>,
+}
+
+/// Checks the index in `store`; `between` runs after each page.
+pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report {
+    let mut r = Report {
+        pages: store.nblocks(),
+        ..Default::default()
+    };
+    let graph = match PageGraph::open(store) {
+        Ok(g) => g,
+        Err(e) => {
+            r.problem(format!("metapage: {}", e.0));
+            return r;
+        }
+    };
+    let meta = *graph.meta();
+    let (m, bytes) = (meta.m as usize, meta.vector_bytes());
+
+    // every element, its heap TIDs, and where neighbour tuples are
+    let mut nodes: HashMap<Tid, Node> = HashMap::new();
+    let mut neighbor_tuples: HashMap<Tid, usize> = HashMap::new();
+    let mut held: HashSet<Tid> = HashSet::new();
+    for block in 1..store.nblocks() {
+        let read = store.read(block, |p| -> Result<Vec<String>, pagestore::Corrupt> {
+            check_index_page(p)?;
+            let mut problems = Vec::new();
+            for offset in 1..=page::max_offset(p)? {
+                let t = Tid { block, offset };
+                let raw = page::item(p, offset)?;
+                match raw.first() {
+                    Some(1) => match read_element(p, t, bytes) {
+                        Ok(e) => {
+                            let deleted = e.raw[2] & FLAG_DELETED != 0;
+                            if !deleted {
+                                for i in 0..e.payload_count {
+                                    let h = Tid::from_bytes(&e.raw[12 + 6 * i..18 + 6 * i]);
+                                    if !h.is_valid() {
+                                        problems.push(format!("element ({block},{offset}) holds an invalid heap TID"));
+                                    } else if !held.insert(h) {
+                                        problems.push(format!(
+                                            "heap TID ({},{}) is held twice (again by ({block},{offset}))",
+                                            h.block, h.offset
+                                        ));
+                                    } else {
+                                        r.heap_tids.push(h);
+                                    }
+                                }
+                            }
+                            nodes.insert(
+                                t,
+                                Node {
+                                    level: e.level,
+                                    neighbors: Tid::from_bytes(&e.raw[4..10]),
+                                    deleted,
+                                    links0: Vec::new(),
+                                },
+                            );
+                        }
+                        Err(e) => problems.push(e.0),
+                    },
+                    Some(2) if raw.len() >= 4 => {
+                        neighbor_tuples.insert(t, raw[1] as usize);
+                    }
+                    _ => problems.push(format!("tuple ({block},{offset}) is of no known kind")),
+                }
+            }
+            Ok(problems)
+        });
+        match read {
+            Ok(problems) => problems.into_iter().for_each(|p| r.problem(p)),
+            Err(e) => r.problem(format!("page {block}: {}", e.0)),
+        }
+        between();
+    }
+
+    // each element's neighbour tuple and links
+    let tids: Vec<Tid> = nodes.keys().copied().collect();
+    for t in &tids {
+        let (level, nt) = (nodes[t].level, nodes[t].neighbors);
+        r.elements += 1;
+        r.deleted_elements += nodes[t].deleted as u64;
+        if neighbor_tuples.get(&nt) != Some(&level) {
+            r.problem(format!(
+                "element ({},{}) of level {level} points to ({},{}), not a neighbour tuple of its level",
+                t.block, t.offset, nt.block, nt.offset
+            ));
+            continue;
+        }
+        for l in 0..=level {
+            let links = match read_links(store, nt, m, level, l) {
+                Ok((_, links)) => links,
+                Err(e) => {
+                    r.problem(e.0);
+                    break;
+                }
+            };
+            for link in links.iter().filter(|x| x.tid.is_valid()) {
+                r.links += 1;
+                match nodes.get(&link.tid) {
+                    None => r.problem(format!(
+                        "element ({},{}) links on level {l} to ({},{}), which is not an element",
+                        t.block, t.offset, link.tid.block, link.tid.offset
+                    )),
+                    Some(n) if n.level < l => r.problem(format!(
+                        "element ({},{}) links on level {l} to ({},{}) of level {}",
+                        t.block, t.offset, link.tid.block, link.tid.offset, n.level
+                    )),
+                    Some(_) if l == 0 => {
+                        nodes.get_mut(t).expect("listed").links0.push(link.tid);
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    // the entry point, and what a walk from it reaches
+    match graph.entry_point() {
+        None if nodes.values().any(|n| !n.deleted) => {
+            r.problem("no entry point, but the index has live elements".into())
+        }
+        None => {}
+        Some((entry, level)) => match nodes.get(&entry) {
+            Some(n) if n.level == level => {
+                let mut seen: HashSet<Tid> = HashSet::from([entry]);
+                let mut stack = vec![entry];
+                while let Some(t) = stack.pop() {
+                    for l in &nodes[&t].links0 {
+                        if seen.insert(*l) {
+                            stack.push(*l);
+                        }
+                    }
+                }
+                r.unreachable = nodes
+                    .iter()
+                    .filter(|(t, n)| !n.deleted && !seen.contains(t))
+                    .count() as u64;
+            }
+            _ => r.problem(format!(
+                "the entry point ({},{}) is not an element of level {level}",
+                entry.block, entry.offset
+            )),
+        },
+    }
+    r.heap_tids.sort();
+    r
+}

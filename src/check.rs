@@ -1,0 +1,164 @@
+//! `vector_ext_index_check(regclass) RETURNS jsonb`: runs the pure crates'
+//! checks (`hnsw::check`, `ivf::check`) over an index's pages under share
+//! locks, adds what only the heap can tell (heap TIDs past its end), and
+//! reports everything as one JSON object: counts, up to 20 problems, and
+//! `ok` (no problems). Like amcheck, it reads every page; it takes
+//! AccessShareLock on the table and the index, so writes go on meanwhile.
+
+use crate::am;
+use crate::fmgr::pg_function;
+use crate::storage::BufferStore;
+use pagestore::Tid;
+use pgrx::pg_sys;
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+use std::ffi::{CStr, CString};
+use std::fmt::Write;
+
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The JSON object of a report: `fields` (name, number), then the heap
+/// TIDs' check and the problems.
+fn report_json(
+    am_name: &str,
+    fields: &[(&str, u64)],
+    heap_tids: &[Tid],
+    heap_blocks: u32,
+    problems: &[String],
+    problem_count: u64,
+) -> String {
+    let dangling = heap_tids.iter().filter(|t| t.block >= heap_blocks).count() as u64;
+    let mut problems = problems.to_vec();
+    let mut count = problem_count;
+    if dangling > 0 {
+        count += dangling;
+        problems.push(format!(
+            "{dangling} heap TIDs point past the table's {heap_blocks} blocks"
+        ));
+    }
+    let mut out = format!("{{\"am\": {}", json_str(am_name));
+    for (k, v) in fields {
+        let _ = write!(out, ", {}: {v}", json_str(k));
+    }
+    let _ = write!(
+        out,
+        ", \"heap_tids\": {}, \"problem_count\": {count}, \"problems\": [{}], \"ok\": {}}}",
+        heap_tids.len(),
+        problems
+            .iter()
+            .map(|p| json_str(p))
+            .collect::<Vec<_>>()
+            .join(", "),
+        count == 0
+    );
+    out
+}
+
+pg_function!(pg_finfo_vx_index_check, vx_index_check, |args| {
+    let oid = pg_sys::Oid::from(args.datum(0).value() as u32);
+    // SAFETY: catalog lookups and relation opens on the backend thread;
+    // the relations stay open (and locked) until the end of this call.
+    let json = unsafe {
+        let heap_oid = pg_sys::IndexGetRelation(oid, true);
+        if heap_oid == pg_sys::InvalidOid {
+            let name = pg_sys::get_rel_name(oid);
+            let name = if name.is_null() {
+                format!("relation with OID {}", u32::from(oid))
+            } else {
+                format!("\"{}\"", CStr::from_ptr(name).to_string_lossy())
+            };
+            am::error(
+                PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+                format!("{name} is not an index"),
+                None,
+            );
+        }
+        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+        let heap = pg_sys::relation_open(heap_oid, lock);
+        let index = pg_sys::index_open(oid, lock);
+        let am_name = {
+            let p = pg_sys::get_am_name((*(*index).rd_rel).relam);
+            if p.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(p).to_string_lossy().into_owned()
+            }
+        };
+        let heap_blocks =
+            pg_sys::RelationGetNumberOfBlocksInFork(heap, pg_sys::ForkNumber::MAIN_FORKNUM);
+        let store = BufferStore::logged(index);
+        let json = match am_name.as_str() {
+            "hnsw" => {
+                let r = hnsw::check::check_index(&store, am::check_for_interrupts);
+                report_json(
+                    "hnsw",
+                    &[
+                        ("pages", r.pages as u64),
+                        ("elements", r.elements),
+                        ("deleted_elements", r.deleted_elements),
+                        ("links", r.links),
+                        ("unreachable_elements", r.unreachable),
+                    ],
+                    &r.heap_tids,
+                    heap_blocks,
+                    &r.problems,
+                    r.problem_count,
+                )
+            }
+            "ivfflat" => {
+                let r = ivf::check::check_index(&store, am::check_for_interrupts);
+                report_json(
+                    "ivfflat",
+                    &[
+                        ("pages", r.pages as u64),
+                        ("lists", r.lists as u64),
+                        ("items", r.items),
+                        ("misplaced_items", r.misplaced),
+                        ("unused_pages", r.unused_pages as u64),
+                    ],
+                    &r.heap_tids,
+                    heap_blocks,
+                    &r.problems,
+                    r.problem_count,
+                )
+            }
+            _ => am::error(
+                PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+                format!(
+                    "\"{}\" is not an hnsw or ivfflat index",
+                    am::relation_name(index)
+                ),
+                None,
+            ),
+        };
+        pg_sys::index_close(index, lock);
+        pg_sys::relation_close(heap, lock);
+        json
+    };
+    let c = CString::new(json).expect("no NUL in the report");
+    // SAFETY: jsonb's input function reads the NUL-terminated text and
+    // returns a palloc'd jsonb.
+    unsafe {
+        pg_sys::OidInputFunctionCall(
+            pg_sys::Oid::from(pg_sys::F_JSONB_IN),
+            c.as_ptr() as *mut std::ffi::c_char,
+            pg_sys::JSONBOID,
+            -1,
+        )
+    }
+});
