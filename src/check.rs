@@ -39,15 +39,14 @@ fn report_json(
     fields: &[(&str, u64)],
     heap_tids: &[Tid],
     heap_blocks: u32,
-    problems: &[String],
-    problem_count: u64,
+    problems: &pagestore::Problems,
 ) -> String {
     let dangling = heap_tids.iter().filter(|t| t.block >= heap_blocks).count() as u64;
-    let mut problems = problems.to_vec();
-    let mut count = problem_count;
+    let mut list = problems.first.clone();
+    let mut count = problems.count;
     if dangling > 0 {
         count += dangling;
-        problems.push(format!(
+        list.push(format!(
             "{dangling} heap TIDs point past the table's {heap_blocks} blocks"
         ));
     }
@@ -59,8 +58,7 @@ fn report_json(
         out,
         ", \"heap_tids\": {}, \"problem_count\": {count}, \"problems\": [{}], \"ok\": {}}}",
         heap_tids.len(),
-        problems
-            .iter()
+        list.iter()
             .map(|p| json_str(p))
             .collect::<Vec<_>>()
             .join(", "),
@@ -112,12 +110,12 @@ pg_function!(pg_finfo_vx_index_check, vx_index_check, |args| {
                         ("elements", r.elements),
                         ("deleted_elements", r.deleted_elements),
                         ("links", r.links),
+                        ("new_pages", r.new_pages as u64),
                         ("unreachable_elements", r.unreachable),
                     ],
                     &r.heap_tids,
                     heap_blocks,
                     &r.problems,
-                    r.problem_count,
                 )
             }
             "ivfflat" => {
@@ -134,7 +132,6 @@ pg_function!(pg_finfo_vx_index_check, vx_index_check, |args| {
                     &r.heap_tids,
                     heap_blocks,
                     &r.problems,
-                    r.problem_count,
                 )
             }
             _ => am::error(

@@ -161,6 +161,111 @@ def test_concurrent_inserts_queries_and_vacuum(data, am):
         c.execute(f"DROP TABLE {table}")
 
 
+def kill_postmaster(*backends):
+    """kill -9 of the postmaster, and of `backends`: a backend outlives its
+    postmaster until it next checks, and would finish its statement."""
+    pid = int(Path(os.environ["VECTOR_EXT_PGDATA"], "postmaster.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGKILL)
+    for b in backends:
+        try:
+            os.kill(b, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def restart():
+    """Starts the cluster after a kill -9 (its backends notice the
+    postmaster is gone and exit; until then the start may fail)."""
+    for _ in range(60):
+        try:
+            run_as_cluster_owner("cluster_start")
+            break
+        except subprocess.CalledProcessError:
+            time.sleep(1)
+    wait_for_server()
+
+
+def index_check(conn, table, am):
+    index = conn.execute("SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                         "JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = %s::regclass AND a.amname = %s",
+                         (table, am)).fetchone()
+    return index and conn.execute("SELECT vector_ext_index_check(%s::regclass)", (index[0],)).fetchone()[0]
+
+
+@pytest.mark.parametrize("phase", ["build", "copy", "vacuum"])
+@pytest.mark.parametrize("am", AMS)
+def test_kill_9_during_build_copy_and_vacuum(data, am, phase):
+    """kill -9 of the postmaster while CREATE INDEX, a bulk COPY into the
+    indexed table, or VACUUM runs: after restart the index (if committed)
+    agrees with the table and writes go on."""
+    base, queries, extra = data
+    table = f"{am}_crash_{phase}"
+    with connect() as c:
+        load(c, table, base[:3000] if phase == "copy" else base)
+        if phase != "build":
+            c.execute(f"CREATE INDEX ON {table} USING {am} (emb vector_l2_ops) WITH ({AMS[am]['options']})")
+        if phase == "vacuum":
+            c.execute(f"DELETE FROM {table} WHERE id % 3 = 0")
+        c.execute("CHECKPOINT")
+    errors = []
+
+    def work():
+        try:
+            with connect() as c:
+                if phase == "build":
+                    c.execute("SET maintenance_work_mem = '256MB'")
+                    c.execute(f"CREATE INDEX ON {table} USING {am} (emb vector_l2_ops) WITH ({AMS[am]['options']})")
+                elif phase == "copy":
+                    with c.cursor() as cur:
+                        with cur.copy(f"COPY {table} (id, cat10, cat100, emb) FROM STDIN WITH (FORMAT BINARY)") as copy:
+                            copy.set_types(["int4", "int4", "int4", "vector"])
+                            for j in range(5 * len(extra)):  # long enough to be cut short
+                                copy.write_row([100_000 + j, 0, 0, extra[j % len(extra)]])
+                else:
+                    c.execute(f"VACUUM {table}")
+            errors.append("finished before the kill")
+        except psycopg.Error:
+            pass  # the server went away
+
+    # kill as soon as the progress view shows the work under way: the
+    # index build past its start, COPY past 2000 rows, VACUUM on the index
+    under_way = {
+        "build": "SELECT pid FROM pg_stat_progress_create_index WHERE phase LIKE 'building index%'",
+        "copy": "SELECT pid FROM pg_stat_progress_copy WHERE tuples_processed > 2000",
+        "vacuum": "SELECT pid FROM pg_stat_progress_vacuum WHERE phase = 'vacuuming indexes'",
+    }
+    t = threading.Thread(target=work)
+    worker = []
+    with connect() as watch:
+        t.start()
+        for _ in range(10_000):
+            worker = [r[0] for r in watch.execute(under_way[phase])]
+            if worker or not t.is_alive():
+                break
+            time.sleep(0.002)
+    kill_postmaster(*worker)
+    t.join()
+    restart()
+    with connect() as c:
+        check = index_check(c, table, am)
+        if phase == "build":
+            assert check is None, "an index whose CREATE did not commit is not there"
+            c.execute(f"CREATE INDEX ON {table} USING {am} (emb vector_l2_ops) WITH ({AMS[am]['options']})")
+            check = index_check(c, table, am)
+        print(f"\nkill -9 during {phase} ({am}; {'killed' if not errors else errors[0]}): check {check}")
+        assert check["ok"], check["problems"]
+        rows = c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        n = len(base)
+        assert rows == {"build": n, "copy": 3000, "vacuum": n - (n + 2) // 3}[phase], "only committed rows"
+        assert not errors, "the kill came after the work finished: nothing was cut short"
+        for j in range(100):
+            c.execute(f"INSERT INTO {table} VALUES (%s, 0, 0, %s)", (200_000 + j, extra[-1 - j]), prepare=True)
+        c.execute(f"VACUUM {table}")
+        assert_index_matches_table(c, am, table, "<->", queries[0],
+                                   sample=list(range(1, 3000, 13)) + list(range(200_000, 200_100)))
+        c.execute(f"DROP TABLE {table}")
+
+
 @pytest.mark.parametrize("am", AMS)
 def test_kill_9_during_inserts_loses_nothing(data, am):
     base, queries, extra = data
@@ -188,19 +293,11 @@ def test_kill_9_during_inserts_loses_nothing(data, am):
         t.start()
     while sum(len(c) for c in committed) < 600:
         time.sleep(0.05)
-    pid = int(Path(os.environ["VECTOR_EXT_PGDATA"], "postmaster.pid").read_text().split()[0])
-    os.kill(pid, signal.SIGKILL)
+    kill_postmaster()
     for t in threads:
         t.join()
     done = sorted(i for c in committed for i in c)
-    # the postmaster is gone; its backends notice and exit, then restart
-    for _ in range(60):
-        try:
-            run_as_cluster_owner("cluster_start")
-            break
-        except subprocess.CalledProcessError:
-            time.sleep(1)
-    wait_for_server()
+    restart()
     with connect() as c:
         present = {r[0] for r in c.execute(f"SELECT id FROM {table} WHERE id >= 100000")}
         assert set(done) <= present, "committed rows lost"
@@ -275,14 +372,15 @@ def test_corrupted_pages_raise_errors_that_name_the_index(data, am):
 
 @pytest.mark.parametrize("am", AMS)
 def test_streaming_replica_serves_the_same_index(data, am):
-    """Build, inserts and VACUUM reach a streaming standby through WAL alone:
-    the standby's index answers exactly as the primary's."""
+    """Build, inserts and VACUUM reach a streaming standby (through a
+    replication slot) by WAL alone: the standby's index answers exactly as
+    the primary's. Then the standby is promoted and takes writes."""
     base, queries, extra = data
     table = f"{am}_replicated"
     port = int(os.environ["PGPORT"]) + 1
     standby = '"$PG_WORK/standby"'
     run_as_cluster_owner(f'rm -rf {standby} && as_pg "$PG_BIN/pg_basebackup" -h "$PGSOCK" -p "$PGPORT" '
-                         f'-U postgres -D {standby} -R -X stream')
+                         f'-U postgres -D {standby} -R -X stream -C -S vx_standby')
     run_as_cluster_owner(f'as_pg "$PG_BIN/pg_ctl" -D {standby} -l {standby}/server.log -w start '
                          f'-o "-p {port} -k $PGSOCK -c listen_addresses=\'\' -c hot_standby=on"')
     try:
@@ -308,7 +406,17 @@ def test_streaming_replica_serves_the_same_index(data, am):
             apply(s, AMS[am]["search"] | {"enable_seqscan": "off"})
             assert index_results(s, table, "<#>", queries[:100]) == on_primary
             assert_index_matches_table(s, am, table, "<#>", queries[0], sample=list(range(0, 3000, 7)))
+            # promoted, the standby's index takes writes and VACUUM
+            assert s.execute("SELECT pg_promote(true, 60)").fetchone()[0]
+            for j in range(300, 500):
+                s.execute(f"INSERT INTO {table} VALUES (%s, 0, 0, %s)", (100_000 + j, extra[j]), prepare=True)
+            s.execute(f"DELETE FROM {table} WHERE id % 5 = 0")
+            s.execute(f"VACUUM {table}")
+            assert_index_matches_table(s, am, table, "<#>", queries[0],
+                                       sample=list(range(100_300, 100_500)) + list(range(1, 3000, 11)))
     finally:
         run_as_cluster_owner(f'as_pg "$PG_BIN/pg_ctl" -D {standby} -m fast -w stop; rm -rf {standby}')
         with connect() as c:
             c.execute(f"DROP TABLE IF EXISTS {table}")
+            c.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                      "WHERE slot_name = 'vx_standby'")

@@ -15,6 +15,7 @@ OPS = {
     "cosine": ("sparsevec_cosine_ops", "<=>"),
     "l2": ("sparsevec_l2_ops", "<->"),
     "ip": ("sparsevec_ip_ops", "<#>"),
+    "l1": ("sparsevec_l1_ops", "<+>"),
 }
 
 
@@ -42,12 +43,26 @@ def sparse_items(data):
         c.execute("DROP TABLE IF EXISTS sparse_items")
 
 
+def exact_sparse(base, queries, metric):
+    """Exact top K; taxicab distance through the query's non-zeros only:
+    |q - b|_1 = |b|_1 + sum over q's non-zeros of (|q_i - b_i| - |b_i|)."""
+    if metric != "l1":
+        return exact(base, queries, metric)
+    norms = np.abs(base).sum(1)
+    out = []
+    for q in queries:
+        nz = np.nonzero(q)[0]
+        d = norms + (np.abs(q[nz][None, :] - base[:, nz]) - np.abs(base[:, nz])).sum(1)
+        out.append(np.argsort(d, kind="stable")[:K])
+    return np.array(out)
+
+
 def results(conn, op, queries):
     sql = f"SELECT id FROM sparse_items ORDER BY s {op} %s LIMIT {K}"
     return [[r[0] for r in conn.execute(sql, (SparseVector(q),), prepare=True).fetchall()] for q in queries]
 
 
-@pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
+@pytest.mark.parametrize("metric", ["cosine", "l2", "ip", "l1"])
 def test_hnsw_sparsevec_recall(data, sparse_items, metric):
     queries = sparsify(data[1])
     ops, op = OPS[metric]
@@ -57,17 +72,21 @@ def test_hnsw_sparsevec_recall(data, sparse_items, metric):
             plan = c.execute(f"EXPLAIN SELECT id FROM sparse_items ORDER BY s {op} %s LIMIT 10",
                              (SparseVector(queries[0]),)).fetchall()
             assert "Index Scan using sparse_s" in "\n".join(r[0] for r in plan)
-            r = recall(results(c, op, queries), exact(sparse_items, queries, metric))
+            truth = exact_sparse(sparse_items, queries, metric)
+            r = recall(results(c, op, queries), truth)
             c.execute("SET hnsw.ef_search = 100")
-            r100 = recall(results(c, op, queries), exact(sparse_items, queries, metric))
+            r100 = recall(results(c, op, queries), truth)
             c.execute("RESET hnsw.ef_search")
             size = c.execute("SELECT pg_relation_size('sparse_s')").fetchone()[0]
             print(f"\n{metric}: sparsevec ({KEEP} of 384 non-zeros) recall@10 {r:.4f} at ef_search 40, "
                   f"{r100:.4f} at 100; index {size / 2**20:.1f} MiB")
-            # measured 0.951-0.953 at 40 and 0.984-0.985 at 100 (dense 384-d:
-            # 0.97 at 40); a parallel build's graph varies a little per run
-            assert r >= 0.94
-            assert r100 >= 0.975
+            # measured 0.951-0.954 at 40 and 0.984-0.985 at 100 for cosine, l2
+            # and ip (dense 384-d: 0.97 at 40), 0.928 and 0.975 for l1 (taxicab
+            # neighbourhoods are harder for the graph); a parallel build's
+            # graph varies a little per run
+            floor40, floor100 = (0.91, 0.96) if metric == "l1" else (0.94, 0.975)
+            assert r >= floor40
+            assert r100 >= floor100
         finally:
             c.execute("DROP INDEX sparse_s")
 

@@ -7,7 +7,7 @@
 
 use crate::pages::{check_index_page, read_element, read_links, PageGraph, FLAG_DELETED};
 use crate::search::Graph;
-use pagestore::{page, PageStore, Tid};
+use pagestore::{page, PageStore, Problems, Tid};
 use std::collections::{HashMap, HashSet};
 
 /// What a check found.
@@ -19,23 +19,12 @@ pub struct Report {
     /// Heap TIDs held by live elements.
     pub heap_tids: Vec<Tid>,
     pub links: u64,
+    /// All-zero pages (extended, never initialised before a crash): unused.
+    pub new_pages: u32,
     /// Live elements no walk from the entry point reaches (VACUUM relinks
     /// them; iterative scans still return them).
     pub unreachable: u64,
-    /// The first problems found (at most `MAX_PROBLEMS`), and how many in all.
-    pub problems: Vec<String>,
-    pub problem_count: u64,
-}
-
-pub const MAX_PROBLEMS: usize = 20;
-
-impl Report {
-    fn problem(&mut self, p: String) {
-        self.problem_count += 1;
-        if self.problems.len() < MAX_PROBLEMS {
-            self.problems.push(p);
-        }
-    }
+    pub problems: Problems,
 }
 
 struct Node {
@@ -55,7 +44,7 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
     let graph = match PageGraph::open(store) {
         Ok(g) => g,
         Err(e) => {
-            r.problem(format!("metapage: {}", e.0));
+            r.problems.push(format!("metapage: {}", e.0));
             return r;
         }
     };
@@ -68,6 +57,10 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
     let mut held: HashSet<Tid> = HashSet::new();
     for block in 1..store.nblocks() {
         let read = store.read(block, |p| -> Result<Vec<String>, pagestore::Corrupt> {
+            if page::is_new(p) {
+                r.new_pages += 1;
+                return Ok(Vec::new());
+            }
             check_index_page(p)?;
             let mut problems = Vec::new();
             for offset in 1..=page::max_offset(p)? {
@@ -113,8 +106,8 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
             Ok(problems)
         });
         match read {
-            Ok(problems) => problems.into_iter().for_each(|p| r.problem(p)),
-            Err(e) => r.problem(format!("page {block}: {}", e.0)),
+            Ok(problems) => problems.into_iter().for_each(|p| r.problems.push(p)),
+            Err(e) => r.problems.push(format!("page {block}: {}", e.0)),
         }
         between();
     }
@@ -126,7 +119,7 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
         r.elements += 1;
         r.deleted_elements += nodes[t].deleted as u64;
         if neighbor_tuples.get(&nt) != Some(&level) {
-            r.problem(format!(
+            r.problems.push(format!(
                 "element ({},{}) of level {level} points to ({},{}), not a neighbour tuple of its level",
                 t.block, t.offset, nt.block, nt.offset
             ));
@@ -136,18 +129,18 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
             let links = match read_links(store, nt, m, level, l) {
                 Ok((_, links)) => links,
                 Err(e) => {
-                    r.problem(e.0);
+                    r.problems.push(e.0);
                     break;
                 }
             };
             for link in links.iter().filter(|x| x.tid.is_valid()) {
                 r.links += 1;
                 match nodes.get(&link.tid) {
-                    None => r.problem(format!(
+                    None => r.problems.push(format!(
                         "element ({},{}) links on level {l} to ({},{}), which is not an element",
                         t.block, t.offset, link.tid.block, link.tid.offset
                     )),
-                    Some(n) if n.level < l => r.problem(format!(
+                    Some(n) if n.level < l => r.problems.push(format!(
                         "element ({},{}) links on level {l} to ({},{}) of level {}",
                         t.block, t.offset, link.tid.block, link.tid.offset, n.level
                     )),
@@ -162,9 +155,9 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
 
     // the entry point, and what a walk from it reaches
     match graph.entry_point() {
-        None if nodes.values().any(|n| !n.deleted) => {
-            r.problem("no entry point, but the index has live elements".into())
-        }
+        None if nodes.values().any(|n| !n.deleted) => r
+            .problems
+            .push("no entry point, but the index has live elements".into()),
         None => {}
         Some((entry, level)) => match nodes.get(&entry) {
             Some(n) if n.level == level => {
@@ -182,7 +175,7 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
                     .filter(|(t, n)| !n.deleted && !seen.contains(t))
                     .count() as u64;
             }
-            _ => r.problem(format!(
+            _ => r.problems.push(format!(
                 "the entry point ({},{}) is not an element of level {level}",
                 entry.block, entry.offset
             )),

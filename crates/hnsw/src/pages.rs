@@ -772,6 +772,9 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
         let bytes = self.meta.vector_bytes();
         for block in 1..self.store.nblocks() {
             let read = self.store.read(block, |p| -> Result<(), Corrupt> {
+                if page::is_new(p) {
+                    return Ok(()); // extended, never initialised (a crash)
+                }
                 check_index_page(p)?;
                 for offset in 1..=page::max_offset(p)? {
                     if page::item(p, offset)?[0] != KIND_ELEMENT {

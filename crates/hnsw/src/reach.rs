@@ -42,6 +42,9 @@ pub fn repair_reachability<S: PageStore>(
         let found = store.read(
             block,
             |p| -> Result<Vec<(Tid, usize, bool, Tid)>, Corrupt> {
+                if page::is_new(p) {
+                    return Ok(Vec::new()); // extended, never initialised
+                }
                 check_index_page(p)?;
                 let mut out = Vec::new();
                 for off in 1..=page::max_offset(p)? {

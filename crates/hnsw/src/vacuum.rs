@@ -61,6 +61,9 @@ pub fn bulk_delete<S: PageStore>(
     // Pass 1
     for block in 1..store.nblocks() {
         let page_result = |p: &mut [u8], write: bool| -> Result<(u64, Vec<Seen>), Corrupt> {
+            if page::is_new(p) {
+                return Ok((0, Vec::new())); // extended, never initialised (a crash)
+            }
             check_index_page(p)?;
             let mut removed = 0;
             let mut elements = Vec::new();

@@ -7,7 +7,7 @@
 //! items mean damage or a changed metric.
 
 use crate::pages::{for_each_item, read_lists, read_meta, walk_chain};
-use pagestore::{PageStore, Tid};
+use pagestore::{PageStore, Problems, Tid};
 use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -21,19 +21,7 @@ pub struct Report {
     pub misplaced: u64,
     /// Pages no list uses (an extension a crash cut short).
     pub unused_pages: u32,
-    pub problems: Vec<String>,
-    pub problem_count: u64,
-}
-
-pub const MAX_PROBLEMS: usize = 20;
-
-impl Report {
-    fn problem(&mut self, p: String) {
-        self.problem_count += 1;
-        if self.problems.len() < MAX_PROBLEMS {
-            self.problems.push(p);
-        }
-    }
+    pub problems: Problems,
 }
 
 /// Checks the index in `store`; `between` runs after each list.
@@ -45,7 +33,7 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
     let meta = match read_meta(store) {
         Ok(m) => m,
         Err(e) => {
-            r.problem(format!("metapage: {}", e.0));
+            r.problems.push(format!("metapage: {}", e.0));
             return r;
         }
     };
@@ -53,7 +41,7 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
     let lists = match read_lists(store, &meta) {
         Ok(l) => l,
         Err(e) => {
-            r.problem(format!("list pages: {}", e.0));
+            r.problems.push(format!("list pages: {}", e.0));
             return r;
         }
     };
@@ -99,11 +87,11 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
             })
         });
         for p in problems {
-            r.problem(p);
+            r.problems.push(p);
         }
         if let Err(e) = walked {
             if e.0 != "shared page" {
-                r.problem(format!("list {i}: {}", e.0));
+                r.problems.push(format!("list {i}: {}", e.0));
             }
         }
         between();

@@ -654,7 +654,7 @@ fn index_check_reports_rows_and_damage() {
     let mut lists = 0;
     let r = check_index(&store, || lists += 1);
     assert_eq!(
-        (r.problems.clone(), r.problem_count, r.misplaced),
+        (r.problems.first.clone(), r.problems.count, r.misplaced),
         (vec![], 0, 0)
     );
     assert_eq!(r.heap_tids, (0..900).map(heap_tid).collect::<Vec<_>>());
@@ -673,7 +673,7 @@ fn index_check_reports_rows_and_damage() {
         })
         .unwrap();
     let r = check_index(&store, || {});
-    assert_eq!((r.misplaced, r.problem_count), (1, 0));
+    assert_eq!((r.misplaced, r.problems.count), (1, 0));
     // an item repeating another's heap TID
     let second = store
         .read(start, |p| {
@@ -687,8 +687,12 @@ fn index_check_reports_rows_and_damage() {
         })
         .unwrap();
     let r = check_index(&store, || {});
-    assert_eq!(r.problem_count, 1, "{:?}", r.problems);
-    assert!(r.problems[0].contains("held twice"), "{:?}", r.problems);
+    assert_eq!(r.problems.count, 1, "{:?}", r.problems.first);
+    assert!(
+        r.problems.first[0].contains("held twice"),
+        "{:?}",
+        r.problems.first
+    );
     // list 1's chain now starts at list 0's first page
     let t = meta.list_tid(1);
     store
@@ -701,6 +705,7 @@ fn index_check_reports_rows_and_damage() {
     let r = check_index(&store, || {});
     assert!(
         r.problems
+            .first
             .iter()
             .any(|p| p.contains("is in the chains of lists 0 and 1")),
         "{:?}",

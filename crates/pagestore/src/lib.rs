@@ -58,6 +58,25 @@ impl std::fmt::Display for Corrupt {
     }
 }
 
+/// What an index check found wrong: the first `MAX` problems, and how many
+/// in all (a badly damaged index can have one per tuple).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Problems {
+    pub first: Vec<String>,
+    pub count: u64,
+}
+
+impl Problems {
+    pub const MAX: usize = 20;
+
+    pub fn push(&mut self, p: String) {
+        self.count += 1;
+        if self.first.len() < Self::MAX {
+            self.first.push(p);
+        }
+    }
+}
+
 /// Page access for index algorithms. Closures keep the page locked only
 /// while they run; a `write` is one atomic, logged change.
 pub trait PageStore {

@@ -47,6 +47,13 @@ pub fn init(p: &mut [u8], special: usize) {
     set_u16(p, 18, PAGESIZE_VERSION);
 }
 
+/// PageIsNew: an all-zero page, as a relation extension leaves it when a
+/// crash comes before the page's initialisation reached the WAL. Indexes
+/// treat it as unused space.
+pub fn is_new(p: &[u8]) -> bool {
+    upper(p) == 0
+}
+
 /// Checks the header fields every other accessor relies on.
 pub fn check(p: &[u8]) -> Result<(), Corrupt> {
     let (lo, up, sp) = (lower(p), upper(p), special_start(p));
