@@ -391,6 +391,27 @@ fn link_back<S: PageStore>(
     Ok(false) // persistently contended: the new element keeps its own links
 }
 
+/// Adds the existing element `t` (vector `v`) to the `level` lists of
+/// `links`, as an insert links back (vacuum, after giving `t` new
+/// neighbours, so that they point back at it as in a fresh build).
+pub(crate) fn link_back_existing<S: PageStore>(
+    store: &S,
+    graph: &PageGraph<S>,
+    meta: &Meta,
+    t: Tid,
+    v: &[f32],
+    links: &[Link],
+    level: usize,
+) -> Result<(), Corrupt> {
+    let (mut slots, mut arena) = (HashMap::new(), Vec::new());
+    let mut cache = VectorCache::new(v.to_vec(), &mut slots, &mut arena);
+    cache.name_new(t);
+    for n in links {
+        link_back(store, graph, meta, n, t, level, &mut cache, false)?;
+    }
+    Ok(())
+}
+
 /// Brings a list back to `max` links like the in-memory build's trim.
 fn trim(list: &mut Vec<Link>, max: usize, level: usize) {
     while list.len() > max {

@@ -6,9 +6,12 @@
 //! through deleted elements (their own links stay intact, so scans running
 //! meanwhile keep working) but never return them.
 //! Pass 2 replaces every link to a deleted element with the best of the
-//! element's remaining links plus the deleted neighbour's live links (its
-//! 2-hop neighbourhood), chosen by the same heuristic as inserts; each list
-//! is written with a compare-and-swap, so concurrent inserts are not lost.
+//! element's remaining links, the deleted neighbour's live links (its
+//! 2-hop neighbourhood) and what a search for the element's vector finds on
+//! that level, chosen by the same heuristic as inserts; each list is written
+//! with a compare-and-swap, so concurrent inserts are not lost. The new
+//! neighbours then link back to the element as they would to an insert, so
+//! elements keep ways in as their old in-links are deleted.
 //! Pass 3 moves the entry point off a deleted element.
 //! Pass 4 links back any element no search can reach (`reach`).
 //! Deleted elements keep their space for now (reuse is future work).
@@ -18,7 +21,8 @@ use crate::pages::{
     check_index_page, links_bytes, read_element, read_slots, write_slots_if_unchanged, Link, Meta,
     PageGraph, FLAG_DELETED,
 };
-use crate::search::Candidate;
+use crate::search::{search_layer, Candidate, Graph};
+use crate::Visited;
 use pagestore::{page, Corrupt, PageStore, Tid};
 use std::collections::{HashMap, HashSet};
 
@@ -205,6 +209,16 @@ fn repair_level<S: PageStore>(
                 }
             }
         }
+        // and what a search for the element's own vector finds on this
+        // level, as an insert would (2-hop neighbours alone let lists drift
+        // after rounds of churn), twice as wide: deleted elements it passes
+        // through take half its window
+        ids.extend(
+            search_level(graph, &info.vector, 2 * meta.ef_construction as usize, l)
+                .into_iter()
+                .map(|c| c.id)
+                .filter(|n| *n != t && !deleted.contains(n)),
+        );
         ids.sort();
         ids.dedup();
         let mut vectors: HashMap<Tid, Vec<f32>> = HashMap::new();
@@ -242,8 +256,39 @@ fn repair_level<S: PageStore>(
         kept.resize(current.len(), Link::EMPTY);
         let range = crate::pages::level_slots(m, l);
         if write_slots_if_unchanged(store, info.neighbors, range, &before, &links_bytes(&kept))? {
+            // the new neighbours link back, as they would to an insert:
+            // without it, elements that lost their in-links to deleted ones
+            // get fewer and fewer ways in (measured: recall 0.970 vs 1.000
+            // fresh after ten rounds of churn)
+            let added: Vec<Link> = kept
+                .iter()
+                .filter(|k| k.tid.is_valid() && !current.contains(&k.tid))
+                .copied()
+                .collect();
+            crate::insert::link_back_existing(store, graph, meta, t, &info.vector, &added, l)?;
             return Ok(gone.len() as u64);
         }
     }
     Ok(0)
+}
+
+/// The `ef` nearest nodes to `q` on `level`: a greedy descent from the
+/// entry point down to the level above, then a best-first search of it.
+fn search_level<G: Graph>(graph: &G, q: &[f32], ef: usize, level: usize) -> Vec<Candidate<G::Id>> {
+    let Some((entry, top)) = graph.entry_point() else {
+        return Vec::new();
+    };
+    if level > top {
+        return Vec::new();
+    }
+    let mut visited = Visited::default();
+    let mut ep = vec![Candidate {
+        distance: graph.distance(q, entry),
+        id: entry,
+    }];
+    for l in (level + 1..=top).rev() {
+        ep = search_layer(graph, q, &ep, 1, l, &mut visited);
+        visited.clear();
+    }
+    search_layer(graph, q, &ep, ef, level, &mut visited)
 }
