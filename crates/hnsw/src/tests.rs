@@ -1010,7 +1010,7 @@ mod page_vacuum {
     fn churn_keeps_recall_near_a_fresh_build() {
         let data = clustered(12_000, 48, 40, 61);
         let queries = clustered_from(100, 48, 40, 61, 62);
-        for (rounds, one_in) in [(10, 3), (4, 2)] {
+        for (rounds, one_in) in [(10, 3), (4, 2), (10, 10)] {
             let store = paged_index(&data[..2000], Metric::L2, 8, 5).1;
             let mut live: HashSet<usize> = (0..2000).collect();
             let mut rng = Rng(99);

@@ -209,12 +209,20 @@ fn repair_level<S: PageStore>(
                 }
             }
         }
-        // and what a search for the element's own vector finds on this
-        // level, as an insert would (2-hop neighbours alone let lists drift
-        // after rounds of churn), twice as wide: deleted elements it passes
-        // through take half its window
+        // and, when it lost a quarter of its links or more, what a search
+        // for its own vector finds on this level, as an insert would (2-hop
+        // neighbours alone let lists drift after heavy churn), twice as
+        // wide: deleted elements it passes through take half its window.
+        // Losing fewer, the 2-hop neighbours do (the search per element made
+        // VACUUM after deleting 10% take 1.8x pgvector's time).
+        let had = current.iter().filter(|n| n.is_valid()).count();
+        let search_ef = if 4 * gone.len() >= had {
+            2 * meta.ef_construction as usize
+        } else {
+            0
+        };
         ids.extend(
-            search_level(graph, &info.vector, 2 * meta.ef_construction as usize, l)
+            search_level(graph, &info.vector, search_ef, l)
                 .into_iter()
                 .map(|c| c.id)
                 .filter(|n| *n != t && !deleted.contains(n)),
@@ -275,7 +283,7 @@ fn repair_level<S: PageStore>(
 /// The `ef` nearest nodes to `q` on `level`: a greedy descent from the
 /// entry point down to the level above, then a best-first search of it.
 fn search_level<G: Graph>(graph: &G, q: &[f32], ef: usize, level: usize) -> Vec<Candidate<G::Id>> {
-    let Some((entry, top)) = graph.entry_point() else {
+    let Some((entry, top)) = graph.entry_point().filter(|_| ef > 0) else {
         return Vec::new();
     };
     if level > top {
