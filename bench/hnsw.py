@@ -7,7 +7,9 @@ maintenance_work_mem and max_parallel_maintenance_workers for both. Measures:
     ef_search sweep, interpolated at recall 0.95 and 0.99;
   2-client throughput at the ef_search reaching each recall;
   filtered queries at 1% selectivity with iterative scans (recall, latency);
-  single-row INSERT throughput into the indexed table.
+  single-row INSERT throughput into the indexed table;
+  VACUUM after deleting 10% of a copy of the first --vacuum-rows rows, and
+    recall@10 (ef_search 40) on what remains.
 Systems alternate within every measurement so machine noise hits both alike.
 """
 
@@ -138,6 +140,7 @@ def main():
     ap.add_argument("--maintenance-work-mem", default="2GB")
     ap.add_argument("--workers", type=int, default=1, help="max_parallel_maintenance_workers")
     ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--vacuum-rows", type=int, default=50_000, help="0: no VACUUM measurement")
     args = ap.parse_args()
 
     base = np.load(os.path.join(args.data, "base.f16.npy")).astype(np.float32)
@@ -241,6 +244,37 @@ def main():
         conn.execute(f"DELETE FROM {TABLE} WHERE id >= 200000")
         conn.execute(f"VACUUM {TABLE}")
     cell("single-row INSERT rows/s", args.inserts / ins["vector_ext"], args.inserts / ins["pgvector"], "rows/s")
+
+    # VACUUM after deleting 10% of a copy, and recall on what remains
+    if args.vacuum_rows:
+        n = args.vacuum_rows
+        keep = np.arange(n)[np.arange(n) % 10 != 0]
+        kq = queries[:200]
+        ksims = (kq / np.linalg.norm(kq, axis=1, keepdims=True)) @ (
+            base[keep] / np.linalg.norm(base[keep], axis=1, keepdims=True)).T
+        ktruth = keep[np.argsort(-ksims, axis=1)[:, :10]].tolist()
+        vac, vrec = {}, {}
+        for name, conn in conns.items():
+            conn.execute("DROP TABLE IF EXISTS vac_copy")
+            conn.execute(f"CREATE TABLE vac_copy AS SELECT * FROM {TABLE} WHERE id < {n}")
+            conn.execute(f"SET maintenance_work_mem = '{args.maintenance_work_mem}'")
+            conn.execute(f"SET max_parallel_maintenance_workers = {args.workers}")
+            conn.execute("CREATE INDEX ON vac_copy USING hnsw (emb vector_cosine_ops) WITH (m = 16, ef_construction = 64)")
+            conn.execute("DELETE FROM vac_copy WHERE id % 10 = 0")
+            conn.execute("CHECKPOINT")
+            t0 = time.perf_counter()
+            conn.execute("VACUUM vac_copy")
+            vac[name] = time.perf_counter() - t0
+            conn.execute("RESET hnsw.ef_search")
+            conn.execute("RESET hnsw.iterative_scan")
+            _, found = run_queries(conn, "SELECT id FROM vac_copy ORDER BY emb <=> %s LIMIT 10", kq)
+            vrec[name] = recall(found, ktruth)
+            conn.execute("DROP TABLE vac_copy")
+            print(f"{name}: VACUUM after deleting 10% of {n} rows {vac[name]:.1f}s, "
+                  f"then recall@10 {vrec[name]:.4f}", flush=True)
+        cell(f"VACUUM after deleting 10% of {n // 1000}k rows (s)", vac["vector_ext"], vac["pgvector"], "s",
+             higher_better=False)
+        cell("recall@10 after that VACUUM (ef 40)", vrec["vector_ext"], vrec["pgvector"], "")
 
     print()
     print("| measure | vector_ext | pgvector | ratio (>1: vector_ext better) |")
