@@ -327,9 +327,7 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
         ));
     }
     let m = g.params().m;
-    let nodes: Vec<u32> = (0..g.len() as u32)
-        .filter(|id| g.is_linked_node(*id))
-        .collect();
+    let nodes = placement_order(g);
 
     store.extend(|_, p| page::init(p, 0));
     // Pass 1: decide where every element and neighbour tuple goes, by
@@ -434,6 +432,41 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
     };
     store.write(0, |p| meta.store(p));
     Ok(meta)
+}
+
+/// The order elements are laid out in: node order, with the elements of
+/// upper levels (bigger neighbour tuples) spread evenly among the others.
+/// Two or three of them on one page leave no room for a fourth element
+/// where one would (100k x 384, m = 16: 25,037 pages in node order, 25,012
+/// spread; pgvector 24,998).
+pub(crate) fn placement_order(g: &BuildGraph) -> Vec<u32> {
+    let linked = (0..g.len() as u32).filter(|id| g.is_linked_node(*id));
+    let (upper, level0): (Vec<u32>, Vec<u32>) = linked.partition(|id| g.level(*id) > 0);
+    if upper.is_empty() || level0.is_empty() {
+        return upper.into_iter().chain(level0).collect();
+    }
+    let mut out = Vec::with_capacity(upper.len() + level0.len());
+    let (mut u, mut l) = (upper.into_iter().peekable(), level0.into_iter().peekable());
+    let ratio = l.len() as f64 / u.len() as f64;
+    let mut owed = 0.0;
+    while u.peek().is_some() || l.peek().is_some() {
+        match u.next() {
+            Some(x) => out.push(x),
+            None => {
+                out.extend(l.by_ref());
+                break;
+            }
+        }
+        owed += ratio;
+        while owed >= 1.0 {
+            match l.next() {
+                Some(x) => out.push(x),
+                None => break,
+            }
+            owed -= 1.0;
+        }
+    }
+    out
 }
 
 /// Bytes of node `id`'s element tuple.

@@ -1889,3 +1889,27 @@ fn all_zero_pages_a_crash_leaves_are_skipped() {
     assert_eq!(n, 200);
     assert!(pg.take_error().is_none());
 }
+
+#[test]
+fn upper_level_elements_are_spread_so_pages_hold_four_384_d_elements() {
+    use pagestore::PageStore;
+    // 384-d f32 elements with m = 16: four fit a page with their neighbour
+    // tuples when at most two of them are on upper levels
+    let data = clustered(2000, 384, 8, 97);
+    let (g, store) = paged_index(&data, Metric::L2, 16, 5);
+    let order = crate::pages::placement_order(&g);
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..2000u32).collect::<Vec<_>>(), "every node once");
+    let upper: Vec<bool> = order.iter().map(|id| g.level(*id) > 0).collect();
+    let n_upper = upper.iter().filter(|u| **u).count();
+    assert!(n_upper > 60, "{n_upper} upper-level elements");
+    assert!(
+        upper
+            .windows(4)
+            .all(|w| w.iter().filter(|u| **u).count() <= 1),
+        "at most one upper-level element in any four in a row"
+    );
+    let data_pages = store.nblocks() as usize - 1;
+    assert!(data_pages <= 2000 / 4 + 2, "{data_pages} data pages");
+}
