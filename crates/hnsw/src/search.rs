@@ -110,7 +110,24 @@ pub fn search_layer<G: Graph>(
 /// first: greedy descent through the upper levels, then a best-first search
 /// of level 0.
 pub fn search<G: Graph>(graph: &G, query: &[f32], k: usize, ef: usize) -> Vec<Candidate<G::Id>> {
-    let Some((entry, top)) = graph.entry_point() else {
+    let mut found = search_level(graph, query, ef.max(k), 0);
+    found.truncate(k);
+    found
+}
+
+/// The `ef` nearest nodes to `query` on `level`, nearest first: a greedy
+/// descent from the entry point down to the level above, then a best-first
+/// search of `level` (empty above the top level or for `ef` 0).
+pub fn search_level<G: Graph>(
+    graph: &G,
+    query: &[f32],
+    ef: usize,
+    level: usize,
+) -> Vec<Candidate<G::Id>> {
+    let Some((entry, top)) = graph
+        .entry_point()
+        .filter(|(_, top)| ef > 0 && level <= *top)
+    else {
         return Vec::new();
     };
     let mut visited = Visited::default();
@@ -118,11 +135,9 @@ pub fn search<G: Graph>(graph: &G, query: &[f32], k: usize, ef: usize) -> Vec<Ca
         distance: graph.distance(query, entry),
         id: entry,
     }];
-    for level in (1..=top).rev() {
-        ep = search_layer(graph, query, &ep, 1, level, &mut visited);
+    for l in (level + 1..=top).rev() {
+        ep = search_layer(graph, query, &ep, 1, l, &mut visited);
         visited.clear();
     }
-    let mut found = search_layer(graph, query, &ep, ef.max(k), 0, &mut visited);
-    found.truncate(k);
-    found
+    search_layer(graph, query, &ep, ef, level, &mut visited)
 }

@@ -21,8 +21,7 @@ use crate::pages::{
     check_index_page, links_bytes, read_element, read_slots, write_slots_if_unchanged, Link, Meta,
     PageGraph, FLAG_DELETED,
 };
-use crate::search::{search_layer, Candidate, Graph};
-use crate::Visited;
+use crate::search::{search_level, Candidate};
 use pagestore::{page, Corrupt, PageStore, Tid};
 use std::collections::{HashMap, HashSet};
 
@@ -278,25 +277,4 @@ fn repair_level<S: PageStore>(
         }
     }
     Ok(0)
-}
-
-/// The `ef` nearest nodes to `q` on `level`: a greedy descent from the
-/// entry point down to the level above, then a best-first search of it.
-fn search_level<G: Graph>(graph: &G, q: &[f32], ef: usize, level: usize) -> Vec<Candidate<G::Id>> {
-    let Some((entry, top)) = graph.entry_point().filter(|_| ef > 0) else {
-        return Vec::new();
-    };
-    if level > top {
-        return Vec::new();
-    }
-    let mut visited = Visited::default();
-    let mut ep = vec![Candidate {
-        distance: graph.distance(q, entry),
-        id: entry,
-    }];
-    for l in (level + 1..=top).rev() {
-        ep = search_layer(graph, q, &ep, 1, l, &mut visited);
-        visited.clear();
-    }
-    search_layer(graph, q, &ep, ef, level, &mut visited)
 }
