@@ -109,10 +109,20 @@ pub fn available() -> Vec<Kernels> {
 
 static BEST: OnceLock<Kernels> = OnceLock::new();
 
-/// The best kernel set for this CPU, detected on first use.
+/// The best kernel set for this CPU, detected on first use. The environment
+/// variable `VECTOR_EXT_KERNELS` (`avx512f`, `avx2+fma`, `neon`, `scalar`) picks a
+/// set by name instead, to test the fallbacks on a CPU that has better ones;
+/// a name this CPU cannot run is ignored.
 #[inline]
 pub fn kernels() -> &'static Kernels {
-    BEST.get_or_init(|| available()[0])
+    BEST.get_or_init(|| {
+        let sets = available();
+        let wanted = std::env::var("VECTOR_EXT_KERNELS").unwrap_or_default();
+        sets.iter()
+            .find(|k| !wanted.is_empty() && k.name == wanted)
+            .copied()
+            .unwrap_or(sets[0])
+    })
 }
 
 #[inline]

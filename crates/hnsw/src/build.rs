@@ -479,7 +479,13 @@ impl BuildGraph {
                 return;
             }
         }
-        for (l, found) in found_per_level {
+        // Link level 0 first and upper levels last: a search that reaches q
+        // through an upper level descends from it, so q's lower lists must
+        // be in place by then. Linked top down, a concurrent insert could
+        // reach q on level 1 before q had any level-0 link, find nothing
+        // else on level 0 and keep q as its only neighbour (an element cut
+        // off from its region, found by a 3000-row stress test).
+        for (l, found) in found_per_level.into_iter().rev() {
             let (selected, diverse) = self.select(&found, self.max_links(l), l);
             let distance_to = |n: u32| {
                 found
