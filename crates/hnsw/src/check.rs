@@ -21,7 +21,8 @@ pub struct Report {
     pub links: u64,
     /// All-zero pages (extended, never initialised before a crash): unused.
     pub new_pages: u32,
-    /// Live elements no walk from the entry point reaches (VACUUM relinks
+    /// Live elements no walk from the entry point reaches over the links of
+    /// every level (searches descend through them; VACUUM relinks
     /// them; iterative scans still return them).
     pub unreachable: u64,
     pub problems: Problems,
@@ -31,8 +32,8 @@ struct Node {
     level: usize,
     neighbors: Tid,
     deleted: bool,
-    /// Level-0 links (for reachability).
-    links0: Vec<Tid>,
+    /// Links of every level (for reachability).
+    links: Vec<Tid>,
 }
 
 /// Checks the index in `store`; `between` runs after each page.
@@ -91,7 +92,7 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
                                     level: e.level,
                                     neighbors: Tid::from_bytes(&e.raw[4..10]),
                                     deleted,
-                                    links0: Vec::new(),
+                                    links: Vec::new(),
                                 },
                             );
                         }
@@ -144,10 +145,7 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
                         "element ({},{}) links on level {l} to ({},{}) of level {}",
                         t.block, t.offset, link.tid.block, link.tid.offset, n.level
                     )),
-                    Some(_) if l == 0 => {
-                        nodes.get_mut(t).expect("listed").links0.push(link.tid);
-                    }
-                    Some(_) => {}
+                    Some(_) => nodes.get_mut(t).expect("listed").links.push(link.tid),
                 }
             }
         }
@@ -164,7 +162,7 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
                 let mut seen: HashSet<Tid> = HashSet::from([entry]);
                 let mut stack = vec![entry];
                 while let Some(t) = stack.pop() {
-                    for l in &nodes[&t].links0 {
+                    for l in &nodes[&t].links {
                         if seen.insert(*l) {
                             stack.push(*l);
                         }

@@ -346,6 +346,44 @@ fn link_back<S: PageStore>(
             .copied()
             .filter(|l| l.tid.is_valid())
             .collect();
+        if level > 0 {
+            if list.len() < current.len() {
+                // room: nothing to decide, no distances needed
+                list.push(Link {
+                    tid: new,
+                    distance: dq,
+                    diverse: true,
+                });
+                list.resize(current.len(), Link::EMPTY);
+                let after = links_bytes(level, &list);
+                if write_slots_if_unchanged(store, nt, range.clone(), &before, &after)? {
+                    return Ok(true);
+                }
+                continue;
+            }
+            // Full: upper levels store no distance keys, so run the
+            // selection heuristic over the list and the new element afresh
+            // and drop the farthest link it does not keep (a deleted one
+            // first), or the farthest overall.
+            cache.prefetch(list.iter().map(|l| l.tid), graph);
+            list.push(Link {
+                tid: new,
+                distance: dq,
+                diverse: true,
+            });
+            let Some(victim) = upper_level_victim(&mut list, n.tid, meta, cache, graph)? else {
+                return graph.take_error().map_or(Ok(false), Err);
+            };
+            if list[victim].tid == new {
+                return Ok(false);
+            }
+            list.swap_remove(victim);
+            let after = links_bytes(level, &list);
+            if write_slots_if_unchanged(store, nt, range.clone(), &before, &after)? {
+                return Ok(true);
+            }
+            continue;
+        }
         cache.prefetch(list.iter().filter(|l| l.diverse).map(|l| l.tid), graph);
         let mut from_new = |t: Tid| -> Result<Option<f32>, Corrupt> {
             if cache.load(t, graph) {
@@ -382,13 +420,67 @@ fn link_back<S: PageStore>(
         };
         kept.distance = dq;
         list.resize(current.len(), Link::EMPTY);
-        let done =
-            write_slots_if_unchanged(store, nt, range.clone(), &before, &links_bytes(&list))?;
+        let done = write_slots_if_unchanged(
+            store,
+            nt,
+            range.clone(),
+            &before,
+            &links_bytes(level, &list),
+        )?;
         if done {
             return Ok(true);
         }
     }
     Ok(false) // persistently contended: the new element keeps its own links
+}
+
+/// Which link of an overfull upper-level list (the new one included) to
+/// drop: the selection heuristic runs over the links nearest first (each is
+/// kept when nearer to the list's owner `owner` than to every link kept
+/// before it); the farthest link it does not keep goes, else the farthest.
+/// A deleted link counts as farthest and is never kept. None when `owner`
+/// cannot be read.
+fn upper_level_victim<S: PageStore>(
+    list: &mut [Link],
+    owner: Tid,
+    meta: &Meta,
+    cache: &mut VectorCache,
+    graph: &PageGraph<S>,
+) -> Result<Option<usize>, Corrupt> {
+    if !cache.load(owner, graph) {
+        return Ok(None);
+    }
+    let mut live = vec![false; list.len()];
+    for (i, l) in list.iter_mut().enumerate() {
+        live[i] = cache.load(l.tid, graph);
+        if let Some(e) = graph.take_error() {
+            return Err(e);
+        }
+        l.distance = if live[i] {
+            meta.metric.distance(cache.get(owner), cache.get(l.tid))
+        } else {
+            f32::INFINITY
+        };
+    }
+    let mut order: Vec<usize> = (0..list.len()).collect();
+    order.sort_by(|a, b| list[*a].distance.total_cmp(&list[*b].distance));
+    let mut kept: Vec<usize> = Vec::new();
+    for &i in order.iter().filter(|i| live[**i]) {
+        let v = cache.get(list[i].tid);
+        if kept
+            .iter()
+            .all(|&k| meta.metric.distance(v, cache.get(list[k].tid)) > list[i].distance)
+        {
+            kept.push(i);
+        }
+    }
+    let victim = order
+        .iter()
+        .rev()
+        .find(|i| !kept.contains(i))
+        .or(order.last())
+        .copied();
+    Ok(victim)
 }
 
 /// Adds the existing element `t` (vector `v`) to the `level` lists of

@@ -14,12 +14,15 @@
 //!   elements as possible fit a page.
 //! Neighbour tuple: 0 kind u8 = 2 | 1 level u8 | 2 slots u16 |
 //!   4 one block per level (level 0's 2m slots first, then m per upper
-//!   level): the level's TIDs (6 each; unused slots hold an invalid TID),
-//!   then per slot its distance key (4 each: the f32 distance from the
-//!   element with the lowest bit replaced by the slot's diverse flag), so
-//!   a link-back decides with a few comparisons instead of re-running the
-//!   heuristic over the vectors of the whole list, and scans touch only
-//!   the TIDs.
+//!   level): the level's TIDs (6 each; unused slots hold an invalid TID);
+//!   level 0's block then holds per slot its distance key (4 each: the f32
+//!   distance from the element with the lowest bit replaced by the slot's
+//!   diverse flag), so a link-back decides with a few comparisons instead
+//!   of re-running the heuristic over the vectors of the whole list, and
+//!   scans touch only the TIDs. Upper levels store TIDs only: their
+//!   link-backs are rare (one insert in m reaches level 1) and recompute
+//!   distances, and 6-byte slots let four 384-d elements of m = 16 share a
+//!   page even when their levels add up to 4 (10-byte slots: 2).
 //!
 //! An element and its neighbour tuple share a page when they fit, so one
 //! page read serves both in the common case.
@@ -32,7 +35,7 @@ use pagestore::{Corrupt, PageStore, Tid, PAGE_SIZE};
 use std::cell::RefCell;
 
 pub const META_MAGIC: u32 = 0x5658_484E; // "VXHN"
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// In the special space of every page of the index.
 pub const SPECIAL_MAGIC: u16 = 0x5648;
 const SPECIAL_SIZE: usize = 8;
@@ -235,18 +238,30 @@ fn slots(m: usize, level: usize) -> usize {
 
 /// Bytes of the neighbour tuple of an element on `level`.
 fn neighbor_len(m: usize, level: usize) -> usize {
-    4 + SLOT * slots(m, level)
+    4 + SLOT0 * 2 * m + SLOT_UPPER * level * m
 }
 
-/// Bytes per neighbour slot: the TID and its distance key.
-const SLOT: usize = 10;
+/// Bytes per level-0 neighbour slot: the TID and its distance key.
+const SLOT0: usize = 10;
+/// Bytes per upper-level neighbour slot: the TID.
+const SLOT_UPPER: usize = 6;
+
+/// Bytes per slot on `level`.
+fn slot_bytes(level: usize) -> usize {
+    if level == 0 {
+        SLOT0
+    } else {
+        SLOT_UPPER
+    }
+}
 
 /// The highest level whose neighbour tuple (2m + level * m slots) still
-/// fits an empty page: levels are capped there (for m = 100 at 6, reached
-/// with probability 1e-14 per element; m <= 50 never hits it).
+/// fits an empty page: levels are capped there (for m = 100 at 10, reached
+/// with probability 1e-20 per element; m <= 64 never hits it).
 pub fn max_level(m: usize) -> usize {
-    let fit = (((PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE - 4) & !7) - 4) / SLOT;
-    (fit / m.max(1)).saturating_sub(2)
+    let room = ((PAGE_SIZE - page::HEADER_SIZE - SPECIAL_SIZE - 4) & !7) - 4;
+    let m = m.max(1);
+    room.saturating_sub(SLOT0 * 2 * m) / (SLOT_UPPER * m)
 }
 
 /// One neighbour slot: a link, its distance from the list's owner and
@@ -271,26 +286,37 @@ impl Link {
     }
 }
 
-/// Encodes one level's block of slots.
-pub(crate) fn links_bytes(links: &[Link]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(SLOT * links.len());
+/// Encodes one level's block of slots (upper levels: the TIDs only).
+pub(crate) fn links_bytes(level: usize, links: &[Link]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(slot_bytes(level) * links.len());
     for l in links {
         b.extend_from_slice(&l.tid.to_bytes());
     }
-    for l in links {
-        b.extend_from_slice(&l.key());
+    if level == 0 {
+        for l in links {
+            b.extend_from_slice(&l.key());
+        }
     }
     b
 }
 
-/// Decodes one level's block of slots.
-pub(crate) fn links_from_bytes(b: &[u8]) -> Vec<Link> {
-    let n = b.len() / SLOT;
+/// Decodes one level's block of slots. Upper levels store no keys: their
+/// links come back with an unknown (NaN) distance, marked diverse.
+pub(crate) fn links_from_bytes(level: usize, b: &[u8]) -> Vec<Link> {
+    let n = b.len() / slot_bytes(level);
     (0..n)
         .map(|i| {
+            let tid = Tid::from_bytes(&b[6 * i..6 * i + 6]);
+            if level > 0 {
+                return Link {
+                    tid,
+                    distance: f32::NAN,
+                    diverse: true,
+                };
+            }
             let k = u32::from_le_bytes(b[6 * n + 4 * i..6 * n + 4 * i + 4].try_into().expect("4"));
             Link {
-                tid: Tid::from_bytes(&b[6 * i..6 * i + 6]),
+                tid,
                 distance: f32::from_bits(k & !1),
                 diverse: k & 1 != 0,
             }
@@ -437,8 +463,9 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
 /// The order elements are laid out in: node order, with the elements of
 /// upper levels (bigger neighbour tuples) spread evenly among the others.
 /// Two or three of them on one page leave no room for a fourth element
-/// where one would (100k x 384, m = 16: 25,037 pages in node order, 25,012
-/// spread; pgvector 24,998).
+/// where one would (100k x 384, m = 16, when upper levels had 10-byte
+/// slots: 25,037 pages in node order, 25,012 spread; with 6-byte slots
+/// 25,001, four elements on every page, as pgvector's 25,001).
 pub(crate) fn placement_order(g: &BuildGraph) -> Vec<u32> {
     let linked = (0..g.len() as u32).filter(|id| g.is_linked_node(*id));
     let (upper, level0): (Vec<u32>, Vec<u32>) = linked.partition(|id| g.level(*id) > 0);
@@ -528,12 +555,12 @@ pub(crate) fn element_set_neighbors(raw: &mut [u8], nt: Tid) {
 
 /// The range of a level's slots inside a neighbour tuple.
 pub(crate) fn level_slots(m: usize, level: usize) -> std::ops::Range<usize> {
-    let (start, len) = if level == 0 {
-        (0, 2 * m)
+    if level == 0 {
+        4..4 + SLOT0 * 2 * m
     } else {
-        (2 * m + (level - 1) * m, m)
-    };
-    4 + SLOT * start..4 + SLOT * (start + len)
+        let start = 4 + SLOT0 * 2 * m + SLOT_UPPER * (level - 1) * m;
+        start..start + SLOT_UPPER * m
+    }
 }
 
 pub(crate) fn init_index_page(p: &mut [u8]) {
@@ -550,17 +577,18 @@ pub(crate) fn slots_for(m: usize, level: usize) -> usize {
 
 /// A neighbour tuple from all its slots, level 0's first.
 pub(crate) fn neighbor_tuple(level: usize, links: &[Link]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(4 + SLOT * links.len());
+    let m = links.len() / (level + 2);
+    debug_assert_eq!(slots(m, level), links.len());
+    let mut b = Vec::with_capacity(neighbor_len(m, level));
     b.push(KIND_NEIGHBORS);
     b.push(level as u8);
     b.extend_from_slice(&(links.len() as u16).to_le_bytes());
-    let m = links.len() / (level + 2);
-    debug_assert_eq!(slots(m, level), links.len());
-    for l in 0..=level {
-        let r = level_slots(m, l);
-        let (start, end) = ((r.start - 4) / SLOT, (r.end - 4) / SLOT);
-        b.extend_from_slice(&links_bytes(&links[start..end]));
+    b.extend_from_slice(&links_bytes(0, &links[..2 * m]));
+    for l in 1..=level {
+        let start = 2 * m + (l - 1) * m;
+        b.extend_from_slice(&links_bytes(l, &links[start..start + m]));
     }
+    debug_assert_eq!(b.len(), neighbor_len(m, level));
     b
 }
 
@@ -780,15 +808,17 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
         let found = self.with_page(nt, |p| {
             check_data_page(p)?;
             let raw = page::item(p, nt.offset)?;
-            let n = slots(m, elevel);
-            if raw.len() != 4 + SLOT * n || raw[0] != KIND_NEIGHBORS || raw[1] as usize != elevel {
+            if raw.len() != neighbor_len(m, elevel)
+                || raw[0] != KIND_NEIGHBORS
+                || raw[1] as usize != elevel
+            {
                 return Err(Corrupt(format!(
                     "tuple ({},{}) is not the neighbour list it should be",
                     nt.block, nt.offset
                 )));
             }
             let r = level_slots(m, level);
-            let tids = r.start..r.start + 6 * (r.len() / SLOT);
+            let tids = r.start..r.start + 6 * (r.len() / slot_bytes(level));
             Ok(raw[tids]
                 .chunks_exact(6)
                 .map(Tid::from_bytes)
@@ -877,14 +907,14 @@ pub(crate) fn read_links<S: PageStore>(
     store.read(nt.block, |p| -> Result<(Vec<u8>, Vec<Link>), Corrupt> {
         check_data_page(p)?;
         let raw = page::item(p, nt.offset)?;
-        if raw.len() != 4 + SLOT * slots(m, element_level) || raw[0] != KIND_NEIGHBORS {
+        if raw.len() != neighbor_len(m, element_level) || raw[0] != KIND_NEIGHBORS {
             return Err(Corrupt(format!(
                 "neighbour tuple ({},{}) has the wrong size",
                 nt.block, nt.offset
             )));
         }
         let bytes = raw[level_slots(m, level)].to_vec();
-        let links = links_from_bytes(&bytes);
+        let links = links_from_bytes(level, &bytes);
         Ok((bytes, links))
     })
 }

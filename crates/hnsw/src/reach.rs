@@ -142,7 +142,7 @@ pub fn repair_reachability<S: PageStore>(
                 rn.neighbors,
                 range,
                 &before,
-                &links_bytes(&updated),
+                &links_bytes(0, &updated),
             )? {
                 if replaced.is_valid() {
                     *in_degree.entry(replaced).or_default() -= 1;

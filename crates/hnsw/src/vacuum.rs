@@ -262,7 +262,13 @@ fn repair_level<S: PageStore>(
             .collect();
         kept.resize(current.len(), Link::EMPTY);
         let range = crate::pages::level_slots(m, l);
-        if write_slots_if_unchanged(store, info.neighbors, range, &before, &links_bytes(&kept))? {
+        if write_slots_if_unchanged(
+            store,
+            info.neighbors,
+            range,
+            &before,
+            &links_bytes(l, &kept),
+        )? {
             // the new neighbours link back, as they would to an insert:
             // without it, elements that lost their in-links to deleted ones
             // get fewer and fewer ways in (measured: recall 0.970 vs 1.000
