@@ -33,6 +33,10 @@ pub struct BufferStore {
     /// page read again (an element, then its neighbour tuple) skips the
     /// buffer mapping lookup, and so that `prefetch` can pin ahead.
     pins: Option<RefCell<PinMap>>,
+    /// The relation is being built by this backend alone (ambuild): no
+    /// other backend extends it (nor inserts, even under CONCURRENTLY,
+    /// before the build commits), so adding a block needs no extension lock.
+    building: bool,
 }
 
 const _: () = assert!(PAGE_SIZE == pg_sys::BLCKSZ as usize);
@@ -54,9 +58,12 @@ impl BufferStore {
         store
     }
 
-    /// Pages of `rel`'s `fork`, changed without WAL (bulk builds).
+    /// Pages of `rel`'s `fork`, changed without WAL, for the build that
+    /// creates them (ambuild, ambuildempty) and only for it.
     pub fn unlogged(rel: pg_sys::Relation, fork: pg_sys::ForkNumber::Type) -> Self {
-        Self::new(rel, fork, false)
+        let mut store = Self::new(rel, fork, false);
+        store.building = true;
+        store
     }
 
     fn new(rel: pg_sys::Relation, fork: pg_sys::ForkNumber::Type, wal: bool) -> Self {
@@ -75,6 +82,7 @@ impl BufferStore {
             node,
             shared,
             pins: None,
+            building: false,
         }
     }
 
@@ -346,12 +354,15 @@ impl PageStore for BufferStore {
     }
 
     fn extend<R>(&self, f: impl FnOnce(BlockNumber, &mut [u8]) -> R) -> R {
-        // SAFETY: the extension lock serialises adding blocks; the new
-        // buffer is pinned and exclusively locked before the extension lock
-        // is released, so nobody else initialises it. Logging as in `write`,
-        // with a full image since the page is new.
+        // SAFETY: the extension lock (or, in a build, being the only
+        // backend that writes the relation) serialises adding blocks; the
+        // new buffer is pinned and exclusively locked before the extension
+        // lock is released, so nobody else initialises it. Logging as in
+        // `write`, with a full image since the page is new.
         unsafe {
-            pg_sys::LockRelationForExtension(self.rel, pg_sys::ExclusiveLock as i32);
+            if !self.building {
+                pg_sys::LockRelationForExtension(self.rel, pg_sys::ExclusiveLock as i32);
+            }
             let buf = pg_sys::ReadBufferExtended(
                 self.rel,
                 self.fork,
@@ -360,7 +371,9 @@ impl PageStore for BufferStore {
                 std::ptr::null_mut(),
             );
             pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
-            pg_sys::UnlockRelationForExtension(self.rel, pg_sys::ExclusiveLock as i32);
+            if !self.building {
+                pg_sys::UnlockRelationForExtension(self.rel, pg_sys::ExclusiveLock as i32);
+            }
             let block = pg_sys::BufferGetBlockNumber(buf);
             self.known_blocks
                 .set(self.known_blocks.get().max(block + 1));
