@@ -297,14 +297,15 @@ fn place<S: PageStore>(
     Ok((et, nt.block))
 }
 
-/// Adds `new` to the level-`level` list of `n` the way the in-memory build
-/// does (`BuildGraph::add_link`): from the slots' stored distances and
-/// diverse flags, `new` is diverse unless a diverse link nearer to `n` is
-/// also nearer to `new`; links `new` now covers lose their flag; an
-/// overfull list evicts its farthest non-diverse link (upper levels keep
-/// diverse links only). Only the vectors of the diverse links compared
-/// with `new` are read, not the whole list's. `force`: `new` stays, in
-/// place of another link.
+/// Adds `new` to the level-`level` list of `n`. On level 0, the way the
+/// in-memory build does (`BuildGraph::add_link`): from the slots' stored
+/// distances and diverse flags, `new` is diverse unless a diverse link
+/// nearer to `n` is also nearer to `new`; links `new` now covers lose their
+/// flag; an overfull list evicts its farthest non-diverse link. Only the
+/// vectors of the diverse links compared with `new` are read, not the whole
+/// list's. Upper levels store no distances: a list with room takes `new`,
+/// a full one reruns the heuristic over its vectors (`upper_level_victim`).
+/// `force` (level 0): `new` stays, in place of another link.
 /// Returns whether the list now holds `new`.
 #[allow(clippy::too_many_arguments)]
 fn link_back<S: PageStore>(
