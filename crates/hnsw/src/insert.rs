@@ -348,37 +348,26 @@ fn link_back<S: PageStore>(
             .filter(|l| l.tid.is_valid())
             .collect();
         if level > 0 {
-            if list.len() < current.len() {
-                // room: nothing to decide, no distances needed
-                list.push(Link {
-                    tid: new,
-                    distance: dq,
-                    diverse: true,
-                });
-                list.resize(current.len(), Link::EMPTY);
-                let after = links_bytes(level, &list);
-                if write_slots_if_unchanged(store, nt, range.clone(), &before, &after)? {
-                    return Ok(true);
-                }
-                continue;
-            }
-            // Full: upper levels store no distance keys, so run the
-            // selection heuristic over the list and the new element afresh
-            // and drop the farthest link it does not keep (a deleted one
-            // first), or the farthest overall.
-            cache.prefetch(list.iter().map(|l| l.tid), graph);
+            // Upper levels store no distance keys. A list with room takes
+            // new without reading anything; a full one reruns the selection
+            // heuristic over its links and new, and drops the farthest link
+            // it does not keep (a deleted one first), or the farthest.
             list.push(Link {
                 tid: new,
                 distance: dq,
                 diverse: true,
             });
-            let Some(victim) = upper_level_victim(&mut list, n.tid, meta, cache, graph)? else {
-                return graph.take_error().map_or(Ok(false), Err);
-            };
-            if list[victim].tid == new {
-                return Ok(false);
+            if list.len() > current.len() {
+                cache.prefetch(list.iter().map(|l| l.tid), graph);
+                let Some(victim) = upper_level_victim(&mut list, n.tid, meta, cache, graph)? else {
+                    return graph.take_error().map_or(Ok(false), Err);
+                };
+                if list[victim].tid == new {
+                    return Ok(false);
+                }
+                list.swap_remove(victim);
             }
-            list.swap_remove(victim);
+            list.resize(current.len(), Link::EMPTY);
             let after = links_bytes(level, &list);
             if write_slots_if_unchanged(store, nt, range.clone(), &before, &after)? {
                 return Ok(true);
