@@ -1,8 +1,9 @@
 //! VACUUM: `ambulkdelete` removes dead heap TIDs and repairs the links
 //! around elements that lost all of theirs (see `hnsw::vacuum`); every page
 //! change goes through the logged `BufferStore`. Scans and inserts may run
-//! meanwhile: each page change is atomic and deleted elements keep their
-//! space, so nothing a concurrent scan holds ever dangles.
+//! meanwhile: each page change is atomic, and an element freed for reuse
+//! stays a valid element of its level whatever a concurrent scan or insert
+//! still holds of it (`hnsw::reuse` says why that is safe).
 
 use crate::am;
 use crate::storage::BufferStore;

@@ -2,7 +2,9 @@
 //!
 //! Phases: (1) read-only search of every level for neighbours, like the
 //! in-memory build; (2) a duplicate joins an element holding the same vector;
-//! (3) otherwise one page write adds the element and its neighbour tuple;
+//! (3) otherwise the element and its neighbour tuple take the space of a
+//! free (vacuumed) element of the same level (`reuse`) or are added, in one
+//! page write when they share a page;
 //! (4) each chosen neighbour's list gets the new element, and (5) the
 //! metapage moves the entry point up when the new element is taller.
 //!
@@ -15,10 +17,12 @@
 
 use crate::build::{random_level, select_neighbors, trim_victim};
 use crate::pages::{
-    check_index_page, element_add_heap_tid, element_set_neighbors, element_tuple, init_index_page,
-    level_slots, neighbor_tuple, payload_slots, slots_for, Link, Meta, PageGraph,
+    check_index_page, element_add_heap_tid, element_set_neighbors, element_tuple, free_class,
+    init_index_page, level_slots, neighbor_tuple, payload_slots, read_element, slots_for, Link,
+    Meta, PageGraph,
 };
 use crate::pages::{links_bytes, read_links, write_slots_if_unchanged};
+use crate::reuse;
 use crate::search::{search_layer, Candidate, Graph};
 use crate::Visited;
 use pagestore::{page, Corrupt, PageStore, Tid};
@@ -134,9 +138,13 @@ fn insert_with<S: PageStore>(
         return Err(e);
     }
 
-    // (2) an identical vector with room takes the heap TID
+    // (2) an identical vector with room takes the heap TID: checked again
+    // under the page lock, since a VACUUM may have deleted the element
+    // (and an insert reused its space) since it was read
     let self_distance = meta.metric.distance(&q, &q);
     if let Some((0, level0)) = found_per_level.last() {
+        let mut stored = Vec::new();
+        meta.storage.encode(&q, &mut stored);
         for c in level0.iter().filter(|c| c.distance == self_distance) {
             let Some(e) = graph.element(c.id) else {
                 continue;
@@ -146,6 +154,9 @@ fn insert_with<S: PageStore>(
             }
             let added = store.write(c.id.block, |p| -> Result<bool, Corrupt> {
                 check_index_page(p)?;
+                if read_element(p, c.id, meta.vector_bytes())?.vector() != stored {
+                    return Ok(false);
+                }
                 Ok(element_add_heap_tid(
                     page::item_mut(p, c.id.offset)?,
                     heap_tid,
@@ -198,7 +209,12 @@ fn insert_with<S: PageStore>(
     let slots = payload_slots(meta.storage, meta.storage.bytes(q.len()), m);
     let element = element_tuple(level, &[heap_tid], Tid::INVALID, &q, meta.storage, slots);
     let neighbors = neighbor_tuple(level, &links);
-    let (et, new_insert_page) = place(store, &meta, &element, &neighbors)?;
+    let class = free_class(level);
+    let claimed = reuse::claim(store, meta.free_page[class], level, &element, &neighbors)?;
+    let (et, new_insert_page) = match claimed.element {
+        Some(et) => (et, meta.insert_page),
+        None => place(store, &meta, &element, &neighbors)?,
+    };
 
     cache.name_new(et);
     // (4) link back from each chosen neighbour. When every level-0
@@ -219,7 +235,12 @@ fn insert_with<S: PageStore>(
         }
     }
 
-    // (5) entry point and insert page hint
+    // (5) entry point and the hints, when any changed since the start (the
+    // metapage's exclusive lock is not taken for nothing)
+    let taller = !meta.entry.is_valid() || level > meta.entry_level as usize;
+    if !taller && new_insert_page == meta.insert_page && claimed.hint == meta.free_page[class] {
+        return Ok(Inserted::Element(et));
+    }
     store.write(0, |p| -> Result<(), Corrupt> {
         let mut current = Meta::decode(p)?;
         let mut changed = false;
@@ -230,6 +251,13 @@ fn insert_with<S: PageStore>(
         }
         if new_insert_page != current.insert_page {
             current.insert_page = new_insert_page;
+            changed = true;
+        }
+        // unless another insert or a VACUUM moved it meanwhile
+        if current.free_page[class] == meta.free_page[class]
+            && claimed.hint != meta.free_page[class]
+        {
+            current.free_page[class] = claimed.hint;
             changed = true;
         }
         if changed {
@@ -282,18 +310,18 @@ fn place<S: PageStore>(
         })
     });
     let nt = nt.ok_or_else(|| Corrupt("neighbour tuple does not fit an empty page".into()))?;
+    // written pointing at its neighbour tuple: a crash between the two
+    // pages leaves an unused neighbour tuple, never an element without one
+    let mut element = element.to_vec();
+    element_set_neighbors(&mut element, nt);
     let et = store.extend(|b, p| {
         init_index_page(p);
-        page::add_item(p, element).map(|o| Tid {
+        page::add_item(p, &element).map(|o| Tid {
             block: b,
             offset: o,
         })
     });
     let et = et.ok_or_else(|| Corrupt("element does not fit an empty page".into()))?;
-    store.write(et.block, |p| -> Result<(), Corrupt> {
-        element_set_neighbors(page::item_mut(p, et.offset)?, nt);
-        Ok(())
-    })?;
     Ok((et, nt.block))
 }
 

@@ -14,6 +14,7 @@ pub mod insert;
 pub mod iterative;
 pub mod pages;
 pub mod reach;
+mod reuse;
 mod search;
 pub mod vacuum;
 mod visited;

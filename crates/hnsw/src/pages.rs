@@ -39,8 +39,8 @@ pub const LAYOUT_VERSION: u32 = 3;
 /// In the special space of every page of the index.
 pub const SPECIAL_MAGIC: u16 = 0x5648;
 const SPECIAL_SIZE: usize = 8;
-const KIND_ELEMENT: u8 = 1;
-const KIND_NEIGHBORS: u8 = 2;
+pub(crate) const KIND_ELEMENT: u8 = 1;
+pub(crate) const KIND_NEIGHBORS: u8 = 2;
 /// The largest element header (all MAX_PAYLOADS slots).
 const ELEMENT_HEADER: usize = 12 + 6 * MAX_PAYLOADS;
 
@@ -85,7 +85,7 @@ pub fn max_sparse_nnz() -> usize {
 
 /// Fewer slots would turn duplicate-heavy data into many small elements.
 const MIN_PAYLOAD_SLOTS: usize = 4;
-const META_SIZE: usize = 32;
+const META_SIZE: usize = 28 + 4 + 4 * FREE_CLASSES;
 
 /// The most dimensions an element can have and still fit on one page.
 pub const fn max_dims_for(element_size: usize) -> usize {
@@ -110,6 +110,11 @@ pub struct Meta {
     pub entry_level: u16,
     /// The page new elements go to first (a hint; 0 when there is none).
     pub insert_page: u32,
+    /// Per `free_class`, where inserts start looking for a free element
+    /// slot (`FLAG_FREE`): no page before it has one (a hint, set by
+    /// VACUUM, moved on by inserts; 0 when there is none). Indexes written
+    /// before the field existed hold zeros there: no hint.
+    pub free_page: [u32; FREE_CLASSES],
 }
 
 impl Meta {
@@ -162,6 +167,9 @@ impl Meta {
         b[18..24].copy_from_slice(&self.entry.to_bytes());
         b[24..26].copy_from_slice(&self.entry_level.to_le_bytes());
         b[28..32].copy_from_slice(&self.insert_page.to_le_bytes());
+        for (i, f) in self.free_page.iter().enumerate() {
+            b[32 + 4 * i..36 + 4 * i].copy_from_slice(&f.to_le_bytes());
+        }
         b
     }
 
@@ -199,6 +207,9 @@ impl Meta {
             entry: Tid::from_bytes(&b[18..24]),
             entry_level: u16::from_le_bytes([b[24], b[25]]),
             insert_page: u32::from_le_bytes(b[28..32].try_into().expect("4 bytes")),
+            free_page: std::array::from_fn(|i| {
+                u32::from_le_bytes(b[32 + 4 * i..36 + 4 * i].try_into().expect("4 bytes"))
+            }),
         };
         if !metric.stores_as(storage) {
             return Err(Corrupt(format!(
@@ -455,6 +466,7 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
         entry,
         entry_level,
         insert_page: current.unwrap_or(0),
+        free_page: [0; FREE_CLASSES],
     };
     store.write(0, |p| meta.store(p));
     Ok(meta)
@@ -537,10 +549,11 @@ pub(crate) fn element_tuple(
     b
 }
 
-/// Adds a heap TID to an element tuple in place; false when it is full.
+/// Adds a heap TID to an element tuple in place; false when it is full or
+/// deleted (a VACUUM got there first: the row needs a live element).
 pub(crate) fn element_add_heap_tid(raw: &mut [u8], t: Tid) -> bool {
     let n = raw[3] as usize;
-    if n >= slots_of(raw) {
+    if n >= slots_of(raw) || raw[2] & FLAG_DELETED != 0 {
         return false;
     }
     raw[12 + 6 * n..18 + 6 * n].copy_from_slice(&t.to_bytes());
@@ -595,6 +608,19 @@ pub(crate) fn neighbor_tuple(level: usize, links: &[Link]) -> Vec<u8> {
 /// Bit 0 of an element's flags: every heap TID is gone (vacuum); searches
 /// pass through the element but never return it.
 pub(crate) const FLAG_DELETED: u8 = 1;
+/// Bit 1 (always with bit 0): VACUUM has repaired every link into the
+/// deleted element, so an insert of the same level may take its element and
+/// neighbour tuple for a new vector (`insert::claim_free_slot`).
+pub(crate) const FLAG_FREE: u8 = 2;
+
+/// Free-slot hints in the metapage: levels 0, 1 and 2 each have their
+/// own, higher levels (one element in m^3) share the last.
+pub const FREE_CLASSES: usize = 4;
+
+/// Which `Meta::free_page` hint serves elements of `level`.
+pub(crate) fn free_class(level: usize) -> usize {
+    level.min(FREE_CLASSES - 1)
+}
 
 /// An element as `PageGraph::element` reads it.
 #[derive(Clone, Debug)]

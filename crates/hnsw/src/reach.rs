@@ -3,8 +3,10 @@
 //! HNSW prunes neighbour lists with a heuristic, so an insert's link-back
 //! can drop the last link into some element, and the new element itself may
 //! be refused by every neighbour it chose. Such an element can no longer be
-//! found by any search. This pass reads the level-0 graph, walks it from the
-//! entry point (through deleted elements too, as searches do), and links
+//! found by any search. This pass reads the links of every level, walks
+//! them from the entry point (through deleted elements too, as searches
+//! do; a cluster whose level-0 links stay inside it is reached through the
+//! upper levels searches descend by), and links
 //! each unreachable live element from its nearest reachable one, taking a
 //! free slot or replacing a link whose target has another way in, so that
 //! the repair never strands a third element.
@@ -18,6 +20,7 @@ use pagestore::{page, Corrupt, PageStore, Tid};
 use std::collections::HashMap;
 
 struct Node {
+    /// Links of every level.
     links: Vec<Tid>,
     neighbors: Tid,
     level: usize,
@@ -60,8 +63,13 @@ pub fn repair_reachability<S: PageStore>(
             },
         )?;
         for (t, level, deleted, nt) in found {
-            let (_, links) = read_slots(store, nt, m, level, 0)?;
-            let links = links.into_iter().filter(|l| l.is_valid()).collect();
+            // searches descend through upper levels: a cluster whose level-0
+            // links stay inside it is still reached through them
+            let mut links = Vec::new();
+            for l in 0..=level {
+                let (_, tids) = read_slots(store, nt, m, level, l)?;
+                links.extend(tids.into_iter().filter(|t| t.is_valid()));
+            }
             nodes.insert(
                 t,
                 Node {
@@ -149,11 +157,10 @@ pub fn repair_reachability<S: PageStore>(
                 }
                 *in_degree.entry(u).or_default() += 1;
                 if let Some(n) = nodes.get_mut(&r) {
-                    n.links = updated
-                        .into_iter()
-                        .map(|l| l.tid)
-                        .filter(|t| t.is_valid())
-                        .collect();
+                    match n.links.iter().position(|t| *t == replaced) {
+                        Some(i) if replaced.is_valid() => n.links[i] = u,
+                        _ => n.links.push(u),
+                    }
                 }
                 mark_from(u, &nodes, &mut reachable);
                 relinked += 1;

@@ -2013,3 +2013,5 @@ fn concurrent_inserts_link_every_node_into_its_region() {
         "nodes with fewer than 2 links: {cut_off:?}"
     );
 }
+
+mod reuse;

@@ -13,8 +13,10 @@
 //! neighbours then link back to the element as they would to an insert, so
 //! elements keep ways in as their old in-links are deleted.
 //! Pass 3 moves the entry point off a deleted element.
-//! Pass 4 links back any element no search can reach (`reach`).
-//! Deleted elements keep their space for now (reuse is future work).
+//! Pass 4 flags the deleted elements free: nothing live links to them any
+//! more, so inserts may write new elements over them (`reuse`); the
+//! metapage's hints point at the first page holding one.
+//! Pass 5 links back any element no search can reach (`reach`).
 
 use crate::build::select_neighbors;
 use crate::pages::{
@@ -32,7 +34,9 @@ pub struct VacuumStats {
     pub links_repaired: u64,
     pub live_elements: u64,
     pub live_heap_tids: u64,
-    /// Unreachable elements linked back in (pass 4, `reach`).
+    /// Deleted elements flagged free for inserts to reuse (pass 4).
+    pub elements_freed: u64,
+    /// Unreachable elements linked back in (pass 5, `reach`).
     pub elements_relinked: u64,
 }
 
@@ -58,6 +62,7 @@ pub fn bulk_delete<S: PageStore>(
     let meta = *graph.meta();
     let mut stats = VacuumStats::default();
     let mut deleted: HashSet<Tid> = HashSet::new();
+    let mut deleted_levels: Vec<(Tid, usize)> = Vec::new();
     let mut live: Vec<(Tid, usize)> = Vec::new();
     let mut newly_deleted = 0;
 
@@ -115,6 +120,7 @@ pub fn bulk_delete<S: PageStore>(
         for e in elements {
             if e.now_deleted {
                 deleted.insert(e.t);
+                deleted_levels.push((e.t, e.level));
                 if !e.was_deleted {
                     newly_deleted += 1;
                 }
@@ -160,6 +166,20 @@ pub fn bulk_delete<S: PageStore>(
         return Err(e);
     }
     // Pass 4
+    let entry = store.read(0, Meta::decode)?.entry;
+    let (freed, lowest) =
+        crate::reuse::free_deleted(store, &deleted_levels, entry, &mut between_pages)?;
+    stats.elements_freed = freed;
+    store.write(0, |p| -> Result<(), Corrupt> {
+        let mut m = Meta::decode(p)?;
+        let hints = lowest.map(|b| b.unwrap_or(0));
+        if m.free_page != hints {
+            m.free_page = hints;
+            m.store(p);
+        }
+        Ok(())
+    })?;
+    // Pass 5
     stats.elements_relinked = crate::reach::repair_reachability(store, between_pages)?;
     Ok(stats)
 }

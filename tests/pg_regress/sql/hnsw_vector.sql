@@ -164,6 +164,22 @@ INSERT INTO t VALUES (2, '[2,2,2]');
 SELECT id FROM t ORDER BY val <+> '[1,0,1]' LIMIT 1;
 DROP TABLE t;
 
+-- inserts take the space VACUUM freed: the index does not grow
+CREATE TABLE t (id int, val vector(16));
+CREATE INDEX t_idx ON t USING hnsw (val vector_l2_ops) WITH (m = 8);
+INSERT INTO t SELECT i, (SELECT array_agg(sin(i * j + j)) FROM generate_series(1, 16) j)::vector FROM generate_series(1, 3000) i;
+SELECT pg_relation_size('t_idx') AS grown \gset
+DELETE FROM t WHERE id > 2000;
+VACUUM t;
+INSERT INTO t SELECT i, (SELECT array_agg(sin(i * j + j)) FROM generate_series(1, 16) j)::vector FROM generate_series(3001, 4000) i;
+SELECT pg_relation_size('t_idx') <= :grown + 3 * 8192 AS space_reused;
+SELECT r->'ok' AS ok, r->'heap_tids' AS heap_tids FROM (SELECT vector_ext_index_check('t_idx') AS r) s;
+-- rows in reused space are found from their own vector
+SET hnsw.ef_search = 100;
+SELECT count(*) >= 995 AS found FROM t WHERE id > 3000 AND id = (SELECT t2.id FROM t t2 ORDER BY t2.val <-> t.val LIMIT 1);
+RESET hnsw.ef_search;
+DROP TABLE t;
+
 -- a graph that outgrows maintenance_work_mem continues on disk
 
 CREATE TABLE t (id int, val vector(64));

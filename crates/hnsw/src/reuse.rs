@@ -1,0 +1,220 @@
+//! Reusing the space of deleted elements.
+//!
+//! VACUUM flags an element deleted when its last heap TID goes (pass 1)
+//! and then replaces every link into it (pass 2). After that nothing a
+//! search starts from leads to it, and `free_deleted` flags it free. An
+//! insert whose element has the same level (so the same neighbour tuple
+//! size) and the same tuple length then writes its element and neighbour
+//! tuple over the free ones (`claim`) instead of adding a page.
+//!
+//! What may still point at a free element, and why that is harmless:
+//! - a scan that read it before it was freed. If it reads the element again
+//!   after reuse it sees the new vector and the new heap TIDs; those rows
+//!   were inserted after the VACUUM, itself after the scan's snapshot, so
+//!   the heap fetch finds them invisible.
+//! - an insert that read it live before VACUUM flagged it and links to it
+//!   after the repair passed (a window of one insert's duration). The link
+//!   then leads to whatever takes the slot: an element of the same level,
+//!   with a stale distance key on level 0 (a link-back decision may be off
+//!   by that one slot). The next VACUUM repairs links to free elements it
+//!   finds, and any live element is a valid link target.
+//!
+//! Crash safety: a claim on one page (element and neighbour tuple together,
+//! the common case) is one page write. Otherwise the element is written
+//! first, still flagged deleted but holding the new heap TID (so a VACUUM
+//! does not free it again and searches do not return it), then the
+//! neighbour tuple, then the flag is cleared. A crash in between leaves a
+//! deleted element whose heap TID belongs to an aborted row: the next
+//! VACUUM removes the TID and frees the element again.
+
+use crate::pages::{
+    check_index_page, element_set_neighbors, free_class, FLAG_DELETED, FLAG_FREE, FREE_CLASSES,
+    KIND_ELEMENT, KIND_NEIGHBORS,
+};
+use pagestore::{page, Corrupt, PageStore, Tid};
+
+/// Pages past its hint an insert reads looking for a free slot before it
+/// appends instead (reads of cached pages under a share lock: a few
+/// microseconds each; pages of elements as big as a page hold one each).
+pub const FREE_SCAN_PAGES: u32 = 32;
+
+/// Where an insert's element went, when a free slot took it, and the
+/// hint for the next insert of its class.
+pub(crate) struct Claimed {
+    pub(crate) element: Option<Tid>,
+    pub(crate) hint: u32,
+}
+
+/// Looks for a free slot of `level` from the metapage's hint on and writes
+/// `element` (whose neighbour TID is overwritten) and `neighbors` over it.
+pub(crate) fn claim<S: PageStore>(
+    store: &S,
+    start: u32,
+    level: usize,
+    element: &[u8],
+    neighbors: &[u8],
+) -> Result<Claimed, Corrupt> {
+    let n = store.nblocks();
+    if start == 0 || start >= n {
+        return Ok(Claimed {
+            element: None,
+            hint: 0,
+        });
+    }
+    let class = free_class(level);
+    let end = n.min(start.saturating_add(FREE_SCAN_PAGES));
+    // the hint moves past pages with no free slot of this class left
+    let mut hint = start;
+    for block in start..end {
+        let (candidates, others) = store.read(block, |p| -> Result<_, Corrupt> {
+            if page::is_new(p) {
+                return Ok((Vec::new(), false));
+            }
+            check_index_page(p)?;
+            let mut candidates = Vec::new();
+            let mut others = false;
+            for offset in 1..=page::max_offset(p)? {
+                let raw = page::item(p, offset)?;
+                if raw.len() < 12 || raw[0] != KIND_ELEMENT || raw[2] & FLAG_FREE == 0 {
+                    continue;
+                }
+                let l = raw[1] as usize;
+                if l == level && raw.len() == element.len() {
+                    candidates.push((offset, Tid::from_bytes(&raw[4..10])));
+                } else if free_class(l) == class {
+                    others = true;
+                }
+            }
+            Ok((candidates, others))
+        })?;
+        for (offset, nt) in candidates {
+            let et = Tid { block, offset };
+            if claim_one(store, et, nt, level, element, neighbors)? {
+                // this page may hold more, and a page before it other
+                // levels' free slots of the class
+                return Ok(Claimed {
+                    element: Some(et),
+                    hint,
+                });
+            }
+        }
+        if hint == block && !others {
+            hint = block + 1;
+        }
+    }
+    Ok(Claimed {
+        element: None,
+        hint: if hint >= n { 0 } else { hint },
+    })
+}
+
+/// Writes the new element over the free element `et` (neighbour tuple
+/// `nt`) if it is still free and of the new one's level and size; false
+/// when another insert took it first.
+fn claim_one<S: PageStore>(
+    store: &S,
+    et: Tid,
+    nt: Tid,
+    level: usize,
+    element: &[u8],
+    neighbors: &[u8],
+) -> Result<bool, Corrupt> {
+    let same_page = nt.block == et.block;
+    let mut e = element.to_vec();
+    element_set_neighbors(&mut e, nt);
+    // on two pages: flagged deleted until the neighbour tuple is written
+    e[2] = if same_page { 0 } else { FLAG_DELETED };
+    let neighbour_fits = |raw: &[u8]| {
+        raw.len() == neighbors.len() && raw[0] == KIND_NEIGHBORS && raw[1] as usize == level
+    };
+    let claimed = store.write(et.block, |p| -> Result<bool, Corrupt> {
+        check_index_page(p)?;
+        if page::max_offset(p)? < et.offset.max(if same_page { nt.offset } else { 0 }) {
+            return Ok(false);
+        }
+        let raw = page::item(p, et.offset)?;
+        let still_free = raw.len() == e.len()
+            && raw[0] == KIND_ELEMENT
+            && raw[1] as usize == level
+            && raw[2] & FLAG_FREE != 0
+            && Tid::from_bytes(&raw[4..10]) == nt;
+        if !still_free || (same_page && !neighbour_fits(page::item(p, nt.offset)?)) {
+            return Ok(false);
+        }
+        page::item_mut(p, et.offset)?.copy_from_slice(&e);
+        if same_page {
+            page::item_mut(p, nt.offset)?.copy_from_slice(neighbors);
+        }
+        Ok(true)
+    })?;
+    if !claimed || same_page {
+        return Ok(claimed);
+    }
+    store.write(nt.block, |p| -> Result<(), Corrupt> {
+        check_index_page(p)?;
+        let raw = page::item_mut(p, nt.offset)?;
+        if !neighbour_fits(raw) {
+            return Err(Corrupt(format!(
+                "free element ({},{}) points to ({},{}), not a neighbour tuple of its level",
+                et.block, et.offset, nt.block, nt.offset
+            )));
+        }
+        raw.copy_from_slice(neighbors);
+        Ok(())
+    })?;
+    store.write(et.block, |p| -> Result<(), Corrupt> {
+        page::item_mut(p, et.offset)?[2] &= !FLAG_DELETED;
+        Ok(())
+    })?;
+    Ok(true)
+}
+
+/// Flags free every element of `deleted` (TID, level) that is still deleted
+/// without heap TIDs and is not the entry point `entry`; `between_pages`
+/// runs after each page. Returns how many it freed and the lowest block
+/// holding one per `free_class`.
+pub(crate) fn free_deleted<S: PageStore>(
+    store: &S,
+    deleted: &[(Tid, usize)],
+    entry: Tid,
+    mut between_pages: impl FnMut(),
+) -> Result<(u64, [Option<u32>; FREE_CLASSES]), Corrupt> {
+    let mut sorted = deleted.to_vec();
+    sorted.sort();
+    let mut freed = 0;
+    let mut lowest = [None; FREE_CLASSES];
+    for group in sorted.chunk_by(|a, b| a.0.block == b.0.block) {
+        let block = group[0].0.block;
+        let classes = store.write(block, |p| -> Result<[bool; FREE_CLASSES], Corrupt> {
+            check_index_page(p)?;
+            let mut classes = [false; FREE_CLASSES];
+            for &(t, _) in group {
+                if t == entry {
+                    continue;
+                }
+                let raw = page::item_mut(p, t.offset)?;
+                if raw.len() < 12 || raw[0] != KIND_ELEMENT {
+                    return Err(Corrupt(format!(
+                        "tuple ({},{}) is no longer an element",
+                        t.block, t.offset
+                    )));
+                }
+                if raw[2] & FLAG_DELETED != 0 && raw[3] == 0 {
+                    if raw[2] & FLAG_FREE == 0 {
+                        raw[2] |= FLAG_FREE;
+                        freed += 1;
+                    }
+                    classes[free_class(raw[1] as usize)] = true;
+                }
+            }
+            Ok(classes)
+        })?;
+        for (c, seen) in classes.iter().enumerate() {
+            if *seen && lowest[c].is_none() {
+                lowest[c] = Some(block);
+            }
+        }
+        between_pages();
+    }
+    Ok((freed, lowest))
+}
