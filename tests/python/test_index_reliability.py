@@ -316,7 +316,7 @@ def test_kill_9_during_inserts_loses_nothing(data, am):
         size_after = c.execute(f"SELECT pg_relation_size('{table}_emb_idx')").fetchone()[0]
         print(f"\n{len(done)} inserts after freeing 1000 rows: index {size_before // 8192} -> {size_after // 8192} pages")
         if am == "hnsw":  # inserts went into the freed space (a few levels had none to spare)
-            assert size_after <= size_before + 8 * 8192
+            assert size_after <= size_before + 16 * 8192
         # the index keeps working: more inserts, then recall against exact search
         for j in range(len(extra) - 300, len(extra)):
             c.execute(f"INSERT INTO {table} VALUES (%s, 0, 0, %s) ON CONFLICT DO NOTHING", (200_000 + j, extra[j]))
@@ -571,13 +571,17 @@ def test_soak_mixed_load(data, am):
         index = c.execute("SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid "
                           "JOIN pg_am a ON a.oid = x.relam WHERE i.indrelid = %s::regclass AND a.amname = %s",
                           (table, am)).fetchone()[0]
+        size = f"SELECT pg_relation_size('{index}') / 8192"
+        pages_soak = c.execute(size).fetchone()[0]
         c.execute("SET maintenance_work_mem = '1GB'")  # the rebuild in memory
         c.execute(f"REINDEX INDEX {index}")
         r_fresh = recall(index_results(c, table, "<=>", queries[:200]), truth)
+        pages_fresh = c.execute(size).fetchone()[0]
         c.execute(f"DROP TABLE {table}")
     p99 = {k: 1000 * float(np.percentile(v, 99)) for k, v in latencies.items() if v}
     ops = {k: round(v / elapsed, 1) for k, v in counts.items()}
     print(f"\nsoak {am} {elapsed:.0f} s: {counts.get('vacuum', 0)} VACUUMs; ops/s {ops}; p99 ms "
           + ", ".join(f"{k} {v:.1f}" for k, v in p99.items())
-          + f"; {len(expected)} rows; recall@10 {r_soak:.4f} vs fresh rebuild {r_fresh:.4f}")
+          + f"; {len(expected)} rows; recall@10 {r_soak:.4f} vs fresh rebuild {r_fresh:.4f}"
+          + f"; index {pages_soak} pages vs {pages_fresh} rebuilt")
     assert r_soak >= r_fresh - 0.02
