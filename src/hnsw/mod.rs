@@ -231,16 +231,48 @@ unsafe extern "C-unwind" fn aminsert(
     let store = BufferStore::with_pin_cache(index);
     let meta = read_meta(&store);
     // SAFETY: a non-null datum of the indexed column, of the type the
-    // index stores (vector for f32, halfvec for binary16).
+    // index stores (vector for f32, halfvec for binary16). The update lock
+    // is a heavyweight lock: an ERROR before the unlock releases it with
+    // the (sub)transaction.
     unsafe {
+        pg_sys::LockPage(index, UPDATE_LOCK, pg_sys::ShareLock as pg_sys::LOCKMODE);
         am::with_vector(value, meta.storage, |v| {
             check_value(v, meta.dims as usize, meta.storage);
             if let Err(e) = hnsw::insert::insert(&store, v, tid, LEVEL_SEED) {
                 am::corrupted_index(index, e);
             }
-        })
+        });
+        pg_sys::UnlockPage(index, UPDATE_LOCK, pg_sys::ShareLock as pg_sys::LOCKMODE);
     };
     false
+}
+
+/// The lock inserts hold in share mode while they run and VACUUM takes
+/// exclusively, between flagging elements deleted and repairing the links
+/// into them, to wait for the inserts that may still be linking to them
+/// (`hnsw::vacuum::bulk_delete_waiting`): the heavyweight page lock of
+/// block 0, which nothing else takes on an hnsw index (buffer locks are
+/// another kind).
+pub(crate) const UPDATE_LOCK: pg_sys::BlockNumber = 0;
+
+/// Waits until every insert into `index` running now has finished.
+///
+/// # Safety
+/// `index` is an open hnsw index; no buffer lock is held.
+pub(crate) unsafe fn wait_for_inserts(index: pg_sys::Relation) {
+    // SAFETY: as the caller promises; taken and released at once.
+    unsafe {
+        pg_sys::LockPage(
+            index,
+            UPDATE_LOCK,
+            pg_sys::ExclusiveLock as pg_sys::LOCKMODE,
+        );
+        pg_sys::UnlockPage(
+            index,
+            UPDATE_LOCK,
+            pg_sys::ExclusiveLock as pg_sys::LOCKMODE,
+        );
+    }
 }
 
 /// Seed of the level each element gets (mixed with its heap TID).

@@ -31,7 +31,9 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
             let mut p = am::pointer_from_tid(t);
             callback(&mut p, callback_state)
         };
-        let result = hnsw::vacuum::bulk_delete(&store, is_dead, am::vacuum_pause);
+        // the pure crate holds no page while it waits
+        let wait = || super::wait_for_inserts(index);
+        let result = hnsw::vacuum::bulk_delete_waiting(&store, is_dead, am::vacuum_pause, wait);
         let v = result.unwrap_or_else(|e| am::corrupted_index(index, e));
         (*stats).tuples_removed += v.heap_tids_removed as f64;
         (*stats).num_index_tuples = v.live_heap_tids as f64;

@@ -702,6 +702,41 @@ pub(crate) fn read_element(p: &[u8], t: Tid, vector_bytes: usize) -> Result<Elem
     })
 }
 
+/// One element as a page walk sees it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ElementHead {
+    pub(crate) tid: Tid,
+    pub(crate) level: usize,
+    pub(crate) flags: u8,
+}
+
+/// The elements of data page `block` (none on an all-zero page a crash
+/// left), each checked as `read_element` does.
+pub(crate) fn page_elements(
+    p: &[u8],
+    block: u32,
+    vector_bytes: usize,
+) -> Result<Vec<ElementHead>, Corrupt> {
+    if page::is_new(p) {
+        return Ok(Vec::new());
+    }
+    check_data_page(p)?;
+    let mut out = Vec::new();
+    for offset in 1..=page::max_offset(p)? {
+        if page::item(p, offset)?.first() != Some(&KIND_ELEMENT) {
+            continue;
+        }
+        let tid = Tid { block, offset };
+        let e = read_element(p, tid, vector_bytes)?;
+        out.push(ElementHead {
+            tid,
+            level: e.level,
+            flags: e.raw[2],
+        });
+    }
+    Ok(out)
+}
+
 /// Read access to an index on pages. Graph callbacks cannot fail, so the
 /// first corruption met is kept (the search then sees a dead end) and
 /// `take_error` reports it once the search is over.

@@ -12,12 +12,12 @@
 //!   after reuse it sees the new vector and the new heap TIDs; those rows
 //!   were inserted after the VACUUM, itself after the scan's snapshot, so
 //!   the heap fetch finds them invisible.
-//! - an insert that read it live before VACUUM flagged it and links to it
-//!   after the repair passed (a window of one insert's duration). The link
-//!   then leads to whatever takes the slot: an element of the same level,
-//!   with a stale distance key on level 0 (a link-back decision may be off
-//!   by that one slot). The next VACUUM repairs links to free elements it
-//!   finds, and any live element is a valid link target.
+//! - no link: VACUUM waits, after flagging elements deleted and before
+//!   repairing links, for the inserts then running (any of which may have
+//!   read one as live and be linking to it), and lists live elements after
+//!   the wait (`vacuum::bulk_delete_waiting`); later inserts see the flag
+//!   and never link to a deleted element. An insert that takes a free
+//!   element while VACUUM runs is a live element like any other.
 //!
 //! Crash safety: a claim on one page (element and neighbour tuple together,
 //! the common case) is one page write. Otherwise the element is written

@@ -4,8 +4,9 @@
 //! Pass 1 visits every data page once: dead heap TIDs leave their element,
 //! and an element left with none is flagged deleted. Searches still pass
 //! through deleted elements (their own links stay intact, so scans running
-//! meanwhile keep working) but never return them.
-//! Pass 2 replaces every link to a deleted element with the best of the
+//! meanwhile keep working) but never return them. Then VACUUM waits for the
+//! inserts running (`bulk_delete_waiting`) and lists live elements again.
+//! Pass 2 replaces every link to a deleted element (not yet free) with the best of the
 //! element's remaining links, the deleted neighbour's live links (its
 //! 2-hop neighbourhood) and what a search for the element's vector finds on
 //! that level, chosen by the same heuristic as inserts; each list is written
@@ -20,8 +21,8 @@
 
 use crate::build::select_neighbors;
 use crate::pages::{
-    check_index_page, links_bytes, read_element, read_slots, write_slots_if_unchanged, Link, Meta,
-    PageGraph, FLAG_DELETED,
+    check_index_page, links_bytes, page_elements, read_element, read_slots,
+    write_slots_if_unchanged, Link, Meta, PageGraph, FLAG_DELETED, FLAG_FREE, FREE_CLASSES,
 };
 use crate::search::{search_level, Candidate};
 use pagestore::{page, Corrupt, PageStore, Tid};
@@ -48,20 +49,41 @@ struct Seen {
     level: usize,
     was_deleted: bool,
     now_deleted: bool,
+    /// Freed by an earlier VACUUM (no link leads to it).
+    free: bool,
     heap_tids: u64,
 }
 
 /// Removes the heap TIDs `is_dead` names. `between_pages` runs between page
 /// visits (the extension checks for interrupts and vacuum delay there).
+/// For a store no insert runs on meanwhile; else `bulk_delete_waiting`.
 pub fn bulk_delete<S: PageStore>(
     store: &S,
     is_dead: impl Fn(Tid) -> bool,
+    between_pages: impl FnMut(),
+) -> Result<VacuumStats, Corrupt> {
+    bulk_delete_waiting(store, is_dead, between_pages, || {})
+}
+
+/// `bulk_delete` while inserts may run: `wait_for_inserts` returns once
+/// every insert that had started when it was called has finished (the
+/// extension: a lock inserts hold in share mode, taken here exclusively).
+/// It is called after pass 1, so that every insert which could have read a
+/// deleted element as live has written its links before the repair looks
+/// for them, and later inserts see it deleted and never link to it: when
+/// VACUUM frees an element, no link leads to it.
+pub fn bulk_delete_waiting<S: PageStore>(
+    store: &S,
+    is_dead: impl Fn(Tid) -> bool,
     mut between_pages: impl FnMut(),
+    wait_for_inserts: impl FnOnce(),
 ) -> Result<VacuumStats, Corrupt> {
     let graph = PageGraph::open(store)?;
     let meta = *graph.meta();
     let mut stats = VacuumStats::default();
+    // deleted elements not free yet: pass 2 repairs the links into them
     let mut deleted: HashSet<Tid> = HashSet::new();
+    // every deleted element, free or not, and its level (pass 4)
     let mut deleted_levels: Vec<(Tid, usize)> = Vec::new();
     let mut live: Vec<(Tid, usize)> = Vec::new();
     let mut newly_deleted = 0;
@@ -105,6 +127,7 @@ pub fn bulk_delete<S: PageStore>(
                     level,
                     was_deleted,
                     now_deleted,
+                    free: raw[2] & FLAG_FREE != 0,
                     heap_tids: kept.len() as u64,
                 });
             }
@@ -119,7 +142,9 @@ pub fn bulk_delete<S: PageStore>(
         stats.heap_tids_removed += removed;
         for e in elements {
             if e.now_deleted {
-                deleted.insert(e.t);
+                if !e.free {
+                    deleted.insert(e.t);
+                }
                 deleted_levels.push((e.t, e.level));
                 if !e.was_deleted {
                     newly_deleted += 1;
@@ -134,6 +159,29 @@ pub fn bulk_delete<S: PageStore>(
     stats.elements_deleted = newly_deleted;
     stats.live_elements = live.len() as u64;
 
+    if !deleted.is_empty() {
+        // Elements inserted during pass 1 may link to the ones it deleted:
+        // once the inserts running now are done, list live elements again.
+        // Elements already free need no repair (nothing links to them) and
+        // inserts may take them meanwhile: the repair leaves them alone.
+        wait_for_inserts();
+        (live, deleted, deleted_levels) = (Vec::new(), HashSet::new(), Vec::new());
+        for block in 1..store.nblocks() {
+            let heads = store.read(block, |p| page_elements(p, block, meta.vector_bytes()))?;
+            for e in heads {
+                if e.flags & FLAG_DELETED == 0 {
+                    live.push((e.tid, e.level));
+                    continue;
+                }
+                if e.flags & FLAG_FREE == 0 {
+                    deleted.insert(e.tid);
+                }
+                deleted_levels.push((e.tid, e.level));
+            }
+            between_pages();
+        }
+    }
+
     // Pass 2
     if !deleted.is_empty() {
         for &(t, level) in &live {
@@ -145,7 +193,8 @@ pub fn bulk_delete<S: PageStore>(
     }
 
     // Pass 3
-    if deleted.contains(&meta.entry) || (!meta.entry.is_valid() && !live.is_empty()) {
+    let entry_gone = deleted_levels.iter().any(|(t, _)| *t == meta.entry);
+    if entry_gone || (!meta.entry.is_valid() && !live.is_empty()) {
         let new_entry = live
             .iter()
             .max_by_key(|(t, level)| (*level, std::cmp::Reverse(*t)))
@@ -170,15 +219,7 @@ pub fn bulk_delete<S: PageStore>(
     let (freed, lowest) =
         crate::reuse::free_deleted(store, &deleted_levels, entry, &mut between_pages)?;
     stats.elements_freed = freed;
-    store.write(0, |p| -> Result<(), Corrupt> {
-        let mut m = Meta::decode(p)?;
-        let hints = lowest.map(|b| b.unwrap_or(0));
-        if m.free_page != hints {
-            m.free_page = hints;
-            m.store(p);
-        }
-        Ok(())
-    })?;
+    set_free_hints(store, lowest.map(|b| b.unwrap_or(0)))?;
     // Pass 5
     stats.elements_relinked = crate::reach::repair_reachability(store, between_pages)?;
     Ok(stats)
@@ -303,4 +344,16 @@ fn repair_level<S: PageStore>(
         }
     }
     Ok(0)
+}
+
+/// Sets the metapage's free-slot hints.
+fn set_free_hints<S: PageStore>(store: &S, hints: [u32; FREE_CLASSES]) -> Result<(), Corrupt> {
+    store.write(0, |p| -> Result<(), Corrupt> {
+        let mut m = Meta::decode(p)?;
+        if m.free_page != hints {
+            m.free_page = hints;
+            m.store(p);
+        }
+        Ok(())
+    })
 }
