@@ -4,9 +4,10 @@
 //! can drop the last link into some element, and the new element itself may
 //! be refused by every neighbour it chose. Such an element can no longer be
 //! found by any search. This pass reads the links of every level, walks
-//! them from the entry point (through deleted elements too, as searches
-//! do; a cluster whose level-0 links stay inside it is reached through the
-//! upper levels searches descend by), and links
+//! them from the entry point through live elements (a cluster whose level-0
+//! links stay inside it is reached through the upper levels searches
+//! descend by; deleted elements are free by now, their links soon
+//! overwritten by an insert that reuses them), and links
 //! each unreachable live element from its nearest reachable one, taking a
 //! free slot or replacing a link whose target has another way in, so that
 //! the repair never strands a third element.
@@ -89,7 +90,7 @@ pub fn repair_reachability<S: PageStore>(
     // target keeps another one.
     let mut in_degree: HashMap<Tid, u32> = HashMap::new();
     for (t, n) in &nodes {
-        if reachable[t] {
+        if reachable[t] && !n.deleted {
             for l in &n.links {
                 *in_degree.entry(*l).or_default() += 1;
             }
@@ -182,6 +183,11 @@ fn mark_from(start: Tid, nodes: &HashMap<Tid, Node>, reachable: &mut HashMap<Tid
     }
     while let Some(t) = stack.pop() {
         let Some(n) = nodes.get(&t) else { continue };
+        // VACUUM has freed every deleted element by now: an insert may
+        // overwrite its links at any time, so they lead nowhere for long
+        if n.deleted && t != start {
+            continue;
+        }
         for l in &n.links {
             if let Some(r) = reachable.get_mut(l) {
                 if !*r {

@@ -170,12 +170,14 @@ fn claim_one<S: PageStore>(
 }
 
 /// Flags free every element of `deleted` (TID, level) that is still deleted
-/// without heap TIDs and is not the entry point `entry`; `between_pages`
+/// without heap TIDs and is not the entry point `entry`, unless `is_free`
+/// says it was already (then its page is not written); `between_pages`
 /// runs after each page. Returns how many it freed and the lowest block
-/// holding one per `free_class`.
+/// holding a free element per `free_class`.
 pub(crate) fn free_deleted<S: PageStore>(
     store: &S,
     deleted: &[(Tid, usize)],
+    is_free: impl Fn(Tid) -> bool,
     entry: Tid,
     mut between_pages: impl FnMut(),
 ) -> Result<(u64, [Option<u32>; FREE_CLASSES]), Corrupt> {
@@ -185,36 +187,44 @@ pub(crate) fn free_deleted<S: PageStore>(
     let mut lowest = [None; FREE_CLASSES];
     for group in sorted.chunk_by(|a, b| a.0.block == b.0.block) {
         let block = group[0].0.block;
-        let classes = store.write(block, |p| -> Result<[bool; FREE_CLASSES], Corrupt> {
-            check_index_page(p)?;
-            let mut classes = [false; FREE_CLASSES];
-            for &(t, _) in group {
-                if t == entry {
-                    continue;
-                }
-                let raw = page::item_mut(p, t.offset)?;
-                if raw.len() < 12 || raw[0] != KIND_ELEMENT {
-                    return Err(Corrupt(format!(
-                        "tuple ({},{}) is no longer an element",
-                        t.block, t.offset
-                    )));
-                }
-                if raw[2] & FLAG_DELETED != 0 && raw[3] == 0 {
-                    if raw[2] & FLAG_FREE == 0 {
-                        raw[2] |= FLAG_FREE;
-                        freed += 1;
-                    }
-                    classes[free_class(raw[1] as usize)] = true;
-                }
+        let mut classes = [false; FREE_CLASSES];
+        if group.iter().all(|(t, _)| is_free(*t)) {
+            // as they were when listed: the hints need no more
+            for &(_, level) in group {
+                classes[free_class(level)] = true;
             }
-            Ok(classes)
-        })?;
+        } else {
+            classes = store.write(block, |p| -> Result<[bool; FREE_CLASSES], Corrupt> {
+                check_index_page(p)?;
+                let mut classes = [false; FREE_CLASSES];
+                for &(t, _) in group {
+                    if t == entry {
+                        continue;
+                    }
+                    let raw = page::item_mut(p, t.offset)?;
+                    if raw.len() < 12 || raw[0] != KIND_ELEMENT {
+                        return Err(Corrupt(format!(
+                            "tuple ({},{}) is no longer an element",
+                            t.block, t.offset
+                        )));
+                    }
+                    if raw[2] & FLAG_DELETED != 0 && raw[3] == 0 {
+                        if raw[2] & FLAG_FREE == 0 {
+                            raw[2] |= FLAG_FREE;
+                            freed += 1;
+                        }
+                        classes[free_class(raw[1] as usize)] = true;
+                    }
+                }
+                Ok(classes)
+            })?;
+            between_pages();
+        }
         for (c, seen) in classes.iter().enumerate() {
             if *seen && lowest[c].is_none() {
                 lowest[c] = Some(block);
             }
         }
-        between_pages();
     }
     Ok((freed, lowest))
 }

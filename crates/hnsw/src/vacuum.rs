@@ -6,13 +6,13 @@
 //! through deleted elements (their own links stay intact, so scans running
 //! meanwhile keep working) but never return them. Then VACUUM waits for the
 //! inserts running (`bulk_delete_waiting`) and lists live elements again.
-//! Pass 2 replaces every link to a deleted element (not yet free) with the best of the
-//! element's remaining links, the deleted neighbour's live links (its
-//! 2-hop neighbourhood) and what a search for the element's vector finds on
-//! that level, chosen by the same heuristic as inserts; each list is written
-//! with a compare-and-swap, so concurrent inserts are not lost. The new
-//! neighbours then link back to the element as they would to an insert, so
-//! elements keep ways in as their old in-links are deleted.
+//! Pass 2 replaces every link to a deleted element (not yet free) with the
+//! best of the element's remaining links, the deleted neighbour's live
+//! links (its 2-hop neighbourhood) and what a search for the element's
+//! vector finds on that level, chosen by the same heuristic as inserts; each
+//! list is written with a compare-and-swap, so concurrent inserts are not
+//! lost. The new neighbours then link back to the element as they would to
+//! an insert, so elements keep ways in as their old in-links are deleted.
 //! Pass 3 moves the entry point off a deleted element.
 //! Pass 4 flags the deleted elements free: nothing live links to them any
 //! more, so inserts may write new elements over them (`reuse`); the
@@ -216,8 +216,14 @@ pub fn bulk_delete_waiting<S: PageStore>(
     }
     // Pass 4
     let entry = store.read(0, Meta::decode)?.entry;
-    let (freed, lowest) =
-        crate::reuse::free_deleted(store, &deleted_levels, entry, &mut between_pages)?;
+    let not_free_yet = |t: Tid| deleted.contains(&t);
+    let (freed, lowest) = crate::reuse::free_deleted(
+        store,
+        &deleted_levels,
+        |t| !not_free_yet(t),
+        entry,
+        &mut between_pages,
+    )?;
     stats.elements_freed = freed;
     set_free_hints(store, lowest.map(|b| b.unwrap_or(0)))?;
     // Pass 5
