@@ -144,13 +144,15 @@ fn insert_with<S: PageStore>(
     let self_distance = meta.metric.distance(&q, &q);
     if let Some((0, level0)) = found_per_level.last() {
         let mut stored = Vec::new();
-        meta.storage.encode(&q, &mut stored);
         for c in level0.iter().filter(|c| c.distance == self_distance) {
             let Some(e) = graph.element(c.id) else {
                 continue;
             };
             if e.deleted || e.vector != q {
                 continue;
+            }
+            if stored.is_empty() {
+                meta.storage.encode(&q, &mut stored);
             }
             let added = store.write(c.id.block, |p| -> Result<bool, Corrupt> {
                 check_index_page(p)?;
@@ -210,7 +212,14 @@ fn insert_with<S: PageStore>(
     let element = element_tuple(level, &[heap_tid], Tid::INVALID, &q, meta.storage, slots);
     let neighbors = neighbor_tuple(level, &links);
     let class = free_class(level);
-    let claimed = reuse::claim(store, meta.free_page[class], level, &element, &neighbors)?;
+    let claimed = reuse::claim(
+        store,
+        meta.vector_bytes(),
+        meta.free_page[class],
+        level,
+        &element,
+        &neighbors,
+    )?;
     let (et, new_insert_page) = match claimed.element {
         Some(et) => (et, meta.insert_page),
         None => place(store, &meta, &element, &neighbors)?,

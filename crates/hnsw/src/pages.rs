@@ -708,6 +708,9 @@ pub(crate) struct ElementHead {
     pub(crate) tid: Tid,
     pub(crate) level: usize,
     pub(crate) flags: u8,
+    /// Bytes of the element tuple.
+    pub(crate) len: usize,
+    pub(crate) neighbors: Tid,
 }
 
 /// The elements of data page `block` (none on an all-zero page a crash
@@ -732,6 +735,8 @@ pub(crate) fn page_elements(
             tid,
             level: e.level,
             flags: e.raw[2],
+            len: e.raw.len(),
+            neighbors: Tid::from_bytes(&e.raw[4..10]),
         });
     }
     Ok(out)

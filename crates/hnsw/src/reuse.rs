@@ -28,8 +28,8 @@
 //! VACUUM removes the TID and frees the element again.
 
 use crate::pages::{
-    check_index_page, element_set_neighbors, free_class, FLAG_DELETED, FLAG_FREE, FREE_CLASSES,
-    KIND_ELEMENT, KIND_NEIGHBORS,
+    check_index_page, element_set_neighbors, free_class, page_elements, ElementHead, FLAG_DELETED,
+    FLAG_FREE, FREE_CLASSES, KIND_ELEMENT, KIND_NEIGHBORS,
 };
 use pagestore::{page, Corrupt, PageStore, Tid};
 
@@ -46,9 +46,11 @@ pub(crate) struct Claimed {
 }
 
 /// Looks for a free slot of `level` from the metapage's hint on and writes
-/// `element` (whose neighbour TID is overwritten) and `neighbors` over it.
+/// `element` (whose neighbour TID is overwritten) and `neighbors` over it;
+/// `vector_bytes`: `Meta::vector_bytes`.
 pub(crate) fn claim<S: PageStore>(
     store: &S,
+    vector_bytes: usize,
     start: u32,
     level: usize,
     element: &[u8],
@@ -66,30 +68,14 @@ pub(crate) fn claim<S: PageStore>(
     // the hint moves past pages with no free slot of this class left
     let mut hint = start;
     for block in start..end {
-        let (candidates, others) = store.read(block, |p| -> Result<_, Corrupt> {
-            if page::is_new(p) {
-                return Ok((Vec::new(), false));
-            }
-            check_index_page(p)?;
-            let mut candidates = Vec::new();
-            let mut others = false;
-            for offset in 1..=page::max_offset(p)? {
-                let raw = page::item(p, offset)?;
-                if raw.len() < 12 || raw[0] != KIND_ELEMENT || raw[2] & FLAG_FREE == 0 {
-                    continue;
-                }
-                let l = raw[1] as usize;
-                if l == level && raw.len() == element.len() {
-                    candidates.push((offset, Tid::from_bytes(&raw[4..10])));
-                } else if free_class(l) == class {
-                    others = true;
-                }
-            }
-            Ok((candidates, others))
-        })?;
-        for (offset, nt) in candidates {
-            let et = Tid { block, offset };
-            if claim_one(store, et, nt, level, element, neighbors)? {
+        let heads = store.read(block, |p| page_elements(p, block, vector_bytes))?;
+        let free = heads.iter().filter(|e| e.flags & FLAG_FREE != 0);
+        let (candidates, others): (Vec<&ElementHead>, Vec<&ElementHead>) =
+            free.partition(|e| e.level == level && e.len == element.len());
+        let others = others.iter().any(|e| free_class(e.level) == class);
+        for e in candidates {
+            let et = e.tid;
+            if claim_one(store, et, e.neighbors, level, element, neighbors)? {
                 // this page may hold more, and a page before it other
                 // levels' free slots of the class
                 return Ok(Claimed {

@@ -216,11 +216,10 @@ pub fn bulk_delete_waiting<S: PageStore>(
     }
     // Pass 4
     let entry = store.read(0, Meta::decode)?.entry;
-    let not_free_yet = |t: Tid| deleted.contains(&t);
     let (freed, lowest) = crate::reuse::free_deleted(
         store,
         &deleted_levels,
-        |t| !not_free_yet(t),
+        |t| !deleted.contains(&t),
         entry,
         &mut between_pages,
     )?;
