@@ -23,7 +23,7 @@ use crate::pages::{
 };
 use crate::pages::{links_bytes, read_links, write_slots_if_unchanged};
 use crate::reuse;
-use crate::search::{search_layer, Candidate, Graph};
+use crate::search::{search_layer_counting, Candidate, Graph};
 use crate::Visited;
 use pagestore::{page, Corrupt, PageStore, Tid};
 use std::collections::HashMap;
@@ -122,11 +122,19 @@ fn insert_with<S: PageStore>(
             id: entry,
         }];
         for l in (level + 1..=top).rev() {
-            ep = search_layer(&graph, &q, &ep, 1, l, visited);
+            ep = search_layer_counting(&graph, &q, &ep, 1, l, visited, true);
             visited.clear();
         }
         for l in (0..=level.min(top)).rev() {
-            let found = search_layer(&graph, &q, &ep, meta.ef_construction as usize, l, visited);
+            let found = search_layer_counting(
+                &graph,
+                &q,
+                &ep,
+                meta.ef_construction as usize,
+                l,
+                visited,
+                true,
+            );
             visited.clear();
             if !found.is_empty() {
                 ep = found.clone();

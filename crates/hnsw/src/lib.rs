@@ -21,7 +21,7 @@ mod visited;
 
 pub use build::{select_neighbors, BuildGraph, BuildParams, MAX_PAYLOADS};
 pub use distance::{Metric, Storage};
-pub use search::{search, search_layer, Candidate, Graph};
+pub use search::{search, search_layer, search_layer_counting, Candidate, Graph};
 pub use visited::{IdHasher, Visited};
 
 #[cfg(test)]

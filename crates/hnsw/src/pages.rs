@@ -929,6 +929,29 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
         out.extend(ids.iter().map(|id| self.distance(query, *id)));
     }
 
+    fn distances_flagged(
+        &self,
+        query: &[f32],
+        ids: &[Tid],
+        out: &mut Vec<f32>,
+        deleted: &mut Vec<bool>,
+    ) {
+        self.prefetch_elements(ids);
+        let (metric, storage) = (self.meta.metric, self.meta.storage);
+        (out.clear(), deleted.clear());
+        for id in ids {
+            let (d, gone) = self
+                .with_page(*id, |p| {
+                    let e = read_element(p, *id, self.meta.vector_bytes())?;
+                    let d = metric.distance_stored(storage, query, e.vector());
+                    Ok((d, e.raw[2] & FLAG_DELETED != 0))
+                })
+                .unwrap_or((f32::INFINITY, true));
+            out.push(d);
+            deleted.push(gone);
+        }
+    }
+
     fn distance(&self, query: &[f32], id: Tid) -> f32 {
         let (metric, storage) = (self.meta.metric, self.meta.storage);
         self.with_page(id, |p| {

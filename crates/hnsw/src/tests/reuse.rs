@@ -485,3 +485,308 @@ fn a_duplicate_never_joins_a_deleted_element() {
 fn pg_level(store: &MemStore, t: Tid) -> usize {
     PageGraph::open(store).unwrap().element(t).unwrap().level
 }
+
+/// Deleted elements do not count towards the width of an insert's search:
+/// with the 15 nearest elements to a query flagged deleted (as VACUUM
+/// leaves them until it has repaired the links into them), the plain
+/// search at ef 20 keeps 5 live ones at most, the live one 20.
+#[test]
+fn deleted_elements_do_not_take_an_inserts_search_window() {
+    use crate::search::{search_level, search_level_counting};
+    let data = clustered(2000, 16, 8, 41);
+    let store = paged_index(&data, Metric::L2, 8, 3).1;
+    let q = data[5].clone();
+    let nearest: Vec<Tid> = search_level(&PageGraph::open(&store).unwrap(), &q, 15, 0)
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(nearest.len(), 15);
+    for t in &nearest {
+        store.write(t.block, |p| {
+            pagestore::page::item_mut(p, t.offset).unwrap()[2] |= crate::pages::FLAG_DELETED;
+        });
+    }
+    let pg = PageGraph::open(&store).unwrap();
+    let live_of = |found: &[crate::search::Candidate<Tid>]| -> Vec<usize> {
+        found
+            .iter()
+            .filter(|c| !pg.element(c.id).unwrap().deleted)
+            .map(|c| row_of(pg.heap_tids(c.id)[0]))
+            .collect()
+    };
+    let plain = live_of(&search_level(&pg, &q, 20, 0));
+    let live = live_of(&search_level_counting(&pg, &q, 20, 0, true));
+    assert!(plain.len() <= 5, "{plain:?}");
+    assert_eq!(live.len(), 20);
+    // and they are the 20 nearest live rows, or nearly
+    let gone: HashSet<usize> = nearest
+        .iter()
+        .map(|t| row_of(pg.heap_tids(*t)[0]))
+        .collect();
+    let truth: HashSet<usize> = brute_force(&data, Metric::L2, &q, 35)
+        .into_iter()
+        .map(|i| i as usize)
+        .filter(|i| !gone.contains(i))
+        .take(20)
+        .collect();
+    let hits = live.iter().filter(|r| truth.contains(r)).count();
+    assert!(hits >= 18, "{hits} of 20");
+}
+
+/// The Python soak's load on the in-memory store: recall@10 of a churned
+/// index (1000 queries, ef_search 40 and 100) against two fresh builds of
+/// the same rows (how far apart equally good graphs are). Two writers
+/// (inserts, updates, deletes 5:3:2 of near-copies of the first 4000 extra
+/// rows of the shared data set; updates and deletes hit the oldest 4000
+/// keys) and VACUUM in a loop. A measurement, not an assertion:
+/// `CHURN_OPS=120000 CHURN_SEEDS=1,2 cargo test --release churn_soak --
+/// --ignored --nocapture`. Also `CHURN_REUSE=on|off` (off: inserts never
+/// take freed space), `CHURN_MIX=i,u` (inserts and updates out of 10),
+/// `CHURN_SYNC=V` (reproducible: one writer, V writes at a time while a
+/// VACUUM waits for inserts) and `CHURN_DEBUG` (each VACUUM's stats).
+#[test]
+#[ignore]
+fn churn_soak() {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/ds-a-npm-minilm");
+    let base = load_npy_f16(&dir.join("base.f16.npy"), 5000);
+    let extra = load_npy_f16(&dir.join("extra.f16.npy"), 4000);
+    let queries = load_npy_f16(&dir.join("query.f16.npy"), 1000);
+    let ops: usize = std::env::var("CHURN_OPS").map_or(60_000, |v| v.parse().unwrap());
+    let seeds: Vec<u64> = std::env::var("CHURN_SEEDS")
+        .unwrap_or_else(|_| "1".into())
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let mix: (u64, u64) = std::env::var("CHURN_MIX").map_or((5, 3), |v| {
+        let (a, b) = v.split_once(',').unwrap();
+        (a.parse().unwrap(), b.parse().unwrap())
+    });
+    let modes: Vec<bool> = match std::env::var("CHURN_REUSE").as_deref() {
+        Ok("on") => vec![true],
+        Ok("off") => vec![false],
+        _ => vec![true, false],
+    };
+    // CHURN_SYNC=V: one writer, taking turns with VACUUM: V writes while
+    // each VACUUM waits for inserts (reproducible)
+    let sync: usize = std::env::var("CHURN_SYNC").map_or(0, |v| v.parse().unwrap());
+    for seed in seeds {
+        for &reuse in &modes {
+            // rows: every vector ever written, a row number per heap TID
+            let rows: Mutex<Vec<Vec<f32>>> = Mutex::new(base.clone());
+            // key (in the order keys were first inserted) -> its row
+            let table: Mutex<BTreeMap<u64, usize>> =
+                Mutex::new((0..5000).map(|i| (i, i as usize)).collect());
+            let store = paged_index(&base, Metric::Cosine, 16, seed).1;
+            let dead: Mutex<HashSet<usize>> = Mutex::new(HashSet::new());
+            let update_lock = std::sync::RwLock::new(());
+            let (done, vacuums, written) = (
+                AtomicBool::new(false),
+                AtomicUsize::new(0),
+                AtomicUsize::new(0),
+            );
+            let seq = AtomicUsize::new(5000);
+            let vacuum_time = Mutex::new(0.0f64);
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+            let done_rx = Mutex::new(done_rx);
+            let baton_writer = Mutex::new((sync > 0).then_some((go_rx, done_tx)));
+            let vacuum = || {
+                let d = dead.lock().unwrap().clone();
+                let (handed, waited) = (Cell::new(false), Cell::new(0.0));
+                let hand_over = || {
+                    let t = std::time::Instant::now();
+                    if go_tx.send(()).is_ok() {
+                        let _ = done_rx.lock().unwrap().recv();
+                    }
+                    handed.set(true);
+                    waited.set(waited.get() + t.elapsed().as_secs_f64());
+                };
+                let wait = || {
+                    if sync > 0 {
+                        hand_over();
+                    } else {
+                        drop(update_lock.write().unwrap());
+                    }
+                };
+                let t0 = std::time::Instant::now();
+                let st =
+                    bulk_delete_waiting(&store, |t| d.contains(&row_of(t)), || {}, wait).unwrap();
+                // less the writes made while it waits (sync mode)
+                *vacuum_time.lock().unwrap() += t0.elapsed().as_secs_f64() - waited.get();
+                if std::env::var("CHURN_DEBUG").is_ok() {
+                    let m = store.read(0, crate::pages::Meta::decode).unwrap();
+                    eprintln!(
+                        "{st:?} pages {} hints {:?} written {}",
+                        store.nblocks(),
+                        m.free_page,
+                        written.load(SeqCst)
+                    );
+                }
+                if !reuse {
+                    store.write(0, |p| {
+                        let mut m = crate::pages::Meta::decode(p).unwrap();
+                        m.free_page = [0; crate::pages::FREE_CLASSES];
+                        m.store(p);
+                    });
+                }
+                vacuums.fetch_add(1, SeqCst);
+                if sync > 0 && !handed.get() {
+                    hand_over();
+                }
+            };
+            std::thread::scope(|s| {
+                let writers: Vec<_> = (0..if sync > 0 { 1 } else { 2u64 })
+                    .map(|w| {
+                        let (store, rows, table, dead) = (&store, &rows, &table, &dead);
+                        let (update_lock, written, seq, extra, baton_writer) =
+                            (&update_lock, &written, &seq, &extra, &baton_writer);
+                        s.spawn(move || {
+                            let mut rng = Rng(seed * 1000 + w + 1);
+                            let mut gauss = || {
+                                // sum of uniforms: near enough to normal noise
+                                let u: f64 =
+                                    (0..4).map(|_| (rng.next() % 1_000_000) as f64 / 1e6).sum();
+                                (u - 2.0) * 0.01 * 3f64.sqrt()
+                            };
+                            let mut rng2 = Rng(seed * 7919 + w + 1);
+                            // sync: batches of writes while the VACUUM thread
+                            // waits for inserts (deleted elements flagged,
+                            // links not yet repaired)
+                            let baton = baton_writer.lock().unwrap().take();
+                            loop {
+                                let n = written.fetch_add(1, SeqCst);
+                                if let Some((go, done)) = &baton {
+                                    if n % sync == 0 || n >= ops {
+                                        if n > 0 {
+                                            done.send(()).unwrap();
+                                        }
+                                        if n >= ops || go.recv().is_err() {
+                                            break;
+                                        }
+                                    }
+                                }
+                                if n >= ops {
+                                    break;
+                                }
+                                let op = rng2.next() % 10;
+                                // CHURN_MIX: inserts, updates out of 10 (the rest deletes)
+                                let (ins, upd) = mix;
+                                let src = &extra[(rng2.next() % extra.len() as u64) as usize];
+                                let v: Vec<f32> = src.iter().map(|x| x + gauss() as f32).collect();
+                                let target = {
+                                    let t = table.lock().unwrap();
+                                    let n = t.len().min(4000);
+                                    if n == 0 {
+                                        None
+                                    } else {
+                                        let k = (rng2.next() % n as u64) as usize;
+                                        t.iter().nth(k).map(|(s, r)| (*s, *r))
+                                    }
+                                };
+                                if op < ins || (op < ins + upd && target.is_some()) {
+                                    let row = {
+                                        let mut r = rows.lock().unwrap();
+                                        r.push(v.clone());
+                                        r.len() - 1
+                                    };
+                                    {
+                                        let _shared = update_lock.read().unwrap();
+                                        insert(store, &v, heap_tid(row), seed).unwrap();
+                                    }
+                                    let mut t = table.lock().unwrap();
+                                    if op < ins {
+                                        let k = seq.fetch_add(1, SeqCst) as u64;
+                                        t.insert(k, row);
+                                    } else if let Some((k, old)) = target {
+                                        if let Some(e) = t.get_mut(&k).filter(|e| **e == old) {
+                                            *e = row;
+                                            dead.lock().unwrap().insert(old);
+                                            continue;
+                                        }
+                                        // raced with the other writer: the new row dies
+                                        dead.lock().unwrap().insert(row);
+                                    }
+                                } else if let Some((k, old)) = target {
+                                    let mut t = table.lock().unwrap();
+                                    if t.get(&k) == Some(&old) {
+                                        t.remove(&k);
+                                        dead.lock().unwrap().insert(old);
+                                    }
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                s.spawn(|| {
+                    while !done.load(SeqCst) && written.load(SeqCst) < ops {
+                        vacuum();
+                    }
+                });
+                for w in writers {
+                    w.join().unwrap();
+                }
+                done.store(true, SeqCst);
+            });
+            let d = dead.into_inner().unwrap();
+            bulk_delete(&store, |t| d.contains(&row_of(t)), || {}).unwrap();
+            let rows = rows.into_inner().unwrap();
+            let live: Vec<usize> = table.into_inner().unwrap().into_values().collect();
+            let vectors: Vec<Vec<f32>> = live.iter().map(|r| rows[*r].clone()).collect();
+            // two rebuilds with other level draws: how much recall moves
+            // between equally good graphs of these rows
+            let fresh = paged_index(&vectors, Metric::Cosine, 16, seed).1;
+            let fresh2 = paged_index(&vectors, Metric::Cosine, 16, seed + 100).1;
+            let graphs = [&store, &fresh, &fresh2].map(|st| PageGraph::open(st).unwrap());
+            let prepared: Vec<Vec<f32>> = vectors
+                .iter()
+                .map(|v| Metric::Cosine.prepare(v).unwrap())
+                .collect();
+            let mut hits = [[0usize; 3]; 2];
+            for q in &queries {
+                let pq = Metric::Cosine.prepare(q).unwrap();
+                let mut all: Vec<(f32, usize)> = prepared
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (Metric::Cosine.distance(&pq, v), i))
+                    .collect();
+                all.select_nth_unstable_by(10, |a, b| a.0.total_cmp(&b.0));
+                let truth: HashSet<usize> = all[..10].iter().map(|x| live[x.1]).collect();
+                for (e, ef) in [40, 100].into_iter().enumerate() {
+                    for (g, pg) in graphs.iter().enumerate() {
+                        // rebuilt graphs hold row i of `vectors` as heap_tid(i)
+                        hits[e][g] += search(pg, q, ef, ef)
+                            .iter()
+                            .flat_map(|c| pg.heap_tids(c.id))
+                            .take(10)
+                            .filter(|t| {
+                                let r = row_of(*t);
+                                truth.contains(&if g == 0 { r } else { live[r] })
+                            })
+                            .count();
+                    }
+                }
+            }
+            let n = 10.0 * queries.len() as f64;
+            let r = |e: usize, g: usize| hits[e][g] as f64 / n;
+            eprintln!(
+                "seed {seed} reuse {reuse}: {} live rows, {} VACUUMs ({:.1} s), {} pages vs {} \
+                 rebuilt; recall@10 ef 40: {:.4} vs rebuilt {:.4} / {:.4}; ef 100: {:.4} vs \
+                 {:.4} / {:.4}",
+                live.len(),
+                vacuums.into_inner(),
+                vacuum_time.into_inner().unwrap(),
+                store.nblocks(),
+                fresh.nblocks(),
+                r(0, 0),
+                r(0, 1),
+                r(0, 2),
+                r(1, 0),
+                r(1, 1),
+                r(1, 2),
+            );
+        }
+    }
+}
