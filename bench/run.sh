@@ -12,11 +12,12 @@ export VECTOR_EXT_PGOPTS="-c shared_buffers=4GB"
 setup_all
 VENV="$ROOT/target/venv"
 [ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r "$ROOT/tests/python/requirements.txt"; }
-# bench/run.sh exact|hnsw|ivf|halfvec [options]
+# bench/run.sh exact|hnsw|ivf|halfvec|churn [options]
 case "${1:-}" in
   exact) shift; "$VENV/bin/python" "$ROOT/bench/exact_scan.py" "$@" ;;
   hnsw) shift; "$VENV/bin/python" "$ROOT/bench/hnsw.py" "$@" ;;
   ivf) shift; "$VENV/bin/python" "$ROOT/bench/ivf.py" "$@" ;;
   halfvec) shift; "$VENV/bin/python" "$ROOT/bench/halfvec.py" "$@" ;;
-  *) echo "usage: bash bench/run.sh exact|hnsw|ivf|halfvec [options]" >&2; exit 2 ;;
+  churn) shift; "$VENV/bin/python" "$ROOT/bench/churn.py" "$@" ;;
+  *) echo "usage: bash bench/run.sh exact|hnsw|ivf|halfvec|churn [options]" >&2; exit 2 ;;
 esac
