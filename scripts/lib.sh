@@ -77,7 +77,8 @@ cluster_stop() {
 
 cluster_start() {
   if [ "$(id -u)" = 0 ]; then
-    install -d -o postgres -g postgres "$(dirname "$PGDATA_DIR")" "$PGSOCK"
+    # PG_WORK too (tests put a standby there) when VECTOR_EXT_PGDATA is elsewhere
+    install -d -o postgres -g postgres "$(dirname "$PGDATA_DIR")" "$PG_WORK" "$PGSOCK"
   else
     mkdir -p "$(dirname "$PGDATA_DIR")" "$PGSOCK"
   fi
