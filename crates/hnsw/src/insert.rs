@@ -234,13 +234,13 @@ fn insert_with<S: PageStore>(
     // partly empty (`tests::reuse::churn_soak` inserting 40,000 rows from
     // two threads: 12,737 pages where one thread fills 11,251; 11,739 with
     // the fresh hint, 11,280 when `place` also tries the last page).
-    let hint = match claimed.element {
-        Some(_) => meta.insert_page,
-        None => store.read(0, Meta::decode)?.insert_page,
-    };
-    let (et, new_insert_page) = match claimed.element {
-        Some(et) => (et, hint),
-        None => place(store, hint, &element, &neighbors)?,
+    let (et, hint, new_insert_page) = match claimed.element {
+        Some(et) => (et, meta.insert_page, meta.insert_page),
+        None => {
+            let hint = store.read(0, Meta::decode)?.insert_page;
+            let (et, page) = place(store, hint, &element, &neighbors)?;
+            (et, hint, page)
+        }
     };
 
     cache.name_new(et);

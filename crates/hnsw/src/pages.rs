@@ -937,15 +937,11 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
         deleted: &mut Vec<bool>,
     ) {
         self.prefetch_elements(ids);
-        let (metric, storage) = (self.meta.metric, self.meta.storage);
         (out.clear(), deleted.clear());
         for id in ids {
+            // an unreadable element counts as deleted: nothing to return
             let (d, gone) = self
-                .with_page(*id, |p| {
-                    let e = read_element(p, *id, self.meta.vector_bytes())?;
-                    let d = metric.distance_stored(storage, query, e.vector());
-                    Ok((d, e.raw[2] & FLAG_DELETED != 0))
-                })
+                .distance_flagged(query, *id)
                 .unwrap_or((f32::INFINITY, true));
             out.push(d);
             deleted.push(gone);
@@ -953,14 +949,23 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
     }
 
     fn distance(&self, query: &[f32], id: Tid) -> f32 {
+        self.distance_flagged(query, id)
+            .map_or(f32::INFINITY, |(d, _)| d)
+    }
+}
+
+impl<S: PageStore> PageGraph<'_, S> {
+    /// Distance from the query to element `id`, and whether it is flagged
+    /// deleted; None when it cannot be read (the error is kept).
+    fn distance_flagged(&self, query: &[f32], id: Tid) -> Option<(f32, bool)> {
         let (metric, storage) = (self.meta.metric, self.meta.storage);
         self.with_page(id, |p| {
             let e = read_element(p, id, self.meta.vector_bytes())?;
             // Tuples are MAXALIGNed and the vector starts at offset 72, so
             // on a page buffer it is read in place.
-            Ok(metric.distance_stored(storage, query, e.vector()))
+            let d = metric.distance_stored(storage, query, e.vector());
+            Ok((d, e.raw[2] & FLAG_DELETED != 0))
         })
-        .unwrap_or(f32::INFINITY)
     }
 }
 

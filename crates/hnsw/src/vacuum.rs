@@ -278,9 +278,9 @@ fn repair_level<S: PageStore>(
         // for its own vector finds on this level, as an insert would (2-hop
         // neighbours alone let lists drift after heavy churn); the deleted
         // elements it passes through do not count towards its width (it
-        // searched twice as wide instead). Losing fewer,
-        // the 2-hop neighbours do (the search per element made VACUUM after
-        // deleting 10% take 1.8x pgvector's time).
+        // searched twice as wide instead). Losing fewer, the 2-hop
+        // neighbours do (the search per element made VACUUM after deleting
+        // 10% take 1.8x pgvector's time).
         let had = current.iter().filter(|n| n.is_valid()).count();
         let search_ef = if 4 * gone.len() >= had {
             meta.ef_construction as usize
