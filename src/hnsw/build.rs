@@ -119,17 +119,25 @@ impl BuildState {
         am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LINK);
         am::report_progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, g.len() as i64);
         am::check_for_interrupts();
+        // linking reads a binary16 copy of the vectors when it fits too
+        let half_copy = g.memory_bytes() + g.half_copy_bytes() <= self.memory_limit;
+        g.use_half_copy(half_copy);
         let t = std::time::Instant::now();
         g.insert_pending(&self.pool, LINK_BATCH, |linked| {
             am::check_for_interrupts();
             am::report_progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, linked as i64);
         });
         pgrx::debug1!(
-            "hnsw build: linked {} vectors on {} threads in {:.2}s ({} MB)",
+            "hnsw build: linked {} vectors on {} threads in {:.2}s ({} MB{})",
             g.len(),
             self.pool.current_num_threads(),
             t.elapsed().as_secs_f64(),
-            g.memory_bytes() >> 20
+            g.memory_bytes() >> 20,
+            if half_copy && g.half_copy_bytes() > 0 {
+                format!(", and {} MB for a binary16 copy", g.half_copy_bytes() >> 20)
+            } else {
+                String::new()
+            }
         );
         am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE);
         let t = std::time::Instant::now();

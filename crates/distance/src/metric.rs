@@ -242,17 +242,32 @@ impl Metric {
                     _ => self.distance_copied(storage, query, bytes),
                 }
             }
+            // bit strings and sparse vectors are never binary16 (metapages
+            // reject it)
             Storage::F16 => match bytemuck::try_cast_slice::<u8, half::f16>(bytes) {
-                Ok(v) if little => match self {
-                    Metric::L2 => crate::l2_squared_mixed(query, v),
-                    Metric::InnerProduct | Metric::Cosine => -crate::dot_mixed(query, v),
-                    Metric::L1 => crate::l1_mixed(query, v),
-                    // bit strings and sparse vectors are never binary16
-                    // (metapages reject it)
-                    _ => self.distance_copied(storage, query, bytes),
-                },
+                Ok(v) if little && self.has_mixed_kernel() => self.distance_mixed(query, v),
                 _ => self.distance_copied(storage, query, bytes),
             },
+        }
+    }
+
+    /// Whether `distance_mixed` serves this metric: the dense ones.
+    pub fn has_mixed_kernel(self) -> bool {
+        matches!(
+            self,
+            Metric::L2 | Metric::InnerProduct | Metric::Cosine | Metric::L1
+        )
+    }
+
+    /// `distance(query, v)` for a `v` held in binary16, computed in f32.
+    /// Only for metrics with `has_mixed_kernel`.
+    #[inline]
+    pub fn distance_mixed(self, query: &[f32], v: &[half::f16]) -> f32 {
+        match self {
+            Metric::L2 => crate::l2_squared_mixed(query, v),
+            Metric::InnerProduct | Metric::Cosine => -crate::dot_mixed(query, v),
+            Metric::L1 => crate::l1_mixed(query, v),
+            _ => panic!("{self:?} has no binary16 kernel"),
         }
     }
 

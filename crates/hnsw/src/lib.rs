@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+mod aligned;
 mod build;
 pub mod check;
 pub mod insert;

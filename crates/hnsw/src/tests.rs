@@ -53,6 +53,18 @@ fn build(
     m: usize,
     ef: usize,
 ) -> BuildGraph {
+    build_with(pool, data, metric, m, ef, true)
+}
+
+/// `build`, linking on the binary16 copy or on the f32 vectors.
+fn build_with(
+    pool: &rayon::ThreadPool,
+    data: &[Vec<f32>],
+    metric: Metric,
+    m: usize,
+    ef: usize,
+    half_copy: bool,
+) -> BuildGraph {
     let mut g = BuildGraph::new(
         BuildParams {
             m,
@@ -66,6 +78,7 @@ fn build(
     for (i, v) in data.iter().enumerate() {
         g.push(v, i as u64).expect("indexable");
     }
+    g.use_half_copy(half_copy);
     let mut steps = 0;
     g.insert_pending(pool, 256, |_| steps += 1);
     assert!(
@@ -453,16 +466,27 @@ fn filtered_recall(
 
 /// 20k real sentence embeddings (384-d), built on two threads with
 /// pgvector's defaults (m = 16, ef_construction = 64), against exact truth.
-#[test]
-fn real_embeddings_recall() {
+/// The first rows and queries of ds-a (384-d sentence embeddings).
+fn real_rows(rows: usize, queries: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data/ds-a-npm-minilm");
-    let data = load_npy_f16(&dir.join("base.f16.npy"), 20_000);
-    let queries: Vec<Vec<f32>> = load_npy_f16(&dir.join("query.f16.npy"), 200);
-    let pool = rayon::ThreadPoolBuilder::new()
+    (
+        load_npy_f16(&dir.join("base.f16.npy"), rows),
+        load_npy_f16(&dir.join("query.f16.npy"), queries),
+    )
+}
+
+fn two_threads() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn real_embeddings_recall() {
+    let (data, queries) = real_rows(20_000, 200);
+    let pool = two_threads();
     for metric in [Metric::Cosine, Metric::L2, Metric::InnerProduct] {
         let g = build(&pool, &data, metric, 16, 64);
         // Measured 2026-11-23 (cosine): 0.959 at ef_search 40, 0.994 at 200;
@@ -492,6 +516,61 @@ fn real_embeddings_recall() {
                 );
             }
         }
+    }
+}
+
+/// Linking on the binary16 copy finds neighbours as well as linking on the
+/// f32 vectors (real embeddings, the three metrics), and the graph's link
+/// distances are exact afterwards.
+#[test]
+fn a_half_copy_links_as_well_as_f32() {
+    let (data, queries) = real_rows(10_000, 300);
+    let pool = two_threads();
+    for metric in [Metric::Cosine, Metric::L2, Metric::InnerProduct] {
+        let half = build_with(&pool, &data, metric, 16, 64, true);
+        let exact = build_with(&pool, &data, metric, 16, 64, false);
+        for ef in [20, 40] {
+            let (h, e) = (
+                recall(&half, &data, &queries, 10, ef),
+                recall(&exact, &data, &queries, 10, ef),
+            );
+            eprintln!("{metric:?} ef {ef}: recall@10 {h:.4} half copy, {e:.4} f32");
+            assert!(h >= e - 0.01, "{metric:?} ef {ef}: {h} against {e}");
+        }
+        for id in (0..data.len() as u32).step_by(7) {
+            let v = half.vector(id);
+            for l in 0..=half.level(id) {
+                for (n, d, _) in half.link_infos(id, l) {
+                    assert_eq!(d, metric.distance(v, half.vector(n)), "{id} -> {n}");
+                }
+            }
+        }
+    }
+}
+
+/// Vectors binary16 cannot hold closely (an element above 2^15, or all
+/// below 2^-8) are linked on their f32 values: one thread builds the very
+/// graph it builds without the copy.
+#[test]
+fn vectors_out_of_half_range_link_on_f32() {
+    let serial = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let base = clustered(1000, 16, 8, 3);
+    for (scale, same) in [(1e6f32, true), (1e-6, true), (1.0, false)] {
+        let data: Vec<Vec<f32>> = base
+            .iter()
+            .map(|v| v.iter().map(|x| x * scale).collect())
+            .collect();
+        let lists = |half| {
+            let g = build_with(&serial, &data, Metric::L2, 8, 32, half);
+            (0..data.len() as u32)
+                .map(|id| g.link_infos(id, 0))
+                .collect::<Vec<_>>()
+        };
+        // in range, the copy's rounding changes some choice
+        assert_eq!(lists(true) == lists(false), same, "scale {scale}");
     }
 }
 
