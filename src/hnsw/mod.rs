@@ -228,7 +228,7 @@ unsafe extern "C-unwind" fn aminsert(
     let Some((value, tid)) = (unsafe { am::insert_value(values, isnull, heap_tid) }) else {
         return false;
     };
-    let store = BufferStore::with_pin_cache(index);
+    let store = BufferStore::with_prefetch(index);
     let meta = read_meta(&store);
     // SAFETY: a non-null datum of the indexed column, of the type the
     // index stores (vector for f32, halfvec for binary16). The update lock

@@ -108,7 +108,7 @@ unsafe fn start(scan: pg_sys::IndexScanDesc) -> Run {
 impl Run {
     /// Adds the next batch's heap TIDs to `results`.
     fn fetch(&mut self, index: pg_sys::Relation, first: bool) {
-        let store = BufferStore::with_pin_cache(index);
+        let store = BufferStore::with_prefetch(index);
         let graph = PageGraph::open(&store).unwrap_or_else(|e| am::corrupted_index(index, e));
         let over_budget = !first
             && (self.search.evaluated >= self.max_tuples
