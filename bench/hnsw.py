@@ -7,7 +7,8 @@ maintenance_work_mem and max_parallel_maintenance_workers for both. Measures:
     ef_search sweep (median of three passes per point), interpolated at recall
     0.95 and 0.99;
   2-client throughput at the ef_search reaching each recall (median of five
-    alternating passes);
+    alternating pgbench runs: its C clients leave the two cores to the
+    servers, where two Python client processes took a third of them);
   filtered queries at 1% selectivity with iterative scans (recall, latency);
   single-row INSERT throughput into the indexed table;
   VACUUM after deleting 10% of a copy of the first --vacuum-rows rows, and
@@ -17,16 +18,19 @@ Systems alternate within every measurement so machine noise hits both alike.
 
 import argparse
 import os
-import multiprocessing
+import re
+import subprocess
+import tempfile
 import time
 
 import numpy as np
 import psycopg
 
-from exact_scan import connect  # one session setup for every benchmark
+from exact_scan import connect, load  # one session setup for every benchmark
 
 SYSTEMS = {"vector_ext": ("bench_vector_ext", "vector_ext"), "pgvector": ("bench_pgvector", "vector")}
 TABLE = "h384"
+QTABLE = "h384_queries"  # the query vectors, for pgbench's clients
 EFS = [10, 16, 24, 32, 40, 56, 80, 120, 160, 240, 320, 400]
 
 
@@ -51,6 +55,52 @@ def ensure_table(conn, base):
             for i, v in enumerate(base):
                 copy.write_row([i, i % 100, v])
     conn.execute(f"VACUUM ANALYZE {TABLE}")
+
+
+def ensure_queries(conn, queries):
+    if not loaded(conn, QTABLE, len(queries)):
+        load(conn, QTABLE, queries)
+        conn.execute(f"CREATE UNIQUE INDEX ON {QTABLE} (id)")
+        conn.execute(f"ANALYZE {QTABLE}")
+
+
+# One query of the set at random per transaction, its vector read by id:
+# the same rows and ef_search as the Python passes, so the same recall.
+PGBENCH_SQL = (f"SELECT id FROM {TABLE} ORDER BY emb <=> "
+               f"(SELECT emb FROM {QTABLE} WHERE id = %s) LIMIT 10")
+
+
+def pgbench_throughput(db, queries, ef, clients, seconds):
+    """Transactions per second of `clients` pgbench clients running
+    PGBENCH_SQL at `ef` for `seconds`."""
+    bindir = subprocess.run([os.environ.get("PG_CONFIG", "pg_config"), "--bindir"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
+        script.write(f"\\set q random(0, {queries - 1})\n" + PGBENCH_SQL % ":q" + ";\n")
+        script.flush()
+        env = dict(os.environ, PGOPTIONS=f"-c hnsw.ef_search={ef} -c jit=off "
+                                         "-c max_parallel_workers_per_gather=0")
+        out = subprocess.run(
+            [os.path.join(bindir, "pgbench"), "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients),
+             "-T", str(seconds), "-f", script.name, "-h", os.environ["PGHOST"], "-p", os.environ["PGPORT"],
+             "-U", "postgres", db],
+            env=env, capture_output=True, text=True, check=True).stdout
+    m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
+    if not m:
+        raise RuntimeError(f"no tps in pgbench's output:\n{out}")
+    return float(m.group(1))
+
+
+def check_pgbench_query(conn, sql, queries):
+    """PGBENCH_SQL uses the index and answers as the direct query does."""
+    plan = "\n".join(r[0] for r in conn.execute("EXPLAIN (COSTS OFF) " + PGBENCH_SQL % "0").fetchall())
+    if f"Index Scan using {TABLE}_idx" not in plan:
+        raise RuntimeError(f"pgbench's query does not use the index:\n{plan}")
+    for i in range(20):
+        direct = [r[0] for r in conn.execute(sql, (queries[i],)).fetchall()]
+        by_id = [r[0] for r in conn.execute(PGBENCH_SQL % i).fetchall()]
+        if direct != by_id:
+            raise RuntimeError(f"query {i}: {direct} directly, {by_id} by id")
 
 
 def backend_cpu(conn):
@@ -108,37 +158,6 @@ def ef_for(sweep, target):
     return None
 
 
-def _client(db, sql, part, ef, barrier, ends):
-    """One client process: warm up, wait for the start, run its share."""
-    with connect(db) as c:
-        c.execute(f"SET hnsw.ef_search = {ef}")
-        run_queries(c, sql, part[:20])
-        barrier.wait()
-        run_queries(c, sql, part)
-        ends.put(time.perf_counter())  # CLOCK_MONOTONIC: one clock for all processes
-
-
-def throughput(db, sql, queries, ef, clients):
-    """Queries per second of `clients` concurrent sessions, each driven by a
-    process of its own (threads of one Python process share its interpreter
-    lock, which capped both systems near the client's own speed)."""
-    ctx = multiprocessing.get_context("fork")
-    barrier = ctx.Barrier(clients + 1)
-    ends = ctx.Queue()
-    parts = [queries[i::clients] for i in range(clients)]
-    procs = [ctx.Process(target=_client, args=(db, sql, p, ef, barrier, ends)) for p in parts]
-    for p in procs:
-        p.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    done = [ends.get() for _ in procs]
-    for p in procs:
-        p.join()
-        if p.exitcode != 0:
-            raise RuntimeError(f"a client process failed ({p.exitcode})")
-    return len(queries) / (max(done) - t0)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../shared/data/ds-a-npm-minilm"))
@@ -148,6 +167,7 @@ def main():
     ap.add_argument("--maintenance-work-mem", default="2GB")
     ap.add_argument("--workers", type=int, default=1, help="max_parallel_maintenance_workers")
     ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--client-seconds", type=int, default=5, help="length of each 2-client pgbench run")
     ap.add_argument("--vacuum-rows", type=int, default=50_000, help="0: no VACUUM measurement")
     args = ap.parse_args()
 
@@ -156,7 +176,7 @@ def main():
     extra = np.load(os.path.join(args.data, "extra.f16.npy")).astype(np.float32)
     truth = np.load(os.path.join(args.data, "gt_cos.i32.npy"))[: args.queries, :10].tolist()
 
-    conns = open_systems(lambda c: ensure_table(c, base))
+    conns = open_systems(lambda c: (ensure_table(c, base), ensure_queries(c, queries)))
 
     report = []
     # Build
@@ -206,16 +226,18 @@ def main():
     for target in (0.95, 0.99):
         q = {n: interpolate([(r, qps) for _, r, qps in sweep[n]], target) for n in conns}
         cell(f"1 client QPS at recall {target}", q["vector_ext"], q["pgvector"], "q/s")
+    for name, conn in conns.items():
+        conn.execute("SET hnsw.ef_search = 40")
+        check_pgbench_query(conn, sql, queries)
     for target in (0.95, 0.99):
-        # a pass over the query set takes well under a second at 2 clients:
-        # five passes per system, alternating, and the median of each
+        # five pgbench runs per system, alternating, and the median of each
         rounds = {name: [] for name in SYSTEMS}
         for i in range(5):
             order = list(SYSTEMS.items()) if i % 2 == 0 else list(reversed(SYSTEMS.items()))
             for name, (db, _) in order:
                 ef = ef_for(sweep[name], target)
                 if ef:
-                    rounds[name].append(throughput(db, sql, queries, ef, 2))
+                    rounds[name].append(pgbench_throughput(db, len(queries), ef, 2, args.client_seconds))
         t = {name: float(np.median(r)) if r else None for name, r in rounds.items()}
         print(f"2 clients at recall {target}: " + "  ".join(
             f"{n} {' '.join(f'{x:.0f}' for x in r)} q/s" for n, r in rounds.items()), flush=True)
