@@ -8,6 +8,12 @@
 //! node nearer than the end of an earlier one (pgvector's relaxed_order);
 //! strict_order is the caller buffering and re-sorting.
 //!
+//! Elements VACUUM has flagged deleted (and not yet unlinked) are expanded
+//! like any other, since they may be the only way to their neighbours, but
+//! never take a place in a batch or in the window that settles one: a scan
+//! running during VACUUM still gets `ef` live nodes per batch (they have no
+//! heap TIDs left, so a batch slot given to one returned no row).
+//!
 //! HNSW's pruning can leave an element with no link into it (until VACUUM
 //! relinks it), which no walk reaches. A search made `sweeping` reads every
 //! live node once the walk is exhausted and returns those it never saw, so
@@ -80,16 +86,24 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             ep = search_layer(graph, &self.query, &ep, 1, level, &mut upper);
             upper.clear();
         }
-        for c in ep {
+        let ids: Vec<Id> = ep.iter().map(|c| c.id).collect();
+        let (mut distances, mut deleted) = (Vec::new(), Vec::new());
+        graph.distances_flagged(&self.query, &ids, &mut distances, &mut deleted);
+        for (c, gone) in ep.into_iter().zip(deleted) {
             if self.visited.insert(c.id) {
-                self.add(c);
+                self.add(c, gone);
             }
         }
     }
 
-    fn add(&mut self, c: Candidate<Id>) {
+    /// Takes an evaluated node: to expand, and (unless flagged deleted) to
+    /// return.
+    fn add(&mut self, c: Candidate<Id>, deleted: bool) {
         self.evaluated += 1;
         self.frontier.push(Reverse(c));
+        if deleted {
+            return;
+        }
         self.pending.push(Reverse(c));
         if self.window.len() < self.ef || self.window.peek().is_some_and(|w| c < *w) {
             self.window.push(c);
@@ -129,6 +143,7 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
         }
         let mut neighbors = Vec::new();
         let mut distances = Vec::new();
+        let mut deleted = Vec::new();
         loop {
             // Level 0 is a directed graph: everything is reachable from the
             // entry point (the build repairs that), not from wherever the
@@ -139,11 +154,17 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
                 self.entry_added = true;
                 if let Some((entry, _)) = graph.entry_point() {
                     if self.visited.insert(entry) {
+                        graph.distances_flagged(
+                            &self.query,
+                            &[entry],
+                            &mut distances,
+                            &mut deleted,
+                        );
                         let c = Candidate {
-                            distance: graph.distance(&self.query, entry),
+                            distance: distances[0],
                             id: entry,
                         };
-                        self.add(c);
+                        self.add(c, deleted[0]);
                     }
                 }
             }
@@ -157,9 +178,9 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             let Reverse(c) = self.frontier.pop().expect("peeked");
             graph.neighbors(c.id, 0, &mut neighbors);
             neighbors.retain(|n| self.visited.insert(*n));
-            graph.distances(&self.query, &neighbors, &mut distances);
-            for (&id, &distance) in neighbors.iter().zip(&distances) {
-                self.add(Candidate { distance, id });
+            graph.distances_flagged(&self.query, &neighbors, &mut distances, &mut deleted);
+            for ((&id, &distance), &gone) in neighbors.iter().zip(&distances).zip(&deleted) {
+                self.add(Candidate { distance, id }, gone);
             }
         }
         if self.sweep && !self.swept && self.frontier.is_empty() {

@@ -533,6 +533,52 @@ fn deleted_elements_do_not_take_an_inserts_search_window() {
     assert!(hits >= 18, "{hits} of 20");
 }
 
+/// A scan during VACUUM (elements flagged deleted, not yet unlinked) gets
+/// `ef` live elements per batch: the deleted ones are walked through but
+/// take no place in the batch.
+#[test]
+fn deleted_elements_do_not_take_a_scans_batch() {
+    use crate::search::search_level;
+    let data = clustered(2000, 16, 8, 41);
+    let store = paged_index(&data, Metric::L2, 8, 3).1;
+    let q = data[5].clone();
+    let nearest: Vec<Tid> = search_level(&PageGraph::open(&store).unwrap(), &q, 15, 0)
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    let gone: HashSet<usize> = {
+        let pg = PageGraph::open(&store).unwrap();
+        nearest.iter().map(|t| row_of(pg.heap_tids(*t)[0])).collect()
+    };
+    for t in &nearest {
+        // as pass 1 leaves them: flagged, no heap TIDs
+        store.write(t.block, |p| {
+            let raw = pagestore::page::item_mut(p, t.offset).unwrap();
+            raw[2] |= crate::pages::FLAG_DELETED;
+            raw[3] = 0;
+        });
+    }
+    let pg = PageGraph::open(&store).unwrap();
+    assert!(nearest.iter().all(|t| pg.heap_tids(*t).is_empty()));
+    let mut scan = crate::iterative::IterativeSearch::new(&q, 20);
+    let mut rows: Vec<usize> = Vec::new();
+    for _ in 0..3 {
+        let batch = scan.next_batch(&pg);
+        assert!(batch.iter().all(|c| !pg.element(c.id).unwrap().deleted));
+        assert_eq!(batch.len(), 20);
+        rows.extend(batch.iter().map(|c| row_of(pg.heap_tids(c.id)[0])));
+    }
+    // the 60 nearest live rows, or nearly
+    let truth: HashSet<usize> = brute_force(&data, Metric::L2, &q, 75)
+        .into_iter()
+        .map(|i| i as usize)
+        .filter(|i| !gone.contains(i))
+        .take(60)
+        .collect();
+    let hits = rows.iter().filter(|r| truth.contains(r)).count();
+    assert!(hits >= 57, "{hits} of 60");
+}
+
 /// Inserts from two threads fill pages as one thread does: each insert
 /// places its element on the insert page as it is when placing (not as it
 /// was when its search began) or on the last page, which another insert
