@@ -486,6 +486,34 @@ fn pg_level(store: &MemStore, t: Tid) -> usize {
     PageGraph::open(store).unwrap().element(t).unwrap().level
 }
 
+/// A paged index of 2000 clustered rows with the 15 elements nearest to
+/// row 5's vector flagged deleted and without heap TIDs, as VACUUM's pass 1
+/// leaves them until it has repaired the links into them: the rows, the
+/// store, the query and the deleted rows.
+fn nearest_flagged_deleted() -> (Vec<Vec<f32>>, MemStore, Vec<f32>, HashSet<usize>) {
+    let data = clustered(2000, 16, 8, 41);
+    let store = paged_index(&data, Metric::L2, 8, 3).1;
+    let q = data[5].clone();
+    let pg = PageGraph::open(&store).unwrap();
+    let nearest: Vec<Tid> = crate::search::search_level(&pg, &q, 15, 0)
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(nearest.len(), 15);
+    let gone = nearest
+        .iter()
+        .map(|t| row_of(pg.heap_tids(*t)[0]))
+        .collect();
+    for t in &nearest {
+        store.write(t.block, |p| {
+            let raw = pagestore::page::item_mut(p, t.offset).unwrap();
+            raw[2] |= crate::pages::FLAG_DELETED;
+            raw[3] = 0;
+        });
+    }
+    (data, store, q, gone)
+}
+
 /// Deleted elements do not count towards the width of an insert's search:
 /// with the 15 nearest elements to a query flagged deleted (as VACUUM
 /// leaves them until it has repaired the links into them), the plain
@@ -493,19 +521,7 @@ fn pg_level(store: &MemStore, t: Tid) -> usize {
 #[test]
 fn deleted_elements_do_not_take_an_inserts_search_window() {
     use crate::search::{search_level, search_level_counting};
-    let data = clustered(2000, 16, 8, 41);
-    let store = paged_index(&data, Metric::L2, 8, 3).1;
-    let q = data[5].clone();
-    let nearest: Vec<Tid> = search_level(&PageGraph::open(&store).unwrap(), &q, 15, 0)
-        .iter()
-        .map(|c| c.id)
-        .collect();
-    assert_eq!(nearest.len(), 15);
-    for t in &nearest {
-        store.write(t.block, |p| {
-            pagestore::page::item_mut(p, t.offset).unwrap()[2] |= crate::pages::FLAG_DELETED;
-        });
-    }
+    let (data, store, q, gone) = nearest_flagged_deleted();
     let pg = PageGraph::open(&store).unwrap();
     let live_of = |found: &[crate::search::Candidate<Tid>]| -> Vec<usize> {
         found
@@ -519,10 +535,6 @@ fn deleted_elements_do_not_take_an_inserts_search_window() {
     assert!(plain.len() <= 5, "{plain:?}");
     assert_eq!(live.len(), 20);
     // and they are the 20 nearest live rows, or nearly
-    let gone: HashSet<usize> = nearest
-        .iter()
-        .map(|t| row_of(pg.heap_tids(*t)[0]))
-        .collect();
     let truth: HashSet<usize> = brute_force(&data, Metric::L2, &q, 35)
         .into_iter()
         .map(|i| i as usize)
@@ -538,28 +550,8 @@ fn deleted_elements_do_not_take_an_inserts_search_window() {
 /// take no place in the batch.
 #[test]
 fn deleted_elements_do_not_take_a_scans_batch() {
-    use crate::search::search_level;
-    let data = clustered(2000, 16, 8, 41);
-    let store = paged_index(&data, Metric::L2, 8, 3).1;
-    let q = data[5].clone();
-    let nearest: Vec<Tid> = search_level(&PageGraph::open(&store).unwrap(), &q, 15, 0)
-        .iter()
-        .map(|c| c.id)
-        .collect();
-    let gone: HashSet<usize> = {
-        let pg = PageGraph::open(&store).unwrap();
-        nearest.iter().map(|t| row_of(pg.heap_tids(*t)[0])).collect()
-    };
-    for t in &nearest {
-        // as pass 1 leaves them: flagged, no heap TIDs
-        store.write(t.block, |p| {
-            let raw = pagestore::page::item_mut(p, t.offset).unwrap();
-            raw[2] |= crate::pages::FLAG_DELETED;
-            raw[3] = 0;
-        });
-    }
+    let (data, store, q, gone) = nearest_flagged_deleted();
     let pg = PageGraph::open(&store).unwrap();
-    assert!(nearest.iter().all(|t| pg.heap_tids(*t).is_empty()));
     let mut scan = crate::iterative::IterativeSearch::new(&q, 20);
     let mut rows: Vec<usize> = Vec::new();
     for _ in 0..3 {
