@@ -47,7 +47,7 @@ def test_hnsw_halfvec_recall_and_size_against_vector(data, half_items, metric):
                   f"({sizes[0] / sizes[1]:.2f}x; {QUERIES} queries, {ROWS} rows)")
             assert r_half >= 0.95
             assert r_half >= r_vec - 0.01
-            assert sizes[0] <= 0.62 * sizes[1]
+            assert sizes[0] <= 0.60 * sizes[1]  # measured 0.58x
         finally:
             c.execute("DROP INDEX half_h")
             c.execute("DROP INDEX half_v")

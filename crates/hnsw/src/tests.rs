@@ -1615,7 +1615,8 @@ mod sparse_vectors {
     use crate::insert::{insert, Inserted};
     use crate::pages::{max_sparse_nnz, tid_payload, write_graph, PageGraph};
     use distance::sparse;
-    use pagestore::{MemStore, PageStore};
+    use pagestore::{MemStore, PageStore, Tid};
+    use std::collections::HashMap;
 
     const DIM: usize = 3000;
     const METRICS: [Metric; 4] = [
@@ -1741,31 +1742,51 @@ mod sparse_vectors {
                 (pg.meta().dims, pg.meta().storage),
                 (DIM as u32, Storage::Sparse)
             );
+            // The pages hold the graph as built: every node's vector and
+            // links. (Searches on both may part ways on equal distances,
+            // frequent between sparse vectors, whose ties break by id.)
+            let mut all = Vec::new();
+            pg.all_nodes(&mut all);
+            let at: HashMap<u64, Tid> = all
+                .iter()
+                .flat_map(|t| {
+                    pg.heap_tids(*t)
+                        .into_iter()
+                        .map(move |h| (tid_payload(h), *t))
+                })
+                .collect();
+            let mut links = Vec::new();
+            for id in (0..g.len() as u32).filter(|id| g.is_linked_node(*id)) {
+                let t = at[&g.payloads(id)[0]];
+                assert_eq!(
+                    pg.element(t).unwrap().vector,
+                    g.vector(id),
+                    "{metric:?} {id}"
+                );
+                for l in 0..=g.level(id) {
+                    pg.neighbors(t, l, &mut links);
+                    let mem: Vec<Tid> = g
+                        .links(id, l)
+                        .iter()
+                        .map(|n| at[&g.payloads(*n)[0]])
+                        .collect();
+                    assert_eq!(links, mem, "{metric:?}: node {id}'s links on level {l}");
+                }
+            }
             let mut hits = 0;
+            let mut paged_hits = 0;
             for q in &queries {
                 let truth: HashSet<u32> = brute_force(&data, metric, q, 10).into_iter().collect();
                 let q = metric.prepare(q).unwrap();
                 let mem = search(&g, &q, 10, 64);
                 hits += mem.iter().filter(|c| truth.contains(&c.id)).count();
-                let paged = search(&pg, &q, 10, 64);
-                let key = |d: f32, p: Vec<u64>| (d.to_bits(), p);
-                let mut a: Vec<_> = mem
+                paged_hits += search(&pg, &q, 10, 64)
                     .iter()
-                    .map(|c| key(c.distance, g.payloads(c.id)))
-                    .collect();
-                let mut b: Vec<_> = paged
-                    .iter()
-                    .map(|c| {
-                        key(
-                            c.distance,
-                            pg.heap_tids(c.id).into_iter().map(tid_payload).collect(),
-                        )
-                    })
-                    .collect();
-                a.sort();
-                b.sort();
-                assert_eq!(a, b, "{metric:?}: pages answer as memory does");
+                    .filter(|c| truth.contains(&(row_of(pg.heap_tids(c.id)[0]) as u32)))
+                    .count();
             }
+            let paged = paged_hits as f64 / (10 * queries.len()) as f64;
+            assert!(paged >= 0.95, "{metric:?}: recall@10 on pages {paged}");
             let r = hits as f64 / (10 * queries.len()) as f64;
             eprintln!("{metric:?}: recall@10 {r:.3}");
             assert!(r >= 0.95, "{metric:?}: recall@10 {r}");
@@ -2035,7 +2056,7 @@ fn upper_level_elements_are_spread_so_pages_hold_four_384_d_elements() {
     // tuples when at most two of them are on upper levels
     let data = clustered(2000, 384, 8, 97);
     let (g, store) = paged_index(&data, Metric::L2, 16, 5);
-    let order = crate::pages::placement_order(&g);
+    let order = crate::pages::placement_orders(&g).0;
     let mut sorted = order.clone();
     sorted.sort();
     assert_eq!(sorted, (0..2000u32).collect::<Vec<_>>(), "every node once");
@@ -2050,6 +2071,25 @@ fn upper_level_elements_are_spread_so_pages_hold_four_384_d_elements() {
     );
     let data_pages = store.nblocks() as usize - 1;
     assert!(data_pages <= 2000 / 4 + 2, "{data_pages} data pages");
+}
+
+/// 384-d binary16 elements with m = 16 fit seven a page when none is on an
+/// upper level and six when one is: the writer lays upper-level elements
+/// out together there (spread among the others, 15,606 pages for 100k rows
+/// where grouped takes 14,436).
+#[test]
+fn binary16_elements_pack_seven_a_page() {
+    use pagestore::PageStore;
+    let data = clustered(2000, 384, 8, 97);
+    let (g, store) = paged_index_stored(&data, Metric::L2, 16, 5, Storage::F16);
+    let upper = (0..2000u32).filter(|id| g.level(*id) > 0).count();
+    let data_pages = store.nblocks() as usize - 1;
+    let ideal = (2000 - upper).div_ceil(7) + upper.div_ceil(6);
+    eprintln!("{upper} upper-level elements, {data_pages} data pages, {ideal} at best");
+    assert!(
+        data_pages <= ideal + 2,
+        "{data_pages} data pages, {ideal} at best"
+    );
 }
 
 /// Points on a circle (a 1-d manifold), 64-d: neighbours lie in only two
