@@ -254,3 +254,23 @@ DROP TABLE t;
 CREATE TABLE t (val vector(2021));
 CREATE INDEX ON t USING hnsw (val vector_l2_ops);
 DROP TABLE t;
+
+-- temporary tables: the index lives in the backend's local buffers
+
+CREATE TEMP TABLE tt (id int, v vector(8));
+INSERT INTO tt SELECT i, ARRAY[sin(i), cos(i), sin(2*i), cos(2*i), sin(3*i), cos(3*i), sin(5*i), cos(5*i)]::real[]::vector FROM generate_series(1, 3000) i;
+SET max_parallel_maintenance_workers = 0;
+CREATE INDEX tt_idx ON tt USING hnsw (v vector_l2_ops);
+RESET max_parallel_maintenance_workers;
+INSERT INTO tt SELECT i, ARRAY[sin(i), cos(i), sin(2*i), cos(2*i), sin(3*i), cos(3*i), sin(5*i), cos(5*i)]::real[]::vector FROM generate_series(3001, 4000) i;
+DELETE FROM tt WHERE id % 3 = 0;
+VACUUM tt;
+SET enable_seqscan = off;
+SET hnsw.ef_search = 200;
+EXPLAIN (COSTS OFF) SELECT id FROM tt ORDER BY v <-> '[1,1,1,1,1,1,1,1]' LIMIT 5;
+SELECT count(*) AS rows, count(*) FILTER (WHERE found = id) AS found_themselves
+FROM (SELECT id, (SELECT t2.id FROM tt t2 ORDER BY t2.v <-> t1.v LIMIT 1) AS found
+      FROM tt t1 WHERE id % 50 = 1) s;
+RESET hnsw.ef_search;
+RESET enable_seqscan;
+DROP TABLE tt;
