@@ -322,6 +322,12 @@ impl BuildGraph {
             .collect()
     }
 
+    /// Node `id`'s vector in the binary16 copy, while linking reads one.
+    fn half(&self, id: u32) -> Option<&[half::f16]> {
+        let start = id as usize * self.dim;
+        (!self.halves.is_empty()).then(|| &self.halves.as_slice()[start..start + self.dim])
+    }
+
     /// Replaces every link's distance with the exact one (after linking
     /// on the binary16 copy), `RECOMPUTE_BATCH` nodes per parallel step.
     fn recompute_link_distances(&self, pool: &rayon::ThreadPool, between: &mut impl FnMut(usize)) {
@@ -784,13 +790,10 @@ impl Graph for BuildGraph {
     }
 
     fn distance(&self, query: &[f32], id: u32) -> f32 {
-        if self.halves.is_empty() {
-            return self.params.metric.distance(query, self.vector(id));
+        match self.half(id) {
+            Some(h) => self.params.metric.distance_mixed(query, h),
+            None => self.params.metric.distance(query, self.vector(id)),
         }
-        let start = id as usize * self.dim;
-        self.params
-            .metric
-            .distance_mixed(query, &self.halves.as_slice()[start..start + self.dim])
     }
 
     fn all_nodes(&self, out: &mut Vec<u32>) {
@@ -800,14 +803,9 @@ impl Graph for BuildGraph {
 
     fn distances(&self, query: &[f32], ids: &[u32], out: &mut Vec<f32>) {
         for &id in ids {
-            if self.halves.is_empty() {
-                distance::prefetch(self.vector(id), PREFETCH_BYTES);
-            } else {
-                let start = id as usize * self.dim;
-                distance::prefetch(
-                    &self.halves.as_slice()[start..start + self.dim],
-                    PREFETCH_BYTES,
-                );
+            match self.half(id) {
+                Some(h) => distance::prefetch(h, PREFETCH_BYTES),
+                None => distance::prefetch(self.vector(id), PREFETCH_BYTES),
             }
         }
         out.clear();

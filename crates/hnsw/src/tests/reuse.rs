@@ -514,6 +514,21 @@ fn nearest_flagged_deleted() -> (Vec<Vec<f32>>, MemStore, Vec<f32>, HashSet<usiz
     (data, store, q, gone)
 }
 
+/// The `n` rows nearest to `q` (L2) that are not in `gone`.
+fn nearest_live_rows(
+    data: &[Vec<f32>],
+    q: &[f32],
+    gone: &HashSet<usize>,
+    n: usize,
+) -> HashSet<usize> {
+    brute_force(data, Metric::L2, q, n + gone.len())
+        .into_iter()
+        .map(|i| i as usize)
+        .filter(|i| !gone.contains(i))
+        .take(n)
+        .collect()
+}
+
 /// Deleted elements do not count towards the width of an insert's search:
 /// with the 15 nearest elements to a query flagged deleted (as VACUUM
 /// leaves them until it has repaired the links into them), the plain
@@ -535,12 +550,7 @@ fn deleted_elements_do_not_take_an_inserts_search_window() {
     assert!(plain.len() <= 5, "{plain:?}");
     assert_eq!(live.len(), 20);
     // and they are the 20 nearest live rows, or nearly
-    let truth: HashSet<usize> = brute_force(&data, Metric::L2, &q, 35)
-        .into_iter()
-        .map(|i| i as usize)
-        .filter(|i| !gone.contains(i))
-        .take(20)
-        .collect();
+    let truth = nearest_live_rows(&data, &q, &gone, 20);
     let hits = live.iter().filter(|r| truth.contains(r)).count();
     assert!(hits >= 18, "{hits} of 20");
 }
@@ -561,12 +571,7 @@ fn deleted_elements_do_not_take_a_scans_batch() {
         rows.extend(batch.iter().map(|c| row_of(pg.heap_tids(c.id)[0])));
     }
     // the 60 nearest live rows, or nearly
-    let truth: HashSet<usize> = brute_force(&data, Metric::L2, &q, 75)
-        .into_iter()
-        .map(|i| i as usize)
-        .filter(|i| !gone.contains(i))
-        .take(60)
-        .collect();
+    let truth = nearest_live_rows(&data, &q, &gone, 60);
     let hits = rows.iter().filter(|r| truth.contains(r)).count();
     assert!(hits >= 57, "{hits} of 60");
 }
