@@ -5,6 +5,7 @@ index must agree with the table: every row reachable, none twice, rows
 found from their own vector."""
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -82,10 +83,7 @@ def assert_index_matches_table(conn, am, table, op, probe, sample):
     assert not set(ids) - set(rows), "the index returned rows the table does not have"
     # the index's own check: sound pages, links or lists, heap TIDs (dead
     # rows not yet vacuumed may still be held)
-    index = conn.execute("SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                         "JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = %s::regclass AND a.amname = %s",
-                         (table, am)).fetchone()[0]
-    check = conn.execute("SELECT vector_ext_index_check(%s::regclass)", (index,)).fetchone()[0]
+    check = settled_check(conn, table, index_name(conn, table, am))
     print(f"\n{table}: index check {check}")
     assert check["ok"], check["problems"]
     assert check["heap_tids"] >= len(rows)
@@ -100,6 +98,22 @@ def assert_index_matches_table(conn, am, table, op, probe, sample):
     print(f"\n{table}: {len(checked) - len(misses)}/{len(checked)} rows found from their own vector")
     assert len(misses) <= AMS[am]["misses_per_200"] * max(1, len(checked) // 200), misses
     reset(conn, settings)
+
+
+UNREACHABLE = re.compile(r"\d+ live elements cannot be reached from the entry point \(VACUUM relinks them\)")
+
+
+def settled_check(conn, table, index):
+    """The index check; when its only problem is hnsw elements no search
+    reaches (an insert cut short by a crash, or one whose last link a
+    racing insert evicted), once more after the VACUUM that relinks them."""
+    check = conn.execute("SELECT vector_ext_index_check(%s::regclass)", (index,)).fetchone()[0]
+    if not check["ok"] and all(UNREACHABLE.fullmatch(p) for p in check["problems"]):
+        print(f"\n{table}: {check['problems']}; VACUUM")
+        assert check["unreachable_elements"] <= 10, check
+        conn.execute(f"VACUUM {table}")
+        check = conn.execute("SELECT vector_ext_index_check(%s::regclass)", (index,)).fetchone()[0]
+    return check
 
 
 def indexed_table(am, table, vectors, opclass, options="options"):
@@ -188,11 +202,17 @@ def restart():
     wait_for_server()
 
 
-def index_check(conn, table, am):
+def index_name(conn, table, am):
+    """The `am` index on `table`, or None."""
     index = conn.execute("SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                          "JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = %s::regclass AND a.amname = %s",
                          (table, am)).fetchone()
-    return index and conn.execute("SELECT vector_ext_index_check(%s::regclass)", (index[0],)).fetchone()[0]
+    return index and index[0]
+
+
+def index_check(conn, table, am):
+    index = index_name(conn, table, am)
+    return index and conn.execute("SELECT vector_ext_index_check(%s::regclass)", (index,)).fetchone()[0]
 
 
 @pytest.mark.parametrize("phase", ["build", "copy", "vacuum"])
@@ -255,6 +275,8 @@ def test_kill_9_during_build_copy_and_vacuum(data, am, phase):
             assert check is None, "an index whose CREATE did not commit is not there"
             c.execute(f"CREATE INDEX ON {table} USING {am} (emb vector_l2_ops) WITH ({AMS[am]['options']})")
             check = index_check(c, table, am)
+        if not check["ok"]:
+            check = settled_check(c, table, index_name(c, table, am))
         print(f"\nkill -9 during {phase} ({am}; {'killed' if not errors else errors[0]}): check {check}")
         assert check["ok"], check["problems"]
         rows = c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

@@ -23,7 +23,8 @@ pub struct Report {
     pub new_pages: u32,
     /// Live elements no walk from the entry point reaches over the links of
     /// every level (searches descend through them; VACUUM relinks
-    /// them; iterative scans still return them).
+    /// them; iterative scans still return them). Reported as a problem
+    /// too: an ordinary scan cannot find them.
     pub unreachable: u64,
     pub problems: Problems,
 }
@@ -172,6 +173,14 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
                     .iter()
                     .filter(|(t, n)| !n.deleted && !seen.contains(t))
                     .count() as u64;
+                // a scan cannot return them (only an iterative scan's
+                // final sweep does): a problem, which VACUUM repairs
+                if r.unreachable > 0 {
+                    r.problems.push(format!(
+                        "{} live elements cannot be reached from the entry point (VACUUM relinks them)",
+                        r.unreachable
+                    ));
+                }
             }
             _ => r.problems.push(format!(
                 "the entry point ({},{}) is not an element of level {level}",

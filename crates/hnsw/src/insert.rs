@@ -115,36 +115,7 @@ fn insert_with<S: PageStore>(
     );
 
     // (1) neighbours per level, searched without writing anything
-    let mut found_per_level: Vec<(usize, Vec<Candidate<Tid>>)> = Vec::new();
-    if let Some((entry, top)) = graph.entry_point() {
-        let mut ep = vec![Candidate {
-            distance: graph.distance(&q, entry),
-            id: entry,
-        }];
-        for l in (level + 1..=top).rev() {
-            ep = search_layer_counting(&graph, &q, &ep, 1, l, visited, true);
-            visited.clear();
-        }
-        for l in (0..=level.min(top)).rev() {
-            let found = search_layer_counting(
-                &graph,
-                &q,
-                &ep,
-                meta.ef_construction as usize,
-                l,
-                visited,
-                true,
-            );
-            visited.clear();
-            if !found.is_empty() {
-                ep = found.clone();
-            }
-            found_per_level.push((l, found));
-        }
-    }
-    if let Some(e) = graph.take_error() {
-        return Err(e);
-    }
+    let found_per_level = search_neighbors(&graph, &q, level, Tid::INVALID, visited)?;
 
     // (2) an identical vector with room takes the heap TID: checked again
     // under the page lock, since a VACUUM may have deleted the element
@@ -180,32 +151,7 @@ fn insert_with<S: PageStore>(
 
     // Vectors of candidates, read once, for the selection heuristic.
     let mut cache = VectorCache::new(q.clone(), slots, arena);
-    let mut chosen: Vec<(usize, Vec<Link>)> = Vec::new();
-    for (l, found) in &found_per_level {
-        let max = if *l == 0 { 2 * m } else { m };
-        cache.prefetch(found.iter().map(|c| c.id), &graph);
-        let live: Vec<Candidate<Tid>> = found
-            .iter()
-            .filter(|c| cache.load(c.id, &graph))
-            .copied()
-            .collect();
-        let (selected, diverse) = select_neighbors(&live, max, *l, |a, b| {
-            meta.metric.distance(cache.get(a), cache.get(b))
-        });
-        let links = selected
-            .iter()
-            .enumerate()
-            .map(|(i, t)| Link {
-                tid: *t,
-                distance: live.iter().find(|c| c.id == *t).map_or(0.0, |c| c.distance),
-                diverse: i < diverse,
-            })
-            .collect();
-        chosen.push((*l, links));
-    }
-    if let Some(e) = graph.take_error() {
-        return Err(e);
-    }
+    let chosen = choose_neighbors(&graph, &found_per_level, &mut cache)?;
 
     // (3) the element and its neighbour tuple, on one page when they fit
     let mut links = vec![Link::EMPTY; slots_for(m, level)];
@@ -244,23 +190,8 @@ fn insert_with<S: PageStore>(
     };
 
     cache.name_new(et);
-    // (4) link back from each chosen neighbour. When every level-0
-    // neighbour refuses the new element (an outlier: each one's list is
-    // nearer to itself than to it), no search could reach it; the
-    // nearest then takes it in place of its farthest non-diverse link
-    // (whose target a diverse link of the same list covers), or of its
-    // farthest link when all are diverse.
-    for (l, sel) in &chosen {
-        let mut accepted = false;
-        for n in sel {
-            accepted |= link_back(store, &graph, &meta, n, et, *l, &mut cache, false)?;
-        }
-        if *l == 0 && !accepted {
-            if let Some(nearest) = sel.first() {
-                link_back(store, &graph, &meta, nearest, et, 0, &mut cache, true)?;
-            }
-        }
-    }
+    // (4) link back from each chosen neighbour
+    link_back_chosen(store, &graph, &chosen, et, &mut cache)?;
 
     // (5) entry point and the hints, when any changed since the start (the
     // metapage's exclusive lock is not taken for nothing)
@@ -268,31 +199,201 @@ fn insert_with<S: PageStore>(
     if !taller && new_insert_page == hint && claimed.hint == meta.free_page[class] {
         return Ok(Inserted::Element(et));
     }
-    store.write(0, |p| -> Result<(), Corrupt> {
-        let mut current = Meta::decode(p)?;
-        let mut changed = false;
-        if !current.entry.is_valid() || level > current.entry_level as usize {
-            current.entry = et;
-            current.entry_level = level as u16;
-            changed = true;
+    // The entry point the links were searched from: none when the graph
+    // was empty. Concurrent first inserts all search an empty graph; only
+    // the first to reach the metapage may become the entry point with no
+    // links, the others link into what is there by then and try again
+    // (without this, 10 concurrent inserts into a new index left up to 9
+    // elements no search could reach).
+    let mut searched_from = meta.entry;
+    let mut hints = Some((new_insert_page, claimed.hint));
+    loop {
+        let unlinked = store.write(0, |p| -> Result<bool, Corrupt> {
+            let mut current = Meta::decode(p)?;
+            let mut changed = false;
+            let unlinked = !searched_from.is_valid() && current.entry.is_valid();
+            if !unlinked && (!current.entry.is_valid() || level > current.entry_level as usize) {
+                current.entry = et;
+                current.entry_level = level as u16;
+                changed = true;
+            }
+            if let Some((insert_page, free_hint)) = hints {
+                if insert_page != current.insert_page {
+                    current.insert_page = insert_page;
+                    changed = true;
+                }
+                // unless another insert or a VACUUM moved it meanwhile
+                if current.free_page[class] == meta.free_page[class]
+                    && free_hint != meta.free_page[class]
+                {
+                    current.free_page[class] = free_hint;
+                    changed = true;
+                }
+            }
+            if changed {
+                current.store(p);
+            }
+            Ok(unlinked)
+        })?;
+        if !unlinked {
+            return Ok(Inserted::Element(et));
         }
-        if new_insert_page != current.insert_page {
-            current.insert_page = new_insert_page;
-            changed = true;
+        hints = None;
+        searched_from = relink(store, et, &q, level, visited, &mut cache)?;
+    }
+}
+
+/// Candidates found on each level, top level first.
+type FoundPerLevel = Vec<(usize, Vec<Candidate<Tid>>)>;
+
+/// The neighbours of `q` found on each level it will have (top first), by
+/// a read-only search of the graph as it is now; `skip` (the element being
+/// linked, when it exists already) is left out.
+fn search_neighbors<S: PageStore>(
+    graph: &PageGraph<S>,
+    q: &[f32],
+    level: usize,
+    skip: Tid,
+    visited: &mut Visited<Tid>,
+) -> Result<FoundPerLevel, Corrupt> {
+    let ef = graph.meta().ef_construction as usize;
+    let mut found_per_level = Vec::new();
+    if let Some((entry, top)) = graph.entry_point() {
+        let mut ep = vec![Candidate {
+            distance: graph.distance(q, entry),
+            id: entry,
+        }];
+        visited.clear();
+        for l in (level + 1..=top).rev() {
+            ep = search_layer_counting(graph, q, &ep, 1, l, visited, true);
+            visited.clear();
         }
-        // unless another insert or a VACUUM moved it meanwhile
-        if current.free_page[class] == meta.free_page[class]
-            && claimed.hint != meta.free_page[class]
-        {
-            current.free_page[class] = claimed.hint;
-            changed = true;
+        for l in (0..=level.min(top)).rev() {
+            let mut found = search_layer_counting(graph, q, &ep, ef, l, visited, true);
+            visited.clear();
+            found.retain(|c| c.id != skip);
+            if !found.is_empty() {
+                ep = found.clone();
+            }
+            found_per_level.push((l, found));
         }
-        if changed {
-            current.store(p);
+    }
+    match graph.take_error() {
+        Some(e) => Err(e),
+        None => Ok(found_per_level),
+    }
+}
+
+/// Runs the selection heuristic over each level's live candidates.
+fn choose_neighbors<S: PageStore>(
+    graph: &PageGraph<S>,
+    found_per_level: &FoundPerLevel,
+    cache: &mut VectorCache,
+) -> Result<Vec<(usize, Vec<Link>)>, Corrupt> {
+    let meta = graph.meta();
+    let m = meta.m as usize;
+    let mut chosen: Vec<(usize, Vec<Link>)> = Vec::new();
+    for (l, found) in found_per_level {
+        let max = if *l == 0 { 2 * m } else { m };
+        cache.prefetch(found.iter().map(|c| c.id), graph);
+        let live: Vec<Candidate<Tid>> = found
+            .iter()
+            .filter(|c| cache.load(c.id, graph))
+            .copied()
+            .collect();
+        let (selected, diverse) = select_neighbors(&live, max, *l, |a, b| {
+            meta.metric.distance(cache.get(a), cache.get(b))
+        });
+        let links = selected
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Link {
+                tid: *t,
+                distance: live.iter().find(|c| c.id == *t).map_or(0.0, |c| c.distance),
+                diverse: i < diverse,
+            })
+            .collect();
+        chosen.push((*l, links));
+    }
+    match graph.take_error() {
+        Some(e) => Err(e),
+        None => Ok(chosen),
+    }
+}
+
+/// Links `et` back from each chosen neighbour. When every level-0
+/// neighbour refuses the new element (an outlier: each one's list is
+/// nearer to itself than to it), no search could reach it; the nearest
+/// then takes it in place of its farthest non-diverse link (whose target a
+/// diverse link of the same list covers), or of its farthest link when all
+/// are diverse.
+fn link_back_chosen<S: PageStore>(
+    store: &S,
+    graph: &PageGraph<S>,
+    chosen: &[(usize, Vec<Link>)],
+    et: Tid,
+    cache: &mut VectorCache,
+) -> Result<(), Corrupt> {
+    let meta = graph.meta();
+    for (l, sel) in chosen {
+        let mut accepted = false;
+        for n in sel {
+            accepted |= link_back(store, graph, meta, n, et, *l, cache, false)?;
         }
-        Ok(())
+        if *l == 0 && !accepted {
+            if let Some(nearest) = sel.first() {
+                link_back(store, graph, meta, nearest, et, 0, cache, true)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Links the placed element `et` (vector `q`, of `level`) into the graph
+/// as it is now: it was placed after searching an empty graph, and another
+/// insert became the entry point first. Its own lists take the neighbours
+/// found (merged with any link made to it meanwhile), and they link back.
+/// Returns the entry point searched from.
+fn relink<S: PageStore>(
+    store: &S,
+    et: Tid,
+    q: &[f32],
+    level: usize,
+    visited: &mut Visited<Tid>,
+    cache: &mut VectorCache,
+) -> Result<Tid, Corrupt> {
+    let graph = PageGraph::open(store)?;
+    let meta = *graph.meta();
+    let m = meta.m as usize;
+    let found_per_level = search_neighbors(&graph, q, level, et, visited)?;
+    let chosen = choose_neighbors(&graph, &found_per_level, cache)?;
+    let nt = store.read(et.block, |p| -> Result<Tid, Corrupt> {
+        let e = read_element(p, et, meta.vector_bytes())?;
+        Ok(Tid::from_bytes(&e.raw[4..10]))
     })?;
-    Ok(Inserted::Element(et))
+    for (l, sel) in &chosen {
+        for _ in 0..RETRIES {
+            let (before, current) = read_links(store, nt, m, level, *l)?;
+            let mut list: Vec<Link> = current
+                .iter()
+                .copied()
+                .filter(|k| k.tid.is_valid())
+                .collect();
+            for s in sel {
+                if !list.iter().any(|k| k.tid == s.tid) {
+                    list.push(*s);
+                }
+            }
+            trim(&mut list, current.len(), *l);
+            list.resize(current.len(), Link::EMPTY);
+            let after = links_bytes(*l, &list);
+            if write_slots_if_unchanged(store, nt, level_slots(m, *l), &before, &after)? {
+                break;
+            }
+        }
+    }
+    link_back_chosen(store, &graph, &chosen, et, cache)?;
+    Ok(meta.entry)
 }
 
 /// Writes the element and neighbour tuples, on page `hint` when both fit,
