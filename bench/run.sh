@@ -12,12 +12,13 @@ export VECTOR_EXT_PGOPTS="-c shared_buffers=4GB"
 setup_all
 VENV="$ROOT/target/venv"
 [ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r "$ROOT/tests/python/requirements.txt"; }
-# bench/run.sh exact|hnsw|ivf|halfvec|churn [options]
+# bench/run.sh exact|hnsw|ivf|halfvec|churn|ip [options]
 case "${1:-}" in
   exact) shift; "$VENV/bin/python" "$ROOT/bench/exact_scan.py" "$@" ;;
   hnsw) shift; "$VENV/bin/python" "$ROOT/bench/hnsw.py" "$@" ;;
   ivf) shift; "$VENV/bin/python" "$ROOT/bench/ivf.py" "$@" ;;
   halfvec) shift; "$VENV/bin/python" "$ROOT/bench/halfvec.py" "$@" ;;
   churn) shift; "$VENV/bin/python" "$ROOT/bench/churn.py" "$@" ;;
-  *) echo "usage: bash bench/run.sh exact|hnsw|ivf|halfvec|churn [options]" >&2; exit 2 ;;
+  ip) shift; "$VENV/bin/python" "$ROOT/bench/ip_recall.py" "$@" ;;
+  *) echo "usage: bash bench/run.sh exact|hnsw|ivf|halfvec|churn|ip [options]" >&2; exit 2 ;;
 esac
