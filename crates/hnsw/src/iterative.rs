@@ -20,11 +20,18 @@
 //! a scan that keeps asking gets every row of the index: a filtered query
 //! returns k rows whenever k qualifying rows exist.
 
+use crate::build::MAX_PAYLOADS;
+use crate::pages::MIN_PAYLOAD_SLOTS;
 use crate::search::{search_layer, Candidate, Graph};
 use crate::Visited;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hash::Hash;
+
+/// How many elements a batch may take per `ef` when the elements after its
+/// last are at exactly the same distance: enough for the 10 heap rows per
+/// element pgvector's batches carry, from elements of the fewest slots.
+const DUPLICATE_SPREAD: usize = MAX_PAYLOADS.div_ceil(MIN_PAYLOAD_SLOTS);
 
 /// The search state; it holds no reference to the graph, which each batch
 /// is given afresh (pages may have changed between batches).
@@ -200,6 +207,20 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             match self.pending.pop() {
                 Some(Reverse(c)) => batch.push(c),
                 None => break,
+            }
+        }
+        // Elements at exactly the distance of the batch's last one come with
+        // it, up to DUPLICATE_SPREAD * ef elements: copies of one vector
+        // fill elements of 4 to 10 heap rows (as many as keep pages full),
+        // where pgvector's hold 10, and a batch cut between them returned
+        // 4 of 20 copies at ef_search = 1 where pgvector returns 10.
+        while batch.len() < self.ef * DUPLICATE_SPREAD {
+            match (self.pending.peek(), batch.last()) {
+                (Some(Reverse(next)), Some(last)) if next.distance == last.distance => {
+                    batch.push(*next);
+                    self.pending.pop();
+                }
+                _ => break,
             }
         }
         self.refill_window();

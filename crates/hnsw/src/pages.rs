@@ -84,7 +84,7 @@ pub fn max_sparse_nnz() -> usize {
 }
 
 /// Fewer slots would turn duplicate-heavy data into many small elements.
-const MIN_PAYLOAD_SLOTS: usize = 4;
+pub(crate) const MIN_PAYLOAD_SLOTS: usize = 4;
 const META_SIZE: usize = 28 + 4 + 4 * FREE_CLASSES;
 
 /// The most dimensions an element can have and still fit on one page.

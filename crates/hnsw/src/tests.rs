@@ -1655,6 +1655,36 @@ fn payload_slots_fill_pages() {
 }
 
 #[test]
+fn copies_of_a_vector_come_out_together_at_a_narrow_search() {
+    // 20 copies of one vector among other rows, in elements of 4 heap rows
+    // (what 3-d f32 elements hold): a first batch at ef 1 used to stop after
+    // one element, 4 rows, where pgvector's element of 10 gives 10.
+    use crate::pages::{payload_slots, PageGraph};
+    assert_eq!(payload_slots(Storage::F32, 12, 16), 4);
+    let mut data = uniform_rows(300, 3, 91);
+    data.extend(std::iter::repeat_n(vec![0.25, 0.5, 0.75], 20));
+    let store = inserted_index(&data, Metric::L2);
+    let pg = PageGraph::open(&store).unwrap();
+    for ef in [1, 2] {
+        let mut it = crate::iterative::IterativeSearch::new(&[0.25, 0.5, 0.75], ef);
+        let batch = it.next_batch(&pg);
+        let rows: usize = batch.iter().map(|c| pg.heap_tids(c.id).len()).sum();
+        assert!(
+            batch.iter().all(|c| c.distance == 0.0),
+            "ef {ef}: {batch:?}"
+        );
+        assert!(rows >= 10 * ef.min(2) && rows <= 20, "ef {ef}: {rows} rows");
+        // the rest follow in the next batch
+        let more: usize = it
+            .next_batch(&pg)
+            .iter()
+            .map(|c| pg.heap_tids(c.id).len())
+            .sum();
+        assert!(more > 0);
+    }
+}
+
+#[test]
 fn bit_strings_search_by_hamming_and_jaccard_on_pages() {
     use crate::pages::PageGraph;
     // 256-bit strings in 8 words, clustered around 8 random centres
