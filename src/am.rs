@@ -147,16 +147,31 @@ pub fn maintenance_work_mem_bytes() -> usize {
     (unsafe { pg_sys::maintenance_work_mem }) as usize * 1024
 }
 
-/// A thread pool for the pure computation of an index build:
-/// max_parallel_maintenance_workers + 1 threads (the backend counts as one
-/// of them, as a leader does), at most the number of cores. The threads
-/// block every signal so that Postgres' signal handlers only ever run on
-/// the backend's own thread.
-pub fn build_pool() -> rayon::ThreadPool {
-    // SAFETY: reading a GUC variable on the backend thread.
-    let workers = unsafe { pg_sys::max_parallel_maintenance_workers }.max(0) as usize;
+/// The parallel workers an index build of `index` on `heap` may use, as
+/// Postgres decides them for btree and pgvector for its builds
+/// (`plan_create_index_workers`): the table's `parallel_workers` storage
+/// parameter when set, else by the table's size (none below
+/// `min_parallel_table_scan_size`); at most
+/// `max_parallel_maintenance_workers`, none for temporary tables.
+///
+/// # Safety
+/// `heap` and `index` must be the open relations ambuild got.
+pub unsafe fn build_workers(heap: pg_sys::Relation, index: pg_sys::Relation) -> usize {
+    // SAFETY: per the contract; the planner call reads catalogs only.
+    unsafe { pg_sys::plan_create_index_workers((*heap).rd_id, (*index).rd_id) }.max(0) as usize
+}
+
+/// A thread pool for the pure computation of an index build: `workers` +
+/// 1 threads (the backend counts as one of them, as a leader does), at most
+/// the number of cores; a DEBUG1 message says how many workers in
+/// pgvector's words. The threads block every signal so that Postgres'
+/// signal handlers only ever run on the backend's own thread.
+pub fn build_pool(workers: usize) -> rayon::ThreadPool {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = (workers + 1).min(cores).max(1);
+    if threads > 1 {
+        pgrx::debug1!("using {} parallel workers", threads - 1);
+    }
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("vector_ext build {i}"))

@@ -175,7 +175,8 @@ pub unsafe extern "C-unwind" fn ambuild(
         graph: Some(BuildGraph::new(params, dims)),
         memory_limit: am::maintenance_work_mem_bytes(),
         indexed: 0,
-        pool: am::build_pool(),
+        // SAFETY: the relations ambuild got.
+        pool: am::build_pool(unsafe { am::build_workers(heap, index) }),
     };
     let started = std::time::Instant::now();
     // SAFETY: the relations ambuild got.

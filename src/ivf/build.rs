@@ -313,7 +313,8 @@ pub unsafe extern "C-unwind" fn ambuild(
         let name = unsafe { am::relation_name(index) };
         pgrx::error!("index \"{name}\" already contains data");
     }
-    let pool = am::build_pool();
+    // SAFETY: the relations ambuild got.
+    let pool = am::build_pool(unsafe { am::build_workers(heap, index) });
     am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_KMEANS);
     let started = std::time::Instant::now();
     // SAFETY: the relations ambuild got.
@@ -371,7 +372,7 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
     let setup = unsafe { Setup::of(index) };
     check_memory(setup.lists * setup.item_bytes());
     let store = BufferStore::unlogged(index, pg_sys::ForkNumber::INIT_FORKNUM);
-    let pool = am::build_pool();
+    let pool = am::build_pool(0);
     let centers = centers(&setup, &[], &pool);
     write_index(&store, &setup, &centers, &pool, |_| {});
     store.log_all_pages();

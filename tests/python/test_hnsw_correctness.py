@@ -1,7 +1,9 @@
 """hnsw used the way users do, on data the suite generates itself:
 concurrent first inserts into a new index, inner product on vectors that
-are not unit length."""
+are not unit length, duplicates with a narrow search, the build's
+parallelism settings."""
 
+import os
 import threading
 import time
 
@@ -114,3 +116,43 @@ def test_inner_product_recall_on_rows_of_varied_norms(name, typ, opclass):
     assert built >= floor - BELOW_PGVECTOR, (built, floor)
     assert after >= built - 0.02, (after, built)
 
+
+@pytest.mark.parametrize("am,opclass", [("hnsw", "vector_l2_ops"), ("ivfflat", "vector_l2_ops")])
+def test_build_parallelism_follows_the_tables_parallel_workers(am, opclass):
+    """A build uses the workers Postgres plans for the table, as pgvector's
+    do: the `parallel_workers` storage parameter when set (capped by
+    max_parallel_maintenance_workers), none for a table below
+    min_parallel_table_scan_size; DEBUG1 says `using N parallel workers` in
+    pgvector's words whenever it uses any (at most one a core besides the
+    backend)."""
+    cores = os.cpu_count() or 1
+    with connect() as c:
+        c.execute("DROP TABLE IF EXISTS build_workers")
+        c.execute("CREATE TABLE build_workers (v vector(3))")
+        c.execute("INSERT INTO build_workers SELECT ARRAY[random(), random(), random()] "
+                  "FROM generate_series(1, 3000)")
+        messages = []
+        c.add_notice_handler(lambda d: messages.append(d.message_primary))
+        c.execute("SET max_parallel_maintenance_workers = 2")
+        c.execute("SET maintenance_work_mem = '256MB'")
+
+        def build(parallel_workers):
+            if parallel_workers is None:
+                c.execute("ALTER TABLE build_workers RESET (parallel_workers)")
+            else:
+                c.execute(f"ALTER TABLE build_workers SET (parallel_workers = {parallel_workers})")
+            c.execute("DROP INDEX IF EXISTS build_workers_idx")
+            messages.clear()
+            c.execute("SET client_min_messages = debug1")
+            c.execute(f"CREATE INDEX build_workers_idx ON build_workers USING {am} (v {opclass})")
+            c.execute("RESET client_min_messages")
+            return [m for m in messages if m.startswith("using ")]
+
+        assert build(None) == [], "a small table builds on the backend alone"
+        assert build(0) == []
+        assert build(1) == ["using 1 parallel workers"]
+        # capped by max_parallel_maintenance_workers, then by the cores
+        assert build(8) == [f"using {min(2, cores - 1)} parallel workers"] if cores > 1 else []
+        c.execute("SET max_parallel_maintenance_workers = 0")
+        assert build(1) == [], "max_parallel_maintenance_workers = 0 means none"
+        c.execute("DROP TABLE build_workers")
