@@ -12,7 +12,7 @@ export VECTOR_EXT_PGOPTS="-c shared_buffers=4GB"
 setup_all
 VENV="$ROOT/target/venv"
 [ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r "$ROOT/tests/python/requirements.txt"; }
-# bench/run.sh exact|hnsw|ivf|halfvec|churn|ip [options]
+# bench/run.sh exact|hnsw|ivf|halfvec|churn|ip|planner [options]
 case "${1:-}" in
   exact) shift; "$VENV/bin/python" "$ROOT/bench/exact_scan.py" "$@" ;;
   hnsw) shift; "$VENV/bin/python" "$ROOT/bench/hnsw.py" "$@" ;;
@@ -20,5 +20,6 @@ case "${1:-}" in
   halfvec) shift; "$VENV/bin/python" "$ROOT/bench/halfvec.py" "$@" ;;
   churn) shift; "$VENV/bin/python" "$ROOT/bench/churn.py" "$@" ;;
   ip) shift; "$VENV/bin/python" "$ROOT/bench/ip_recall.py" "$@" ;;
-  *) echo "usage: bash bench/run.sh exact|hnsw|ivf|halfvec|churn|ip [options]" >&2; exit 2 ;;
+  planner) shift; "$VENV/bin/python" "$ROOT/bench/planner.py" "$@" ;;
+  *) echo "usage: bash bench/run.sh exact|hnsw|ivf|halfvec|churn|ip|planner [options]" >&2; exit 2 ;;
 esac

@@ -1,6 +1,12 @@
 -- vector_ext: the pgvector-compatible SQL surface, written by hand.
 -- Every C symbol is prefixed vx_ (see src/fmgr.rs); SQL names are pgvector's.
 
+-- Planner support of the distance functions: prices each call by the
+-- dimensions of its arguments' type (src/planner.rs), where Postgres would
+-- charge a 1,536-d distance what it charges an integer comparison.
+CREATE FUNCTION vector_ext_distance_support(internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'vx_distance_support' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 ------------------------------------------------------------------ vector --
 
 CREATE TYPE vector;
@@ -31,13 +37,17 @@ CREATE TYPE vector (
 COMMENT ON TYPE vector IS 'single-precision vector';
 
 CREATE FUNCTION l2_distance(vector, vector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_l2_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_l2_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION inner_product(vector, vector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION cosine_distance(vector, vector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_cosine_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_cosine_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION l1_distance(vector, vector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_l1_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_l1_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION vector_dims(vector) RETURNS integer
     AS 'MODULE_PATHNAME', 'vx_vector_dims' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION vector_norm(vector) RETURNS float8
@@ -82,11 +92,14 @@ CREATE FUNCTION vector_gt(vector, vector) RETURNS bool
 CREATE FUNCTION vector_cmp(vector, vector) RETURNS int4
     AS 'MODULE_PATHNAME', 'vx_vector_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION vector_l2_squared_distance(vector, vector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_vector_l2_squared_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_vector_l2_squared_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION vector_negative_inner_product(vector, vector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_vector_negative_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_vector_negative_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION vector_spherical_distance(vector, vector) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_vector_spherical_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_vector_spherical_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION vector_accum(double precision[], vector) RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'vx_vector_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION vector_avg(double precision[]) RETURNS vector
@@ -235,13 +248,17 @@ CREATE TYPE halfvec (
 COMMENT ON TYPE halfvec IS 'half-precision vector';
 
 CREATE FUNCTION l2_distance(halfvec, halfvec) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_halfvec_l2_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_halfvec_l2_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION inner_product(halfvec, halfvec) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_halfvec_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_halfvec_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION cosine_distance(halfvec, halfvec) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_halfvec_cosine_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_halfvec_cosine_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION l1_distance(halfvec, halfvec) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_halfvec_l1_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_halfvec_l1_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION vector_dims(halfvec) RETURNS integer
     AS 'MODULE_PATHNAME', 'vx_halfvec_vector_dims' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION l2_norm(halfvec) RETURNS float8
@@ -286,11 +303,14 @@ CREATE FUNCTION halfvec_gt(halfvec, halfvec) RETURNS bool
 CREATE FUNCTION halfvec_cmp(halfvec, halfvec) RETURNS int4
     AS 'MODULE_PATHNAME', 'vx_halfvec_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION halfvec_l2_squared_distance(halfvec, halfvec) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_halfvec_l2_squared_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_halfvec_l2_squared_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION halfvec_negative_inner_product(halfvec, halfvec) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_halfvec_negative_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_halfvec_negative_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION halfvec_spherical_distance(halfvec, halfvec) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_halfvec_spherical_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_halfvec_spherical_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION halfvec_accum(double precision[], halfvec) RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'vx_halfvec_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION halfvec_avg(double precision[]) RETURNS halfvec
@@ -570,9 +590,11 @@ CREATE OPERATOR CLASS sparsevec_ops
 --------------------------------------------------------------------- bit --
 
 CREATE FUNCTION hamming_distance(bit, bit) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_hamming_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_hamming_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 CREATE FUNCTION jaccard_distance(bit, bit) RETURNS float8
-    AS 'MODULE_PATHNAME', 'vx_jaccard_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'vx_jaccard_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT vector_ext_distance_support;
 COMMENT ON FUNCTION hamming_distance(bit, bit) IS 'Hamming distance';
 COMMENT ON FUNCTION jaccard_distance(bit, bit) IS 'Jaccard distance';
 
