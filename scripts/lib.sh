@@ -84,7 +84,10 @@ cluster_start() {
   fi
   if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
     log "initdb $PGDATA_DIR"
-    as_pg "$PG_BIN/initdb" -D "$PGDATA_DIR" -A trust -U postgres --no-sync >/dev/null
+    # UTF8 whatever the caller's locale: from an environment without LANG,
+    # initdb picks SQL_ASCII, and clients then get text back as bytes
+    as_pg "$PG_BIN/initdb" -D "$PGDATA_DIR" -A trust -U postgres --no-sync \
+      --encoding=UTF8 --no-locale >/dev/null
   fi
   cluster_stop
   log "starting Postgres on $PGSOCK port $PGPORT"

@@ -207,7 +207,10 @@ fn insert_with<S: PageStore>(
     // elements no search could reach).
     let mut searched_from = meta.entry;
     let mut hints = Some((new_insert_page, claimed.hint));
-    loop {
+    // Bounded: only a VACUUM emptying the graph between a relink and the
+    // next metapage write sends it round again; an element left unlinked
+    // is one VACUUM relinks.
+    for _ in 0..RETRIES {
         let unlinked = store.write(0, |p| -> Result<bool, Corrupt> {
             let mut current = Meta::decode(p)?;
             let mut changed = false;
@@ -241,6 +244,7 @@ fn insert_with<S: PageStore>(
         hints = None;
         searched_from = relink(store, et, &q, level, visited, &mut cache)?;
     }
+    Ok(Inserted::Element(et))
 }
 
 /// Candidates found on each level, top level first.
