@@ -76,13 +76,15 @@ def truth(base, queries, typ, k=10):
     return np.argsort(-(q @ b.T), axis=1, kind="stable")[:, :k]
 
 
-def load(conn, table, base, typ):
+def load(conn, table, base, typ, order=None):
+    """Loads `base` into `table` (id = row number), in heap order `order`
+    (a permutation of the row numbers; default as given)."""
     conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute(f"CREATE TABLE {table} (id int, v {typ}({base.shape[1]}))")
     with conn.cursor() as cur:
         with cur.copy(f"COPY {table} (id, v) FROM STDIN") as copy:
-            for i, row in enumerate(base):
-                copy.write_row((i, literal(row, typ)))
+            for i in range(len(base)) if order is None else order:
+                copy.write_row((int(i), literal(base[i], typ)))
 
 
 def recall_at(conn, table, queries, typ, expected, k=10):

@@ -1,8 +1,10 @@
-//! k-means for the list centers: k-means++ seeding, then Lloyd iterations
-//! accelerated with Hamerly's bounds (each point keeps an upper bound on
-//! the distance to its center and a lower bound on the distance to any
-//! other; most points skip the distance computations after a few
-//! iterations). Spherical k-means (cosine, inner product) clusters unit
+//! k-means for the list centers: k-means++ seeding (samples grouped by
+//! their nearest center, so a new center only looks at groups it can take
+//! from), then Lloyd iterations accelerated with Elkan's bounds when they
+//! fit in memory, else Hamerly's (each point keeps an upper bound on the
+//! distance to its center and a lower bound on the distance to any other;
+//! most points skip the distance computations after a few iterations, and
+//! one whose bounds fail looks among its center's nearest centers first). Spherical k-means (cosine, inner product) clusters unit
 //! vectors and re-normalises centers, so Euclidean bounds still hold.
 //!
 //! All the parallel work runs inside `pool`; `between` runs on the
@@ -120,18 +122,24 @@ pub struct CenterBlock<'a> {
     centers: &'a [f32],
     dim: usize,
     norms: Vec<f32>,
+    /// For many centers in few dimensions: nearest by a walk outwards
+    /// along one coordinate, which visits a small share of the centers
+    /// where a block product computes every distance.
+    slab: Option<Slab>,
 }
 
 impl<'a> CenterBlock<'a> {
     pub fn new(centers: &'a [f32], dim: usize) -> Self {
-        let norms = centers
+        let norms: Vec<f32> = centers
             .chunks_exact(dim)
             .map(distance::norm_squared)
             .collect();
+        let slab = (dim < 16 && norms.len() >= 256).then(|| Slab::new(centers, dim));
         CenterBlock {
             centers,
             dim,
             norms,
+            slab,
         }
     }
 
@@ -164,6 +172,12 @@ impl<'a> CenterBlock<'a> {
             // no dot-product form: one distance per pair
             let rows = rows.chunks_exact(self.dim);
             out.extend(rows.map(|v| nearest_center(v, self.centers, metric).0 as u32));
+            return;
+        }
+        if let (Some(slab), L2 | Cosine) = (&self.slab, metric) {
+            // cosine rows and centers are unit vectors: L2 orders alike
+            let rows = rows.chunks_exact(self.dim);
+            out.extend(rows.map(|v| slab.nearest(self.centers, self.dim, v)));
             return;
         }
         let k = self.len();
@@ -236,8 +250,8 @@ pub fn kmeans(
         }
         return (centers, Report::default());
     }
-    let mut centers = seed_plus_plus(samples, dim, k, &mut rng, pool, &mut between);
-    let mut assign = vec![0u32; n];
+    let (mut centers, mut assign, nearest) =
+        seed_plus_plus(samples, dim, k, &mut rng, pool, &mut between);
     let mut run = Lloyd {
         samples,
         dim,
@@ -251,7 +265,7 @@ pub fn kmeans(
     let mut report = if n.saturating_mul(k).saturating_mul(4) <= params.bounds_budget {
         run.elkan(&mut centers, &mut assign)
     } else {
-        run.hamerly(&mut centers, &mut assign)
+        run.hamerly(&mut centers, &mut assign, &nearest)
     };
     report.inertia = pool.install(|| {
         samples
@@ -329,38 +343,64 @@ impl<B: FnMut()> Lloyd<'_, B> {
         }
     }
 
-    /// Half the distance from each center to its nearest other
-    /// (`half_nearest`) and, when `half` is given (k x k), to each other.
-    fn center_gaps(&mut self, centers: &[f32], half: Option<&mut [f32]>, half_nearest: &mut [f32]) {
+    /// Half the distance from each center to each other (`half`, k x k)
+    /// and to its nearest other (`half_nearest`).
+    fn center_gaps(&mut self, centers: &[f32], half: &mut [f32], half_nearest: &mut [f32]) {
         let (dim, k) = (self.dim, half_nearest.len());
         // one center's row; returns the smallest gap
         let row = |j: usize, out: &mut [f32]| -> f32 {
             let cj = &centers[j * dim..(j + 1) * dim];
             let mut nearest = f32::INFINITY;
-            for (i, c) in centers.chunks_exact(dim).enumerate() {
-                let h = if i == j { 0.0 } else { dist(cj, c) / 2.0 };
+            for (i, (c, o)) in centers.chunks_exact(dim).zip(out.iter_mut()).enumerate() {
+                *o = if i == j { 0.0 } else { dist(cj, c) / 2.0 };
                 if i != j {
-                    nearest = nearest.min(h);
-                }
-                if let Some(o) = out.get_mut(i) {
-                    *o = h;
+                    nearest = nearest.min(*o);
                 }
             }
             nearest
         };
-        let mut half = half;
         for r in steps(k, self.step.min(k)) {
             let nearest = &mut half_nearest[r.clone()];
-            self.pool.install(|| match half.as_deref_mut() {
-                Some(half) => half[r.start * k..r.end * k]
+            self.pool.install(|| {
+                half[r.start * k..r.end * k]
                     .par_chunks_mut(k)
                     .zip(nearest.par_iter_mut())
                     .zip(r.clone())
-                    .for_each(|((out, hn), j)| *hn = row(j, out)),
-                None => nearest
-                    .par_iter_mut()
+                    .for_each(|((out, hn), j)| *hn = row(j, out))
+            });
+            (self.between)();
+        }
+    }
+
+    /// Each center's NEAR_CENTERS nearest others (exact distances), a
+    /// step of centers at a time.
+    fn center_neighbors(&mut self, centers: &[f32], near: &mut Near) {
+        let (dim, k) = (self.dim, centers.len() / self.dim);
+        let width = NEAR_CENTERS.min(k - 1);
+        near.width = width;
+        near.ids.resize(k * width, 0);
+        near.distances.resize(k * width, 0.0);
+        near.beyond.resize(k, f32::INFINITY);
+        let slab = Slab::new(centers, dim);
+        for r in steps(k, self.step.min(k)) {
+            self.pool.install(|| {
+                near.ids[r.start * width..r.end * width]
+                    .par_chunks_mut(width.max(1))
+                    .zip(
+                        near.distances[r.start * width..r.end * width].par_chunks_mut(width.max(1)),
+                    )
+                    .zip(near.beyond[r.clone()].par_iter_mut())
                     .zip(r.clone())
-                    .for_each(|(hn, j)| *hn = row(j, &mut [])),
+                    .for_each(|(((ids, ds), beyond), j)| {
+                        slab.nearest_others(centers, dim, j, ids, ds);
+                        // every center not listed is at least as far as
+                        // the farthest listed one
+                        *beyond = if width < k - 1 {
+                            ds.last().copied().unwrap_or(0.0)
+                        } else {
+                            f32::INFINITY
+                        };
+                    })
             });
             (self.between)();
         }
@@ -423,7 +463,7 @@ impl<B: FnMut()> Lloyd<'_, B> {
                     .filter(|(x, y)| x != y)
                     .count();
             } else {
-                self.center_gaps(centers, Some(&mut half), &mut half_nearest);
+                self.center_gaps(centers, &mut half, &mut half_nearest);
                 changes = self.elkan_pass(
                     centers,
                     assign,
@@ -505,18 +545,17 @@ impl<B: FnMut()> Lloyd<'_, B> {
     /// Lloyd iterations with Hamerly's bounds: one upper bound (to the
     /// own center) and one lower bound (to any other) per sample. O(n)
     /// memory, for when the n x k bounds of `elkan` do not fit.
-    fn hamerly(&mut self, centers: &mut [f32], assign: &mut [u32]) -> Report {
+    /// `assign` holds each sample's nearest center and `nearest` the
+    /// squared distance to it (from the seeding); the lower bounds start
+    /// at zero, so the first iteration finds every sample's second nearest.
+    fn hamerly(&mut self, centers: &mut [f32], assign: &mut [u32], nearest: &[f32]) -> Report {
         let (dim, k, n) = (self.dim, self.params.k, assign.len());
         // (upper, lower) per sample
-        let mut bounds = vec![(0f32, 0f32); n];
-        self.full_pass(centers, assign, &mut bounds, 1, |a, b, d2| {
-            for ((a, b), d2) in a.iter_mut().zip(b).zip(d2.chunks_exact(k)) {
-                let (i, d1, second) = two_smallest(d2);
-                (*a, *b) = (i, (d1, second));
-            }
-        });
+        let mut bounds: Vec<(f32, f32)> =
+            nearest.iter().map(|d| (d.max(0.0).sqrt(), 0.0)).collect();
         let mut report = Report::default();
         let mut half_gap = vec![0f32; k];
+        let mut near = Near::default();
         for iteration in 1..=self.params.max_iterations {
             report.iterations = iteration;
             let shift = self.move_centers(centers, assign);
@@ -537,18 +576,25 @@ impl<B: FnMut()> Lloyd<'_, B> {
             // pass over the samples (n x k when the bounds fail, as they do
             // for most points once a few of many centers move far).
             if k <= 4096 || k <= n / 4 {
-                self.center_gaps(centers, None, &mut half_gap);
+                self.center_neighbors(centers, &mut near);
+                for (h, d) in half_gap.iter_mut().zip(near.nearest()) {
+                    *h = d / 2.0;
+                }
+            } else {
+                near.clear();
             }
-            let (centers, half_gap, shift) = (&*centers, &half_gap, &shift);
+            let (centers, half_gap, shift, near) = (&*centers, &half_gap, &shift, &near);
             let block = CenterBlock::new(centers, dim);
             let mut changes = 0;
             for r in steps(n, self.step) {
                 let samples = &self.samples[r.start * dim..r.end * dim];
-                // bounds first; the points whose bounds fail are compared
-                // with every center afterwards, BLOCK_ROWS at a time as a
-                // block product (one distance call per pair cost 14 ns at 3
-                // dimensions: 10 iterations into 10,000 lists took 200 s)
-                let failing: Vec<usize> = self.pool.install(|| {
+                // bounds first; a point whose bounds fail looks among its
+                // center's nearest centers (`Near`), and when those cannot
+                // settle it is compared with every center afterwards,
+                // BLOCK_ROWS at a time as a block product (one distance
+                // call per pair cost 14 ns at 3 dimensions: 10 iterations
+                // into 10,000 lists took 200 s)
+                let (settled, failing): (Vec<_>, Vec<_>) = self.pool.install(|| {
                     assign[r.clone()]
                         .par_iter()
                         .zip(bounds[r.clone()].par_iter_mut())
@@ -563,9 +609,18 @@ impl<B: FnMut()> Lloyd<'_, B> {
                                 return None;
                             }
                             *u = dist(v, &centers[own * dim..(own + 1) * dim]);
-                            (*u > bound).then_some(r.start + i)
+                            if *u <= bound {
+                                return None;
+                            }
+                            Some(match near.search(v, own, *u, centers, dim) {
+                                Some((i1, d1, d2)) => Ok((r.start + i, i1, d1, d2)),
+                                None => Err(r.start + i),
+                            })
                         })
-                        .collect()
+                        .partition_map(|x| match x {
+                            Ok(s) => rayon::iter::Either::Left(s),
+                            Err(p) => rayon::iter::Either::Right(p),
+                        })
                 });
                 let nearest: Vec<(usize, u32, f32, f32)> = self.pool.install(|| {
                     failing
@@ -589,7 +644,7 @@ impl<B: FnMut()> Lloyd<'_, B> {
                         })
                         .collect()
                 });
-                for (p, i, d1, d2) in nearest {
+                for (p, i, d1, d2) in settled.into_iter().chain(nearest) {
                     changes += (assign[p] != i) as usize;
                     assign[p] = i;
                     bounds[p] = (d1, d2);
@@ -602,6 +657,220 @@ impl<B: FnMut()> Lloyd<'_, B> {
             }
         }
         report
+    }
+}
+
+/// How many nearest other centers each center lists for Hamerly's
+/// iterations (a point that fails its bounds is nearer to its own center
+/// than to any center outside twice that distance, so in few dimensions a
+/// handful of neighbours settles it without a pass over all centers).
+const NEAR_CENTERS: usize = 32;
+
+/// Every center's nearest other centers, nearest first, with their exact
+/// distances (`width` per center), and the distance beyond which all
+/// unlisted centers lie. Empty when not computed (too many centers).
+#[derive(Default)]
+struct Near {
+    width: usize,
+    ids: Vec<u32>,
+    distances: Vec<f32>,
+    beyond: Vec<f32>,
+}
+
+impl Near {
+    fn clear(&mut self) {
+        self.width = 0;
+        self.ids.clear();
+        self.distances.clear();
+        self.beyond.clear();
+    }
+
+    /// The distance from each center to its nearest other.
+    fn nearest(&self) -> impl Iterator<Item = f32> + '_ {
+        self.distances.iter().step_by(self.width.max(1)).copied()
+    }
+
+    /// The nearest center of `v`, its distance and a lower bound on the
+    /// distance to any other center, found among the neighbours of `own`
+    /// (at exactly `u` from `v`); None when they cannot settle it. A center
+    /// c is at least d(own, c) - u from v, so the walk (nearest first)
+    /// stops once that reaches the second-nearest found.
+    fn search(
+        &self,
+        v: &[f32],
+        own: usize,
+        u: f32,
+        centers: &[f32],
+        dim: usize,
+    ) -> Option<(u32, f32, f32)> {
+        // only when the list is sure to settle it (everything unlisted at
+        // least u away): otherwise, in many dimensions, the walk would
+        // mostly end in the pass over all centers anyway
+        if self.width == 0 || 2.0 * u > self.beyond[own] {
+            return None;
+        }
+        let list = own * self.width..(own + 1) * self.width;
+        let (mut best, mut best_d, mut second) = (own as u32, u, f32::INFINITY);
+        for (&c, &dc) in self.ids[list.clone()].iter().zip(&self.distances[list]) {
+            if dc - u >= second {
+                return Some((best, best_d, second));
+            }
+            let d = seed_distance(v, &centers[c as usize * dim..(c as usize + 1) * dim]).sqrt();
+            if d < best_d {
+                (best, best_d, second) = (c, d, best_d);
+            } else if d < second {
+                second = d;
+            }
+        }
+        let beyond = self.beyond[own] - u;
+        (beyond >= best_d).then_some((best, best_d, second.min(beyond)))
+    }
+}
+
+/// Centers in order of one coordinate (the one they spread most along),
+/// so the nearest others of a center are looked for outwards from its
+/// place: a center whose coordinate alone differs by more than the
+/// farthest kept cannot be nearer. In few dimensions that visits a slab of
+/// the centers instead of all of them; in many it visits all, as a plain
+/// scan would.
+struct Slab {
+    axis: usize,
+    order: Vec<u32>,
+    place: Vec<u32>,
+}
+
+impl Slab {
+    fn new(centers: &[f32], dim: usize) -> Self {
+        let k = centers.len() / dim;
+        let spread = |d: usize| {
+            let (lo, hi) = centers
+                .iter()
+                .skip(d)
+                .step_by(dim)
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| {
+                    (lo.min(*x), hi.max(*x))
+                });
+            hi - lo
+        };
+        let axis = (0..dim)
+            .max_by(|a, b| spread(*a).total_cmp(&spread(*b)))
+            .unwrap_or(0);
+        let mut order: Vec<u32> = (0..k as u32).collect();
+        order.sort_by(|a, b| {
+            centers[*a as usize * dim + axis].total_cmp(&centers[*b as usize * dim + axis])
+        });
+        let mut place = vec![0u32; k];
+        for (p, &c) in order.iter().enumerate() {
+            place[c as usize] = p as u32;
+        }
+        Slab { axis, order, place }
+    }
+
+    /// The `ids.len()` centers nearest to center `j` (other than itself),
+    /// nearest first, and their distances.
+    fn nearest_others(
+        &self,
+        centers: &[f32],
+        dim: usize,
+        j: usize,
+        ids: &mut [u32],
+        ds: &mut [f32],
+    ) {
+        let width = ids.len();
+        if width == 0 {
+            return;
+        }
+        let cj = &centers[j * dim..(j + 1) * dim];
+        // (squared distance, id), kept sorted nearest first
+        let mut kept: Vec<(f32, u32)> = Vec::with_capacity(width + 1);
+        let at = self.place[j] as usize;
+        self.walk(
+            centers,
+            dim,
+            cj,
+            (at, at + 1),
+            &mut kept,
+            |kept| {
+                if kept.len() == width {
+                    kept[width - 1].0
+                } else {
+                    f32::INFINITY
+                }
+            },
+            |kept, i, d| {
+                let at = kept.partition_point(|e| e.0 <= d);
+                kept.insert(at, (d, i));
+                kept.truncate(width);
+            },
+        );
+        for ((id, out), (d, i)) in ids.iter_mut().zip(ds.iter_mut()).zip(kept) {
+            *id = i;
+            *out = d.sqrt();
+        }
+    }
+
+    /// The center nearest to `v` (squared L2).
+    fn nearest(&self, centers: &[f32], dim: usize, v: &[f32]) -> u32 {
+        let x = v[self.axis];
+        let at = self
+            .order
+            .partition_point(|&c| centers[c as usize * dim + self.axis] < x);
+        let mut best = (0u32, f32::INFINITY);
+        self.walk(
+            centers,
+            dim,
+            v,
+            (at, at),
+            &mut best,
+            |b| b.1,
+            |b, i, d| *b = (i, d),
+        );
+        best.0
+    }
+
+    /// Visits the centers outwards from a place in `order` (left of
+    /// `from.0`, and from `from.1` on), both sides in turn, each until its
+    /// coordinate alone differs from `v`'s by more than `bound(state)`
+    /// allows (a squared distance); `take(state, center, squared
+    /// distance)` gets each center nearer than the bound.
+    #[allow(clippy::too_many_arguments)]
+    fn walk<T>(
+        &self,
+        centers: &[f32],
+        dim: usize,
+        v: &[f32],
+        from: (usize, usize),
+        state: &mut T,
+        bound: impl Fn(&T) -> f32,
+        mut take: impl FnMut(&mut T, u32, f32),
+    ) {
+        let x = v[self.axis];
+        // false once this side is done
+        let mut step = |i: u32, state: &mut T| -> bool {
+            let c = &centers[i as usize * dim..(i as usize + 1) * dim];
+            let gap = c[self.axis] - x;
+            let limit = bound(state);
+            if gap * gap > limit {
+                return false; // and every center farther along this side
+            }
+            let d = seed_distance(v, c);
+            if d < limit {
+                take(state, i, d);
+            }
+            true
+        };
+        let (mut left, mut right) = from;
+        let (mut go_left, mut go_right) = (true, true);
+        while go_left || go_right {
+            if go_right {
+                go_right = right < self.order.len() && step(self.order[right], state);
+                right += 1;
+            }
+            if go_left {
+                go_left = left > 0 && step(self.order[left - 1], state);
+                left = left.saturating_sub(1);
+            }
+        }
     }
 }
 
@@ -619,6 +888,15 @@ fn seed_distance(v: &[f32], c: &[f32]) -> f32 {
 
 /// k-means++: each next center is a sample drawn with probability
 /// proportional to its squared distance from the centers chosen so far.
+/// Returns the centers, each sample's nearest center and the squared
+/// distance to it.
+///
+/// Samples are kept grouped by their nearest center, with each group's
+/// largest and summed squared distance: a new center c can only take
+/// samples from a group whose center is nearer to c than twice the
+/// group's radius, and the draw picks a group by its sum, then a sample in
+/// it. With many centers in few dimensions a step touches a few groups
+/// instead of every sample.
 fn seed_plus_plus(
     samples: &[f32],
     dim: usize,
@@ -626,44 +904,153 @@ fn seed_plus_plus(
     rng: &mut Rng,
     pool: &ThreadPool,
     between: &mut impl FnMut(),
-) -> Vec<f32> {
+) -> (Vec<f32>, Vec<u32>, Vec<f32>) {
     let n = samples.len() / dim;
+    let sample = |i: usize| &samples[i * dim..(i + 1) * dim];
     let mut centers = Vec::with_capacity(k * dim);
     let first = rng.below(n);
-    centers.extend_from_slice(&samples[first * dim..(first + 1) * dim]);
-    let mut nearest = vec![f32::INFINITY; n];
+    centers.extend_from_slice(sample(first));
+    let mut assign = vec![0u32; n];
+    let mut nearest: Vec<f32> = pool.install(|| {
+        samples
+            .par_chunks(dim)
+            .map(|v| seed_distance(v, sample(first)))
+            .collect()
+    });
+    let mut groups = vec![Group::of((0..n as u32).collect(), &nearest)];
     for step in 1..k {
-        let c = &centers[(step - 1) * dim..step * dim];
-        let total: f64 = pool.install(|| {
-            nearest
-                .par_iter_mut()
-                .zip(samples.par_chunks(dim))
-                .map(|(d, v)| {
-                    *d = d.min(seed_distance(v, c));
-                    *d as f64
-                })
-                .sum()
-        });
+        let total: f64 = groups.iter().map(|g| g.mass).sum();
         let pick = if total > 0.0 && total.is_finite() {
             let mut target = rng.next_f64() * total;
-            let mut pick = n - 1;
-            for (i, d) in nearest.iter().enumerate() {
-                target -= *d as f64;
+            let g = groups
+                .iter()
+                .position(|g| {
+                    target -= g.mass;
+                    target < 0.0
+                })
+                .unwrap_or_else(|| groups.iter().rposition(|g| g.mass > 0.0).unwrap_or(0));
+            let mut target = target + groups[g].mass; // back within the group
+            let mut pick = None;
+            for i in groups[g].live(g, &assign) {
+                pick = Some(i as usize);
+                target -= nearest[i as usize] as f64;
                 if target < 0.0 {
-                    pick = i;
                     break;
                 }
             }
-            pick
+            pick.unwrap_or_else(|| rng.below(n))
         } else {
             rng.below(n) // all samples coincide with centers
         };
-        centers.extend_from_slice(&samples[pick * dim..(pick + 1) * dim]);
+        centers.extend_from_slice(sample(pick));
+        let c = &centers[step * dim..(step + 1) * dim];
+        // groups the new center can take samples from
+        let near: Vec<usize> = (0..step)
+            .filter(|&a| {
+                let g = &groups[a];
+                g.live > 0 && seed_distance(c, &centers[a * dim..(a + 1) * dim]) < 4.0 * g.radius
+            })
+            .collect();
+        let touched: usize = near.iter().map(|&a| groups[a].members.len()).sum();
+        let closer = |i: u32| {
+            let d = seed_distance(sample(i as usize), c);
+            (d < nearest[i as usize]).then_some((i, d))
+        };
+        let moved: Vec<(u32, f32)> = if touched >= n / 2 {
+            // most samples: one pass in their order (reading rows in
+            // memory order is faster than group by group in many
+            // dimensions); the others cannot move, the test says so
+            pool.install(|| {
+                (0..n as u32)
+                    .into_par_iter()
+                    .with_min_len(1024)
+                    .filter_map(closer)
+                    .collect()
+            })
+        } else if touched * dim >= 1 << 16 {
+            // one flat parallel pass over the touched samples
+            let touched: Vec<(usize, &[u32])> = near
+                .iter()
+                .flat_map(|&a| groups[a].members.chunks(1024).map(move |m| (a, m)))
+                .collect();
+            let assign = &assign;
+            pool.install(|| {
+                touched
+                    .par_iter()
+                    .flat_map_iter(|&(a, m)| {
+                        m.iter()
+                            .filter(move |i| assign[**i as usize] == a as u32)
+                            .filter_map(|i| closer(*i))
+                    })
+                    .collect()
+            })
+        } else {
+            near.iter()
+                .flat_map(|&a| groups[a].live(a, &assign).filter_map(closer))
+                .collect()
+        };
+        // a sample that moves stays listed in its old group until that
+        // group is mostly moved-out members (radius: still an upper bound)
+        let mut own = Vec::with_capacity(moved.len());
+        let mut left = Vec::new();
+        for &(i, d) in &moved {
+            let a = assign[i as usize] as usize;
+            groups[a].mass -= nearest[i as usize] as f64;
+            groups[a].live -= 1;
+            left.push(a);
+            nearest[i as usize] = d;
+            assign[i as usize] = step as u32;
+            own.push(i);
+        }
+        left.sort_unstable();
+        left.dedup();
+        for a in left {
+            if groups[a].live * 2 < groups[a].members.len() {
+                let kept = groups[a].live(a, &assign).collect();
+                groups[a] = Group::of(kept, &nearest);
+            }
+        }
+        groups.push(Group::of(own, &nearest));
         if step % 16 == 0 {
             between();
         }
     }
-    centers
+    (centers, assign, nearest)
+}
+
+/// The samples whose nearest center is one center, during seeding, and
+/// some that have moved to a later center since (`live` are still here).
+struct Group {
+    members: Vec<u32>,
+    live: usize,
+    /// At least the largest squared distance of a member to the center.
+    radius: f32,
+    /// Sum of the live members' squared distances.
+    mass: f64,
+}
+
+impl Group {
+    fn of(members: Vec<u32>, nearest: &[f32]) -> Self {
+        let radius = members
+            .iter()
+            .map(|&i| nearest[i as usize])
+            .fold(0.0, f32::max);
+        let mass = members.iter().map(|&i| nearest[i as usize] as f64).sum();
+        Group {
+            live: members.len(),
+            members,
+            radius,
+            mass,
+        }
+    }
+
+    /// The members still nearest to this group's center `a`.
+    fn live<'g>(&'g self, a: usize, assign: &'g [u32]) -> impl Iterator<Item = u32> + 'g {
+        self.members
+            .iter()
+            .copied()
+            .filter(move |i| assign[*i as usize] == a as u32)
+    }
 }
 
 /// Replaces each center by the mean of its points (unit-scaled when
@@ -780,4 +1167,178 @@ pub fn pack_bits(center: &[f32]) -> Vec<f32> {
         .chunks_exact(4)
         .map(|c| f32::from_bits(u32::from_ne_bytes(c.try_into().expect("4 bytes"))))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uniform(rng: &mut Rng, n: usize, dim: usize) -> Vec<f32> {
+        (0..n * dim).map(|_| rng.next_f64() as f32).collect()
+    }
+
+    /// (nearest, its distance, second distance) over all centers.
+    fn brute(v: &[f32], centers: &[f32], dim: usize) -> (u32, f32, f32) {
+        let d: Vec<f32> = centers
+            .chunks_exact(dim)
+            .map(|c| seed_distance(v, c))
+            .collect();
+        two_smallest(&d)
+    }
+
+    #[test]
+    fn near_lists_settle_points_as_a_scan_of_all_centers_does() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let mut rng = Rng::new(3);
+        for (dim, k) in [(2, 500), (3, 1000), (8, 300), (3, 20)] {
+            let centers = uniform(&mut rng, k, dim);
+            let params = Params {
+                k,
+                spherical: false,
+                max_iterations: 1,
+                tolerance: 0.0,
+                seed: 1,
+                bounds_budget: 0,
+            };
+            let mut between = || {};
+            let mut run = Lloyd {
+                samples: &[],
+                dim,
+                params: &params,
+                step: 97,
+                pool: &pool,
+                between: &mut between,
+            };
+            let mut near = Near::default();
+            run.center_neighbors(&centers, &mut near);
+            assert_eq!(near.width, NEAR_CENTERS.min(k - 1));
+            // the lists are each center's nearest, in order
+            for j in 0..k {
+                let mut all: Vec<(f32, u32)> = (0..k)
+                    .filter(|&i| i != j)
+                    .map(|i| {
+                        let d = seed_distance(
+                            &centers[j * dim..(j + 1) * dim],
+                            &centers[i * dim..(i + 1) * dim],
+                        );
+                        (d.sqrt(), i as u32)
+                    })
+                    .collect();
+                all.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let w = near.width;
+                let listed = &near.distances[j * w..(j + 1) * w];
+                for (x, y) in listed.iter().zip(&all) {
+                    assert_eq!(*x, y.0, "{dim}-d center {j}");
+                }
+            }
+            // points near their own center, and points whose "own" center
+            // is any center at all (a far one makes the lists give up)
+            let (mut settled, mut given_up) = (0, 0);
+            for p in 0..2000 {
+                let v = uniform(&mut rng, 1, dim);
+                let (nearest, d1, d2) = brute(&v, &centers, dim);
+                let own = if p % 2 == 0 {
+                    nearest as usize
+                } else {
+                    rng.below(k)
+                };
+                let u = seed_distance(&v, &centers[own * dim..(own + 1) * dim]).sqrt();
+                match near.search(&v, own, u, &centers, dim) {
+                    Some((i, best, second)) => {
+                        settled += 1;
+                        assert!((best - d1).abs() <= 1e-6, "{dim}-d: {best} vs {d1}");
+                        assert!(i == nearest || best == d1);
+                        assert!(second <= d2 + 1e-6, "{dim}-d: bound {second} above {d2}");
+                    }
+                    None => given_up += 1,
+                }
+            }
+            assert!(settled > 200, "{dim}-d: {settled} settled");
+            if k - 1 > NEAR_CENTERS {
+                assert!(given_up > 0, "{dim}-d: never gave up");
+            }
+        }
+    }
+
+    #[test]
+    fn many_centers_in_few_dimensions_are_searched_along_a_coordinate() {
+        let mut rng = Rng::new(5);
+        for (dim, k, metric) in [
+            (3, 2000, crate::Metric::L2),
+            (1, 300, crate::Metric::L2),
+            (8, 500, crate::Metric::L2),
+            (3, 1000, crate::Metric::Cosine),
+        ] {
+            let mut centers: Vec<f32> = uniform(&mut rng, k, dim)
+                .iter()
+                .map(|x| x * 4.0 - 2.0)
+                .collect();
+            let mut rows: Vec<f32> = uniform(&mut rng, 3000, dim)
+                .iter()
+                .map(|x| x * 5.0 - 2.5)
+                .collect();
+            // rows on top of centers, and a far one
+            rows.extend_from_slice(&centers[..10 * dim]);
+            rows.extend(std::iter::repeat_n(1e6f32, dim));
+            if metric == crate::Metric::Cosine {
+                centers.chunks_exact_mut(dim).for_each(|c| {
+                    normalize(c);
+                });
+                rows.chunks_exact_mut(dim).for_each(|c| {
+                    normalize(c);
+                });
+            }
+            let block = CenterBlock::new(&centers, dim);
+            assert!(block.slab.is_some());
+            let mut got = Vec::new();
+            block.nearest(&rows, metric, &mut got);
+            assert_eq!(got.len(), rows.len() / dim);
+            for (v, g) in rows.chunks_exact(dim).zip(&got) {
+                let (want, d) = nearest_center(v, &centers, metric);
+                let dg = metric.distance(v, &centers[*g as usize * dim..(*g as usize + 1) * dim]);
+                assert!(
+                    *g as usize == want || (dg - d).abs() <= 1e-5 * d.abs().max(1e-3),
+                    "{dim}-d {metric:?}: {g} at {dg}, {want} at {d}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn seeding_keeps_every_samples_nearest_center() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let mut rng = Rng::new(4);
+        for (n, dim, k) in [(5000, 3, 700), (2000, 16, 50), (300, 2, 299)] {
+            let mut samples = uniform(&mut rng, n, dim);
+            // some exact copies, as real tables have
+            samples.extend_from_within(..50 * dim);
+            let n = samples.len() / dim;
+            let (centers, assign, nearest) =
+                seed_plus_plus(&samples, dim, k, &mut rng, &pool, &mut || {});
+            assert_eq!(centers.len(), k * dim);
+            for i in 0..n {
+                let v = &samples[i * dim..(i + 1) * dim];
+                let (c, d, _) = brute(v, &centers, dim);
+                assert_eq!(nearest[i].sqrt(), d, "sample {i}");
+                let a = assign[i] as usize;
+                assert_eq!(
+                    seed_distance(v, &centers[a * dim..(a + 1) * dim]),
+                    nearest[i]
+                );
+                assert!(a == c as usize || nearest[i].sqrt() == d);
+            }
+            // centers are samples, none drawn twice while others are away
+            let distinct = centers
+                .chunks_exact(dim)
+                .map(|c| c.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+                .collect::<std::collections::HashSet<_>>();
+            assert_eq!(distinct.len(), k);
+        }
+    }
 }

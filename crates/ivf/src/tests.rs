@@ -496,34 +496,39 @@ fn kmeans_with_few_samples_more_than_centers() {
 #[test]
 fn elkan_and_hamerly_bounds_give_plain_lloyd_results() {
     // Both only skip distances that cannot change an assignment, so with
-    // the same seeding they follow the same Lloyd trajectory.
-    let dim = 24;
-    let (points, _) = clustered(3000, dim, 40, 1.5, 21);
-    for spherical in [false, true] {
-        let mut pts = points.clone();
-        if spherical {
-            pts.chunks_exact_mut(dim).for_each(|v| {
-                crate::kmeans::normalize(v);
-            });
-        }
-        let run = |bounds_budget| {
-            let params = Params {
-                k: 30,
-                spherical,
-                max_iterations: 200,
-                tolerance: 0.0,
-                seed: 9,
-                bounds_budget,
+    // the same seeding they follow the same Lloyd trajectory. 24-d into 30
+    // lists: each center lists every other as a neighbour; 3-d into 400
+    // lists (more than a center lists, as for many lists of few
+    // dimensions): points settle among their center's neighbours, or
+    // fall back to all centers.
+    for (n, dim, k, clusters) in [(3000, 24, 30, 40), (6000, 3, 400, 150)] {
+        let (points, _) = clustered(n, dim, clusters, 1.5, 21);
+        for spherical in [false, true] {
+            let mut pts = points.clone();
+            if spherical {
+                pts.chunks_exact_mut(dim).for_each(|v| {
+                    crate::kmeans::normalize(v);
+                });
+            }
+            let run = |bounds_budget| {
+                let params = Params {
+                    k,
+                    spherical,
+                    max_iterations: 200,
+                    tolerance: 0.0,
+                    seed: 9,
+                    bounds_budget,
+                };
+                kmeans(&pts, dim, &params, &pool(), || {})
             };
-            kmeans(&pts, dim, &params, &pool(), || {})
-        };
-        let (per_center, a) = run(3000 * 30 * 4); // just fits: Elkan
-        let (single, b) = run(3000 * 30 * 4 - 1); // Hamerly
-        assert_eq!(a.iterations, b.iterations, "spherical {spherical}");
-        assert_eq!(a.last_changes, 0);
-        assert!((a.inertia - b.inertia).abs() <= 1e-9 * a.inertia);
-        for (x, y) in per_center.iter().zip(&single) {
-            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+            let (per_center, a) = run(n * k * 4); // just fits: Elkan
+            let (single, b) = run(n * k * 4 - 1); // Hamerly
+            assert_eq!(a.iterations, b.iterations, "{dim}-d spherical {spherical}");
+            assert_eq!(a.last_changes, 0);
+            assert!((a.inertia - b.inertia).abs() <= 1e-9 * a.inertia);
+            for (x, y) in per_center.iter().zip(&single) {
+                assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+            }
         }
     }
 }

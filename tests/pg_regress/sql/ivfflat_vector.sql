@@ -90,7 +90,8 @@ DROP TABLE t;
 CREATE TABLE t (id int, cat int, val vector(2));
 INSERT INTO t SELECT i, i % 100, ARRAY[cos(i), sin(i)] FROM generate_series(1, 5000) i;
 CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (lists = 50);
-SELECT count(*) FROM (SELECT id FROM t WHERE cat = 7 ORDER BY val <-> '[1,0]' LIMIT 10) s;
+-- one probe: only the rows of the nearest list (how many depends on the clustering)
+SELECT count(*) < 10 FROM (SELECT id FROM t WHERE cat = 7 ORDER BY val <-> '[1,0]' LIMIT 10) s;
 SET ivfflat.iterative_scan = relaxed_order;
 SELECT count(*) FROM (SELECT id FROM t WHERE cat = 7 ORDER BY val <-> '[1,0]' LIMIT 10) s;
 SELECT count(*) FROM (SELECT id FROM t WHERE cat = 7 ORDER BY val <-> '[1,0]' LIMIT 100) s;
