@@ -5,5 +5,5 @@ from helpers import load_data
 
 @pytest.fixture(scope="module")
 def data():
-    """Base rows, queries and extra rows of ds-a-npm-minilm (float32)."""
+    """Base rows, queries and extra rows of the fixture tests/data/ds-a-20k (float32)."""
     return load_data()

@@ -14,7 +14,9 @@ from pgvector.psycopg import register_vector
 DB = os.environ.get("VECTOR_EXT_TEST_DB", "vector_ext_clients")
 DSN = f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname={DB}"
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "ds-a-npm-minilm"
+# the fixture in the repository (scripts/make_fixture.py made it): the first
+# 20k rows, 500 queries and 4000 extra rows of ds-a-npm-minilm
+DATA = ROOT / "tests" / "data" / "ds-a-20k"
 ROWS = 20_000
 QUERIES = 500
 K = 10
@@ -33,9 +35,9 @@ def connect():
 
 
 def load_data():
-    base = np.load(DATA / "base.f16.npy", mmap_mode="r")[:ROWS].astype(np.float32)
+    base = np.load(DATA / "base.f16.npy")[:ROWS].astype(np.float32)
     queries = np.load(DATA / "query.f16.npy")[:QUERIES].astype(np.float32)
-    extra = np.load(DATA / "extra.f16.npy", mmap_mode="r")[:4000].astype(np.float32)
+    extra = np.load(DATA / "extra.f16.npy").astype(np.float32)
     return base, queries, extra
 
 

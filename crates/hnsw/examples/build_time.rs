@@ -1,5 +1,6 @@
-//! Times an in-memory build on the first N rows of ds-a (2 threads):
-//! cargo run --release -p hnsw --example build_time -- 20000
+//! Times an in-memory build on the first N rows of a float16 .npy matrix
+//! (2 threads); the default file is the repository's 20k-row fixture:
+//! cargo run --release -p hnsw --example build_time -- 20000 [FILE.f16.npy]
 use hnsw::{BuildGraph, BuildParams, Metric};
 use std::time::Instant;
 
@@ -8,12 +9,18 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(20_000);
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/ds-a-npm-minilm/base.f16.npy");
-    let bytes = std::fs::read(&path).expect("shared data set");
+    let path = std::env::args().nth(2).map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/data/ds-a-20k/base.f16.npy")
+        },
+        std::path::PathBuf::from,
+    );
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let data = &bytes[10 + header_len..];
     let dim = 384;
+    assert!(data.len() >= 2 * n * dim, "{} holds fewer than {n} rows", path.display());
     let t = Instant::now();
     let mut g = BuildGraph::new(
         BuildParams {

@@ -354,48 +354,67 @@ fn parallel_builds_stay_navigable() {
     }
 }
 
-/// float16 .npy matrix (the shared data set's format) as f32 rows.
-fn load_npy_f16(path: &std::path::Path, rows: usize) -> Vec<Vec<f32>> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (shared/ must sit beside the repository)",
-            path.display()
-        )
-    });
-    assert_eq!(&bytes[..6], b"\x93NUMPY");
-    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
-    assert!(header.contains("'<f2'"), "{header}");
-    let shape = &header[header.find("'shape': (").unwrap() + 10..];
-    let cols: usize = shape
-        .split(',')
-        .nth(1)
-        .unwrap()
-        .trim()
-        .trim_end_matches(')')
-        .parse()
-        .unwrap();
-    let data = &bytes[10 + header_len..];
-    (0..rows)
-        .map(|r| {
-            (0..cols)
-                .map(|c| {
-                    let o = 2 * (r * cols + c);
-                    half_to_f32(u16::from_le_bytes([data[o], data[o + 1]]))
-                })
+/// The real-embedding fixture in the repository, `tests/data/ds-a-20k`
+/// (made by `scripts/make_fixture.py` from ds-a-npm-minilm: 384-d sentence
+/// embeddings): the first `rows` rows of `base`, `query` or `extra`, as f32.
+fn fixture(part: &str, rows: usize) -> Vec<Vec<f32>> {
+    let path = fixture_dir().join(format!("{part}.f16.npy"));
+    let (shape, data) = read_npy(&path, "'<f2'");
+    assert!(rows <= shape[0], "{}: {} rows, not {rows}", path.display(), shape[0]);
+    data.chunks_exact(2 * shape[1])
+        .take(rows)
+        .map(|row| {
+            row.chunks_exact(2)
+                .map(|h| half::f16::from_le_bytes([h[0], h[1]]).to_f32())
                 .collect()
         })
         .collect()
 }
 
-fn half_to_f32(h: u16) -> f32 {
-    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exp = ((h >> 10) & 0x1f) as i32;
-    let frac = (h & 0x3ff) as f32;
-    sign * match exp {
-        0 => frac * 2f32.powi(-24),
-        31 => f32::INFINITY,
-        _ => (1.0 + frac / 1024.0) * 2f32.powi(exp - 15),
+fn fixture_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/ds-a-20k")
+}
+
+/// A 2-d .npy file of `dtype`: its shape and its data bytes.
+fn read_npy(path: &std::path::Path, dtype: &str) -> ([usize; 2], Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "{}", path.display());
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    assert!(header.contains(dtype), "{header}");
+    let shape = &header[header.find("'shape': (").unwrap() + 10..];
+    let mut dims = shape[..shape.find(')').unwrap()]
+        .split(',')
+        .map(|d| d.trim().parse::<usize>().unwrap());
+    let shape = [dims.next().unwrap(), dims.next().unwrap()];
+    (shape, bytes[10 + header_len..].to_vec())
+}
+
+/// The fixture's stored exact answers agree with `brute_force`, the oracle
+/// every recall figure here is measured against.
+#[test]
+fn the_fixture_truth_is_what_brute_force_finds() {
+    let data = fixture("base", 20_000);
+    let queries = fixture("query", 100);
+    for (metric, name) in [
+        (Metric::Cosine, "cos"),
+        (Metric::L2, "l2"),
+        (Metric::InnerProduct, "ip"),
+    ] {
+        let (shape, truth) = read_npy(&fixture_dir().join(format!("gt_{name}.i32.npy")), "'<i4'");
+        assert_eq!(shape, [500, 10]);
+        let truth: Vec<u32> = truth
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u32)
+            .collect();
+        let mut same = 0;
+        for (q, want) in queries.iter().zip(truth.chunks_exact(10)) {
+            let got = brute_force(&data, metric, q, 10);
+            same += got.iter().filter(|id| want.contains(id)).count();
+        }
+        // float32 here, float64 in the script: a tie at the 10th place may
+        // fall either way, nothing more
+        assert!(same >= 998, "{metric:?}: {same} of 1000");
     }
 }
 
@@ -479,16 +498,9 @@ fn filtered_recall(
     (hits[0] as f64 / n, hits[1] as f64 / n)
 }
 
-/// 20k real sentence embeddings (384-d), built on two threads with
-/// pgvector's defaults (m = 16, ef_construction = 64), against exact truth.
-/// The first rows and queries of ds-a (384-d sentence embeddings).
+/// The first rows and queries of the fixture.
 fn real_rows(rows: usize, queries: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/ds-a-npm-minilm");
-    (
-        load_npy_f16(&dir.join("base.f16.npy"), rows),
-        load_npy_f16(&dir.join("query.f16.npy"), queries),
-    )
+    (fixture("base", rows), fixture("query", queries))
 }
 
 fn two_threads() -> rayon::ThreadPool {
@@ -498,6 +510,8 @@ fn two_threads() -> rayon::ThreadPool {
         .unwrap()
 }
 
+/// 20k real sentence embeddings (384-d), built on two threads with
+/// pgvector's defaults (m = 16, ef_construction = 64), against exact truth.
 #[test]
 fn real_embeddings_recall() {
     let (data, queries) = real_rows(20_000, 200);

@@ -623,10 +623,10 @@ fn concurrent_inserts_fill_pages_like_one_thread() {
 }
 
 /// The Python soak's load on the in-memory store: recall@10 of a churned
-/// index (1000 queries, ef_search 40 and 100) against two fresh builds of
+/// index (500 queries, ef_search 40 and 100) against two fresh builds of
 /// the same rows (how far apart equally good graphs are). Two writers
 /// (inserts, updates, deletes 5:3:2 of near-copies of the first 4000 extra
-/// rows of the shared data set; updates and deletes hit the oldest 4000
+/// rows of the fixture; updates and deletes hit the oldest 4000
 /// keys) and VACUUM in a loop. A measurement, not an assertion:
 /// `CHURN_OPS=120000 CHURN_SEEDS=1,2 cargo test --release churn_soak --
 /// --ignored --nocapture`. Also `CHURN_REUSE=on|off` (off: inserts never
@@ -638,11 +638,9 @@ fn concurrent_inserts_fill_pages_like_one_thread() {
 fn churn_soak() {
     use std::collections::BTreeMap;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/ds-a-npm-minilm");
-    let base = load_npy_f16(&dir.join("base.f16.npy"), 5000);
-    let extra = load_npy_f16(&dir.join("extra.f16.npy"), 4000);
-    let queries = load_npy_f16(&dir.join("query.f16.npy"), 1000);
+    let base = fixture("base", 5000);
+    let extra = fixture("extra", 4000);
+    let queries = fixture("query", 500);
     let ops: usize = std::env::var("CHURN_OPS").map_or(60_000, |v| v.parse().unwrap());
     let seeds: Vec<u64> = std::env::var("CHURN_SEEDS")
         .unwrap_or_else(|_| "1".into())
