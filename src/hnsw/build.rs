@@ -9,7 +9,8 @@
 use super::{index_options, opclass_metric, LEVEL_SEED};
 use crate::am;
 use crate::storage::{relation_needs_wal, BufferStore};
-use hnsw::pages::{max_dims_for, tid_payload, write_graph};
+use hnsw::format::{max_dims_for, tid_payload};
+use hnsw::write::write_graph;
 use hnsw::{BuildGraph, BuildParams};
 use pagestore::PageStore;
 use pgrx::pg_sys;
@@ -48,7 +49,7 @@ unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize) {
     let most = if storage.fixed_length() {
         max_dims_for(storage.element_size())
     } else {
-        hnsw::pages::SPARSE_MAX_DIMS
+        hnsw::format::SPARSE_MAX_DIMS
     };
     // SAFETY: per the contract.
     let dims = unsafe { am::index_dimensions(index, "hnsw", storage, most) };

@@ -8,7 +8,7 @@ mod vacuum;
 
 use crate::am::{self, Setting};
 use crate::storage::BufferStore;
-use hnsw::pages::Meta;
+use hnsw::format::Meta;
 use hnsw::Metric;
 use pagestore::PageStore;
 use pgrx::pg_sys;
@@ -190,7 +190,7 @@ unsafe fn opclass_metric(index: pg_sys::Relation) -> (Metric, hnsw::Storage) {
 /// and for a sparse vector the non-zeros one element can hold on a page.
 fn check_value(v: &[f32], dims: usize, storage: hnsw::Storage) {
     am::expect_dims(v, dims, storage);
-    let most = hnsw::pages::max_sparse_nnz();
+    let most = hnsw::format::max_sparse_nnz();
     if storage == hnsw::Storage::Sparse && v.len() > distance::sparse::words(most) {
         am::error(
             PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,

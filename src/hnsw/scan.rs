@@ -20,7 +20,7 @@ use super::{MAX_SCAN_TUPLES, SCAN_MEM_MULTIPLIER};
 use crate::am;
 use crate::storage::BufferStore;
 use hnsw::iterative::IterativeSearch;
-use hnsw::pages::PageGraph;
+use hnsw::page_graph::PageGraph;
 use hnsw::Candidate;
 use pagestore::Tid;
 use pgrx::pg_sys;

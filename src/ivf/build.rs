@@ -52,7 +52,7 @@ impl Setup {
     unsafe fn of(index: pg_sys::Relation) -> Setup {
         // SAFETY: per the contract.
         let (metric, storage) = unsafe { opclass_metric(index) };
-        let most = ivf::pages::max_dims_for(storage.element_size());
+        let most = ivf::format::max_dims_for(storage.element_size());
         // SAFETY: per the contract.
         let dims = unsafe { am::index_dimensions(index, "ivfflat", storage, most) };
         if spherical(metric) && dims == 1 {

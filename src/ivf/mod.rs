@@ -10,7 +10,7 @@ mod vacuum;
 use crate::am::{self, Setting};
 use crate::storage::BufferStore;
 use distance::Metric;
-use ivf::pages::Meta;
+use ivf::format::Meta;
 use pgrx::pg_sys;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use std::ffi::{c_char, c_int, c_void};
@@ -158,7 +158,7 @@ unsafe fn opclass_metric(index: pg_sys::Relation) -> (Metric, distance::Storage)
 
 /// Reads the metapage of an open index.
 fn read_meta(store: &BufferStore) -> Meta {
-    ivf::pages::read_meta(store).unwrap_or_else(|e| am::corrupted_index(store.relation(), e))
+    ivf::lists::read_meta(store).unwrap_or_else(|e| am::corrupted_index(store.relation(), e))
 }
 
 #[pgrx::pg_guard]

@@ -11,7 +11,7 @@
 use super::{read_meta, ITERATIVE_OFF, ITERATIVE_SCAN, MAX_PROBES, PROBES};
 use crate::am;
 use crate::storage::BufferStore;
-use ivf::pages::Meta;
+use ivf::format::Meta;
 use ivf::scan::Scan;
 use pgrx::pg_sys;
 

@@ -87,6 +87,19 @@ impl Metric {
         )
     }
 
+    /// The metric and storage an index's metapage records by code, when
+    /// both are known and go together; else what is wrong, in words.
+    pub fn from_codes(metric: u8, storage: u8) -> Result<(Metric, Storage), String> {
+        let m = Metric::from_code(metric)
+            .ok_or_else(|| format!("unknown metric code {metric} in metapage"))?;
+        let s = Storage::from_code(storage)
+            .ok_or_else(|| format!("unknown storage code {storage} in metapage"))?;
+        if !m.stores_as(s) {
+            return Err(format!("metapage pairs metric {m:?} with storage {s:?}"));
+        }
+        Ok((m, s))
+    }
+
     /// Whether vectors ordered by this metric can be stored so (bit and
     /// sparse metrics need their own storage, the others f32 or binary16).
     pub fn stores_as(self, storage: Storage) -> bool {

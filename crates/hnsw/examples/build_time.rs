@@ -20,7 +20,11 @@ fn main() {
     let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let data = &bytes[10 + header_len..];
     let dim = 384;
-    assert!(data.len() >= 2 * n * dim, "{} holds fewer than {n} rows", path.display());
+    assert!(
+        data.len() >= 2 * n * dim,
+        "{} holds fewer than {n} rows",
+        path.display()
+    );
     let t = Instant::now();
     let mut g = BuildGraph::new(
         BuildParams {

@@ -17,10 +17,6 @@ use std::sync::{Mutex, RwLock};
 /// Highest level a node can get; 16 levels with m = 2 hold billions of nodes.
 pub const MAX_LEVEL: usize = 15;
 
-/// Payloads (heap TIDs) one node holds for identical vectors, as pgvector's
-/// elements do; a further duplicate becomes a node of its own.
-pub const MAX_PAYLOADS: usize = 10;
-
 #[derive(Default)]
 struct Node {
     /// Neighbour lists, level 0 first.
@@ -105,7 +101,7 @@ impl BuildGraph {
             entry: RwLock::new(None),
             linked: 0,
             node_bytes: 0,
-            payload_slots: crate::pages::payload_slots(
+            payload_slots: crate::format::payload_slots(
                 params.storage,
                 params.storage.bytes(if fixed { dim } else { 0 }),
                 params.m,
@@ -228,7 +224,7 @@ impl BuildGraph {
             return self.payload_slots;
         }
         let bytes = self.params.storage.bytes(self.vector(id).len());
-        crate::pages::payload_slots(self.params.storage, bytes, self.params.m)
+        crate::format::payload_slots(self.params.storage, bytes, self.params.m)
     }
 
     pub fn level(&self, id: u32) -> usize {
@@ -945,5 +941,5 @@ pub fn random_level(seed: u64, id: u32, m: usize) -> usize {
     x ^= x >> 31;
     let u = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64; // (0, 1]
     let level = (-u.ln() / (m as f64).ln()).floor() as usize;
-    level.min(MAX_LEVEL).min(crate::pages::max_level(m))
+    level.min(MAX_LEVEL).min(crate::format::max_level(m))
 }

@@ -5,7 +5,10 @@
 //! held twice. Problems are collected, not raised, so one run reports them
 //! all; what a search can reach from the entry point is counted too.
 
-use crate::pages::{check_index_page, read_element, read_links, PageGraph, FLAG_DELETED};
+use crate::format::{
+    check_index_page, neighbor_level, read_element, tuple_kind, KIND_ELEMENT, KIND_NEIGHBORS,
+};
+use crate::page_graph::{read_links, PageGraph};
 use crate::search::Graph;
 use pagestore::{page, PageStore, Problems, Tid};
 use std::collections::{HashMap, HashSet};
@@ -68,13 +71,12 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
             for offset in 1..=page::max_offset(p)? {
                 let t = Tid { block, offset };
                 let raw = page::item(p, offset)?;
-                match raw.first() {
-                    Some(1) => match read_element(p, t, bytes) {
+                match tuple_kind(raw) {
+                    Some(KIND_ELEMENT) => match read_element(p, t, bytes) {
                         Ok(e) => {
-                            let deleted = e.raw[2] & FLAG_DELETED != 0;
+                            let deleted = e.deleted();
                             if !deleted {
-                                for i in 0..e.payload_count {
-                                    let h = Tid::from_bytes(&e.raw[12 + 6 * i..18 + 6 * i]);
+                                for h in e.heap_tids() {
                                     if !h.is_valid() {
                                         problems.push(format!("element ({block},{offset}) holds an invalid heap TID"));
                                     } else if !held.insert(h) {
@@ -90,8 +92,8 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
                             nodes.insert(
                                 t,
                                 Node {
-                                    level: e.level,
-                                    neighbors: Tid::from_bytes(&e.raw[4..10]),
+                                    level: e.level(),
+                                    neighbors: e.neighbors(),
                                     deleted,
                                     links: Vec::new(),
                                 },
@@ -99,8 +101,8 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
                         }
                         Err(e) => problems.push(e.0),
                     },
-                    Some(2) if raw.len() >= 4 => {
-                        neighbor_tuples.insert(t, raw[1] as usize);
+                    Some(KIND_NEIGHBORS) if neighbor_level(raw).is_some() => {
+                        neighbor_tuples.insert(t, neighbor_level(raw).expect("checked"));
                     }
                     _ => problems.push(format!("tuple ({block},{offset}) is of no known kind")),
                 }

@@ -16,12 +16,11 @@
 //! (the element exists before anything points to it).
 
 use crate::build::{random_level, select_neighbors, trim_victim};
-use crate::pages::{
-    check_index_page, element_add_heap_tid, element_set_neighbors, element_tuple, free_class,
-    init_index_page, level_slots, neighbor_tuple, payload_slots, read_element, slots_for, Link,
-    Meta, PageGraph,
+use crate::format::{
+    element_mut, element_set_neighbors, element_tuple, free_class, init_index_page, links_bytes,
+    neighbor_tuple, payload_slots, read_element, slots_for, Link, Meta,
 };
-use crate::pages::{links_bytes, read_links, write_slots_if_unchanged};
+use crate::page_graph::{read_links, write_slots_if_unchanged, PageGraph};
 use crate::reuse;
 use crate::search::{search_layer_counting, Candidate, Graph};
 use crate::Visited;
@@ -134,14 +133,10 @@ fn insert_with<S: PageStore>(
                 meta.storage.encode(&q, &mut stored);
             }
             let added = store.write(c.id.block, |p| -> Result<bool, Corrupt> {
-                check_index_page(p)?;
                 if read_element(p, c.id, meta.vector_bytes())?.vector() != stored {
                     return Ok(false);
                 }
-                Ok(element_add_heap_tid(
-                    page::item_mut(p, c.id.offset)?,
-                    heap_tid,
-                ))
+                Ok(element_mut(p, c.id)?.add_heap_tid(heap_tid))
             })?;
             if added {
                 return Ok(Inserted::Duplicate(c.id));
@@ -372,8 +367,7 @@ fn relink<S: PageStore>(
     let found_per_level = search_neighbors(&graph, q, level, et, visited)?;
     let chosen = choose_neighbors(&graph, &found_per_level, cache)?;
     let nt = store.read(et.block, |p| -> Result<Tid, Corrupt> {
-        let e = read_element(p, et, meta.vector_bytes())?;
-        Ok(Tid::from_bytes(&e.raw[4..10]))
+        Ok(read_element(p, et, meta.vector_bytes())?.neighbors())
     })?;
     for (l, sel) in &chosen {
         for _ in 0..RETRIES {
@@ -391,7 +385,7 @@ fn relink<S: PageStore>(
             trim(&mut list, current.len(), *l);
             list.resize(current.len(), Link::EMPTY);
             let after = links_bytes(*l, &list);
-            if write_slots_if_unchanged(store, nt, level_slots(m, *l), &before, &after)? {
+            if write_slots_if_unchanged(store, nt, m, *l, &before, &after)? {
                 break;
             }
         }
@@ -410,13 +404,13 @@ fn place<S: PageStore>(
 ) -> Result<(Tid, u32), Corrupt> {
     let need = page::maxalign(element.len()) + page::maxalign(neighbors.len()) + 8;
     let write_both = |p: &mut [u8], block: u32| -> Result<Option<Tid>, Corrupt> {
-        check_index_page(p)?;
+        crate::format::check_index_page(p)?;
         if page::free_space(p) + 4 < need {
             return Ok(None);
         }
         let eo = page::add_item(p, element).expect("checked free space");
         let no = page::add_item(p, neighbors).expect("checked free space");
-        element_set_neighbors(page::item_mut(p, eo)?, Tid { block, offset: no });
+        element_mut(p, Tid { block, offset: eo })?.set_neighbors(Tid { block, offset: no });
         Ok(Some(Tid { block, offset: eo }))
     };
     if hint != 0 && hint < store.nblocks() {
@@ -457,7 +451,7 @@ fn place<S: PageStore>(
     // written pointing at its neighbour tuple: a crash between the two
     // pages leaves an unused neighbour tuple, never an element without one
     let mut element = element.to_vec();
-    element_set_neighbors(&mut element, nt);
+    element_set_neighbors(&mut element, nt, 0);
     let et = store.extend(|b, p| {
         init_index_page(p);
         page::add_item(p, &element).map(|o| Tid {
@@ -508,7 +502,6 @@ fn link_back<S: PageStore>(
         )));
     }
     let dq = n.distance;
-    let range = level_slots(m, level);
     for _ in 0..RETRIES {
         let (before, current) = read_links(store, nt, m, n_level, level)?;
         if current.iter().any(|l| l.tid == new) {
@@ -541,7 +534,7 @@ fn link_back<S: PageStore>(
             }
             list.resize(current.len(), Link::EMPTY);
             let after = links_bytes(level, &list);
-            if write_slots_if_unchanged(store, nt, range.clone(), &before, &after)? {
+            if write_slots_if_unchanged(store, nt, m, level, &before, &after)? {
                 return Ok(true);
             }
             continue;
@@ -582,13 +575,8 @@ fn link_back<S: PageStore>(
         };
         kept.distance = dq;
         list.resize(current.len(), Link::EMPTY);
-        let done = write_slots_if_unchanged(
-            store,
-            nt,
-            range.clone(),
-            &before,
-            &links_bytes(level, &list),
-        )?;
+        let done =
+            write_slots_if_unchanged(store, nt, m, level, &before, &links_bytes(level, &list))?;
         if done {
             return Ok(true);
         }

@@ -20,8 +20,7 @@
 //! a scan that keeps asking gets every row of the index: a filtered query
 //! returns k rows whenever k qualifying rows exist.
 
-use crate::build::MAX_PAYLOADS;
-use crate::pages::MIN_PAYLOAD_SLOTS;
+use crate::format::{MAX_PAYLOADS, MIN_PAYLOAD_SLOTS};
 use crate::search::{search_layer, Candidate, Graph};
 use crate::Visited;
 use std::cmp::Reverse;

@@ -11,17 +11,20 @@
 mod aligned;
 mod build;
 pub mod check;
+pub mod format;
 pub mod insert;
 pub mod iterative;
-pub mod pages;
+pub mod page_graph;
 pub mod reach;
 mod reuse;
 mod search;
 pub mod vacuum;
 mod visited;
+pub mod write;
 
-pub use build::{select_neighbors, BuildGraph, BuildParams, MAX_PAYLOADS};
+pub use build::{select_neighbors, BuildGraph, BuildParams};
 pub use distance::{Metric, Storage};
+pub use format::MAX_PAYLOADS;
 pub use search::{search, search_layer, search_layer_counting, Candidate, Graph};
 pub use visited::{IdHasher, Visited};
 

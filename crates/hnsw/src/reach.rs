@@ -14,12 +14,10 @@
 //! link whose target has another way in, so that the repair never strands
 //! a third element nor takes a link a search needs.
 
-use crate::pages::{
-    check_index_page, level_slots, links_bytes, read_element, read_links, read_slots,
-    write_slots_if_unchanged, Link, PageGraph, FLAG_DELETED,
-};
+use crate::format::{links_bytes, page_elements, Link};
+use crate::page_graph::{read_links, read_slots, write_slots_if_unchanged, PageGraph};
 use crate::search::{search, Candidate, Graph};
-use pagestore::{page, Corrupt, PageStore, Tid};
+use pagestore::{Corrupt, PageStore, Tid};
 use std::collections::{HashMap, HashSet};
 
 /// Orphans relinked earlier in a run, per shared neighbour, that an orphan
@@ -52,27 +50,9 @@ pub fn repair_reachability<S: PageStore>(
 
     let mut nodes: HashMap<Tid, Node> = HashMap::new();
     for block in 1..store.nblocks() {
-        let found = store.read(
-            block,
-            |p| -> Result<Vec<(Tid, usize, bool, Tid)>, Corrupt> {
-                if page::is_new(p) {
-                    return Ok(Vec::new()); // extended, never initialised
-                }
-                check_index_page(p)?;
-                let mut out = Vec::new();
-                for off in 1..=page::max_offset(p)? {
-                    if page::item(p, off)?[0] != 1 {
-                        continue;
-                    }
-                    let t = Tid { block, offset: off };
-                    let e = read_element(p, t, bytes)?;
-                    let nt = Tid::from_bytes(&e.raw[4..10]);
-                    out.push((t, e.level, e.raw[2] & FLAG_DELETED != 0, nt));
-                }
-                Ok(out)
-            },
-        )?;
-        for (t, level, deleted, nt) in found {
+        let found = store.read(block, |p| page_elements(p, block, bytes))?;
+        for e in found {
+            let (t, level, deleted, nt) = (e.tid, e.level, e.deleted(), e.neighbors);
             // searches descend through upper levels: a cluster whose level-0
             // links stay inside it is still reached through them
             let mut links = Vec::new();
@@ -259,11 +239,11 @@ fn try_link<S: PageStore>(
         distance: c.distance,
         diverse: true,
     };
-    let range = level_slots(m, 0);
     if !write_slots_if_unchanged(
         store,
         rn.neighbors,
-        range,
+        m,
+        0,
         &before,
         &links_bytes(0, &updated),
     )? {

@@ -27,9 +27,9 @@
 //! deleted element whose heap TID belongs to an aborted row: the next
 //! VACUUM removes the TID and frees the element again.
 
-use crate::pages::{
-    check_index_page, element_set_neighbors, free_class, page_elements, ElementHead, FLAG_DELETED,
-    FLAG_FREE, FREE_CLASSES, KIND_ELEMENT, KIND_NEIGHBORS,
+use crate::format::{
+    check_index_page, element_mut, element_set_neighbors, free_class, neighbor_level,
+    page_elements, ElementHead, ElementTupleMut, FLAG_DELETED, FLAG_FREE, FREE_CLASSES,
 };
 use pagestore::{page, Corrupt, PageStore, Tid};
 
@@ -69,7 +69,7 @@ pub(crate) fn claim<S: PageStore>(
     let mut hint = start;
     for block in start..end {
         let heads = store.read(block, |p| page_elements(p, block, vector_bytes))?;
-        let free = heads.iter().filter(|e| e.flags & FLAG_FREE != 0);
+        let free = heads.iter().filter(|e| e.free());
         let (candidates, others): (Vec<&ElementHead>, Vec<&ElementHead>) =
             free.partition(|e| e.level == level && e.len == element.len());
         let others = others.iter().any(|e| free_class(e.level) == class);
@@ -107,23 +107,21 @@ fn claim_one<S: PageStore>(
 ) -> Result<bool, Corrupt> {
     let same_page = nt.block == et.block;
     let mut e = element.to_vec();
-    element_set_neighbors(&mut e, nt);
     // on two pages: flagged deleted until the neighbour tuple is written
-    e[2] = if same_page { 0 } else { FLAG_DELETED };
-    let neighbour_fits = |raw: &[u8]| {
-        raw.len() == neighbors.len() && raw[0] == KIND_NEIGHBORS && raw[1] as usize == level
-    };
+    element_set_neighbors(&mut e, nt, if same_page { 0 } else { FLAG_DELETED });
+    let neighbour_fits =
+        |raw: &[u8]| raw.len() == neighbors.len() && neighbor_level(raw) == Some(level);
     let claimed = store.write(et.block, |p| -> Result<bool, Corrupt> {
         check_index_page(p)?;
         if page::max_offset(p)? < et.offset.max(if same_page { nt.offset } else { 0 }) {
             return Ok(false);
         }
-        let raw = page::item(p, et.offset)?;
-        let still_free = raw.len() == e.len()
-            && raw[0] == KIND_ELEMENT
-            && raw[1] as usize == level
-            && raw[2] & FLAG_FREE != 0
-            && Tid::from_bytes(&raw[4..10]) == nt;
+        let raw = page::item_mut(p, et.offset)?;
+        let same_size = raw.len() == e.len();
+        let still_free = same_size
+            && ElementTupleMut::parse(raw).is_some_and(|old| {
+                old.level() == level && old.flags() & FLAG_FREE != 0 && old.neighbors() == nt
+            });
         if !still_free || (same_page && !neighbour_fits(page::item(p, nt.offset)?)) {
             return Ok(false);
         }
@@ -149,7 +147,8 @@ fn claim_one<S: PageStore>(
         Ok(())
     })?;
     store.write(et.block, |p| -> Result<(), Corrupt> {
-        page::item_mut(p, et.offset)?[2] &= !FLAG_DELETED;
+        let mut e = element_mut(p, et)?;
+        e.set_flags(e.flags() & !FLAG_DELETED);
         Ok(())
     })?;
     Ok(true)
@@ -187,19 +186,13 @@ pub(crate) fn free_deleted<S: PageStore>(
                     if t == entry {
                         continue;
                     }
-                    let raw = page::item_mut(p, t.offset)?;
-                    if raw.len() < 12 || raw[0] != KIND_ELEMENT {
-                        return Err(Corrupt(format!(
-                            "tuple ({},{}) is no longer an element",
-                            t.block, t.offset
-                        )));
-                    }
-                    if raw[2] & FLAG_DELETED != 0 && raw[3] == 0 {
-                        if raw[2] & FLAG_FREE == 0 {
-                            raw[2] |= FLAG_FREE;
+                    let mut e = element_mut(p, t)?;
+                    if e.flags() & FLAG_DELETED != 0 && e.heap_count() == 0 {
+                        if e.flags() & FLAG_FREE == 0 {
+                            e.set_flags(e.flags() | FLAG_FREE);
                             freed += 1;
                         }
-                        classes[free_class(raw[1] as usize)] = true;
+                        classes[free_class(e.level())] = true;
                     }
                 }
                 Ok(classes)

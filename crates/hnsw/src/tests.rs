@@ -254,7 +254,7 @@ fn duplicates_are_all_found() {
     );
     assert!(zero
         .iter()
-        .all(|c| g.payloads(c.id).len() <= build::MAX_PAYLOADS));
+        .all(|c| g.payloads(c.id).len() <= crate::MAX_PAYLOADS));
 }
 
 #[test]
@@ -360,7 +360,12 @@ fn parallel_builds_stay_navigable() {
 fn fixture(part: &str, rows: usize) -> Vec<Vec<f32>> {
     let path = fixture_dir().join(format!("{part}.f16.npy"));
     let (shape, data) = read_npy(&path, "'<f2'");
-    assert!(rows <= shape[0], "{}: {} rows, not {rows}", path.display(), shape[0]);
+    assert!(
+        rows <= shape[0],
+        "{}: {} rows, not {rows}",
+        path.display(),
+        shape[0]
+    );
     data.chunks_exact(2 * shape[1])
         .take(rows)
         .map(|row| {
@@ -660,7 +665,7 @@ fn paged_index_stored(
         data[0].len(),
     );
     for (i, v) in data.iter().enumerate() {
-        g.push(v, crate::pages::tid_payload(heap_tid(i)));
+        g.push(v, crate::format::tid_payload(heap_tid(i)));
     }
     let serial = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
@@ -668,13 +673,15 @@ fn paged_index_stored(
         .unwrap();
     g.insert_pending(&serial, 128, |_| {});
     let store = pagestore::MemStore::new();
-    crate::pages::write_graph(&g, &store).unwrap();
+    crate::write::write_graph(&g, &store).unwrap();
     (g, store)
 }
 
 mod on_pages {
     use super::*;
-    use crate::pages::{max_dims, payload_tid, tid_payload, write_graph, PageGraph};
+    use crate::format::{max_dims, payload_tid, tid_payload};
+    use crate::page_graph::PageGraph;
+    use crate::write::write_graph;
     use pagestore::{MemStore, PageStore, Tid};
 
     #[test]
@@ -711,7 +718,7 @@ mod on_pages {
     /// inserts must keep every upper level navigable and recall high.
     #[test]
     fn inserts_into_full_upper_level_lists_keep_the_graph_navigable() {
-        use crate::pages::read_links;
+        use crate::page_graph::read_links;
         let (seed, m) = (3, 4);
         let data = clustered(2500, 16, 10, seed);
         let (_, store) = paged_index(&data[..50], Metric::L2, m, 5);
@@ -915,14 +922,12 @@ mod on_pages {
         let pg = PageGraph::open(&s).unwrap();
         let entry = pg.meta().entry;
         s.corrupt(entry.block, |p| {
-            let raw = pagestore::page::item_mut(p, entry.offset).unwrap();
-            raw[4..10].copy_from_slice(
-                &Tid {
+            crate::format::element_mut(p, entry)
+                .unwrap()
+                .set_neighbors(Tid {
                     block: 9999,
                     offset: 1,
-                }
-                .to_bytes(),
-            );
+                });
         });
         search(&pg, &q, 5, 20);
         assert!(pg.take_error().unwrap().0.contains("outside the index"));
@@ -932,8 +937,10 @@ mod on_pages {
 
 mod page_insert {
     use super::*;
+    use crate::format::{payload_tid, tid_payload};
     use crate::insert::{insert, Inserted};
-    use crate::pages::{payload_tid, tid_payload, write_graph, PageGraph};
+    use crate::page_graph::PageGraph;
+    use crate::write::write_graph;
     use pagestore::{page, MemStore, PageStore, Tid};
 
     fn empty_index(dim: usize, metric: Metric, m: usize) -> MemStore {
@@ -992,7 +999,7 @@ mod page_insert {
     /// As `check_link_distances`; `diverse`: also require a diverse link in
     /// every level-0 list (not after a test rewrote lists by hand).
     pub(super) fn check_links(store: &MemStore, diverse: bool) {
-        use crate::pages::read_links;
+        use crate::page_graph::read_links;
         let pg = PageGraph::open(store).unwrap();
         let meta = *pg.meta();
         let m = meta.m as usize;
@@ -1175,7 +1182,7 @@ mod page_insert {
                 Inserted::NotIndexed => panic!("indexable"),
             }
         }
-        let slots = crate::pages::payload_slots(Storage::F32, 12, 4);
+        let slots = crate::format::payload_slots(Storage::F32, 12, 4);
         assert!((4..=MAX_PAYLOADS).contains(&slots));
         assert_eq!(
             elements.len(),
@@ -1216,7 +1223,7 @@ mod page_insert {
 mod page_vacuum {
     use super::*;
     use crate::insert::insert;
-    use crate::pages::PageGraph;
+    use crate::page_graph::PageGraph;
     use crate::vacuum::bulk_delete;
     use pagestore::{MemStore, PageStore};
 
@@ -1395,7 +1402,8 @@ mod page_vacuum {
     /// Five level-0 elements (not the entry point) of an index of 500,
     /// with every level-0 link into them stripped, as unlucky pruning could.
     pub(super) fn stranded_index() -> (MemStore, Vec<pagestore::Tid>) {
-        use crate::pages::{level_slots, links_bytes, read_links, write_slots_if_unchanged, Link};
+        use crate::format::{links_bytes, Link};
+        use crate::page_graph::{read_links, write_slots_if_unchanged};
         let store = paged_index(&clustered(500, 8, 4, 71), Metric::L2, 8, 5).1;
         let all = reachable_elements(&store);
         assert_eq!(all.len(), 500);
@@ -1427,7 +1435,8 @@ mod page_vacuum {
             assert!(write_slots_if_unchanged(
                 &store,
                 e.neighbors,
-                level_slots(8, 0),
+                8,
+                0,
                 &before,
                 &links_bytes(0, &kept)
             )
@@ -1480,7 +1489,7 @@ mod page_vacuum {
 mod iterative_scan {
     use super::*;
     use crate::iterative::IterativeSearch;
-    use crate::pages::PageGraph;
+    use crate::page_graph::PageGraph;
 
     fn graph(data: &[Vec<f32>]) -> BuildGraph {
         let serial = rayon::ThreadPoolBuilder::new()
@@ -1632,7 +1641,7 @@ fn pool() -> rayon::ThreadPool {
 
 #[test]
 fn neighbour_tuples_of_the_highest_level_fit_a_page() {
-    use crate::pages::max_level;
+    use crate::format::max_level;
     assert_eq!(max_level(100), 10);
     assert_eq!(max_level(16), 81);
     for m in 2..=100 {
@@ -1654,7 +1663,7 @@ fn neighbour_tuples_of_the_highest_level_fit_a_page() {
 
 #[test]
 fn payload_slots_fill_pages() {
-    use crate::pages::payload_slots;
+    use crate::format::payload_slots;
     // 384-d f32 with m = 16: 4 elements a page either way, so all 10 slots
     assert_eq!(payload_slots(Storage::F32, 4 * 384, 16), 10);
     // 384-d binary16: 7 slots fit 7 elements a page where 10 fit 6
@@ -1673,7 +1682,8 @@ fn copies_of_a_vector_come_out_together_at_a_narrow_search() {
     // 20 copies of one vector among other rows, in elements of 4 heap rows
     // (what 3-d f32 elements hold): a first batch at ef 1 used to stop after
     // one element, 4 rows, where pgvector's element of 10 gives 10.
-    use crate::pages::{payload_slots, PageGraph};
+    use crate::format::payload_slots;
+    use crate::page_graph::PageGraph;
     assert_eq!(payload_slots(Storage::F32, 12, 16), 4);
     let mut data = uniform_rows(300, 3, 91);
     data.extend(std::iter::repeat_n(vec![0.25, 0.5, 0.75], 20));
@@ -1700,7 +1710,7 @@ fn copies_of_a_vector_come_out_together_at_a_narrow_search() {
 
 #[test]
 fn bit_strings_search_by_hamming_and_jaccard_on_pages() {
-    use crate::pages::PageGraph;
+    use crate::page_graph::PageGraph;
     // 256-bit strings in 8 words, clustered around 8 random centres
     let mut rng = 0x1234_5678_9abc_def0u64;
     let mut next = || {
@@ -1741,8 +1751,10 @@ fn bit_strings_search_by_hamming_and_jaccard_on_pages() {
 
 mod sparse_vectors {
     use super::*;
+    use crate::format::{max_sparse_nnz, tid_payload};
     use crate::insert::{insert, Inserted};
-    use crate::pages::{max_sparse_nnz, tid_payload, write_graph, PageGraph};
+    use crate::page_graph::PageGraph;
+    use crate::write::write_graph;
     use distance::sparse;
     use pagestore::{MemStore, PageStore, Tid};
     use std::collections::HashMap;
@@ -1980,7 +1992,7 @@ mod sparse_vectors {
 
     #[test]
     fn four_byte_elements_start_aligned() {
-        use crate::pages::payload_slots;
+        use crate::format::payload_slots;
         for bytes in [4usize, 40, 400, 1000, 4000, 8000] {
             for storage in [Storage::F32, Storage::Sparse, Storage::Bits] {
                 assert_eq!(
@@ -1997,7 +2009,7 @@ mod sparse_vectors {
 fn an_outlier_every_neighbour_refuses_is_still_linked() {
     use crate::insert::{insert, Inserted};
     use crate::iterative::IterativeSearch;
-    use crate::pages::PageGraph;
+    use crate::page_graph::PageGraph;
     use distance::sparse;
     // sparse vectors of two non-zeros in 1000 dimensions: an outlier of
     // 1000 ones is equally far from all of them, and ties with every
@@ -2027,12 +2039,12 @@ fn an_outlier_every_neighbour_refuses_is_still_linked() {
         if a != b {
             let mut e = [(a, 1.0), (b, (i % 13 + 1) as f32)];
             e.sort_by_key(|x| x.0);
-            g.push(&words(&e), crate::pages::tid_payload(heap_tid(i as usize)));
+            g.push(&words(&e), crate::format::tid_payload(heap_tid(i as usize)));
         }
     }
     g.insert_pending(&pool(), 256, |_| {});
     let store = pagestore::MemStore::new();
-    crate::pages::write_graph(&g, &store).unwrap();
+    crate::write::write_graph(&g, &store).unwrap();
     let outlier = words(&(0..1000).map(|i| (i, 1.0)).collect::<Vec<_>>());
     let Inserted::Element(t) = insert(&store, &outlier, heap_tid(5000), 3).unwrap() else {
         panic!("a new element");
@@ -2055,7 +2067,8 @@ fn an_outlier_every_neighbour_refuses_is_still_linked() {
 mod index_check {
     use super::*;
     use crate::check::check_index;
-    use crate::pages::{level_slots, links_bytes, read_links, write_slots_if_unchanged, PageGraph};
+    use crate::format::links_bytes;
+    use crate::page_graph::{read_links, write_slots_if_unchanged, PageGraph};
     use pagestore::PageStore;
 
     #[test]
@@ -2106,7 +2119,8 @@ mod index_check {
         assert!(write_slots_if_unchanged(
             &store,
             ea.neighbors,
-            level_slots(8, 0),
+            8,
+            0,
             &before,
             &links_bytes(0, &links)
         )
@@ -2122,8 +2136,7 @@ mod index_check {
         // a shared one: the check names it when the levels differ)
         store
             .write(b.block, |p| -> Result<(), pagestore::Corrupt> {
-                let raw = pagestore::page::item_mut(p, b.offset)?;
-                raw[4..10].copy_from_slice(&pagestore::Tid::INVALID.to_bytes());
+                crate::format::element_mut(p, b)?.set_neighbors(pagestore::Tid::INVALID);
                 Ok(())
             })
             .unwrap();
@@ -2151,7 +2164,7 @@ fn all_zero_pages_a_crash_leaves_are_skipped() {
     use crate::check::check_index;
     use crate::insert::insert;
     use crate::iterative::IterativeSearch;
-    use crate::pages::PageGraph;
+    use crate::page_graph::PageGraph;
     use pagestore::PageStore;
     let data = clustered(400, 8, 4, 95);
     let (_, store) = paged_index(&data[..300], Metric::L2, 8, 5);
@@ -2193,7 +2206,7 @@ fn upper_level_elements_are_spread_so_pages_hold_four_384_d_elements() {
     // tuples when at most two of them are on upper levels
     let data = clustered(2000, 384, 8, 97);
     let (g, store) = paged_index(&data, Metric::L2, 16, 5);
-    let order = crate::pages::placement_orders(&g).0;
+    let order = crate::write::placement_orders(&g).0;
     let mut sorted = order.clone();
     sorted.sort();
     assert_eq!(sorted, (0..2000u32).collect::<Vec<_>>(), "every node once");
@@ -2291,7 +2304,7 @@ fn page_recall_at(
     metric: Metric,
     ef: usize,
 ) -> f64 {
-    let pg = crate::pages::PageGraph::open(store).unwrap();
+    let pg = crate::page_graph::PageGraph::open(store).unwrap();
     let mut hits = 0;
     for q in queries {
         let truth: HashSet<u32> = brute_force(data, metric, q, 10).into_iter().collect();
@@ -2317,7 +2330,7 @@ fn inserted_index(data: &[Vec<f32>], metric: Metric) -> pagestore::MemStore {
         data[0].len(),
     );
     let store = pagestore::MemStore::new();
-    crate::pages::write_graph(&g, &store).unwrap();
+    crate::write::write_graph(&g, &store).unwrap();
     for (i, v) in data.iter().enumerate() {
         crate::insert::insert(&store, v, heap_tid(i), 7).unwrap();
     }
@@ -2360,14 +2373,14 @@ fn inner_product_builds_reach_every_row_without_losing_recall() {
             3,
         );
         for (i, v) in data.iter().enumerate() {
-            g.push(v, crate::pages::tid_payload(heap_tid(i)));
+            g.push(v, crate::format::tid_payload(heap_tid(i)));
         }
         g.insert_pending(&serial, 256, |_| {});
         // every row on level 0 (upper levels only route: a node lost
         // there, where lists keep diverse links only, is still found)
         assert!(g.reachable(0).iter().all(|r| *r), "{name}");
         let store = pagestore::MemStore::new();
-        crate::pages::write_graph(&g, &store).unwrap();
+        crate::write::write_graph(&g, &store).unwrap();
         let built = page_recall_at(&store, &data, &queries, Metric::InnerProduct, 40);
         let inserted = page_recall_at(
             &inserted_index(&data, Metric::InnerProduct),

@@ -20,12 +20,12 @@
 //! Pass 5 links back any element no search can reach (`reach`).
 
 use crate::build::select_neighbors;
-use crate::pages::{
-    check_index_page, links_bytes, page_elements, read_element, read_slots,
-    write_slots_if_unchanged, Link, Meta, PageGraph, FLAG_DELETED, FLAG_FREE, FREE_CLASSES,
+use crate::format::{
+    element_mut, links_bytes, page_elements, read_element, Link, Meta, FLAG_DELETED, FREE_CLASSES,
 };
+use crate::page_graph::{read_slots, write_slots_if_unchanged, PageGraph};
 use crate::search::{search_level_counting, Candidate};
-use pagestore::{page, Corrupt, PageStore, Tid};
+use pagestore::{Corrupt, PageStore, Tid};
 use std::collections::{HashMap, HashSet};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -91,44 +91,31 @@ pub fn bulk_delete_waiting<S: PageStore>(
     // Pass 1
     for block in 1..store.nblocks() {
         let page_result = |p: &mut [u8], write: bool| -> Result<(u64, Vec<Seen>), Corrupt> {
-            if page::is_new(p) {
-                return Ok((0, Vec::new())); // extended, never initialised (a crash)
-            }
-            check_index_page(p)?;
+            let heads = page_elements(p, block, meta.vector_bytes())?;
             let mut removed = 0;
             let mut elements = Vec::new();
-            for off in 1..=page::max_offset(p)? {
-                if page::item(p, off)?[0] != 1 {
-                    continue;
-                }
-                let t = Tid { block, offset: off };
-                let level = read_element(p, t, meta.vector_bytes())?.level;
-                let raw = page::item_mut(p, off)?;
-                let count = raw[3] as usize;
-                let was_deleted = raw[2] & FLAG_DELETED != 0;
-                let kept: Vec<[u8; 6]> = (0..count)
-                    .map(|i| raw[12 + 6 * i..18 + 6 * i].try_into().expect("6 bytes"))
-                    .filter(|b: &[u8; 6]| !is_dead(Tid::from_bytes(b)))
-                    .collect();
-                removed += (count - kept.len()) as u64;
-                let now_deleted = was_deleted || kept.is_empty();
+            for head in heads {
+                let t = head.tid;
+                let e = read_element(p, t, meta.vector_bytes())?;
+                let count = e.heap_tids().count();
+                let dead = e.heap_tids().filter(|h| is_dead(*h)).count();
+                removed += dead as u64;
+                let was_deleted = head.deleted();
+                let now_deleted = was_deleted || dead == count;
                 if write {
-                    for (i, b) in kept.iter().enumerate() {
-                        raw[12 + 6 * i..18 + 6 * i].copy_from_slice(b);
-                    }
-                    raw[12 + 6 * kept.len()..12 + 6 * count].fill(0);
-                    raw[3] = kept.len() as u8;
+                    let mut e = element_mut(p, t)?;
+                    e.retain_heap_tids(|h| !is_dead(h));
                     if now_deleted {
-                        raw[2] |= FLAG_DELETED;
+                        e.set_flags(e.flags() | FLAG_DELETED);
                     }
                 }
                 elements.push(Seen {
                     t,
-                    level,
+                    level: head.level,
                     was_deleted,
                     now_deleted,
-                    free: raw[2] & FLAG_FREE != 0,
-                    heap_tids: kept.len() as u64,
+                    free: head.free(),
+                    heap_tids: (count - dead) as u64,
                 });
             }
             Ok((removed, elements))
@@ -169,11 +156,11 @@ pub fn bulk_delete_waiting<S: PageStore>(
         for block in 1..store.nblocks() {
             let heads = store.read(block, |p| page_elements(p, block, meta.vector_bytes()))?;
             for e in heads {
-                if e.flags & FLAG_DELETED == 0 {
+                if !e.deleted() {
                     live.push((e.tid, e.level));
                     continue;
                 }
-                if e.flags & FLAG_FREE == 0 {
+                if !e.free() {
                     deleted.insert(e.tid);
                 }
                 deleted_levels.push((e.tid, e.level));
@@ -328,14 +315,7 @@ fn repair_level<S: PageStore>(
             })
             .collect();
         kept.resize(current.len(), Link::EMPTY);
-        let range = crate::pages::level_slots(m, l);
-        if write_slots_if_unchanged(
-            store,
-            info.neighbors,
-            range,
-            &before,
-            &links_bytes(l, &kept),
-        )? {
+        if write_slots_if_unchanged(store, info.neighbors, m, l, &before, &links_bytes(l, &kept))? {
             // the new neighbours link back, as they would to an insert:
             // without it, elements that lost their in-links to deleted ones
             // get fewer and fewer ways in (measured: recall 0.970 vs 1.000

@@ -11,7 +11,7 @@
 //! measurably less than pages interleaved with other lists' (sequential
 //! reads from disk, and fewer cache and TLB misses from buffers).
 
-use crate::pages::{
+use crate::format::{
     init_data_page, init_list_page, item_len, item_tuple, list_raw, list_tuple, set_list_blocks,
     set_next_block, Meta, INVALID_BLOCK,
 };
@@ -48,7 +48,7 @@ impl<'s, S: PageStore> ListWriter<'s, S> {
         budget_bytes: usize,
     ) -> Result<Self, String> {
         assert_eq!(store.nblocks(), 0, "a new index needs an empty store");
-        let most = crate::pages::max_dims_for(storage.element_size());
+        let most = crate::format::max_dims_for(storage.element_size());
         if dims == 0 || dims > most {
             return Err(format!(
                 "vectors of {dims} dimensions do not fit on a page (at most {most})"

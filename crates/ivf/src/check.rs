@@ -6,7 +6,8 @@
 //! builds and inserts put each item in its nearest list, so misplaced
 //! items mean damage or a changed metric.
 
-use crate::pages::{for_each_item, read_lists, read_meta, walk_chain};
+use crate::format::for_each_item;
+use crate::lists::{read_lists, read_meta, walk_chain};
 use pagestore::{PageStore, Problems, Tid};
 use std::collections::{HashMap, HashSet};
 

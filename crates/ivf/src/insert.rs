@@ -9,11 +9,12 @@
 //! backends extending one list at once both add a page; the one that loses
 //! the link race leaves its empty page unused.
 
-use crate::kmeans::nearest_center;
-use crate::pages::{
-    check_data_page, for_each_center, init_data_page, item_len, item_tuple, list_blocks, list_raw,
-    next_block, set_list_blocks, set_next_block, too_many_steps, Meta, INVALID_BLOCK,
+use crate::format::{
+    check_data_page, init_data_page, item_len, item_tuple, list_blocks, list_raw, next_block,
+    set_list_blocks, set_next_block, Meta, INVALID_BLOCK,
 };
+use crate::kmeans::nearest_center;
+use crate::lists::{for_each_center, too_many_steps};
 use pagestore::{page, BlockNumber, Corrupt, PageStore, Tid};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +78,7 @@ pub fn insert<S: PageStore>(
         // becomes its second page, behind the other's tail.
         let linked = store.write(lt.block, |p| -> Result<Option<BlockNumber>, Corrupt> {
             let raw = page::item_mut(p, lt.offset)?;
-            let l = crate::pages::decode_list(raw, meta.storage);
+            let l = crate::format::decode_list(raw, meta.storage);
             if l.start == INVALID_BLOCK {
                 set_list_blocks(raw, first, first);
                 Ok(None)

@@ -2,7 +2,8 @@
 //! scan lists in that order, `probes` at a time, handing out what they
 //! hold nearest first.
 
-use crate::pages::{for_each_center, for_each_item, walk_chain, Meta};
+use crate::format::{for_each_item, Meta};
+use crate::lists::{for_each_center, walk_chain};
 use pagestore::{BlockNumber, Corrupt, PageStore, Tid};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -1,7 +1,8 @@
 use crate::build::ListWriter;
+use crate::format::Meta;
 use crate::insert::{insert, Inserted};
 use crate::kmeans::{kmeans, nearest_center, Params, Rng};
-use crate::pages::{read_lists, read_meta, walk_chain, Meta};
+use crate::lists::{read_lists, read_meta, walk_chain};
 use crate::scan::Scan;
 use crate::vacuum::bulk_delete;
 use crate::{Metric, Storage};
@@ -441,12 +442,12 @@ fn corrupted_pages_are_reported_not_crashed_on() {
         Box::new(|s| s.corrupt(1, |p| p[8190] ^= 0xff)),
         Box::new(move |s| {
             s.corrupt(first, |p| {
-                crate::pages::set_next_block(p, 4_000_000).unwrap();
+                crate::format::set_next_block(p, 4_000_000).unwrap();
             })
         }),
         Box::new(move |s| {
             s.corrupt(first, |p| {
-                crate::pages::set_next_block(p, first).unwrap();
+                crate::format::set_next_block(p, first).unwrap();
             })
         }),
         Box::new(move |s| s.corrupt(first, |p| p[12] = 0xf0)),
@@ -541,7 +542,7 @@ fn binary16_lists_scan_exactly_and_take_inserts() {
     for metric in [Metric::L2, Metric::Cosine, Metric::InnerProduct] {
         let wide = build_stored(&points, dim, 20, metric, 1 << 24, Storage::F32);
         let half = build_stored(&points, dim, 20, metric, 1 << 24, Storage::F16);
-        let meta = crate::pages::read_meta(&half).unwrap();
+        let meta = crate::lists::read_meta(&half).unwrap();
         assert_eq!(meta.storage, Storage::F16);
         // items and centers take half the vector bytes
         // (each of the 20 lists also ends in a partly filled page)
@@ -648,7 +649,8 @@ fn bit_strings_expand_and_pack_back_and_cluster_by_hamming() {
 #[test]
 fn index_check_reports_rows_and_damage() {
     use crate::check::check_index;
-    use crate::pages::{read_list, ITEM_HEADER};
+    use crate::format::{item_heap, item_tuple, list_blocks, set_item_heap, set_list_blocks};
+    use crate::lists::read_list;
     let dim = 8;
     let (points, _) = clustered(900, dim, 6, 2.0, 91);
     let store = build(&points[..700 * dim], dim, 12, Metric::L2, 1 << 20);
@@ -671,9 +673,7 @@ fn index_check_reports_rows_and_damage() {
     store
         .write(start, |p| -> Result<(), pagestore::Corrupt> {
             let raw = pagestore::page::item_mut(p, 1)?;
-            for (d, x) in other.iter().enumerate() {
-                raw[ITEM_HEADER + 4 * d..ITEM_HEADER + 4 * d + 4].copy_from_slice(&x.to_le_bytes());
-            }
+            raw.copy_from_slice(&item_tuple(item_heap(raw), &other, meta.storage));
             Ok(())
         })
         .unwrap();
@@ -681,13 +681,11 @@ fn index_check_reports_rows_and_damage() {
     assert_eq!((r.misplaced, r.problems.count), (1, 0));
     // an item repeating another's heap TID
     let second = store
-        .read(start, |p| {
-            pagestore::page::item(p, 2).map(|raw| raw[..6].to_vec())
-        })
+        .read(start, |p| pagestore::page::item(p, 2).map(item_heap))
         .unwrap();
     store
         .write(start, |p| -> Result<(), pagestore::Corrupt> {
-            pagestore::page::item_mut(p, 1)?[..6].copy_from_slice(&second);
+            set_item_heap(pagestore::page::item_mut(p, 1)?, second);
             Ok(())
         })
         .unwrap();
@@ -703,7 +701,8 @@ fn index_check_reports_rows_and_damage() {
     store
         .write(t.block, |p| -> Result<(), pagestore::Corrupt> {
             let raw = pagestore::page::item_mut(p, t.offset)?;
-            raw[0..4].copy_from_slice(&start.to_le_bytes());
+            let (_, insert) = list_blocks(raw);
+            set_list_blocks(raw, start, insert);
             Ok(())
         })
         .unwrap();

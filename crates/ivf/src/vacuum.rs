@@ -3,10 +3,10 @@
 //! reused. Pages are rewritten in place (items keep their page; nothing
 //! refers to an item's offset), one write per page that lost items.
 
-use crate::pages::{
-    for_each_item, item_len, list_blocks, list_raw, read_lists, remove_items, set_list_blocks,
-    walk_chain, Meta,
+use crate::format::{
+    for_each_item, item_len, list_blocks, list_raw, remove_items, set_list_blocks, Meta,
 };
+use crate::lists::{read_lists, walk_chain};
 use pagestore::{page, BlockNumber, Corrupt, PageStore, Tid};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod le;
 pub mod page;
 
 use std::sync::RwLock;

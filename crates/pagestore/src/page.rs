@@ -157,3 +157,55 @@ pub fn special_mut(p: &mut [u8]) -> Result<&mut [u8], Corrupt> {
 pub fn set_contents_len(p: &mut [u8], len: usize) {
     set_u16(p, 12, (HEADER_SIZE + len) as u16);
 }
+
+/// Writes a metapage's contents `t` right after the page header (and
+/// `set_contents_len`).
+pub fn store_contents<T: bytemuck::Pod>(p: &mut [u8], t: &T) {
+    let b = bytemuck::bytes_of(t);
+    p[HEADER_SIZE..HEADER_SIZE + b.len()].copy_from_slice(b);
+    set_contents_len(p, b.len());
+}
+
+/// A metapage's contents, viewed in place (`T` of alignment 1, as the
+/// `le` types are), after checking the page header.
+pub fn contents<T: bytemuck::Pod>(p: &[u8]) -> Result<&T, Corrupt> {
+    check(p)?;
+    Ok(bytemuck::from_bytes(
+        &p[HEADER_SIZE..HEADER_SIZE + std::mem::size_of::<T>()],
+    ))
+}
+
+/// The start every metapage of this project's indexes shares: a magic
+/// number naming the access method and the version of its layout.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct MetaHead {
+    pub magic: crate::le::U32,
+    pub version: crate::le::U32,
+}
+
+impl MetaHead {
+    pub const fn new(magic: u32, version: u32) -> MetaHead {
+        MetaHead {
+            magic: crate::le::U32::new(magic),
+            version: crate::le::U32::new(version),
+        }
+    }
+
+    /// Checks that the metapage is `am`'s (`magic`) and of the layout
+    /// `version` this build reads.
+    pub fn check(&self, magic: u32, version: u32, am: &str) -> Result<(), Corrupt> {
+        if self.magic.get() != magic {
+            return Err(Corrupt(format!(
+                "metapage does not belong to a vector_ext {am} index"
+            )));
+        }
+        if self.version.get() != version {
+            return Err(Corrupt(format!(
+                "unsupported {am} layout version {} (expected {version})",
+                self.version.get()
+            )));
+        }
+        Ok(())
+    }
+}

@@ -2,8 +2,9 @@
 
 use super::*;
 use crate::check::check_index;
+use crate::format::ElementTupleMut;
 use crate::insert::{insert, Inserted};
-use crate::pages::{element_add_heap_tid, PageGraph};
+use crate::page_graph::PageGraph;
 use crate::vacuum::{bulk_delete, bulk_delete_waiting};
 use pagestore::{MemStore, PageStore, Tid};
 use std::cell::Cell;
@@ -396,7 +397,7 @@ fn stale_links(store: &MemStore) -> Vec<String> {
         }
         let v = pg.element(*t).unwrap().vector;
         for l in 0..=*level {
-            let (_, links) = crate::pages::read_links(store, *nt, m, *level, l).unwrap();
+            let (_, links) = crate::page_graph::read_links(store, *nt, m, *level, l).unwrap();
             for k in links.iter().filter(|k| k.tid.is_valid()) {
                 let target = &all[&k.tid];
                 if target.2 || target.0 < l {
@@ -483,7 +484,7 @@ fn vacuum_waits_for_inserts_that_chose_an_element_it_deletes() {
 /// (and freed it for reuse) between an insert's read and its write.
 #[test]
 fn a_duplicate_never_joins_a_deleted_element() {
-    let mut raw = crate::pages::element_tuple(
+    let mut raw = crate::format::element_tuple(
         0,
         &[heap_tid(1)],
         Tid {
@@ -494,10 +495,11 @@ fn a_duplicate_never_joins_a_deleted_element() {
         Storage::F32,
         4,
     );
-    assert!(element_add_heap_tid(&mut raw, heap_tid(2)));
-    raw[2] = crate::pages::FLAG_DELETED;
-    assert!(!element_add_heap_tid(&mut raw, heap_tid(3)));
-    assert_eq!(raw[3], 2);
+    let mut e = ElementTupleMut::parse(&mut raw).unwrap();
+    assert!(e.add_heap_tid(heap_tid(2)));
+    e.set_flags(crate::format::FLAG_DELETED);
+    assert!(!e.add_heap_tid(heap_tid(3)));
+    assert_eq!(e.heap_count(), 2);
 }
 
 fn pg_level(store: &MemStore, t: Tid) -> usize {
@@ -524,9 +526,9 @@ fn nearest_flagged_deleted() -> (Vec<Vec<f32>>, MemStore, Vec<f32>, HashSet<usiz
         .collect();
     for t in &nearest {
         store.write(t.block, |p| {
-            let raw = pagestore::page::item_mut(p, t.offset).unwrap();
-            raw[2] |= crate::pages::FLAG_DELETED;
-            raw[3] = 0;
+            let mut e = crate::format::element_mut(p, *t).unwrap();
+            e.retain_heap_tids(|_| false);
+            e.set_flags(e.flags() | crate::format::FLAG_DELETED);
         });
     }
     (data, store, q, gone)
@@ -704,7 +706,7 @@ fn churn_soak() {
                 // less the writes made while it waits (sync mode)
                 *vacuum_time.lock().unwrap() += t0.elapsed().as_secs_f64() - waited.get();
                 if std::env::var("CHURN_DEBUG").is_ok() {
-                    let m = store.read(0, crate::pages::Meta::decode).unwrap();
+                    let m = store.read(0, crate::format::Meta::decode).unwrap();
                     eprintln!(
                         "{st:?} pages {} hints {:?} written {}",
                         store.nblocks(),
@@ -714,8 +716,8 @@ fn churn_soak() {
                 }
                 if !reuse {
                     store.write(0, |p| {
-                        let mut m = crate::pages::Meta::decode(p).unwrap();
-                        m.free_page = [0; crate::pages::FREE_CLASSES];
+                        let mut m = crate::format::Meta::decode(p).unwrap();
+                        m.free_page = [0; crate::format::FREE_CLASSES];
                         m.store(p);
                     });
                 }

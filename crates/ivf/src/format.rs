@@ -1,4 +1,5 @@
-//! The IVFFlat index on pages.
+//! The IVFFlat index's on-page format: every page and tuple layout, and
+//! the only place that knows a byte offset inside one.
 //!
 //! Block 0 is the metapage. Blocks 1..=list_pages hold one list tuple per
 //! list, in list order, a fixed number per page, so list `i` is found
@@ -15,21 +16,72 @@
 //!   binary16 for halfvec ones.
 //! Special space (8 bytes): next block u32 (chain pages; INVALID at the
 //!   tail) | kind u16 | magic u16.
+//!
+//! All integers are little-endian (`pagestore::le`); every header is made
+//! of byte arrays (alignment 1), so it is viewed in place wherever its
+//! tuple starts.
 
 use crate::{Metric, Storage};
+use bytemuck::{Pod, Zeroable};
+use pagestore::le::{TidLe, U16, U32};
 use pagestore::page;
-use pagestore::{BlockNumber, Corrupt, PageStore, Tid, PAGE_SIZE};
+use pagestore::{BlockNumber, Corrupt, Tid, PAGE_SIZE};
+use std::mem::size_of;
 
 pub const META_MAGIC: u32 = 0x5658_4956; // "VXIV"
 pub const LAYOUT_VERSION: u32 = 1;
 pub const INVALID_BLOCK: BlockNumber = u32::MAX;
 const SPECIAL_MAGIC: u16 = 0x5649;
-const SPECIAL_SIZE: usize = 8;
 const KIND_LISTS: u16 = 1;
 const KIND_DATA: u16 = 2;
-const META_SIZE: usize = 24;
-const LIST_HEADER: usize = 8;
-pub(crate) const ITEM_HEADER: usize = 8;
+
+/// The metapage's bytes, after the page header.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MetaTuple {
+    head: page::MetaHead,
+    dims: U32,
+    lists: U32,
+    metric: u8,
+    storage: u8,
+    unused: [u8; 2],
+    list_pages: U32,
+}
+const META_SIZE: usize = size_of::<MetaTuple>();
+const _: () = assert!(META_SIZE == 24);
+
+/// The special space of every page but the metapage.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Special {
+    /// The next page of a list's chain (INVALID_BLOCK at the tail).
+    next: U32,
+    kind: U16,
+    magic: U16,
+}
+const SPECIAL_SIZE: usize = size_of::<Special>();
+const _: () = assert!(SPECIAL_SIZE == 8);
+
+/// The start of a list tuple; its center follows.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ListHeader {
+    /// First page of the chain (INVALID_BLOCK when the list is empty).
+    start: U32,
+    /// Where inserts look first.
+    insert: U32,
+}
+const LIST_HEADER: usize = size_of::<ListHeader>();
+
+/// The start of a list item; its vector follows.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ItemHeader {
+    heap: TidLe,
+    unused: [u8; 2],
+}
+const ITEM_HEADER: usize = size_of::<ItemHeader>();
+const _: () = assert!(LIST_HEADER == 8 && ITEM_HEADER == 8);
 
 /// Tuple space of an empty page, less one line pointer, MAXALIGNed down.
 const fn tuple_space() -> usize {
@@ -78,46 +130,31 @@ impl Meta {
     }
 
     pub fn store(&self, p: &mut [u8]) {
-        let mut b = [0u8; META_SIZE];
-        b[0..4].copy_from_slice(&META_MAGIC.to_le_bytes());
-        b[4..8].copy_from_slice(&LAYOUT_VERSION.to_le_bytes());
-        b[8..12].copy_from_slice(&self.dims.to_le_bytes());
-        b[12..16].copy_from_slice(&self.lists.to_le_bytes());
-        b[16] = self.metric.code();
-        b[17] = self.storage.code();
-        b[20..24].copy_from_slice(&self.list_pages.to_le_bytes());
+        let t = MetaTuple {
+            head: page::MetaHead::new(META_MAGIC, LAYOUT_VERSION),
+            dims: U32::new(self.dims),
+            lists: U32::new(self.lists),
+            metric: self.metric.code(),
+            storage: self.storage.code(),
+            unused: [0; 2],
+            list_pages: U32::new(self.list_pages),
+        };
         page::init(p, 0);
-        p[page::HEADER_SIZE..page::HEADER_SIZE + META_SIZE].copy_from_slice(&b);
-        page::set_contents_len(p, META_SIZE);
+        page::store_contents(p, &t);
     }
 
     pub fn decode(p: &[u8]) -> Result<Meta, Corrupt> {
-        page::check(p)?;
-        let b = &p[page::HEADER_SIZE..page::HEADER_SIZE + META_SIZE];
-        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
-        if u32_at(0) != META_MAGIC {
-            return Err(Corrupt(
-                "metapage does not belong to a vector_ext ivfflat index".into(),
-            ));
-        }
-        if u32_at(4) != LAYOUT_VERSION {
-            return Err(Corrupt(format!(
-                "unsupported ivfflat layout version {} (expected {LAYOUT_VERSION})",
-                u32_at(4)
-            )));
-        }
-        let metric = Metric::from_code(b[16])
-            .ok_or_else(|| Corrupt(format!("unknown metric code {} in metapage", b[16])))?;
-        let storage = Storage::from_code(b[17])
-            .ok_or_else(|| Corrupt(format!("unknown storage code {} in metapage", b[17])))?;
+        let t: &MetaTuple = page::contents(p)?;
+        t.head.check(META_MAGIC, LAYOUT_VERSION, "ivfflat")?;
+        let (metric, storage) = Metric::from_codes(t.metric, t.storage).map_err(Corrupt)?;
         let meta = Meta {
-            dims: u32_at(8),
-            lists: u32_at(12),
+            dims: t.dims.get(),
+            lists: t.lists.get(),
             metric,
             storage,
-            list_pages: u32_at(20),
+            list_pages: t.list_pages.get(),
         };
-        if !metric.stores_as(storage) || metric.is_sparse() {
+        if metric.is_sparse() {
             return Err(Corrupt(format!(
                 "metapage pairs metric {metric:?} with storage {storage:?}"
             )));
@@ -139,28 +176,23 @@ impl Meta {
     }
 }
 
-/// Reads the metapage.
-pub fn read_meta<S: PageStore>(store: &S) -> Result<Meta, Corrupt> {
-    if !store.contains(0) {
-        return Err(Corrupt("index has no metapage".into()));
-    }
-    store.read(0, Meta::decode)
-}
-
 fn init_special(p: &mut [u8], kind: u16) {
     page::init(p, SPECIAL_SIZE);
     let s = page::special_mut(p).expect("fresh page");
-    s[0..4].copy_from_slice(&INVALID_BLOCK.to_le_bytes());
-    s[4..6].copy_from_slice(&kind.to_le_bytes());
-    s[6..8].copy_from_slice(&SPECIAL_MAGIC.to_le_bytes());
+    s.copy_from_slice(bytemuck::bytes_of(&Special {
+        next: U32::new(INVALID_BLOCK),
+        kind: U16::new(kind),
+        magic: U16::new(SPECIAL_MAGIC),
+    }));
 }
 
 fn check_kind(p: &[u8], kind: u16) -> Result<(), Corrupt> {
     let s = page::special(p)?;
-    if s.len() != SPECIAL_SIZE
-        || u16::from_le_bytes([s[6], s[7]]) != SPECIAL_MAGIC
-        || u16::from_le_bytes([s[4], s[5]]) != kind
-    {
+    let ok = s.len() == SPECIAL_SIZE && {
+        let s: &Special = bytemuck::from_bytes(s);
+        s.magic.get() == SPECIAL_MAGIC && s.kind.get() == kind
+    };
+    if !ok {
         return Err(Corrupt(format!(
             "page is not an ivfflat {} page",
             if kind == KIND_LISTS { "list" } else { "data" }
@@ -184,13 +216,16 @@ pub fn check_data_page(p: &[u8]) -> Result<(), Corrupt> {
 /// The next page of a data page's chain (INVALID_BLOCK at the tail).
 pub fn next_block(p: &[u8]) -> Result<BlockNumber, Corrupt> {
     check_data_page(p)?;
-    let s = page::special(p)?;
-    Ok(u32::from_le_bytes(s[0..4].try_into().expect("4 bytes")))
+    Ok(bytemuck::from_bytes::<Special>(page::special(p)?)
+        .next
+        .get())
 }
 
 pub fn set_next_block(p: &mut [u8], next: BlockNumber) -> Result<(), Corrupt> {
     check_data_page(p)?;
-    page::special_mut(p)?[0..4].copy_from_slice(&next.to_le_bytes());
+    bytemuck::from_bytes_mut::<Special>(page::special_mut(p)?)
+        .next
+        .set(next);
     Ok(())
 }
 
@@ -209,8 +244,10 @@ pub fn list_tuple(
     storage: Storage,
 ) -> Vec<u8> {
     let mut b = Vec::with_capacity(LIST_HEADER + storage.bytes(center.len()));
-    b.extend_from_slice(&start.to_le_bytes());
-    b.extend_from_slice(&insert.to_le_bytes());
+    b.extend_from_slice(bytemuck::bytes_of(&ListHeader {
+        start: U32::new(start),
+        insert: U32::new(insert),
+    }));
     storage.encode(center, &mut b);
     b
 }
@@ -231,85 +268,31 @@ pub fn list_raw(p: &[u8], t: Tid, vector_bytes: usize) -> Result<&[u8], Corrupt>
 
 pub fn decode_list(raw: &[u8], storage: Storage) -> List {
     let mut center = Vec::new();
-    storage.decode(&raw[LIST_HEADER..], &mut center);
+    storage.decode(list_center(raw), &mut center);
+    let (start, insert) = list_blocks(raw);
     List {
-        start: u32::from_le_bytes(raw[0..4].try_into().expect("4 bytes")),
-        insert: u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")),
+        start,
+        insert,
         center,
     }
 }
 
 /// A list tuple's start and insert blocks, without copying its center.
 pub fn list_blocks(raw: &[u8]) -> (BlockNumber, BlockNumber) {
-    (
-        u32::from_le_bytes(raw[0..4].try_into().expect("4 bytes")),
-        u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes")),
-    )
+    let h: &ListHeader = bytemuck::from_bytes(&raw[..LIST_HEADER]);
+    (h.start.get(), h.insert.get())
+}
+
+/// A list tuple's center, as stored.
+pub fn list_center(raw: &[u8]) -> &[u8] {
+    &raw[LIST_HEADER..]
 }
 
 /// Sets a list tuple's start and insert blocks.
 pub fn set_list_blocks(raw: &mut [u8], start: BlockNumber, insert: BlockNumber) {
-    raw[0..4].copy_from_slice(&start.to_le_bytes());
-    raw[4..8].copy_from_slice(&insert.to_le_bytes());
-}
-
-/// Reads list `i`.
-pub fn read_list<S: PageStore>(store: &S, meta: &Meta, i: u32) -> Result<List, Corrupt> {
-    let t = meta.list_tid(i);
-    store.read(t.block, |p| {
-        Ok(decode_list(
-            list_raw(p, t, meta.vector_bytes())?,
-            meta.storage,
-        ))
-    })
-}
-
-/// Every list, in order (one read per list page).
-pub fn read_lists<S: PageStore>(store: &S, meta: &Meta) -> Result<Vec<List>, Corrupt> {
-    let mut out = Vec::with_capacity(meta.lists as usize);
-    let per = meta.lists_per_page();
-    for b in 1..=meta.list_pages {
-        if !store.contains(b) {
-            return Err(Corrupt(format!("list page {b} is missing")));
-        }
-        store.read(b, |p| -> Result<(), Corrupt> {
-            let first = (b - 1) * per;
-            for i in first..(first + per).min(meta.lists) {
-                let raw = list_raw(p, meta.list_tid(i), meta.vector_bytes())?;
-                out.push(decode_list(raw, meta.storage));
-            }
-            Ok(())
-        })?;
-    }
-    Ok(out)
-}
-
-/// Calls `f(list, start block, center bytes)` for every list, in order, on
-/// the list pages themselves (no copy: `Metric::distance_stored` reads the
-/// center in place, aligned as it is on a page: items are MAXALIGNed and
-/// the center follows an 8-byte header).
-pub fn for_each_center<S: PageStore>(
-    store: &S,
-    meta: &Meta,
-    mut f: impl FnMut(u32, BlockNumber, &[u8]),
-) -> Result<(), Corrupt> {
-    let per = meta.lists_per_page();
-    let bytes = meta.vector_bytes();
-    for b in 1..=meta.list_pages {
-        if !store.contains(b) {
-            return Err(Corrupt(format!("list page {b} is missing")));
-        }
-        store.read(b, |p| -> Result<(), Corrupt> {
-            let first = (b - 1) * per;
-            for i in first..(first + per).min(meta.lists) {
-                let raw = list_raw(p, meta.list_tid(i), bytes)?;
-                let (start, _) = list_blocks(raw);
-                f(i, start, &raw[LIST_HEADER..]);
-            }
-            Ok(())
-        })?;
-    }
-    Ok(())
+    let h: &mut ListHeader = bytemuck::from_bytes_mut(&mut raw[..LIST_HEADER]);
+    h.start.set(start);
+    h.insert.set(insert);
 }
 
 /// Bytes of a list item whose vector takes `vector_bytes`.
@@ -319,10 +302,26 @@ pub fn item_len(vector_bytes: usize) -> usize {
 
 pub fn item_tuple(heap: Tid, vector: &[f32], storage: Storage) -> Vec<u8> {
     let mut b = Vec::with_capacity(item_len(storage.bytes(vector.len())));
-    b.extend_from_slice(&heap.to_bytes());
-    b.extend_from_slice(&[0, 0]);
+    b.extend_from_slice(bytemuck::bytes_of(&ItemHeader {
+        heap: heap.into(),
+        unused: [0; 2],
+    }));
     storage.encode(vector, &mut b);
     b
+}
+
+/// A list item's heap TID.
+pub fn item_heap(raw: &[u8]) -> Tid {
+    bytemuck::from_bytes::<ItemHeader>(&raw[..ITEM_HEADER])
+        .heap
+        .get()
+}
+
+/// Sets a list item's heap TID.
+pub fn set_item_heap(raw: &mut [u8], heap: Tid) {
+    bytemuck::from_bytes_mut::<ItemHeader>(&mut raw[..ITEM_HEADER])
+        .heap
+        .set(heap);
 }
 
 /// The items of a data page whose vectors take `vector_bytes`: calls
@@ -343,7 +342,7 @@ pub fn for_each_item(
                 item_len(vector_bytes)
             )));
         }
-        f(o, Tid::from_bytes(&raw[0..6]), &raw[ITEM_HEADER..]);
+        f(o, item_heap(raw), &raw[ITEM_HEADER..]);
     }
     Ok(())
 }
@@ -367,37 +366,57 @@ pub fn remove_items(p: &mut [u8], dead: &[u16]) -> Result<(), Corrupt> {
     Ok(())
 }
 
-/// Whether a walk of `steps` pages must have gone round a loop: more steps
-/// than twice the index's pages (concurrent inserts may lengthen a chain a
-/// little while it is walked). Asks for the page count only past 1024.
-pub fn too_many_steps<S: PageStore>(store: &S, steps: u64) -> bool {
-    steps > 1024 && steps > 2 * store.nblocks() as u64 + 1024
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Walks a chain from `start`, calling `f(block, page)` on each page;
-/// stops with an error on a loop or a block outside the index.
-pub fn walk_chain<S: PageStore>(
-    store: &S,
-    start: BlockNumber,
-    mut f: impl FnMut(BlockNumber, &[u8]) -> Result<(), Corrupt>,
-) -> Result<(), Corrupt> {
-    let mut b = start;
-    let mut steps = 0u64;
-    while b != INVALID_BLOCK {
-        if b == 0 || !store.contains(b) {
-            return Err(Corrupt(format!(
-                "list chain points to block {b} outside the index"
-            )));
-        }
-        steps += 1;
-        if too_many_steps(store, steps) {
-            return Err(Corrupt("list chain has a loop".into()));
-        }
-        b = store.read(b, |p| -> Result<BlockNumber, Corrupt> {
-            let next = next_block(p)?;
-            f(b, p)?;
-            Ok(next)
-        })?;
+    /// The bytes of layout version 1, written out by hand: a change to any
+    /// header here is a change to indexes on disk (bump LAYOUT_VERSION).
+    #[test]
+    fn tuples_and_pages_are_layout_1() {
+        let meta = Meta {
+            dims: 3,
+            lists: 5,
+            metric: Metric::L2,
+            storage: Storage::F32,
+            list_pages: 1,
+        };
+        let mut p = vec![0u8; PAGE_SIZE];
+        meta.store(&mut p);
+        let b = &p[page::HEADER_SIZE..page::HEADER_SIZE + META_SIZE];
+        assert_eq!(b[0..4], META_MAGIC.to_le_bytes());
+        assert_eq!(b[4..16], [1, 0, 0, 0, 3, 0, 0, 0, 5, 0, 0, 0]);
+        assert_eq!(
+            b[16..24],
+            [Metric::L2.code(), Storage::F32.code(), 0, 0, 1, 0, 0, 0]
+        );
+        assert_eq!(Meta::decode(&p).unwrap(), meta);
+
+        let list = list_tuple(7, 0x0102_0304, &[2.0], Storage::F32);
+        let mut want = vec![7, 0, 0, 0, 4, 3, 2, 1];
+        want.extend(2.0f32.to_le_bytes());
+        assert_eq!(list, want);
+        assert_eq!(list_blocks(&list), (7, 0x0102_0304));
+
+        let heap = Tid {
+            block: 9,
+            offset: 4,
+        };
+        let item = item_tuple(heap, &[2.0], Storage::F32);
+        assert_eq!(item[..8], [9, 0, 0, 0, 4, 0, 0, 0]);
+        assert_eq!(item_heap(&item), heap);
+
+        init_data_page(&mut p);
+        assert_eq!(
+            page::special(&p).unwrap(),
+            [255, 255, 255, 255, 2, 0, 0x49, 0x56]
+        );
+        set_next_block(&mut p, 12).unwrap();
+        assert_eq!(next_block(&p).unwrap(), 12);
+        init_list_page(&mut p);
+        assert!(check_data_page(&p)
+            .unwrap_err()
+            .0
+            .contains("not an ivfflat data page"));
     }
-    Ok(())
 }

@@ -1,0 +1,264 @@
+//! Reading an index on pages as a graph (`PageGraph`, what scans, inserts
+//! and VACUUM search), and the compare-and-swap of one level's neighbour
+//! slots that every writer of links uses.
+
+use crate::format::{
+    links_from_bytes, page_elements, read_element, read_neighbors, Link, Meta, ELEMENT_HEADER_MAX,
+};
+use crate::search::Graph;
+use pagestore::page;
+use pagestore::{Corrupt, PageStore, Tid};
+use std::cell::RefCell;
+
+/// An element as `PageGraph::element` reads it.
+#[derive(Clone, Debug)]
+pub struct ElementInfo {
+    pub vector: Vec<f32>,
+    pub level: usize,
+    pub neighbors: Tid,
+    pub deleted: bool,
+}
+
+/// Read access to an index on pages. Graph callbacks cannot fail, so the
+/// first corruption met is kept (the search then sees a dead end) and
+/// `take_error` reports it once the search is over.
+pub struct PageGraph<'s, S: PageStore> {
+    store: &'s S,
+    meta: Meta,
+    error: RefCell<Option<Corrupt>>,
+}
+
+impl<'s, S: PageStore> PageGraph<'s, S> {
+    pub fn open(store: &'s S) -> Result<Self, Corrupt> {
+        if store.nblocks() == 0 {
+            return Err(Corrupt("index has no metapage".into()));
+        }
+        let meta = store.read(0, Meta::decode)?;
+        Ok(PageGraph {
+            store,
+            meta,
+            error: RefCell::new(None),
+        })
+    }
+
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    pub fn take_error(&self) -> Option<Corrupt> {
+        self.error.borrow_mut().take()
+    }
+
+    fn fail(&self, e: Corrupt) {
+        self.error.borrow_mut().get_or_insert(e);
+    }
+
+    fn with_page<R>(&self, t: Tid, f: impl FnOnce(&[u8]) -> Result<R, Corrupt>) -> Option<R> {
+        if t.block == 0 || !t.is_valid() || !self.store.contains(t.block) {
+            self.fail(Corrupt(format!(
+                "link to ({},{}) points outside the index",
+                t.block, t.offset
+            )));
+            return None;
+        }
+        match self.store.read(t.block, f) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+
+    pub fn store(&self) -> &'s S {
+        self.store
+    }
+
+    /// An element's vector, level, neighbour tuple and deleted flag.
+    pub fn element(&self, t: Tid) -> Option<ElementInfo> {
+        let bytes = self.meta.vector_bytes();
+        self.with_page(t, |p| {
+            let e = read_element(p, t, bytes)?;
+            let mut v = Vec::with_capacity(e.vector().len() / self.meta.storage.element_size());
+            self.meta.storage.decode(e.vector(), &mut v);
+            Ok(ElementInfo {
+                vector: v,
+                level: e.level(),
+                neighbors: e.neighbors(),
+                deleted: e.deleted(),
+            })
+        })
+    }
+
+    /// A hint that these elements are about to be read.
+    pub fn prefetch_elements(&self, ts: &[Tid]) {
+        self.store
+            .prefetch(ts, ELEMENT_HEADER_MAX + self.meta.vector_bytes());
+    }
+
+    /// Appends an element's vector to `out`; returns whether the element is
+    /// flagged deleted, its level and its neighbour tuple, or None when it
+    /// cannot be read.
+    pub fn read_vector(&self, t: Tid, out: &mut Vec<f32>) -> Option<(bool, usize, Tid)> {
+        let bytes = self.meta.vector_bytes();
+        self.with_page(t, |p| {
+            let e = read_element(p, t, bytes)?;
+            self.meta.storage.decode(e.vector(), out);
+            Ok((e.deleted(), e.level(), e.neighbors()))
+        })
+    }
+
+    /// The heap TIDs an element stands for.
+    pub fn heap_tids(&self, t: Tid) -> Vec<Tid> {
+        let bytes = self.meta.vector_bytes();
+        self.with_page(t, |p| Ok(read_element(p, t, bytes)?.heap_tids().collect()))
+            .unwrap_or_default()
+    }
+}
+
+impl<S: PageStore> Graph for PageGraph<'_, S> {
+    type Id = Tid;
+
+    fn entry_point(&self) -> Option<(Tid, usize)> {
+        self.meta
+            .entry
+            .is_valid()
+            .then_some((self.meta.entry, self.meta.entry_level as usize))
+    }
+
+    fn neighbors(&self, id: Tid, level: usize, out: &mut Vec<Tid>) {
+        out.clear();
+        let bytes = self.meta.vector_bytes();
+        let m = self.meta.m as usize;
+        let Some((nt, elevel)) = self.with_page(id, |p| {
+            let e = read_element(p, id, bytes)?;
+            Ok((e.neighbors(), e.level()))
+        }) else {
+            return;
+        };
+        if level > elevel {
+            return;
+        }
+        let found = self.with_page(nt, |p| {
+            Ok(read_neighbors(p, nt, m, Some(elevel))?
+                .tids(level)
+                .collect::<Vec<_>>())
+        });
+        if let Some(f) = found {
+            *out = f;
+        }
+    }
+
+    fn all_nodes(&self, out: &mut Vec<Tid>) {
+        out.clear();
+        let bytes = self.meta.vector_bytes();
+        for block in 1..self.store.nblocks() {
+            match self.store.read(block, |p| page_elements(p, block, bytes)) {
+                Ok(heads) => out.extend(heads.iter().filter(|e| !e.deleted()).map(|e| e.tid)),
+                Err(e) => {
+                    self.fail(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn distances(&self, query: &[f32], ids: &[Tid], out: &mut Vec<f32>) {
+        self.prefetch_elements(ids);
+        out.clear();
+        out.extend(ids.iter().map(|id| self.distance(query, *id)));
+    }
+
+    fn distances_flagged(
+        &self,
+        query: &[f32],
+        ids: &[Tid],
+        out: &mut Vec<f32>,
+        deleted: &mut Vec<bool>,
+    ) {
+        self.prefetch_elements(ids);
+        (out.clear(), deleted.clear());
+        for id in ids {
+            // an unreadable element counts as deleted: nothing to return
+            let (d, gone) = self
+                .distance_flagged(query, *id)
+                .unwrap_or((f32::INFINITY, true));
+            out.push(d);
+            deleted.push(gone);
+        }
+    }
+
+    fn distance(&self, query: &[f32], id: Tid) -> f32 {
+        self.distance_flagged(query, id)
+            .map_or(f32::INFINITY, |(d, _)| d)
+    }
+}
+
+impl<S: PageStore> PageGraph<'_, S> {
+    /// Distance from the query to element `id`, and whether it is flagged
+    /// deleted; None when it cannot be read (the error is kept).
+    fn distance_flagged(&self, query: &[f32], id: Tid) -> Option<(f32, bool)> {
+        let (metric, storage) = (self.meta.metric, self.meta.storage);
+        self.with_page(id, |p| {
+            let e = read_element(p, id, self.meta.vector_bytes())?;
+            // Tuples are MAXALIGNed and the vector starts 4-aligned inside
+            // its tuple (`format::payload_slots`), so on a page buffer it
+            // is read in place.
+            let d = metric.distance_stored(storage, query, e.vector());
+            Ok((d, e.deleted()))
+        })
+    }
+}
+
+/// Replaces one level's slots in the neighbour tuple `nt` (of an element of
+/// `element_level`) if they still equal `before`; false when a concurrent
+/// writer changed them first.
+pub(crate) fn write_slots_if_unchanged<S: PageStore>(
+    store: &S,
+    nt: Tid,
+    m: usize,
+    level: usize,
+    before: &[u8],
+    after: &[u8],
+) -> Result<bool, Corrupt> {
+    let range = crate::format::level_range(m, level);
+    store.write(nt.block, |p| -> Result<bool, Corrupt> {
+        crate::format::check_index_page(p)?;
+        let raw = page::item_mut(p, nt.offset)?;
+        if raw.len() < range.end || raw[range.clone()] != *before {
+            return Ok(false);
+        }
+        raw[range].copy_from_slice(after);
+        Ok(true)
+    })
+}
+
+/// One level's slots of a neighbour tuple, as raw bytes (for a later
+/// `write_slots_if_unchanged`) and as links (empty slots included).
+pub(crate) fn read_links<S: PageStore>(
+    store: &S,
+    nt: Tid,
+    m: usize,
+    element_level: usize,
+    level: usize,
+) -> Result<(Vec<u8>, Vec<Link>), Corrupt> {
+    store.read(nt.block, |p| -> Result<(Vec<u8>, Vec<Link>), Corrupt> {
+        let bytes = read_neighbors(p, nt, m, Some(element_level))?
+            .level_bytes(level)
+            .to_vec();
+        let links = links_from_bytes(level, &bytes);
+        Ok((bytes, links))
+    })
+}
+
+/// `read_links` with the TIDs only.
+pub(crate) fn read_slots<S: PageStore>(
+    store: &S,
+    nt: Tid,
+    m: usize,
+    element_level: usize,
+    level: usize,
+) -> Result<(Vec<u8>, Vec<Tid>), Corrupt> {
+    let (bytes, links) = read_links(store, nt, m, element_level, level)?;
+    Ok((bytes, links.into_iter().map(|l| l.tid).collect()))
+}
