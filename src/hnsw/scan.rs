@@ -117,18 +117,20 @@ impl Run {
             self.done = true;
             self.search.take_evaluated(usize::MAX)
         } else {
-            self.search.next_batch(&graph)
+            graph
+                .walk(|w| self.search.next_batch(w))
+                .unwrap_or_else(|e| am::corrupted_index(index, e))
         };
         if batch.is_empty() || self.mode == ITERATIVE_OFF {
             self.done = true;
         }
         for c in batch {
-            for t in graph.heap_tids(c.id) {
+            let tids = graph
+                .heap_tids(c.id)
+                .unwrap_or_else(|e| am::corrupted_index(index, e));
+            for t in tids {
                 self.results.push_back((c.distance, t));
             }
-        }
-        if let Some(e) = graph.take_error() {
-            am::corrupted_index(index, e);
         }
     }
 }

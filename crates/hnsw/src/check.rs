@@ -9,7 +9,6 @@ use crate::format::{
     check_index_page, neighbor_level, read_element, tuple_kind, KIND_ELEMENT, KIND_NEIGHBORS,
 };
 use crate::page_graph::{read_links, PageGraph};
-use crate::search::Graph;
 use pagestore::{page, PageStore, Problems, Tid};
 use std::collections::{HashMap, HashSet};
 

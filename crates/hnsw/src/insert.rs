@@ -123,9 +123,7 @@ fn insert_with<S: PageStore>(
     if let Some((0, level0)) = found_per_level.last() {
         let mut stored = Vec::new();
         for c in level0.iter().filter(|c| c.distance == self_distance) {
-            let Some(e) = graph.element(c.id) else {
-                continue;
-            };
+            let e = graph.element(c.id)?;
             if e.deleted || e.vector != q {
                 continue;
             }
@@ -256,31 +254,30 @@ fn search_neighbors<S: PageStore>(
     visited: &mut Visited<Tid>,
 ) -> Result<FoundPerLevel, Corrupt> {
     let ef = graph.meta().ef_construction as usize;
-    let mut found_per_level = Vec::new();
-    if let Some((entry, top)) = graph.entry_point() {
-        let mut ep = vec![Candidate {
-            distance: graph.distance(q, entry),
-            id: entry,
-        }];
-        visited.clear();
-        for l in (level + 1..=top).rev() {
-            ep = search_layer_counting(graph, q, &ep, 1, l, visited, true);
+    graph.walk(|w| {
+        let mut found_per_level = Vec::new();
+        if let Some((entry, top)) = w.entry_point() {
+            let mut ep = vec![Candidate {
+                distance: w.distance(q, entry),
+                id: entry,
+            }];
             visited.clear();
-        }
-        for l in (0..=level.min(top)).rev() {
-            let mut found = search_layer_counting(graph, q, &ep, ef, l, visited, true);
-            visited.clear();
-            found.retain(|c| c.id != skip);
-            if !found.is_empty() {
-                ep = found.clone();
+            for l in (level + 1..=top).rev() {
+                ep = search_layer_counting(w, q, &ep, 1, l, visited, true);
+                visited.clear();
             }
-            found_per_level.push((l, found));
+            for l in (0..=level.min(top)).rev() {
+                let mut found = search_layer_counting(w, q, &ep, ef, l, visited, true);
+                visited.clear();
+                found.retain(|c| c.id != skip);
+                if !found.is_empty() {
+                    ep = found.clone();
+                }
+                found_per_level.push((l, found));
+            }
         }
-    }
-    match graph.take_error() {
-        Some(e) => Err(e),
-        None => Ok(found_per_level),
-    }
+        found_per_level
+    })
 }
 
 /// Runs the selection heuristic over each level's live candidates.
@@ -295,11 +292,12 @@ fn choose_neighbors<S: PageStore>(
     for (l, found) in found_per_level {
         let max = if *l == 0 { 2 * m } else { m };
         cache.prefetch(found.iter().map(|c| c.id), graph);
-        let live: Vec<Candidate<Tid>> = found
-            .iter()
-            .filter(|c| cache.load(c.id, graph))
-            .copied()
-            .collect();
+        let mut live: Vec<Candidate<Tid>> = Vec::with_capacity(found.len());
+        for c in found {
+            if cache.load(c.id, graph)? {
+                live.push(*c);
+            }
+        }
         let (selected, diverse) = select_neighbors(&live, max, *l, |a, b| {
             meta.metric.distance(cache.get(a), cache.get(b))
         });
@@ -314,10 +312,7 @@ fn choose_neighbors<S: PageStore>(
             .collect();
         chosen.push((*l, links));
     }
-    match graph.take_error() {
-        Some(e) => Err(e),
-        None => Ok(chosen),
-    }
+    Ok(chosen)
 }
 
 /// Links `et` back from each chosen neighbour. When every level-0
@@ -491,9 +486,9 @@ fn link_back<S: PageStore>(
         level: n_level,
         neighbors: nt,
         ..
-    }) = cache.slot(n.tid, graph)
+    }) = cache.slot(n.tid, graph)?
     else {
-        return graph.take_error().map_or(Ok(false), Err);
+        return Ok(false);
     };
     if level > n_level {
         return Err(Corrupt(format!(
@@ -525,7 +520,7 @@ fn link_back<S: PageStore>(
             if list.len() > current.len() {
                 cache.prefetch(list.iter().map(|l| l.tid), graph);
                 let Some(victim) = upper_level_victim(&mut list, n.tid, meta, cache, graph)? else {
-                    return graph.take_error().map_or(Ok(false), Err);
+                    return Ok(false);
                 };
                 if list[victim].tid == new {
                     return Ok(false);
@@ -541,11 +536,9 @@ fn link_back<S: PageStore>(
         }
         cache.prefetch(list.iter().filter(|l| l.diverse).map(|l| l.tid), graph);
         let mut from_new = |t: Tid| -> Result<Option<f32>, Corrupt> {
-            if cache.load(t, graph) {
-                Ok(Some(meta.metric.distance(cache.get(new), cache.get(t))))
-            } else {
-                graph.take_error().map_or(Ok(None), Err)
-            }
+            Ok(cache
+                .load(t, graph)?
+                .then(|| meta.metric.distance(cache.get(new), cache.get(t))))
         };
         let mut diverse = true;
         for l in list.iter().filter(|l| l.diverse && l.distance < dq) {
@@ -597,15 +590,12 @@ fn upper_level_victim<S: PageStore>(
     cache: &mut VectorCache,
     graph: &PageGraph<S>,
 ) -> Result<Option<usize>, Corrupt> {
-    if !cache.load(owner, graph) {
+    if !cache.load(owner, graph)? {
         return Ok(None);
     }
     let mut live = vec![false; list.len()];
     for (i, l) in list.iter_mut().enumerate() {
-        live[i] = cache.load(l.tid, graph);
-        if let Some(e) = graph.take_error() {
-            return Err(e);
-        }
+        live[i] = cache.load(l.tid, graph)?;
         l.distance = if live[i] {
             meta.metric.distance(cache.get(owner), cache.get(l.tid))
         } else {
@@ -700,29 +690,34 @@ impl<'a> VectorCache<'a> {
         graph.prefetch_elements(&missing);
     }
 
-    /// Reads `t` if needed; false for a deleted or unreadable element.
-    fn load<S: PageStore>(&mut self, t: Tid, graph: &PageGraph<S>) -> bool {
+    /// Reads `t` if needed; false for a deleted element.
+    fn load<S: PageStore>(&mut self, t: Tid, graph: &PageGraph<S>) -> Result<bool, Corrupt> {
         if t == self.new_tid {
-            return true;
+            return Ok(true);
         }
         if let Some(slot) = self.slots.get(&t) {
-            return slot.is_some();
+            return Ok(slot.is_some());
         }
         let start = self.arena.len();
-        let slot = match graph.read_vector(t, self.arena) {
-            Some((false, level, neighbors)) => Some(Slot {
+        let read = graph.read_vector(t, self.arena);
+        let slot = match read {
+            Ok((false, level, neighbors)) => Some(Slot {
                 start,
                 len: self.arena.len() - start,
                 level,
                 neighbors,
             }),
-            _ => {
+            Ok((true, ..)) => None,
+            Err(e) => {
                 self.arena.truncate(start);
-                None
+                return Err(e);
             }
         };
+        if slot.is_none() {
+            self.arena.truncate(start);
+        }
         self.slots.insert(t, slot);
-        slot.is_some()
+        Ok(slot.is_some())
     }
 
     /// A vector `load` returned true for.
@@ -734,11 +729,15 @@ impl<'a> VectorCache<'a> {
         &self.arena[start..start + len]
     }
 
-    /// Reads `t` if needed; its slot when it is live and readable.
-    fn slot<S: PageStore>(&mut self, t: Tid, graph: &PageGraph<S>) -> Option<Slot> {
-        if t == self.new_tid || !self.load(t, graph) {
-            return None;
+    /// Reads `t` if needed; its slot when it is live.
+    fn slot<S: PageStore>(
+        &mut self,
+        t: Tid,
+        graph: &PageGraph<S>,
+    ) -> Result<Option<Slot>, Corrupt> {
+        if t == self.new_tid || !self.load(t, graph)? {
+            return Ok(None);
         }
-        self.slots[&t]
+        Ok(self.slots[&t])
     }
 }

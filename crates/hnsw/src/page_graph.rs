@@ -5,7 +5,7 @@
 use crate::format::{
     links_from_bytes, page_elements, read_element, read_neighbors, Link, Meta, ELEMENT_HEADER_MAX,
 };
-use crate::search::Graph;
+use crate::search::{Candidate, Graph};
 use pagestore::page;
 use pagestore::{Corrupt, PageStore, Tid};
 use std::cell::RefCell;
@@ -19,13 +19,12 @@ pub struct ElementInfo {
     pub deleted: bool,
 }
 
-/// Read access to an index on pages. Graph callbacks cannot fail, so the
-/// first corruption met is kept (the search then sees a dead end) and
-/// `take_error` reports it once the search is over.
+/// Read access to an index on pages. Reads of one element return
+/// `Result`; searches run through `walk`, which returns the first
+/// corruption they met.
 pub struct PageGraph<'s, S: PageStore> {
     store: &'s S,
     meta: Meta,
-    error: RefCell<Option<Corrupt>>,
 }
 
 impl<'s, S: PageStore> PageGraph<'s, S> {
@@ -34,50 +33,37 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
             return Err(Corrupt("index has no metapage".into()));
         }
         let meta = store.read(0, Meta::decode)?;
-        Ok(PageGraph {
-            store,
-            meta,
-            error: RefCell::new(None),
-        })
+        Ok(PageGraph { store, meta })
     }
 
     pub fn meta(&self) -> &Meta {
         &self.meta
     }
 
-    pub fn take_error(&self) -> Option<Corrupt> {
-        self.error.borrow_mut().take()
-    }
-
-    fn fail(&self, e: Corrupt) {
-        self.error.borrow_mut().get_or_insert(e);
-    }
-
-    fn with_page<R>(&self, t: Tid, f: impl FnOnce(&[u8]) -> Result<R, Corrupt>) -> Option<R> {
-        if t.block == 0 || !t.is_valid() || !self.store.contains(t.block) {
-            self.fail(Corrupt(format!(
-                "link to ({},{}) points outside the index",
-                t.block, t.offset
-            )));
-            return None;
-        }
-        match self.store.read(t.block, f) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                self.fail(e);
-                None
-            }
-        }
-    }
-
     pub fn store(&self) -> &'s S {
         self.store
     }
 
+    /// The element searches start from and its level, as the metapage said
+    /// when the graph was opened; None for an empty index.
+    pub fn entry_point(&self) -> Option<(Tid, usize)> {
+        self.meta
+            .entry
+            .is_valid()
+            .then_some((self.meta.entry, self.meta.entry_level as usize))
+    }
+
+    /// Runs `f` on the page holding `t` (a tuple a link or the metapage
+    /// pointed at: it must lie inside the index).
+    fn read<R>(&self, t: Tid, f: impl FnOnce(&[u8]) -> Result<R, Corrupt>) -> Result<R, Corrupt> {
+        inside(self.store, t)?;
+        self.store.read(t.block, f)
+    }
+
     /// An element's vector, level, neighbour tuple and deleted flag.
-    pub fn element(&self, t: Tid) -> Option<ElementInfo> {
+    pub fn element(&self, t: Tid) -> Result<ElementInfo, Corrupt> {
         let bytes = self.meta.vector_bytes();
-        self.with_page(t, |p| {
+        self.read(t, |p| {
             let e = read_element(p, t, bytes)?;
             let mut v = Vec::with_capacity(e.vector().len() / self.meta.storage.element_size());
             self.meta.storage.decode(e.vector(), &mut v);
@@ -97,11 +83,10 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
     }
 
     /// Appends an element's vector to `out`; returns whether the element is
-    /// flagged deleted, its level and its neighbour tuple, or None when it
-    /// cannot be read.
-    pub fn read_vector(&self, t: Tid, out: &mut Vec<f32>) -> Option<(bool, usize, Tid)> {
+    /// flagged deleted, its level and its neighbour tuple.
+    pub fn read_vector(&self, t: Tid, out: &mut Vec<f32>) -> Result<(bool, usize, Tid), Corrupt> {
         let bytes = self.meta.vector_bytes();
-        self.with_page(t, |p| {
+        self.read(t, |p| {
             let e = read_element(p, t, bytes)?;
             self.meta.storage.decode(e.vector(), out);
             Ok((e.deleted(), e.level(), e.neighbors()))
@@ -109,41 +94,109 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
     }
 
     /// The heap TIDs an element stands for.
-    pub fn heap_tids(&self, t: Tid) -> Vec<Tid> {
+    pub fn heap_tids(&self, t: Tid) -> Result<Vec<Tid>, Corrupt> {
         let bytes = self.meta.vector_bytes();
-        self.with_page(t, |p| Ok(read_element(p, t, bytes)?.heap_tids().collect()))
-            .unwrap_or_default()
+        self.read(t, |p| Ok(read_element(p, t, bytes)?.heap_tids().collect()))
+    }
+
+    /// Runs `f`, a search (any function of a `Graph`: `search`,
+    /// `search_layer`, an `IterativeSearch` batch), over the pages. Graph
+    /// callbacks cannot fail, so the first corruption met ends that path
+    /// of the search as a dead end and becomes this function's error once
+    /// `f` returns: a search over a damaged index ends in `Err`, with
+    /// nothing for the caller to remember to collect.
+    pub fn walk<R>(&self, f: impl FnOnce(&Walk<'_, 's, S>) -> R) -> Result<R, Corrupt> {
+        let w = Walk {
+            graph: self,
+            error: RefCell::new(None),
+        };
+        let r = f(&w);
+        match w.error.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(r),
+        }
+    }
+
+    /// Distance from a prepared query to element `t`.
+    pub fn distance(&self, query: &[f32], t: Tid) -> Result<f32, Corrupt> {
+        let (metric, storage) = (self.meta.metric, self.meta.storage);
+        self.read(t, |p| {
+            let e = read_element(p, t, self.meta.vector_bytes())?;
+            Ok(metric.distance_stored(storage, query, e.vector()))
+        })
+    }
+
+    /// `search` over the pages.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+    ) -> Result<Vec<Candidate<Tid>>, Corrupt> {
+        self.walk(|w| crate::search::search(w, query, k, ef))
     }
 }
 
-impl<S: PageStore> Graph for PageGraph<'_, S> {
+/// A `PageGraph` as one search sees it (`PageGraph::walk`): the `Graph`
+/// whose callbacks keep the first corruption met.
+pub struct Walk<'g, 's, S: PageStore> {
+    graph: &'g PageGraph<'s, S>,
+    error: RefCell<Option<Corrupt>>,
+}
+
+impl<S: PageStore> Walk<'_, '_, S> {
+    /// The result of one read, its error kept (the first one) as the walk's.
+    fn keep<R>(&self, r: Result<R, Corrupt>) -> Option<R> {
+        match r {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.error.borrow_mut().get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    /// Distance from the query to element `id`, and whether it is flagged
+    /// deleted; None when it cannot be read.
+    fn distance_flagged(&self, query: &[f32], id: Tid) -> Option<(f32, bool)> {
+        let g = self.graph;
+        let (metric, storage) = (g.meta.metric, g.meta.storage);
+        self.keep(g.read(id, |p| {
+            let e = read_element(p, id, g.meta.vector_bytes())?;
+            // Tuples are MAXALIGNed and the vector starts 4-aligned inside
+            // its tuple (`format::payload_slots`), so on a page buffer it
+            // is read in place.
+            let d = metric.distance_stored(storage, query, e.vector());
+            Ok((d, e.deleted()))
+        }))
+    }
+}
+
+impl<S: PageStore> Graph for Walk<'_, '_, S> {
     type Id = Tid;
 
     fn entry_point(&self) -> Option<(Tid, usize)> {
-        self.meta
-            .entry
-            .is_valid()
-            .then_some((self.meta.entry, self.meta.entry_level as usize))
+        self.graph.entry_point()
     }
 
     fn neighbors(&self, id: Tid, level: usize, out: &mut Vec<Tid>) {
         out.clear();
-        let bytes = self.meta.vector_bytes();
-        let m = self.meta.m as usize;
-        let Some((nt, elevel)) = self.with_page(id, |p| {
+        let g = self.graph;
+        let (bytes, m) = (g.meta.vector_bytes(), g.meta.m as usize);
+        let Some((nt, elevel)) = self.keep(g.read(id, |p| {
             let e = read_element(p, id, bytes)?;
             Ok((e.neighbors(), e.level()))
-        }) else {
+        })) else {
             return;
         };
         if level > elevel {
             return;
         }
-        let found = self.with_page(nt, |p| {
+        let found = self.keep(g.read(nt, |p| {
             Ok(read_neighbors(p, nt, m, Some(elevel))?
                 .tids(level)
                 .collect::<Vec<_>>())
-        });
+        }));
         if let Some(f) = found {
             *out = f;
         }
@@ -151,20 +204,19 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
 
     fn all_nodes(&self, out: &mut Vec<Tid>) {
         out.clear();
-        let bytes = self.meta.vector_bytes();
-        for block in 1..self.store.nblocks() {
-            match self.store.read(block, |p| page_elements(p, block, bytes)) {
-                Ok(heads) => out.extend(heads.iter().filter(|e| !e.deleted()).map(|e| e.tid)),
-                Err(e) => {
-                    self.fail(e);
-                    return;
-                }
-            }
+        let g = self.graph;
+        let bytes = g.meta.vector_bytes();
+        for block in 1..g.store.nblocks() {
+            let heads = g.store.read(block, |p| page_elements(p, block, bytes));
+            let Some(heads) = self.keep(heads) else {
+                return;
+            };
+            out.extend(heads.iter().filter(|e| !e.deleted()).map(|e| e.tid));
         }
     }
 
     fn distances(&self, query: &[f32], ids: &[Tid], out: &mut Vec<f32>) {
-        self.prefetch_elements(ids);
+        self.graph.prefetch_elements(ids);
         out.clear();
         out.extend(ids.iter().map(|id| self.distance(query, *id)));
     }
@@ -176,7 +228,7 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
         out: &mut Vec<f32>,
         deleted: &mut Vec<bool>,
     ) {
-        self.prefetch_elements(ids);
+        self.graph.prefetch_elements(ids);
         (out.clear(), deleted.clear());
         for id in ids {
             // an unreadable element counts as deleted: nothing to return
@@ -194,20 +246,16 @@ impl<S: PageStore> Graph for PageGraph<'_, S> {
     }
 }
 
-impl<S: PageStore> PageGraph<'_, S> {
-    /// Distance from the query to element `id`, and whether it is flagged
-    /// deleted; None when it cannot be read (the error is kept).
-    fn distance_flagged(&self, query: &[f32], id: Tid) -> Option<(f32, bool)> {
-        let (metric, storage) = (self.meta.metric, self.meta.storage);
-        self.with_page(id, |p| {
-            let e = read_element(p, id, self.meta.vector_bytes())?;
-            // Tuples are MAXALIGNed and the vector starts 4-aligned inside
-            // its tuple (`format::payload_slots`), so on a page buffer it
-            // is read in place.
-            let d = metric.distance_stored(storage, query, e.vector());
-            Ok((d, e.deleted()))
-        })
+/// Checks that a TID read from a page (a link, an element's neighbour
+/// tuple, the entry point) names a data page of the index.
+pub(crate) fn inside<S: PageStore>(store: &S, t: Tid) -> Result<(), Corrupt> {
+    if t.block == 0 || !t.is_valid() || !store.contains(t.block) {
+        return Err(Corrupt(format!(
+            "link to ({},{}) points outside the index",
+            t.block, t.offset
+        )));
     }
+    Ok(())
 }
 
 /// Replaces one level's slots in the neighbour tuple `nt` (of an element of
@@ -222,6 +270,7 @@ pub(crate) fn write_slots_if_unchanged<S: PageStore>(
     after: &[u8],
 ) -> Result<bool, Corrupt> {
     let range = crate::format::level_range(m, level);
+    inside(store, nt)?;
     store.write(nt.block, |p| -> Result<bool, Corrupt> {
         crate::format::check_index_page(p)?;
         let raw = page::item_mut(p, nt.offset)?;
@@ -242,6 +291,7 @@ pub(crate) fn read_links<S: PageStore>(
     element_level: usize,
     level: usize,
 ) -> Result<(Vec<u8>, Vec<Link>), Corrupt> {
+    inside(store, nt)?;
     store.read(nt.block, |p| -> Result<(Vec<u8>, Vec<Link>), Corrupt> {
         let bytes = read_neighbors(p, nt, m, Some(element_level))?
             .level_bytes(level)

@@ -16,7 +16,7 @@
 
 use crate::format::{links_bytes, page_elements, Link};
 use crate::page_graph::{read_links, read_slots, write_slots_if_unchanged, PageGraph};
-use crate::search::{search, Candidate, Graph};
+use crate::search::Candidate;
 use pagestore::{Corrupt, PageStore, Tid};
 use std::collections::{HashMap, HashSet};
 
@@ -98,26 +98,26 @@ pub fn repair_reachability<S: PageStore>(
             if reachable[&u] {
                 continue; // reached through an earlier repair
             }
-            let Some(info) = graph.element(u) else {
-                continue;
-            };
+            let info = graph.element(u)?;
             let own: Vec<Tid> = nodes[&u]
                 .links
                 .iter()
                 .copied()
                 .filter(|t| nodes.contains_key(t))
                 .collect();
-            let near = |hosts: &mut dyn Iterator<Item = Tid>| {
+            let near = |hosts: &mut dyn Iterator<Item = Tid>| -> Result<_, Corrupt> {
                 let mut c: Vec<Candidate<Tid>> = hosts
                     .filter(|t| *t != u)
-                    .map(|t| Candidate {
-                        distance: graph.distance(&info.vector, t),
-                        id: t,
+                    .map(|t| {
+                        Ok(Candidate {
+                            distance: graph.distance(&info.vector, t)?,
+                            id: t,
+                        })
                     })
-                    .collect();
+                    .collect::<Result<_, Corrupt>>()?;
                 c.sort();
                 c.dedup_by_key(|c| c.id);
-                c
+                Ok(c)
             };
             // its own reachable neighbours, then the nearest elements a
             // search finds (each such link is another way into a region cut
@@ -126,13 +126,14 @@ pub fn repair_reachability<S: PageStore>(
             let mut searched = None;
             for stage in 0..3 {
                 let hosts = match stage {
-                    0 => near(&mut own.iter().copied()),
-                    1 => searched
-                        .get_or_insert_with(|| {
+                    0 => near(&mut own.iter().copied())?,
+                    1 => {
+                        if searched.is_none() {
                             let ef = meta.ef_construction as usize;
-                            search(&graph, &info.vector, ef, ef)
-                        })
-                        .clone(),
+                            searched = Some(graph.search(&info.vector, ef, ef)?);
+                        }
+                        searched.clone().unwrap_or_default()
+                    }
                     _ => near(
                         &mut own
                             .iter()
@@ -144,7 +145,7 @@ pub fn repair_reachability<S: PageStore>(
                                 r[r.len().saturating_sub(few)..].iter().copied()
                             }))
                             .filter(|t| natural.get(t) != Some(&true)),
-                    ),
+                    )?,
                 };
                 for c in &hosts {
                     let first = natural.get(&c.id) == Some(&true);
@@ -184,9 +185,6 @@ pub fn repair_reachability<S: PageStore>(
             }
             capped = false;
         }
-    }
-    if let Some(e) = graph.take_error() {
-        return Err(e);
     }
     Ok(relinked)
 }

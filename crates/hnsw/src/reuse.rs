@@ -106,6 +106,7 @@ fn claim_one<S: PageStore>(
     neighbors: &[u8],
 ) -> Result<bool, Corrupt> {
     let same_page = nt.block == et.block;
+    crate::page_graph::inside(store, nt)?;
     let mut e = element.to_vec();
     // on two pages: flagged deleted until the neighbour tuple is written
     element_set_neighbors(&mut e, nt, if same_page { 0 } else { FLAG_DELETED });

@@ -636,6 +636,33 @@ fn row_of(t: pagestore::Tid) -> usize {
     (t.block as usize - 1) * 100 + t.offset as usize - 1
 }
 
+/// Every live element of an index on pages.
+fn live_elements(pg: &crate::page_graph::PageGraph<pagestore::MemStore>) -> Vec<pagestore::Tid> {
+    pg.walk(|w| {
+        let mut all = Vec::new();
+        w.all_nodes(&mut all);
+        all
+    })
+    .unwrap()
+}
+
+/// Points the entry element's neighbour tuple past the end of the index.
+fn point_entry_outside(store: &pagestore::MemStore) {
+    let entry = crate::page_graph::PageGraph::open(store)
+        .unwrap()
+        .meta()
+        .entry;
+    store.corrupt(entry.block, |p| {
+        let outside = pagestore::Tid {
+            block: 9999,
+            offset: 1,
+        };
+        crate::format::element_mut(p, entry)
+            .unwrap()
+            .set_neighbors(outside);
+    });
+}
+
 /// Builds `data` on one thread (a reproducible graph, row i standing for
 /// `heap_tid(i)`) and writes it to an in-memory page store.
 fn paged_index(
@@ -705,11 +732,13 @@ mod on_pages {
         for (i, v) in data.iter().enumerate() {
             let mut q = v.clone();
             Storage::F16.round(&mut q);
-            let found = search(&pg, &q, 1, 64);
+            let found = pg.search(&q, 1, 64).unwrap();
             assert_eq!(found[0].distance, 0.0, "row {i}");
-            assert!(pg.heap_tids(found[0].id).contains(&heap_tid(i)), "row {i}");
+            assert!(
+                pg.heap_tids(found[0].id).unwrap().contains(&heap_tid(i)),
+                "row {i}"
+            );
         }
-        assert!(pg.take_error().is_none());
     }
 
     /// Upper-level lists store TIDs only; an insert that links back into a
@@ -726,8 +755,7 @@ mod on_pages {
             crate::insert::insert(&store, v, heap_tid(i), 5).unwrap();
         }
         let pg = PageGraph::open(&store).unwrap();
-        let mut all = Vec::new();
-        pg.all_nodes(&mut all);
+        let all = live_elements(&pg);
         let (mut upper_lists, mut full) = (0, 0);
         for t in &all {
             let e = pg.element(*t).unwrap();
@@ -757,9 +785,10 @@ mod on_pages {
                 .into_iter()
                 .map(|i| i as usize)
                 .collect();
-            for c in search(&pg, q, 10, 64) {
+            for c in pg.search(q, 10, 64).unwrap() {
                 hits += pg
                     .heap_tids(c.id)
+                    .unwrap()
                     .iter()
                     .filter(|t| truth.contains(&row_of(**t)))
                     .count();
@@ -794,12 +823,18 @@ mod on_pages {
                     .iter()
                     .map(|c| (c.distance.to_bits(), g.payloads(c.id)))
                     .collect();
-                let mut paged: Vec<(u32, Vec<u64>)> = search(&pg, &q, 10, 40)
+                let mut paged: Vec<(u32, Vec<u64>)> = pg
+                    .search(&q, 10, 40)
+                    .unwrap()
                     .iter()
                     .map(|c| {
                         (
                             c.distance.to_bits(),
-                            pg.heap_tids(c.id).into_iter().map(tid_payload).collect(),
+                            pg.heap_tids(c.id)
+                                .unwrap()
+                                .into_iter()
+                                .map(tid_payload)
+                                .collect(),
                         )
                     })
                     .collect();
@@ -807,16 +842,17 @@ mod on_pages {
                 paged.sort();
                 assert_eq!(mem, paged, "{metric:?} {storage:?}");
             }
-            assert!(pg.take_error().is_none());
             // a row finds itself and its copies (not under inner product, where
             // longer vectors in the same direction rank first)
             if metric == Metric::InnerProduct {
                 continue;
             }
             let q = metric.prepare(&data[3]).unwrap();
-            let tids: Vec<Tid> = search(&pg, &q, 5, 100)
+            let tids: Vec<Tid> = pg
+                .search(&q, 5, 100)
+                .unwrap()
                 .iter()
-                .flat_map(|c| pg.heap_tids(c.id))
+                .flat_map(|c| pg.heap_tids(c.id).unwrap())
                 .collect();
             assert!(
                 tids.contains(&heap_tid(3)) && tids.contains(&heap_tid(1500)),
@@ -840,7 +876,7 @@ mod on_pages {
         let store = MemStore::new();
         write_graph(&g, &store).unwrap();
         let pg = PageGraph::open(&store).unwrap();
-        assert!(search(&pg, &[0.0, 0.0, 0.0], 3, 10).is_empty());
+        assert!(pg.search(&[0.0, 0.0, 0.0], 3, 10).unwrap().is_empty());
         assert!(
             max_dims() >= 2000,
             "at least pgvector's indexable 2000 dimensions: {}",
@@ -877,8 +913,24 @@ mod on_pages {
         let store = MemStore::new();
         write_graph(&g, &store).unwrap();
         let pg = PageGraph::open(&store).unwrap();
-        let found = search(&pg, &vec![3.0; max_dims()], 1, 10);
-        assert_eq!(pg.heap_tids(found[0].id), vec![heap_tid(3)]);
+        let found = pg.search(&vec![3.0; max_dims()], 1, 10).unwrap();
+        assert_eq!(pg.heap_tids(found[0].id).unwrap(), vec![heap_tid(3)]);
+    }
+
+    /// A damaged link met halfway through an insert's or a VACUUM's
+    /// search is their error, not a silent dead end: the insert does not
+    /// go on to link a new element from a partial search.
+    #[test]
+    fn writers_report_a_damaged_link_their_search_meets() {
+        let data = clustered(600, 8, 4, 3);
+        let (_, store) = paged_index(&data, Metric::L2, 8, 1);
+        point_entry_outside(&store);
+        let pages = store.nblocks();
+        let err = crate::insert::insert(&store, &data[3], heap_tid(700), 1).unwrap_err();
+        assert!(err.0.contains("outside the index"), "{}", err.0);
+        assert_eq!(store.nblocks(), pages, "nothing written");
+        let err = crate::vacuum::bulk_delete(&store, |t| row_of(t) % 5 == 0, || {}).unwrap_err();
+        assert!(err.0.contains("outside the index"), "{}", err.0);
     }
 
     #[test]
@@ -896,8 +948,7 @@ mod on_pages {
         // a foreign data page (special space magic)
         store.corrupt(1, |p| p[pagestore::PAGE_SIZE - 8] ^= 0xff);
         let pg = PageGraph::open(&store).unwrap();
-        search(&pg, &q, 10, 40);
-        let err = pg.take_error().expect("reported");
+        let err = pg.search(&q, 10, 40).expect_err("reported");
         assert!(err.0.contains("not an hnsw data page"), "{}", err.0);
         // random byte flips anywhere in data pages: errors or wrong answers, never a panic
         let mut state = 12345u64;
@@ -910,27 +961,19 @@ mod on_pages {
                 s.corrupt(block, |p| p[at] ^= 1 << (state % 8));
             }
             if let Ok(pg) = PageGraph::open(&s) {
-                let found = search(&pg, &data[round % 120], 5, 20);
-                for c in &found {
-                    pg.heap_tids(c.id);
+                if let Ok(found) = pg.search(&data[round % 120], 5, 20) {
+                    for c in &found {
+                        let _ = pg.heap_tids(c.id);
+                    }
                 }
-                let _ = pg.take_error();
             }
         }
         // a link to a block past the end
         let (_, s) = paged_index(&data, Metric::L2, 8, 1);
         let pg = PageGraph::open(&s).unwrap();
-        let entry = pg.meta().entry;
-        s.corrupt(entry.block, |p| {
-            crate::format::element_mut(p, entry)
-                .unwrap()
-                .set_neighbors(Tid {
-                    block: 9999,
-                    offset: 1,
-                });
-        });
-        search(&pg, &q, 5, 20);
-        assert!(pg.take_error().unwrap().0.contains("outside the index"));
+        point_entry_outside(&s);
+        let err = pg.search(&q, 5, 20).expect_err("reported");
+        assert!(err.0.contains("outside the index"), "{}", err.0);
         let _ = payload_tid(0);
     }
 }
@@ -970,15 +1013,14 @@ mod page_insert {
         let mut hits = 0;
         for q in queries {
             let truth: HashSet<u32> = brute_force(data, metric, q, 10).into_iter().collect();
-            let found = search(&pg, &metric.prepare(q).unwrap(), 10, ef);
+            let found = pg.search(&metric.prepare(q).unwrap(), 10, ef).unwrap();
             for c in found {
-                let tids = pg.heap_tids(c.id);
+                let tids = pg.heap_tids(c.id).unwrap();
                 if tids.iter().any(|t| truth.contains(&(row_of(*t) as u32))) {
                     hits += 1;
                 }
             }
         }
-        assert!(pg.take_error().is_none());
         hits as f64 / (10 * queries.len()) as f64
     }
 
@@ -1125,7 +1167,7 @@ mod page_insert {
             );
             // a plain search finds every row
             let pg = PageGraph::open(store).unwrap();
-            let found = search(&pg, &data[0], CLIENTS, 40);
+            let found = pg.search(&data[0], CLIENTS, 40).unwrap();
             assert_eq!(found.len(), CLIENTS, "seed {seed}");
             check_link_distances(store);
         }
@@ -1161,8 +1203,11 @@ mod page_insert {
         // every inserted row finds itself
         let pg = PageGraph::open(&store).unwrap();
         for i in (1000..2000).step_by(37) {
-            let found = search(&pg, &data[i], 1, 40);
-            assert!(pg.heap_tids(found[0].id).contains(&heap_tid(i)), "row {i}");
+            let found = pg.search(&data[i], 1, 40).unwrap();
+            assert!(
+                pg.heap_tids(found[0].id).unwrap().contains(&heap_tid(i)),
+                "row {i}"
+            );
         }
     }
 
@@ -1190,13 +1235,13 @@ mod page_insert {
             "25 copies in elements of at most {slots}"
         );
         let pg = PageGraph::open(&store).unwrap();
-        let found = search(
-            &pg,
-            &Metric::Cosine.prepare(&[1.0, 2.0, 3.0]).unwrap(),
-            10,
-            10,
-        );
-        let mut tids: Vec<Tid> = found.iter().flat_map(|c| pg.heap_tids(c.id)).collect();
+        let found = pg
+            .search(&Metric::Cosine.prepare(&[1.0, 2.0, 3.0]).unwrap(), 10, 10)
+            .unwrap();
+        let mut tids: Vec<Tid> = found
+            .iter()
+            .flat_map(|c| pg.heap_tids(c.id).unwrap())
+            .collect();
         tids.sort();
         assert_eq!(tids, (1..=25).map(heap_tid).collect::<Vec<_>>());
         assert!(
@@ -1230,13 +1275,14 @@ mod page_vacuum {
     /// The k nearest live rows the index returns (deleted elements skipped).
     fn live_search(store: &MemStore, q: &[f32], k: usize, ef: usize) -> Vec<usize> {
         let pg = PageGraph::open(store).unwrap();
-        let rows: Vec<usize> = search(&pg, q, ef, ef)
+        let rows: Vec<usize> = pg
+            .search(q, ef, ef)
+            .unwrap()
             .iter()
-            .flat_map(|c| pg.heap_tids(c.id))
+            .flat_map(|c| pg.heap_tids(c.id).unwrap())
             .map(row_of)
             .take(k)
             .collect();
-        assert!(pg.take_error().is_none());
         rows
     }
 
@@ -1390,7 +1436,7 @@ mod page_vacuum {
         let mut it = crate::iterative::IterativeSearch::<pagestore::Tid>::new(&[0.0; 8], 50);
         let mut seen = HashSet::new();
         loop {
-            let batch = it.next_batch(&pg);
+            let batch = pg.walk(|w| it.next_batch(w)).unwrap();
             if batch.is_empty() {
                 break;
             }
@@ -1474,7 +1520,7 @@ mod page_vacuum {
         // each victim is found as its own nearest neighbour again
         for v in &victims {
             let vector = pg.element(*v).unwrap().vector;
-            assert_eq!(search(&pg, &vector, 1, 40)[0].id, *v);
+            assert_eq!(pg.search(&vector, 1, 40).unwrap()[0].id, *v);
         }
         // a second pass finds nothing to do
         assert_eq!(
@@ -1592,7 +1638,7 @@ mod iterative_scan {
             }
             let mut seen = HashSet::new();
             loop {
-                let b = it.next_batch(&pg);
+                let b = pg.walk(|w| it.next_batch(w)).unwrap();
                 if b.is_empty() {
                     break;
                 }
@@ -1609,7 +1655,6 @@ mod iterative_scan {
                 assert_eq!((seen.len(), found), (495, 0));
             }
         }
-        assert!(pg.take_error().is_none());
     }
 
     #[test]
@@ -1620,14 +1665,13 @@ mod iterative_scan {
         let mut it = IterativeSearch::<pagestore::Tid>::new(&data[0], 20);
         let mut n = 0;
         loop {
-            let b = it.next_batch(&pg);
+            let b = pg.walk(|w| it.next_batch(w)).unwrap();
             if b.is_empty() {
                 break;
             }
             n += b.len();
         }
         assert_eq!(n, g.len());
-        assert!(pg.take_error().is_none());
     }
 }
 
@@ -1691,18 +1735,22 @@ fn copies_of_a_vector_come_out_together_at_a_narrow_search() {
     let pg = PageGraph::open(&store).unwrap();
     for ef in [1, 2] {
         let mut it = crate::iterative::IterativeSearch::new(&[0.25, 0.5, 0.75], ef);
-        let batch = it.next_batch(&pg);
-        let rows: usize = batch.iter().map(|c| pg.heap_tids(c.id).len()).sum();
+        let batch = pg.walk(|w| it.next_batch(w)).unwrap();
+        let rows: usize = batch
+            .iter()
+            .map(|c| pg.heap_tids(c.id).unwrap().len())
+            .sum();
         assert!(
             batch.iter().all(|c| c.distance == 0.0),
             "ef {ef}: {batch:?}"
         );
         assert!(rows >= 10 * ef.min(2) && rows <= 20, "ef {ef}: {rows} rows");
         // the rest follow in the next batch
-        let more: usize = it
-            .next_batch(&pg)
+        let more: usize = pg
+            .walk(|w| it.next_batch(w))
+            .unwrap()
             .iter()
-            .map(|c| pg.heap_tids(c.id).len())
+            .map(|c| pg.heap_tids(c.id).unwrap().len())
             .sum();
         assert!(more > 0);
     }
@@ -1735,14 +1783,19 @@ fn bit_strings_search_by_hamming_and_jaccard_on_pages() {
         let pg = PageGraph::open(&store).unwrap();
         assert_eq!(pg.meta().storage, Storage::Bits);
         for q in data.iter().step_by(97) {
-            let got: Vec<f32> = search(&pg, q, 10, 200).iter().map(|c| c.distance).collect();
+            let got: Vec<f32> = pg
+                .search(q, 10, 200)
+                .unwrap()
+                .iter()
+                .map(|c| c.distance)
+                .collect();
             let mut want: Vec<f32> = data.iter().map(|v| metric.distance(q, v)).collect();
             want.sort_by(f32::total_cmp);
             assert_eq!(got, want[..10].to_vec(), "{metric:?}");
             assert_eq!(got[0], 0.0);
         }
         // the words come back bit for bit
-        let t = search(&pg, &data[5], 1, 40)[0].id;
+        let t = pg.search(&data[5], 1, 40).unwrap()[0].id;
         let back = pg.element(t).unwrap().vector;
         let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
         assert!(same(&back, &data[5]) || data.iter().any(|v| same(&back, v)));
@@ -1886,12 +1939,12 @@ mod sparse_vectors {
             // The pages hold the graph as built: every node's vector and
             // links. (Searches on both may part ways on equal distances,
             // frequent between sparse vectors, whose ties break by id.)
-            let mut all = Vec::new();
-            pg.all_nodes(&mut all);
+            let all = live_elements(&pg);
             let at: HashMap<u64, Tid> = all
                 .iter()
                 .flat_map(|t| {
                     pg.heap_tids(*t)
+                        .unwrap()
                         .into_iter()
                         .map(move |h| (tid_payload(h), *t))
                 })
@@ -1905,7 +1958,7 @@ mod sparse_vectors {
                     "{metric:?} {id}"
                 );
                 for l in 0..=g.level(id) {
-                    pg.neighbors(t, l, &mut links);
+                    pg.walk(|w| w.neighbors(t, l, &mut links)).unwrap();
                     let mem: Vec<Tid> = g
                         .links(id, l)
                         .iter()
@@ -1921,9 +1974,11 @@ mod sparse_vectors {
                 let q = metric.prepare(q).unwrap();
                 let mem = search(&g, &q, 10, 64);
                 hits += mem.iter().filter(|c| truth.contains(&c.id)).count();
-                paged_hits += search(&pg, &q, 10, 64)
+                paged_hits += pg
+                    .search(&q, 10, 64)
+                    .unwrap()
                     .iter()
-                    .filter(|c| truth.contains(&(row_of(pg.heap_tids(c.id)[0]) as u32)))
+                    .filter(|c| truth.contains(&(row_of(pg.heap_tids(c.id).unwrap()[0]) as u32)))
                     .count();
             }
             let paged = paged_hits as f64 / (10 * queries.len()) as f64;
@@ -1931,7 +1986,6 @@ mod sparse_vectors {
             let r = hits as f64 / (10 * queries.len()) as f64;
             eprintln!("{metric:?}: recall@10 {r:.3}");
             assert!(r >= 0.95, "{metric:?}: recall@10 {r}");
-            assert!(pg.take_error().is_none());
         }
     }
 
@@ -1963,16 +2017,24 @@ mod sparse_vectors {
         // an identical vector joins its element
         assert_eq!(
             insert(&store, &data[7], heap_tid(998), 9).unwrap(),
-            Inserted::Duplicate(search(&PageGraph::open(&store).unwrap(), &data[7], 1, 40)[0].id)
+            Inserted::Duplicate(
+                PageGraph::open(&store)
+                    .unwrap()
+                    .search(&data[7], 1, 40)
+                    .unwrap()[0]
+                    .id
+            )
         );
         let pg = PageGraph::open(&store).unwrap();
         let all: Vec<&Vec<f32>> = data[..300].iter().chain(&extra).collect();
         for (i, v) in all.iter().enumerate() {
-            let found = search(&pg, v, 1, 64);
+            let found = pg.search(v, 1, 64).unwrap();
             assert_eq!(found[0].distance, 0.0, "row {i}");
-            assert!(pg.heap_tids(found[0].id).contains(&heap_tid(i)), "row {i}");
+            assert!(
+                pg.heap_tids(found[0].id).unwrap().contains(&heap_tid(i)),
+                "row {i}"
+            );
         }
-        assert!(pg.take_error().is_none());
         assert!(store.nblocks() > 2);
     }
 
@@ -1984,10 +2046,9 @@ mod sparse_vectors {
         let (_, store) = sparse_index(&data, Metric::SparseCosine);
         let pg = PageGraph::open(&store).unwrap();
         let q = Metric::SparseCosine.prepare(&data[50]).unwrap();
-        let found = search(&pg, &q, 1, 40);
+        let found = pg.search(&q, 1, 40).unwrap();
         assert!(found[0].distance <= -0.9999, "{:?}", found[0]);
-        assert_eq!(pg.heap_tids(found[0].id), vec![heap_tid(50)]);
-        assert!(pg.take_error().is_none());
+        assert_eq!(pg.heap_tids(found[0].id).unwrap(), vec![heap_tid(50)]);
     }
 
     #[test]
@@ -2050,12 +2111,12 @@ fn an_outlier_every_neighbour_refuses_is_still_linked() {
         panic!("a new element");
     };
     let pg = PageGraph::open(&store).unwrap();
-    assert_eq!(search(&pg, &outlier, 1, 40)[0].id, t);
+    assert_eq!(pg.search(&outlier, 1, 40).unwrap()[0].id, t);
     // the walk alone (no sweep) reaches it from anywhere
     let mut it = IterativeSearch::new(&words(&[(3, 1.0)]), 40);
     let mut seen = HashSet::new();
     loop {
-        let b = it.next_batch(&pg);
+        let b = pg.walk(|w| it.next_batch(w)).unwrap();
         if b.is_empty() {
             break;
         }
@@ -2110,8 +2171,8 @@ mod index_check {
         let data = clustered(300, 8, 4, 83);
         let (_, store) = paged_index(&data, Metric::L2, 8, 5);
         let pg = PageGraph::open(&store).unwrap();
-        let a = search(&pg, &data[10], 1, 40)[0].id;
-        let b = search(&pg, &data[20], 1, 40)[0].id;
+        let a = pg.search(&data[10], 1, 40).unwrap()[0].id;
+        let b = pg.search(&data[20], 1, 40).unwrap()[0].id;
         let (ea, eb) = (pg.element(a).unwrap(), pg.element(b).unwrap());
         // a's first link now leads to b's neighbour tuple, not an element
         let (before, mut links) = read_links(&store, ea.neighbors, 8, ea.level, 0).unwrap();
@@ -2189,14 +2250,16 @@ fn all_zero_pages_a_crash_leaves_are_skipped() {
     let mut it = IterativeSearch::new(&data[1], 40).sweeping();
     let mut n = 0;
     loop {
-        let b = it.next_batch(&pg);
+        let b = pg.walk(|w| it.next_batch(w)).unwrap();
         if b.is_empty() {
             break;
         }
-        n += b.iter().filter(|c| !pg.heap_tids(c.id).is_empty()).count();
+        n += b
+            .iter()
+            .filter(|c| !pg.heap_tids(c.id).unwrap().is_empty())
+            .count();
     }
     assert_eq!(n, 200);
-    assert!(pg.take_error().is_none());
 }
 
 #[test]
@@ -2308,8 +2371,8 @@ fn page_recall_at(
     let mut hits = 0;
     for q in queries {
         let truth: HashSet<u32> = brute_force(data, metric, q, 10).into_iter().collect();
-        for c in search(&pg, &metric.prepare(q).unwrap(), 10, ef) {
-            let rows = pg.heap_tids(c.id);
+        for c in pg.search(&metric.prepare(q).unwrap(), 10, ef).unwrap() {
+            let rows = pg.heap_tids(c.id).unwrap();
             hits += rows.iter().any(|t| truth.contains(&(row_of(*t) as u32))) as usize;
         }
     }

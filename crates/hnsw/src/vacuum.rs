@@ -198,9 +198,6 @@ pub fn bulk_delete_waiting<S: PageStore>(
             Ok(())
         })?;
     }
-    if let Some(e) = graph.take_error() {
-        return Err(e);
-    }
     // Pass 4
     let entry = store.read(0, Meta::decode)?.entry;
     let (freed, lowest) = crate::reuse::free_deleted(
@@ -228,11 +225,7 @@ fn repair_level<S: PageStore>(
     deleted: &HashSet<Tid>,
 ) -> Result<u64, Corrupt> {
     let m = meta.m as usize;
-    let Some(info) = graph.element(t) else {
-        return Err(graph
-            .take_error()
-            .unwrap_or_else(|| Corrupt("element vanished".into())));
-    };
+    let info = graph.element(t)?;
     for _ in 0..RETRIES {
         let (before, current) = read_slots(store, info.neighbors, m, level, l)?;
         let gone: Vec<Tid> = current
@@ -250,15 +243,14 @@ fn repair_level<S: PageStore>(
             .filter(|n| n.is_valid() && !deleted.contains(n))
             .collect();
         for d in &gone {
-            if let Some(di) = graph.element(*d) {
-                if l <= di.level {
-                    let (_, links) = read_slots(store, di.neighbors, m, di.level, l)?;
-                    ids.extend(
-                        links
-                            .into_iter()
-                            .filter(|n| n.is_valid() && *n != t && !deleted.contains(n)),
-                    );
-                }
+            let di = graph.element(*d)?;
+            if l <= di.level {
+                let (_, links) = read_slots(store, di.neighbors, m, di.level, l)?;
+                ids.extend(
+                    links
+                        .into_iter()
+                        .filter(|n| n.is_valid() && *n != t && !deleted.contains(n)),
+                );
             }
         }
         // and, when it lost a quarter of its links or more, what a search
@@ -275,7 +267,8 @@ fn repair_level<S: PageStore>(
             0
         };
         ids.extend(
-            search_level_counting(graph, &info.vector, search_ef, l, true)
+            graph
+                .walk(|w| search_level_counting(w, &info.vector, search_ef, l, true))?
                 .into_iter()
                 .map(|c| c.id)
                 .filter(|n| *n != t && !deleted.contains(n)),
@@ -285,18 +278,14 @@ fn repair_level<S: PageStore>(
         let mut vectors: HashMap<Tid, Vec<f32>> = HashMap::new();
         let mut cands = Vec::new();
         for id in ids {
-            if let Some(e) = graph.element(id) {
-                if !e.deleted && e.level >= l {
-                    cands.push(Candidate {
-                        distance: meta.metric.distance(&info.vector, &e.vector),
-                        id,
-                    });
-                    vectors.insert(id, e.vector);
-                }
+            let e = graph.element(id)?;
+            if !e.deleted && e.level >= l {
+                cands.push(Candidate {
+                    distance: meta.metric.distance(&info.vector, &e.vector),
+                    id,
+                });
+                vectors.insert(id, e.vector);
             }
-        }
-        if let Some(e) = graph.take_error() {
-            return Err(e);
         }
         cands.sort();
         let (kept, diverse) = select_neighbors(&cands, current.len(), l, |a, b| {

@@ -24,7 +24,10 @@ fn elements(store: &MemStore) -> HashMap<Tid, (usize, Tid, bool, Vec<Tid>)> {
                 continue;
             }
             let e = pg.element(t).unwrap();
-            out.insert(t, (e.level, e.neighbors, e.deleted, pg.heap_tids(t)));
+            out.insert(
+                t,
+                (e.level, e.neighbors, e.deleted, pg.heap_tids(t).unwrap()),
+            );
         }
     }
     out
@@ -125,9 +128,10 @@ fn vacuumed_space_is_reused_and_the_index_stops_growing() {
             .map(|j| rows[j as usize])
             .collect();
         let hits = |pg: &PageGraph<MemStore>, map: &dyn Fn(usize) -> usize| {
-            search(pg, q, 40, 40)
+            pg.search(q, 40, 40)
+                .unwrap()
                 .iter()
-                .flat_map(|c| pg.heap_tids(c.id))
+                .flat_map(|c| pg.heap_tids(c.id).unwrap())
                 .take(10)
                 .filter(|t| truth.contains(&map(row_of(*t))))
                 .count()
@@ -295,8 +299,11 @@ fn crash_at_every_write(dim: usize, n: usize, split: bool) {
         assert_sound_after_inserts(&store, &committed);
         let pg = PageGraph::open(&store).unwrap();
         for i in committed.iter().filter(|i| **i >= n) {
-            let found = search(&pg, &data[*i], 1, 40);
-            assert!(pg.heap_tids(found[0].id).contains(&heap_tid(*i)), "{at}");
+            let found = pg.search(&data[*i], 1, 40).unwrap();
+            assert!(
+                pg.heap_tids(found[0].id).unwrap().contains(&heap_tid(*i)),
+                "{at}"
+            );
         }
     }
     live.clear();
@@ -515,14 +522,16 @@ fn nearest_flagged_deleted() -> (Vec<Vec<f32>>, MemStore, Vec<f32>, HashSet<usiz
     let store = paged_index(&data, Metric::L2, 8, 3).1;
     let q = data[5].clone();
     let pg = PageGraph::open(&store).unwrap();
-    let nearest: Vec<Tid> = crate::search::search_level(&pg, &q, 15, 0)
+    let nearest: Vec<Tid> = pg
+        .walk(|w| crate::search::search_level(w, &q, 15, 0))
+        .unwrap()
         .iter()
         .map(|c| c.id)
         .collect();
     assert_eq!(nearest.len(), 15);
     let gone = nearest
         .iter()
-        .map(|t| row_of(pg.heap_tids(*t)[0]))
+        .map(|t| row_of(pg.heap_tids(*t).unwrap()[0]))
         .collect();
     for t in &nearest {
         store.write(t.block, |p| {
@@ -562,11 +571,14 @@ fn deleted_elements_do_not_take_an_inserts_search_window() {
         found
             .iter()
             .filter(|c| !pg.element(c.id).unwrap().deleted)
-            .map(|c| row_of(pg.heap_tids(c.id)[0]))
+            .map(|c| row_of(pg.heap_tids(c.id).unwrap()[0]))
             .collect()
     };
-    let plain = live_of(&search_level(&pg, &q, 20, 0));
-    let live = live_of(&search_level_counting(&pg, &q, 20, 0, true));
+    let plain = live_of(&pg.walk(|w| search_level(w, &q, 20, 0)).unwrap());
+    let live = live_of(
+        &pg.walk(|w| search_level_counting(w, &q, 20, 0, true))
+            .unwrap(),
+    );
     assert!(plain.len() <= 5, "{plain:?}");
     assert_eq!(live.len(), 20);
     // and they are the 20 nearest live rows, or nearly
@@ -585,10 +597,10 @@ fn deleted_elements_do_not_take_a_scans_batch() {
     let mut scan = crate::iterative::IterativeSearch::new(&q, 20);
     let mut rows: Vec<usize> = Vec::new();
     for _ in 0..3 {
-        let batch = scan.next_batch(&pg);
+        let batch = pg.walk(|w| scan.next_batch(w)).unwrap();
         assert!(batch.iter().all(|c| !pg.element(c.id).unwrap().deleted));
         assert_eq!(batch.len(), 20);
-        rows.extend(batch.iter().map(|c| row_of(pg.heap_tids(c.id)[0])));
+        rows.extend(batch.iter().map(|c| row_of(pg.heap_tids(c.id).unwrap()[0])));
     }
     // the 60 nearest live rows, or nearly
     let truth = nearest_live_rows(&data, &q, &gone, 60);
@@ -846,9 +858,11 @@ fn churn_soak() {
                 for (e, ef) in [40, 100].into_iter().enumerate() {
                     for (g, pg) in graphs.iter().enumerate() {
                         // rebuilt graphs hold row i of `vectors` as heap_tid(i)
-                        hits[e][g] += search(pg, q, ef, ef)
+                        hits[e][g] += pg
+                            .search(q, ef, ef)
+                            .unwrap()
                             .iter()
-                            .flat_map(|c| pg.heap_tids(c.id))
+                            .flat_map(|c| pg.heap_tids(c.id).unwrap())
                             .take(10)
                             .filter(|t| {
                                 let r = row_of(*t);
