@@ -227,3 +227,9 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
     }
     store.log_all_pages();
 }
+
+am::ambuildphasename!(
+    PHASE_LOAD => c"loading tuples",
+    PHASE_LINK => c"building graph",
+    PHASE_WRITE => c"writing index pages",
+);

@@ -46,27 +46,19 @@ fn evaluated(tuples: f64, m: f64, ef_search: f64) -> f64 {
 /// type modifier tells; priced as 54 dimensions' (a few dozen non-zeros).
 const SPARSE_DISTANCE_OPERATORS: f64 = 4.0;
 
-#[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn amcostestimate(
+am::amcostestimate!(estimate);
+
+/// # Safety
+/// amcostestimate's arguments; the index is open (`Costs::ordered`) while
+/// the closure reads it.
+unsafe fn estimate(
+    out: &am::Costs,
     root: *mut pg_sys::PlannerInfo,
     path: *mut pg_sys::IndexPath,
     loop_count: f64,
-    startup_cost: *mut pg_sys::Cost,
-    total_cost: *mut pg_sys::Cost,
-    selectivity: *mut pg_sys::Selectivity,
-    correlation: *mut f64,
-    pages: *mut f64,
 ) {
-    // SAFETY: the planner passes a valid path and output pointers; the
-    // index is open (Costs::ordered) while the closure reads it.
+    // SAFETY: per the contract.
     unsafe {
-        let out = am::Costs {
-            startup: startup_cost,
-            total: total_cost,
-            selectivity,
-            correlation,
-            pages,
-        };
         let read = |i: pg_sys::Relation| {
             let (m, _) = index_options(i);
             let (_, storage) = opclass_metric(i);

@@ -26,10 +26,6 @@ use pagestore::Tid;
 use pgrx::pg_sys;
 use std::collections::VecDeque;
 
-struct ScanState {
-    run: Option<Run>,
-}
-
 /// One execution of the scan (between amrescan calls).
 struct Run {
     search: IterativeSearch<Tid>,
@@ -43,37 +39,7 @@ struct Run {
     max_memory: usize,
 }
 
-#[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn ambeginscan(
-    index: pg_sys::Relation,
-    nkeys: i32,
-    norderbys: i32,
-) -> pg_sys::IndexScanDesc {
-    // SAFETY: ambeginscan's arguments.
-    unsafe { am::begin_scan(index, nkeys, norderbys, ScanState { run: None }) }
-}
-
-#[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn amrescan(
-    scan: pg_sys::IndexScanDesc,
-    keys: pg_sys::ScanKey,
-    nkeys: i32,
-    orderbys: pg_sys::ScanKey,
-    norderbys: i32,
-) {
-    // SAFETY: amrescan's arguments; the scan is ours (ambeginscan).
-    unsafe {
-        state(scan).run = None;
-        am::set_scan_keys(scan, keys, nkeys, orderbys, norderbys);
-    }
-}
-
-/// # Safety
-/// `scan` must be a scan begun by `ambeginscan`.
-unsafe fn state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut ScanState {
-    // SAFETY: ambeginscan stored a ScanState.
-    unsafe { am::scan_state(scan) }
-}
+am::scan_callbacks!(Run);
 
 /// # Safety
 /// `scan` must be a live scan with its order-by keys set.
@@ -169,11 +135,4 @@ pub unsafe extern "C-unwind" fn amgettuple(
         am::check_for_interrupts();
         run.fetch(index, false);
     }
-}
-
-#[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
-    // SAFETY: scan is ours; the state itself is freed with its memory
-    // context, only the search is dropped now.
-    unsafe { state(scan).run = None };
 }

@@ -9,39 +9,15 @@ use crate::am;
 use crate::storage::BufferStore;
 use pagestore::PageStore;
 use pgrx::pg_sys;
-use std::ffi::c_void;
 
-#[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn ambulkdelete(
-    info: *mut pg_sys::IndexVacuumInfo,
-    stats: *mut pg_sys::IndexBulkDeleteResult,
-    callback: pg_sys::IndexBulkDeleteCallback,
-    callback_state: *mut c_void,
-) -> *mut pg_sys::IndexBulkDeleteResult {
-    // SAFETY: Postgres passes valid vacuum info and either NULL or the
-    // stats of an earlier pass; the callback takes a heap TID and its state.
-    unsafe {
-        let index = (*info).index;
-        let stats = am::bulk_delete_stats(stats);
-        let Some(callback) = callback else {
-            return stats;
-        };
-        let store = BufferStore::logged(index);
-        let is_dead = |t: pagestore::Tid| {
-            let mut p = am::pointer_from_tid(t);
-            callback(&mut p, callback_state)
-        };
-        // the pure crate holds no page while it waits
-        let wait = || super::wait_for_inserts(index);
-        let result = hnsw::vacuum::bulk_delete_waiting(&store, is_dead, am::vacuum_pause, wait);
-        let v = result.unwrap_or_else(|e| am::corrupted_index(index, e));
-        (*stats).tuples_removed += v.heap_tids_removed as f64;
-        (*stats).num_index_tuples = v.live_heap_tids as f64;
-        (*stats).estimated_count = false;
-        (*stats).num_pages = store.nblocks();
-        stats
-    }
-}
+am::ambulkdelete!(|index, store, is_dead| {
+    // the pure crate holds no page while it waits
+    // SAFETY: the index is open, no buffer lock held (bulk_delete's contract).
+    let wait = || unsafe { super::wait_for_inserts(index) };
+    let result = hnsw::vacuum::bulk_delete_waiting(store, is_dead, am::vacuum_pause, wait);
+    let v = result.unwrap_or_else(|e| am::corrupted_index(index, e));
+    (v.heap_tids_removed, v.live_heap_tids)
+});
 
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn amvacuumcleanup(

@@ -377,3 +377,9 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
     write_index(&store, &setup, &centers, &pool, |_| {});
     store.log_all_pages();
 }
+
+am::ambuildphasename!(
+    PHASE_KMEANS => c"performing k-means",
+    PHASE_ASSIGN => c"assigning tuples",
+    PHASE_LOAD => c"loading tuples",
+);

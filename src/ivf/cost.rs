@@ -12,26 +12,18 @@ use pgrx::pg_sys;
 /// Part of the page reads that are sequential rather than random.
 const SEQUENTIAL_RATIO: f64 = 0.5;
 
-#[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn amcostestimate(
+am::amcostestimate!(estimate);
+
+/// # Safety
+/// amcostestimate's arguments.
+unsafe fn estimate(
+    out: &am::Costs,
     root: *mut pg_sys::PlannerInfo,
     path: *mut pg_sys::IndexPath,
     loop_count: f64,
-    startup_cost: *mut pg_sys::Cost,
-    total_cost: *mut pg_sys::Cost,
-    selectivity: *mut pg_sys::Selectivity,
-    correlation: *mut f64,
-    pages: *mut f64,
 ) {
-    // SAFETY: the planner passes a valid path and output pointers.
+    // SAFETY: per the contract.
     unsafe {
-        let out = am::Costs {
-            startup: startup_cost,
-            total: total_cost,
-            selectivity,
-            correlation,
-            pages,
-        };
         let lists = |i| read_meta(&BufferStore::logged(i)).lists;
         let Some((mut costs, lists)) = out.ordered(root, path, loop_count, lists) else {
             return;

@@ -9,38 +9,13 @@ use crate::am;
 use crate::storage::BufferStore;
 use pagestore::PageStore;
 use pgrx::pg_sys;
-use std::ffi::c_void;
 
-#[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn ambulkdelete(
-    info: *mut pg_sys::IndexVacuumInfo,
-    stats: *mut pg_sys::IndexBulkDeleteResult,
-    callback: pg_sys::IndexBulkDeleteCallback,
-    callback_state: *mut c_void,
-) -> *mut pg_sys::IndexBulkDeleteResult {
-    // SAFETY: Postgres passes valid vacuum info and either NULL or the
-    // stats of an earlier pass; the callback takes a heap TID and its state.
-    unsafe {
-        let index = (*info).index;
-        let stats = am::bulk_delete_stats(stats);
-        let Some(callback) = callback else {
-            return stats;
-        };
-        let store = BufferStore::logged(index);
-        let meta = read_meta(&store);
-        let is_dead = |t: pagestore::Tid| {
-            let mut p = am::pointer_from_tid(t);
-            callback(&mut p, callback_state)
-        };
-        let v = ivf::vacuum::bulk_delete(&store, &meta, is_dead, am::vacuum_pause)
-            .unwrap_or_else(|e| am::corrupted_index(index, e));
-        (*stats).tuples_removed += v.removed as f64;
-        (*stats).num_index_tuples = v.remaining as f64;
-        (*stats).estimated_count = false;
-        (*stats).num_pages = store.nblocks();
-        stats
-    }
-}
+am::ambulkdelete!(|index, store, is_dead| {
+    let meta = read_meta(store);
+    let v = ivf::vacuum::bulk_delete(store, &meta, is_dead, am::vacuum_pause)
+        .unwrap_or_else(|e| am::corrupted_index(index, e));
+    (v.removed, v.remaining)
+});
 
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn amvacuumcleanup(

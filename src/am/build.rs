@@ -1,0 +1,141 @@
+//! What index builds share: progress, memory, workers and their thread
+//! pool, and the heap scan handing each row's vector to the builder.
+
+use super::datum::with_vector;
+use super::{error, tid_from_pointer};
+use distance::Storage;
+use pagestore::Tid;
+use pgrx::pg_sys;
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+use std::ffi::c_void;
+
+pub fn report_progress(param: u32, value: i64) {
+    // SAFETY: plain backend-local progress update (a no-op outside a
+    // command that started progress reporting).
+    unsafe { pg_sys::pgstat_progress_update_param(param as i32, value) };
+}
+
+/// Bytes an index build may hold in memory (maintenance_work_mem).
+pub fn maintenance_work_mem_bytes() -> usize {
+    // SAFETY: reading a GUC variable on the backend thread.
+    (unsafe { pg_sys::maintenance_work_mem }) as usize * 1024
+}
+
+/// The parallel workers an index build of `index` on `heap` may use, as
+/// Postgres decides them for btree and pgvector for its builds
+/// (`plan_create_index_workers`): the table's `parallel_workers` storage
+/// parameter when set, else by the table's size (none below
+/// `min_parallel_table_scan_size`); at most
+/// `max_parallel_maintenance_workers`, none for temporary tables.
+///
+/// # Safety
+/// `heap` and `index` must be the open relations ambuild got.
+pub unsafe fn build_workers(heap: pg_sys::Relation, index: pg_sys::Relation) -> usize {
+    // SAFETY: per the contract; the planner call reads catalogs only.
+    unsafe { pg_sys::plan_create_index_workers((*heap).rd_id, (*index).rd_id) }.max(0) as usize
+}
+
+/// A thread pool for the pure computation of an index build: `workers` +
+/// 1 threads (the backend counts as one of them, as a leader does), at most
+/// the number of cores; a DEBUG1 message says how many workers in
+/// pgvector's words. The threads block every signal so that Postgres'
+/// signal handlers only ever run on the backend's own thread.
+pub fn build_pool(workers: usize) -> rayon::ThreadPool {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (workers + 1).min(cores).max(1);
+    if threads > 1 {
+        pgrx::debug1!("using {} parallel workers", threads - 1);
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("vector_ext build {i}"))
+        .start_handler(|_| {
+            // SAFETY: blocks signals for this (pool) thread only.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigfillset(&mut set);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            }
+        })
+        .build()
+        .unwrap_or_else(|e| {
+            error(
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_RESOURCES,
+                format!("could not start index build threads: {e}"),
+                None,
+            )
+        })
+}
+
+/// A heap scan (for CREATE INDEX) handing each non-null row's vector to
+/// `sink`; detoasted copies live in a memory context reset after every row.
+struct RowScan<'a> {
+    cx: pgrx::PgMemoryContexts,
+    storage: Storage,
+    sink: &'a mut dyn FnMut(&[f32], Tid),
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn row_callback(
+    _index: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    _alive: bool,
+    state: *mut c_void,
+) {
+    // SAFETY: state is the RowScan scan_rows passed, alive for the whole
+    // scan; values/isnull hold the one index column.
+    let (st, value, tid) = unsafe {
+        if *isnull {
+            return;
+        }
+        (
+            &mut *(state as *mut RowScan),
+            *values,
+            tid_from_pointer(&*tid),
+        )
+    };
+    let mut cx = std::mem::replace(&mut st.cx, pgrx::PgMemoryContexts::CurrentMemoryContext);
+    // SAFETY: switch_to runs the closure with cx current; value is a
+    // non-null vector datum of the indexed column.
+    unsafe {
+        cx.switch_to(|_| with_vector(value, st.storage, |v| (st.sink)(v, tid)));
+        cx.reset();
+    }
+    st.cx = cx;
+}
+
+/// Scans the heap rows the index must hold into `sink`; returns the number
+/// of heap tuples. `progress`: report blocks scanned.
+///
+/// # Safety
+/// The relations and index info must be what ambuild got.
+pub unsafe fn scan_rows(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    index_info: *mut pg_sys::IndexInfo,
+    progress: bool,
+    storage: Storage,
+    sink: &mut dyn FnMut(&[f32], Tid),
+) -> f64 {
+    let mut st = RowScan {
+        cx: pgrx::PgMemoryContexts::new("vector_ext build row"),
+        storage,
+        sink,
+    };
+    // SAFETY: the callback gets &mut st back through the void pointer and
+    // only during this call.
+    unsafe {
+        pg_sys::table_index_build_scan(
+            heap,
+            index,
+            index_info,
+            true,
+            progress,
+            Some(row_callback),
+            &mut st as *mut RowScan as *mut c_void,
+            std::ptr::null_mut(),
+        )
+    }
+}

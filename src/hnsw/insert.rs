@@ -1,0 +1,32 @@
+//! INSERT: one row into the graph on pages (`hnsw::insert`), under the
+//! update lock VACUUM waits on (`super::UPDATE_LOCK`).
+
+use super::{check_value, read_meta, LEVEL_SEED, UPDATE_LOCK};
+use crate::am;
+use crate::storage::BufferStore;
+use pagestore::Tid;
+use pgrx::pg_sys;
+
+am::aminsert!(insert);
+
+/// Inserts a non-null value of the indexed column.
+///
+/// # Safety
+/// `value` is a non-null datum of the indexed column, of the type the
+/// index stores (vector for f32, halfvec for binary16, ...).
+unsafe fn insert(index: pg_sys::Relation, value: pg_sys::Datum, tid: Tid) {
+    let store = BufferStore::with_prefetch(index);
+    let meta = read_meta(&store);
+    // SAFETY: per the contract. The update lock is a heavyweight lock: an
+    // ERROR before the unlock releases it with the (sub)transaction.
+    unsafe {
+        pg_sys::LockPage(index, UPDATE_LOCK, pg_sys::ShareLock as pg_sys::LOCKMODE);
+        am::with_vector(value, meta.storage, |v| {
+            check_value(v, meta.dims as usize, meta.storage);
+            if let Err(e) = hnsw::insert::insert(&store, v, tid, LEVEL_SEED) {
+                am::corrupted_index(index, e);
+            }
+        });
+        pg_sys::UnlockPage(index, UPDATE_LOCK, pg_sys::ShareLock as pg_sys::LOCKMODE);
+    }
+}

@@ -1,0 +1,118 @@
+//! The `hnsw` reloptions (`m`, `ef_construction`) and settings
+//! (`hnsw.ef_search`, `hnsw.iterative_scan`, `hnsw.max_scan_tuples`,
+//! `hnsw.scan_mem_multiplier`), as pgvector names and bounds them.
+
+use crate::am::{self, Setting};
+use pgrx::pg_sys;
+use std::ffi::c_int;
+
+pub const DEFAULT_M: i32 = 16;
+pub const MIN_M: i32 = 2;
+pub const MAX_M: i32 = 100;
+pub const DEFAULT_EF_CONSTRUCTION: i32 = 64;
+pub const MIN_EF_CONSTRUCTION: i32 = 4;
+pub const MAX_EF_CONSTRUCTION: i32 = 1000;
+
+pub static EF_SEARCH: Setting<c_int> = Setting::new(40);
+pub static ITERATIVE_SCAN: Setting<c_int> = Setting::new(ITERATIVE_OFF);
+pub static MAX_SCAN_TUPLES: Setting<c_int> = Setting::new(20000);
+pub static SCAN_MEM_MULTIPLIER: Setting<f64> = Setting::new(1.0);
+
+pub const ITERATIVE_OFF: c_int = 0;
+pub const ITERATIVE_RELAXED: c_int = 1;
+pub const ITERATIVE_STRICT: c_int = 2;
+
+static RELOPT_KIND: Setting<pg_sys::relopt_kind::Type> = Setting::new(0);
+
+/// The reloptions as `build_reloptions` lays them out.
+#[repr(C)]
+struct Options {
+    vl_len_: i32,
+    m: c_int,
+    ef_construction: c_int,
+}
+
+/// Registers reloptions and settings (from _PG_init).
+pub fn init() {
+    // SAFETY: _PG_init runs once per backend on its own thread.
+    unsafe {
+        let kind = pg_sys::add_reloption_kind();
+        *RELOPT_KIND.ptr() = kind;
+        am::int_reloption(
+            kind,
+            c"m",
+            c"Max number of connections",
+            (DEFAULT_M, MIN_M, MAX_M),
+        );
+        am::int_reloption(
+            kind,
+            c"ef_construction",
+            c"Size of the dynamic candidate list for construction",
+            (
+                DEFAULT_EF_CONSTRUCTION,
+                MIN_EF_CONSTRUCTION,
+                MAX_EF_CONSTRUCTION,
+            ),
+        );
+        am::define_int(
+            c"hnsw.ef_search",
+            c"Sets the size of the dynamic candidate list for search",
+            Some(c"Valid range is 1..1000."),
+            &EF_SEARCH,
+            (40, 1, 1000),
+        );
+        am::define_enum(
+            c"hnsw.iterative_scan",
+            c"Sets the mode for iterative scans",
+            &ITERATIVE_SCAN,
+            &[
+                (c"off", ITERATIVE_OFF),
+                (c"relaxed_order", ITERATIVE_RELAXED),
+                (c"strict_order", ITERATIVE_STRICT),
+            ],
+        );
+        am::define_int(
+            c"hnsw.max_scan_tuples",
+            c"Sets the max number of tuples to visit for iterative scans",
+            None,
+            &MAX_SCAN_TUPLES,
+            (20000, 1, i32::MAX),
+        );
+        am::define_real(
+            c"hnsw.scan_mem_multiplier",
+            c"Sets the multiple of work_mem to use for iterative scans",
+            &SCAN_MEM_MULTIPLIER,
+            (1.0, 1.0, 1000.0),
+        );
+        pg_sys::MarkGUCPrefixReserved(c"hnsw".as_ptr());
+    }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn amoptions(
+    reloptions: pg_sys::Datum,
+    validate: bool,
+) -> *mut pg_sys::bytea {
+    let fields = [
+        (c"m", std::mem::offset_of!(Options, m)),
+        (
+            c"ef_construction",
+            std::mem::offset_of!(Options, ef_construction),
+        ),
+    ];
+    // SAFETY: the fields describe Options.
+    unsafe { am::parse_int_reloptions::<Options>(reloptions, validate, RELOPT_KIND.get(), &fields) }
+}
+
+/// m and ef_construction of an index (defaults when not given).
+///
+/// # Safety
+/// `index` must be a valid, open hnsw index relation.
+pub(super) unsafe fn index_options(index: pg_sys::Relation) -> (usize, usize) {
+    // SAFETY: rd_options of an hnsw index is NULL or what amoptions built.
+    let opts = unsafe { ((*index).rd_options as *const Options).as_ref() };
+    let (m, ef) = opts.map_or((DEFAULT_M, DEFAULT_EF_CONSTRUCTION), |o| {
+        (o.m, o.ef_construction)
+    });
+    (m as usize, ef as usize)
+}
