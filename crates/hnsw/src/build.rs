@@ -7,15 +7,13 @@
 //! call into Postgres (interrupt checks, progress).
 
 use crate::aligned::Aligned;
-use crate::search::{search_layer, Candidate, Graph};
+use crate::search::{search_layer, search_levels, Candidate, Graph};
+use crate::select::{link_update, random_level, select_neighbors, trim, LinkList};
 use crate::{Metric, Storage, Visited};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, RwLock};
-
-/// Highest level a node can get; 16 levels with m = 2 hold billions of nodes.
-pub const MAX_LEVEL: usize = 15;
 
 #[derive(Default)]
 struct Node {
@@ -36,6 +34,39 @@ struct Node {
 struct LinkInfo {
     distance: f32,
     diverse: bool,
+}
+
+/// A node's list on one level, as the heuristics change it.
+struct NodeList<'a> {
+    ids: &'a mut Vec<u32>,
+    info: &'a mut Vec<LinkInfo>,
+}
+
+impl LinkList for NodeList<'_> {
+    type Id = u32;
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+    fn id(&self, i: usize) -> u32 {
+        self.ids[i]
+    }
+    fn distance(&self, i: usize) -> f32 {
+        self.info[i].distance
+    }
+    fn diverse(&self, i: usize) -> bool {
+        self.info[i].diverse
+    }
+    fn set(&mut self, i: usize, distance: f32, diverse: bool) {
+        self.info[i] = LinkInfo { distance, diverse };
+    }
+    fn push(&mut self, id: u32, distance: f32, diverse: bool) {
+        self.ids.push(id);
+        self.info.push(LinkInfo { distance, diverse });
+    }
+    fn swap_remove(&mut self, i: usize) {
+        self.ids.swap_remove(i);
+        self.info.swap_remove(i);
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -637,26 +668,17 @@ impl BuildGraph {
         visited: &mut Visited<u32>,
     ) {
         let query = self.vector(q);
-        let mut ep = vec![Candidate {
-            distance: self.distance(query, entry),
-            id: entry,
-        }];
-        for l in (level + 1..=top).rev() {
-            ep = search_layer(self, query, &ep, 1, l, visited);
-            visited.clear();
-        }
-        // Search every level first, then link: a duplicate found on level 0
-        // joins that node instead of entering the graph at all.
-        let mut found_per_level = Vec::new();
-        for l in (0..=level.min(top)).rev() {
-            let found = search_layer(self, query, &ep, self.params.ef_construction, l, visited);
-            visited.clear();
-            let found: Vec<_> = found.into_iter().filter(|c| c.id != q).collect();
-            if !found.is_empty() {
-                ep = found.clone();
-            }
-            found_per_level.push((l, found));
-        }
+        let ef = self.params.ef_construction;
+        let found_per_level = search_levels(
+            self,
+            query,
+            (entry, top),
+            level,
+            ef,
+            Some(q),
+            visited,
+            false,
+        );
         if let Some((0, level0)) = found_per_level.last() {
             if self.merge_duplicate(q, level0) {
                 return;
@@ -735,43 +757,22 @@ impl BuildGraph {
     /// the distance found while searching for q's neighbours.
     fn add_link(&self, n: u32, q: u32, level: usize, dq: f32) {
         let qv = self.vector(q);
-        let from_q = |k: u32| self.distance(qv, k);
+        let from_q = |k: u32| Ok::<_, std::convert::Infallible>(Some(self.distance(qv, k)));
         let mut guard = self.nodes[n as usize].lock().expect("node lock");
         let node = &mut *guard;
-        let (list, info) = (&mut node.links[level], &mut node.info[level]);
-        if list.contains(&q) {
+        let (ids, info) = (&mut node.links[level], &mut node.info[level]);
+        if ids.contains(&q) {
             return;
         }
-        let diverse = list
-            .iter()
-            .zip(info.iter())
-            .filter(|(_, i)| i.diverse && i.distance < dq)
-            .all(|(k, _)| from_q(*k) > dq);
-        if diverse {
-            for (k, i) in list.iter().zip(info.iter_mut()) {
-                if i.diverse && i.distance > dq && from_q(*k) <= i.distance {
-                    i.diverse = false;
-                }
-            }
-        }
-        list.push(q);
-        info.push(LinkInfo {
-            distance: dq,
-            diverse,
-        });
-        self.trim(list, info, level);
-        self.publish(n, level, list);
+        let mut list = NodeList { ids, info };
+        let max = self.max_links(level);
+        let Ok(_) = link_update(&mut list, q, dq, max, level, false, from_q);
+        self.publish(n, level, list.ids);
     }
 
-    /// Brings a list back within its bound: upper levels keep diverse links
-    /// only (the plain heuristic); level 0 evicts the farthest non-diverse
-    /// link first (the filled heuristic). Ties go to the farthest overall.
-    fn trim(&self, list: &mut Vec<u32>, info: &mut Vec<LinkInfo>, level: usize) {
-        while list.len() > self.max_links(level) {
-            let victim = trim_victim(level, info.len(), |i| info[i].diverse, |i| info[i].distance);
-            list.swap_remove(victim);
-            info.swap_remove(victim);
-        }
+    /// Brings a list back within its bound (`select::trim`).
+    fn trim(&self, ids: &mut Vec<u32>, info: &mut Vec<LinkInfo>, level: usize) {
+        trim(&mut NodeList { ids, info }, self.max_links(level), level);
     }
 
     /// Mirrors a level-0 list into `level0` (called with the node locked).
@@ -789,68 +790,6 @@ impl BuildGraph {
     fn select(&self, sorted: &[Candidate<u32>], max: usize, level: usize) -> (Vec<u32>, usize) {
         select_neighbors(sorted, max, level, |a, b| self.distance(self.vector(a), b))
     }
-}
-
-/// Which link an overfull list drops: on upper levels a non-diverse one
-/// (they keep diverse links only), else the farthest non-diverse link,
-/// else the farthest. `n` > 0 links, described by `diverse` and `distance`.
-pub(crate) fn trim_victim(
-    level: usize,
-    n: usize,
-    diverse: impl Fn(usize) -> bool,
-    distance: impl Fn(usize) -> f32,
-) -> usize {
-    if level > 0 {
-        if let Some(i) = (0..n).find(|i| !diverse(*i)) {
-            return i;
-        }
-    }
-    let farthest = |want: Option<bool>| {
-        (0..n)
-            .filter(|i| want.is_none_or(|d| diverse(*i) == d))
-            .max_by(|a, b| distance(*a).total_cmp(&distance(*b)))
-    };
-    farthest(Some(false))
-        .or_else(|| farthest(None))
-        .expect("a non-empty list")
-}
-
-/// The neighbour-selection heuristic: walk candidates (sorted nearest first)
-/// and keep one only if it is nearer to the base than to every node kept so
-/// far, which spreads links in all directions.
-///
-/// On level 0 the free slots are then filled with the nearest pruned
-/// candidates (as pgvector does): full lists raise recall on real embeddings
-/// from 0.947 to 0.961 at ef_search 40 (20k x 384,
-/// tests::real_embeddings_recall). Upper levels stay sparse: their long links
-/// lead a search into the right region, and filling evicts them.
-pub fn select_neighbors<Id: Copy + PartialEq + Ord>(
-    sorted: &[Candidate<Id>],
-    max: usize,
-    level: usize,
-    distance: impl Fn(Id, Id) -> f32,
-) -> (Vec<Id>, usize) {
-    let mut kept: Vec<Id> = Vec::with_capacity(max);
-    for c in sorted {
-        if kept.len() >= max {
-            break;
-        }
-        if kept.iter().all(|&k| distance(c.id, k) > c.distance) {
-            kept.push(c.id);
-        }
-    }
-    let diverse = kept.len();
-    if level == 0 {
-        for c in sorted {
-            if kept.len() >= max {
-                break;
-            }
-            if !kept.contains(&c.id) {
-                kept.push(c.id);
-            }
-        }
-    }
-    (kept, diverse)
 }
 
 impl Graph for BuildGraph {
@@ -929,17 +868,3 @@ const RECOMPUTE_BATCH: usize = 16384;
 /// How much of each vector a batch of distances prefetches up front; the
 /// hardware prefetcher streams the rest once a vector is being read.
 const PREFETCH_BYTES: usize = 2048;
-
-/// floor(-ln(U) / ln(m)) for a U drawn from (seed, id): levels are
-/// geometric with ratio 1/m, as the paper prescribes (mL = 1/ln m).
-pub fn random_level(seed: u64, id: u32, m: usize) -> usize {
-    let mut x = seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 31;
-    let u = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64; // (0, 1]
-    let level = (-u.ln() / (m as f64).ln()).floor() as usize;
-    level.min(MAX_LEVEL).min(crate::format::max_level(m))
-}

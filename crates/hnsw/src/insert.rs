@@ -15,14 +15,14 @@
 //! between writes leaves a valid index with fewer links, never a dangling one
 //! (the element exists before anything points to it).
 
-use crate::build::{random_level, select_neighbors, trim_victim};
 use crate::format::{
     element_mut, element_set_neighbors, element_tuple, free_class, init_index_page, links_bytes,
     neighbor_tuple, payload_slots, read_element, slots_for, Link, Meta,
 };
 use crate::page_graph::{read_links, write_slots_if_unchanged, PageGraph};
 use crate::reuse;
-use crate::search::{search_layer_counting, Candidate, Graph};
+use crate::search::{search_levels, Candidate, Graph};
+use crate::select::{link_update, random_level, select_neighbors, trim};
 use crate::Visited;
 use pagestore::{page, Corrupt, PageStore, Tid};
 use std::collections::HashMap;
@@ -240,8 +240,7 @@ fn insert_with<S: PageStore>(
     Ok(Inserted::Element(et))
 }
 
-/// Candidates found on each level, top level first.
-type FoundPerLevel = Vec<(usize, Vec<Candidate<Tid>>)>;
+type FoundPerLevel = crate::search::FoundPerLevel<Tid>;
 
 /// The neighbours of `q` found on each level it will have (top first), by
 /// a read-only search of the graph as it is now; `skip` (the element being
@@ -254,29 +253,10 @@ fn search_neighbors<S: PageStore>(
     visited: &mut Visited<Tid>,
 ) -> Result<FoundPerLevel, Corrupt> {
     let ef = graph.meta().ef_construction as usize;
-    graph.walk(|w| {
-        let mut found_per_level = Vec::new();
-        if let Some((entry, top)) = w.entry_point() {
-            let mut ep = vec![Candidate {
-                distance: w.distance(q, entry),
-                id: entry,
-            }];
-            visited.clear();
-            for l in (level + 1..=top).rev() {
-                ep = search_layer_counting(w, q, &ep, 1, l, visited, true);
-                visited.clear();
-            }
-            for l in (0..=level.min(top)).rev() {
-                let mut found = search_layer_counting(w, q, &ep, ef, l, visited, true);
-                visited.clear();
-                found.retain(|c| c.id != skip);
-                if !found.is_empty() {
-                    ep = found.clone();
-                }
-                found_per_level.push((l, found));
-            }
-        }
-        found_per_level
+    let skip = skip.is_valid().then_some(skip);
+    graph.walk(|w| match w.entry_point() {
+        Some(entry) => search_levels(w, q, entry, level, ef, skip, visited, true),
+        None => Vec::new(),
     })
 }
 
@@ -535,38 +515,14 @@ fn link_back<S: PageStore>(
             continue;
         }
         cache.prefetch(list.iter().filter(|l| l.diverse).map(|l| l.tid), graph);
-        let mut from_new = |t: Tid| -> Result<Option<f32>, Corrupt> {
+        let from_new = |t: Tid| -> Result<Option<f32>, Corrupt> {
             Ok(cache
                 .load(t, graph)?
                 .then(|| meta.metric.distance(cache.get(new), cache.get(t))))
         };
-        let mut diverse = true;
-        for l in list.iter().filter(|l| l.diverse && l.distance < dq) {
-            // a deleted link covers nothing
-            if from_new(l.tid)?.is_some_and(|d| d <= dq) {
-                diverse = false;
-                break;
-            }
-        }
-        if diverse {
-            for l in list.iter_mut().filter(|l| l.diverse && l.distance > dq) {
-                if from_new(l.tid)?.is_some_and(|d| d <= l.distance) {
-                    l.diverse = false;
-                }
-            }
-        }
-        // forced: new counts as diverse and nearest, so trimming evicts
-        // another link (the farthest non-diverse one if there is one)
-        list.push(Link {
-            tid: new,
-            distance: if force { f32::NEG_INFINITY } else { dq },
-            diverse: diverse || force,
-        });
-        trim(&mut list, current.len(), level);
-        let Some(kept) = list.iter_mut().find(|l| l.tid == new) else {
+        if !link_update(&mut list, new, dq, current.len(), level, force, from_new)? {
             return Ok(false);
-        };
-        kept.distance = dq;
+        }
         list.resize(current.len(), Link::EMPTY);
         let done =
             write_slots_if_unchanged(store, nt, m, level, &before, &links_bytes(level, &list))?;
@@ -604,16 +560,19 @@ fn upper_level_victim<S: PageStore>(
     }
     let mut order: Vec<usize> = (0..list.len()).collect();
     order.sort_by(|a, b| list[*a].distance.total_cmp(&list[*b].distance));
-    let mut kept: Vec<usize> = Vec::new();
-    for &i in order.iter().filter(|i| live[**i]) {
-        let v = cache.get(list[i].tid);
-        if kept
-            .iter()
-            .all(|&k| meta.metric.distance(v, cache.get(list[k].tid)) > list[i].distance)
-        {
-            kept.push(i);
-        }
-    }
+    // the selection heuristic over the live links, nearest first
+    let sorted: Vec<Candidate<usize>> = order
+        .iter()
+        .filter(|i| live[**i])
+        .map(|&i| Candidate {
+            distance: list[i].distance,
+            id: i,
+        })
+        .collect();
+    let (kept, _) = select_neighbors(&sorted, sorted.len(), 1, |a, b| {
+        meta.metric
+            .distance(cache.get(list[a].tid), cache.get(list[b].tid))
+    });
     let victim = order
         .iter()
         .rev()
@@ -642,14 +601,6 @@ pub(crate) fn link_back_existing<S: PageStore>(
         link_back(store, graph, meta, n, t, level, &mut cache, false)?;
     }
     Ok(())
-}
-
-/// Brings a list back to `max` links like the in-memory build's trim.
-fn trim(list: &mut Vec<Link>, max: usize, level: usize) {
-    while list.len() > max {
-        let victim = trim_victim(level, list.len(), |i| list[i].diverse, |i| list[i].distance);
-        list.swap_remove(victim);
-    }
 }
 
 /// Element vectors read for the heuristic, each read from its page once.

@@ -21,7 +21,7 @@
 //! returns k rows whenever k qualifying rows exist.
 
 use crate::format::{MAX_PAYLOADS, MIN_PAYLOAD_SLOTS};
-use crate::search::{search_layer, Candidate, Graph};
+use crate::search::{Candidate, Graph};
 use crate::Visited;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -83,15 +83,8 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
         let Some((entry, top)) = graph.entry_point() else {
             return;
         };
-        let mut ep = vec![Candidate {
-            distance: graph.distance(&self.query, entry),
-            id: entry,
-        }];
         let mut upper = Visited::default();
-        for level in (1..=top).rev() {
-            ep = search_layer(graph, &self.query, &ep, 1, level, &mut upper);
-            upper.clear();
-        }
+        let ep = crate::search::descend(graph, &self.query, entry, top, 0, &mut upper, false);
         let ids: Vec<Id> = ep.iter().map(|c| c.id).collect();
         let (mut distances, mut deleted) = (Vec::new(), Vec::new());
         graph.distances_flagged(&self.query, &ids, &mut distances, &mut deleted);

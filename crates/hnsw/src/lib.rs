@@ -18,14 +18,16 @@ pub mod page_graph;
 pub mod reach;
 mod reuse;
 mod search;
+pub mod select;
 pub mod vacuum;
 mod visited;
 pub mod write;
 
-pub use build::{select_neighbors, BuildGraph, BuildParams};
+pub use build::{BuildGraph, BuildParams};
 pub use distance::{Metric, Storage};
 pub use format::MAX_PAYLOADS;
 pub use search::{search, search_layer, search_layer_counting, Candidate, Graph};
+pub use select::select_neighbors;
 pub use visited::{IdHasher, Visited};
 
 #[cfg(test)]

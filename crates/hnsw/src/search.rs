@@ -201,13 +201,64 @@ pub fn search_level_counting<G: Graph>(
         return Vec::new();
     };
     let mut visited = Visited::default();
+    let ep = descend(graph, query, entry, top, level, &mut visited, skip_deleted);
+    search_layer_counting(graph, query, &ep, ef, level, &mut visited, skip_deleted)
+}
+
+/// The greedy descent (width 1) from `entry`, on level `top`, through the
+/// levels above `level`: the entry points for a search of `level`.
+/// `visited` is left clear.
+pub fn descend<G: Graph>(
+    graph: &G,
+    query: &[f32],
+    entry: G::Id,
+    top: usize,
+    level: usize,
+    visited: &mut Visited<G::Id>,
+    skip_deleted: bool,
+) -> Vec<Candidate<G::Id>> {
     let mut ep = vec![Candidate {
         distance: graph.distance(query, entry),
         id: entry,
     }];
+    visited.clear();
     for l in (level + 1..=top).rev() {
-        ep = search_layer_counting(graph, query, &ep, 1, l, &mut visited, skip_deleted);
+        ep = search_layer_counting(graph, query, &ep, 1, l, visited, skip_deleted);
         visited.clear();
     }
-    search_layer_counting(graph, query, &ep, ef, level, &mut visited, skip_deleted)
+    ep
+}
+
+/// Candidates found on each level, top level first.
+pub type FoundPerLevel<Id> = Vec<(usize, Vec<Candidate<Id>>)>;
+
+/// What a new node of `level` links to (the build's and the insert's
+/// search): the descent from `entry` (a node and its level, the graph's
+/// entry point), then on `level` and each
+/// level below it the `ef` nearest nodes but `skip` (the node itself, when
+/// it is in the graph already), each level searched from the one above's
+/// results.
+#[allow(clippy::too_many_arguments)]
+pub fn search_levels<G: Graph>(
+    graph: &G,
+    query: &[f32],
+    (entry, top): (G::Id, usize),
+    level: usize,
+    ef: usize,
+    skip: Option<G::Id>,
+    visited: &mut Visited<G::Id>,
+    skip_deleted: bool,
+) -> FoundPerLevel<G::Id> {
+    let mut found_per_level = Vec::new();
+    let mut ep = descend(graph, query, entry, top, level, visited, skip_deleted);
+    for l in (0..=level.min(top)).rev() {
+        let mut found = search_layer_counting(graph, query, &ep, ef, l, visited, skip_deleted);
+        visited.clear();
+        found.retain(|c| Some(c.id) != skip);
+        if !found.is_empty() {
+            ep = found.clone();
+        }
+        found_per_level.push((l, found));
+    }
+    found_per_level
 }

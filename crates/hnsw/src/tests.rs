@@ -1,5 +1,5 @@
-use super::build::random_level;
 use super::*;
+use crate::select::random_level;
 use std::collections::{HashSet, VecDeque};
 
 struct Rng(u64);
@@ -308,7 +308,7 @@ fn cosine_skips_zero_vectors_and_normalises() {
 fn levels_are_geometric_and_capped() {
     let m = 16;
     let n = 200_000u32;
-    let mut counts = [0usize; build::MAX_LEVEL + 1];
+    let mut counts = [0usize; crate::select::MAX_LEVEL + 1];
     for id in 0..n {
         counts[random_level(7, id, m)] += 1;
     }
@@ -324,7 +324,7 @@ fn levels_are_geometric_and_capped() {
         random_level(7, 1, m),
         "deterministic"
     );
-    assert!(counts[build::MAX_LEVEL] < 2);
+    assert!(counts[crate::select::MAX_LEVEL] < 2);
 }
 
 /// Parallel builds differ run to run (which inserts overlap), and many
@@ -1700,7 +1700,7 @@ fn neighbour_tuples_of_the_highest_level_fit_a_page() {
             "m {m}: the cap is the highest that fits"
         );
         for id in 0..2000 {
-            assert!(crate::build::random_level(9, id, m) <= max_level(m));
+            assert!(crate::select::random_level(9, id, m) <= max_level(m));
         }
     }
 }

@@ -19,12 +19,12 @@
 //! metapage's hints point at the first page holding one.
 //! Pass 5 links back any element no search can reach (`reach`).
 
-use crate::build::select_neighbors;
 use crate::format::{
     element_mut, links_bytes, page_elements, read_element, Link, Meta, FLAG_DELETED, FREE_CLASSES,
 };
 use crate::page_graph::{read_slots, write_slots_if_unchanged, PageGraph};
 use crate::search::{search_level_counting, Candidate};
+use crate::select::select_neighbors;
 use pagestore::{Corrupt, PageStore, Tid};
 use std::collections::{HashMap, HashSet};
 
