@@ -6,8 +6,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap cluster_stop EXIT
 setup_all
 
-log "unit tests: crates/distance, crates/vecfmt, crates/pagestore, crates/hnsw, crates/ivf"
-(cd "$ROOT" && cargo test -q --release -p distance -p vecfmt -p pagestore -p hnsw -p ivf)
+log "unit tests: crates/distance, crates/vecfmt, crates/pagestore, crates/hnsw, crates/ivf, crates/testkit"
+(cd "$ROOT" && cargo test -q --release -p distance -p vecfmt -p pagestore -p hnsw -p ivf -p testkit)
 
 log "pg_regress: tests/pg_regress"
 if ! run_regress vector_ext_regress vector_ext "$ROOT/target/regress"; then

@@ -1,21 +1,10 @@
 use super::*;
 
-/// xorshift64*: deterministic, dependency-free test data.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [-1, 1).
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    fn small_int(&mut self) -> f32 {
-        (self.next() % 17) as f32 - 8.0
-    }
+use testkit::Rng;
+
+/// An integer in -8..=8, as f32 (sums of them are exact).
+fn small_int(rng: &mut Rng) -> f32 {
+    rng.below(17) as f32 - 8.0
 }
 
 fn lengths() -> Vec<usize> {
@@ -61,10 +50,10 @@ fn scalar_is_always_available_and_last() {
 /// agree with the oracle bit for bit; a skipped or repeated element shows.
 #[test]
 fn exact_on_small_integers_every_length() {
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     for n in lengths() {
-        let a: Vec<f32> = (0..n).map(|_| rng.small_int()).collect();
-        let b: Vec<f32> = (0..n).map(|_| rng.small_int()).collect();
+        let a: Vec<f32> = (0..n).map(|_| small_int(&mut rng)).collect();
+        let b: Vec<f32> = (0..n).map(|_| small_int(&mut rng)).collect();
         let (ha, hb) = (to_f16(&a), to_f16(&b));
         for k in available() {
             let ctx = format!("{} n={n}", k.name);
@@ -113,11 +102,11 @@ fn close(got: f32, want: f64, scale: f64, n: usize) -> bool {
 
 #[test]
 fn simd_matches_oracle_on_random_and_extreme_magnitudes() {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     for scale in [1.0f32, 1e-18, 1e-3, 1e3, 1e15] {
         for n in lengths() {
-            let a: Vec<f32> = (0..n).map(|_| rng.unit() * scale).collect();
-            let b: Vec<f32> = (0..n).map(|_| rng.unit() * scale).collect();
+            let a: Vec<f32> = (0..n).map(|_| rng.signed() * scale).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.signed() * scale).collect();
             let s2 = (scale as f64).powi(2) * n as f64;
             let s1 = scale as f64 * n as f64;
             for k in available() {
@@ -164,9 +153,9 @@ fn cosine_distance_semantics() {
 
 #[test]
 fn norm_f64_matches_oracle() {
-    let mut rng = Rng(3);
+    let mut rng = Rng::new(3);
     for n in lengths() {
-        let a: Vec<f32> = (0..n).map(|_| rng.unit()).collect();
+        let a: Vec<f32> = (0..n).map(|_| rng.signed()).collect();
         let want = oracle_dot(&a, &a).sqrt();
         assert!(
             (scalar::norm_f64(&a) - want).abs() <= 1e-12 * want.max(1.0),
@@ -184,7 +173,7 @@ fn mismatched_lengths_panic() {
 
 #[test]
 fn dot_block_matches_oracle_for_every_tile_edge() {
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     // rows on both sides around the tile sizes (3 and 4), lengths around
     // the lane counts (8 and 16) and a real one
     for dim in [1usize, 7, 8, 9, 15, 16, 17, 33, 384] {
@@ -198,8 +187,8 @@ fn dot_block_matches_oracle_for_every_tile_edge() {
             (8, 13),
             (13, 8),
         ] {
-            let a: Vec<f32> = (0..n * dim).map(|_| rng.unit()).collect();
-            let b: Vec<f32> = (0..m * dim).map(|_| rng.unit()).collect();
+            let a: Vec<f32> = (0..n * dim).map(|_| rng.signed()).collect();
+            let b: Vec<f32> = (0..m * dim).map(|_| rng.signed()).collect();
             for k in available() {
                 let mut out = vec![f32::NAN; n * m];
                 (k.dot_block)(&a, &b, dim, &mut out);
@@ -238,10 +227,10 @@ fn oracle_bits(a: &[u8], b: &[u8]) -> (u64, u64, u64, u64) {
 
 #[test]
 fn bit_kernels_match_a_bit_by_bit_oracle() {
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     for len in (0..40).chain([63, 64, 65, 127, 128, 129, 1000, 8000]) {
-        let a: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-        let b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let a: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        let b: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         let (diff, ab, aa, bb) = oracle_bits(&a, &b);
         for k in available() {
             assert_eq!((k.hamming)(&a, &b), diff, "{} len {len}", k.name);
@@ -268,10 +257,10 @@ fn bit_kernels_match_a_bit_by_bit_oracle() {
 
 #[test]
 fn mixed_f32_f16_kernels_match_oracle_every_length() {
-    let mut rng = Rng(13);
+    let mut rng = Rng::new(13);
     for n in lengths() {
-        let a: Vec<f32> = (0..n).map(|_| rng.unit() * 3.0).collect();
-        let b16 = to_f16(&(0..n).map(|_| rng.unit() * 3.0).collect::<Vec<f32>>());
+        let a: Vec<f32> = (0..n).map(|_| rng.signed() * 3.0).collect();
+        let b16 = to_f16(&(0..n).map(|_| rng.signed() * 3.0).collect::<Vec<f32>>());
         let b: Vec<f32> = b16.iter().map(|x| x.to_f32()).collect();
         let scale = 9.0 * n as f64;
         for k in available() {
@@ -294,10 +283,10 @@ fn mixed_f32_f16_kernels_match_oracle_every_length() {
 
 #[test]
 fn stored_forms_round_trip_and_give_the_same_distances() {
-    let mut rng = Rng(17);
+    let mut rng = Rng::new(17);
     for n in [1usize, 7, 16, 33, 384] {
-        let q: Vec<f32> = (0..n).map(|_| rng.unit()).collect();
-        let mut v: Vec<f32> = (0..n).map(|_| rng.unit() * 2.0).collect();
+        let q: Vec<f32> = (0..n).map(|_| rng.signed()).collect();
+        let mut v: Vec<f32> = (0..n).map(|_| rng.signed() * 2.0).collect();
         for storage in [Storage::F32, Storage::F16] {
             storage.round(&mut v);
             let mut bytes = Vec::new();
@@ -332,7 +321,7 @@ fn stored_forms_round_trip_and_give_the_same_distances() {
 #[test]
 fn sparse_kernels_match_dense_on_small_integers() {
     use crate::sparse::{self, Sparse};
-    let mut rng = Rng(77);
+    let mut rng = Rng::new(77);
     let dim = 300;
     // density from empty to full, so merges end on either side
     let vectors: Vec<(Vec<u32>, Vec<f32>)> = [0u64, 1, 2, 5, 30, 100]
@@ -343,8 +332,8 @@ fn sparse_kernels_match_dense_on_small_integers() {
                 let mut idx = Vec::new();
                 let mut val = Vec::new();
                 for i in 0..dim {
-                    let x = rng.small_int();
-                    if rng.next() % 100 < pct && x != 0.0 {
+                    let x = small_int(&mut rng);
+                    if rng.next_u64() % 100 < pct && x != 0.0 {
                         idx.push(i as u32);
                         val.push(x);
                     }

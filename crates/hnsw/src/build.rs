@@ -317,14 +317,11 @@ impl BuildGraph {
     /// distance is off by about 2^-12 relative, and a level search reads
     /// half the bytes: the build is memory-bound (a 384-d vector is 24
     /// cache lines, a search reads about a thousand of them at random).
-    /// Every link's distance is recomputed exactly once linked (0.16 s for
-    /// 100k nodes), so what the pages keep is as without. Measured on the
-    /// first 100k rows of ds-a (384-d, cosine, 2 threads, `build_time`
-    /// example, alternating): linking 8.4-9.0 s on f32, 6.6-8.0 s on the
-    /// copy; recall@10 equal to within 0.001 (`a_half_copy_links_as_well_as_f32`).
-    /// In the extension, CREATE INDEX on 100k rows 9.2-10.6 s before, 7.7-8.6 s
-    /// with the copy and cache-line aligned vectors (pgvector 17.8-19.4 s).
-    /// Off by default: it needs the memory.
+    /// Every link's distance is recomputed exactly once linked, so what the
+    /// pages keep is as without. Linking gets faster at the same recall
+    /// (`a_half_copy_links_as_well_as_f32`; the times are in bench/README.md,
+    /// "Measurements behind design choices"). Off by default: it needs the
+    /// memory.
     pub fn use_half_copy(&mut self, on: bool) {
         self.half_copy = on;
     }
@@ -451,8 +448,8 @@ impl BuildGraph {
     /// hosts at most one repair link, in place of a free slot or of a
     /// non-diverse link whose target keeps another incoming link, never of
     /// a diverse one. Evicting links from reachable nodes flooded the lists
-    /// of inner-product hubs and cost up to half the recall (10,000 uniform
-    /// 3-d rows: recall@10 0.66 at ef 40 with the repair, 0.96 without).
+    /// of inner-product hubs and cost up to half the recall (bench/README.md,
+    /// "Measurements behind design choices").
     /// A last pass lifts that bound for the nodes no other host took. What
     /// stays unreachable (no host had room) is left to VACUUM and to
     /// iterative scans' sweep.

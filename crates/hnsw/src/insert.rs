@@ -64,8 +64,8 @@ pub fn insert<S: PageStore>(
 /// Memory an insert needs, kept by the thread between inserts. Allocating
 /// and freeing it per insert (hundreds of KB of vectors) lets malloc hand
 /// it back to the kernel each time, and the next insert page-faults it all
-/// in again: that halved insert throughput (measured: 150 minor faults per
-/// insert, 460 vs 1150 inserts/s).
+/// in again, which halved insert throughput (bench/README.md, "Measurements
+/// behind design choices").
 #[derive(Default)]
 struct Scratch {
     visited: Visited<Tid>,

@@ -78,8 +78,7 @@ pub fn repair_reachability<S: PageStore>(
     // An element reachable before the repair hosts one repair link at most
     // (as in the build): evicting links from those flooded the lists of
     // inner-product hubs with orphans and cost a sixth of the recall
-    // (20,000 rows of 64-d, norms 1 to 7: recall@10 0.774 before a VACUUM,
-    // 0.643 after). The orphans left hang off orphans relinked before them
+    // (bench/README.md, "Measurements behind design choices"). The orphans left hang off orphans relinked before them
     // that share a neighbour with them (under inner product most orphans
     // link to the same few long vectors, whose lists have no room).
     let natural = reachable.clone();

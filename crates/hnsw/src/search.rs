@@ -92,10 +92,9 @@ pub fn search_layer<G: Graph>(
 /// search this way: while a VACUUM runs, the elements it flagged stay in the
 /// graph until their links are repaired, and under heavy churn they filled
 /// much of an insert's window, leaving it fewer live candidates to choose
-/// neighbours from. Measured by `tests::reuse::churn_soak` (two writers and
-/// VACUUM in a loop, 120,000 writes, 1000 queries, two seeds): recall@10
-/// at ef_search 100 0.044 and 0.047 below a rebuild's before, 0.023 and
-/// 0.018 with this.
+/// neighbours from: this halved the recall a churned index loses against a
+/// rebuild (`tests::reuse::churn_soak`; bench/README.md, "Measurements
+/// behind design choices").
 pub fn search_layer_counting<G: Graph>(
     graph: &G,
     query: &[f32],

@@ -258,8 +258,8 @@ fn repair_level<S: PageStore>(
         // neighbours alone let lists drift after heavy churn); the deleted
         // elements it passes through do not count towards its width (it
         // searched twice as wide instead). Losing fewer, the 2-hop
-        // neighbours do (the search per element made VACUUM after deleting
-        // 10% take 1.8x pgvector's time).
+        // neighbours do: a search per element made VACUUM several times
+        // slower (bench/README.md, "Measurements behind design choices").
         let had = current.iter().filter(|n| n.is_valid()).count();
         let search_ef = if 4 * gone.len() >= had {
             meta.ef_construction as usize
@@ -307,8 +307,7 @@ fn repair_level<S: PageStore>(
         if write_slots_if_unchanged(store, info.neighbors, m, l, &before, &links_bytes(l, &kept))? {
             // the new neighbours link back, as they would to an insert:
             // without it, elements that lost their in-links to deleted ones
-            // get fewer and fewer ways in (measured: recall 0.970 vs 1.000
-            // fresh after ten rounds of churn)
+            // get fewer and fewer ways in (`churn_keeps_recall_near_a_fresh_build`)
             let added: Vec<Link> = kept
                 .iter()
                 .filter(|k| k.tid.is_valid() && !current.contains(&k.tid))

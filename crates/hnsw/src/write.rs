@@ -171,11 +171,11 @@ fn plan_pages(g: &BuildGraph, order: &[u32]) -> Result<Plan, String> {
 /// the elements of upper levels (bigger neighbour tuples) spread evenly
 /// among the others, and grouped before them. Which packs tighter depends
 /// on the sizes: 384-d f32 elements with m = 16 fit four a page, and two or
-/// three upper-level ones on a page left no room for a fourth (with 10-byte
-/// upper slots: 25,037 pages grouped, 25,012 spread; with 6-byte slots
-/// 25,001 spread, as pgvector's); 384-d binary16 ones fit seven a page only
-/// when none is on an upper level, so spread they spoil most pages (15,606
-/// pages spread, 14,436 grouped).
+/// three upper-level ones on a page leave no room for a fourth, so spread
+/// packs them tighter; 384-d binary16 ones fit seven a page only when none
+/// is on an upper level, so spread they spoil most pages and grouped packs
+/// tighter (page counts in bench/README.md, "Measurements behind design
+/// choices").
 pub(crate) fn placement_orders(g: &BuildGraph) -> (Vec<u32>, Vec<u32>) {
     let linked = (0..g.len() as u32).filter(|id| g.is_linked_node(*id));
     let (upper, level0): (Vec<u32>, Vec<u32>) = linked.partition(|id| g.level(*id) > 0);

@@ -283,21 +283,14 @@ fn error_codes_and_text() {
 #[test]
 fn parser_survives_random_bytes() {
     let alphabet = b"[]0123456789.,eE+-xXpP naifINF\t()";
-    let mut state: u64 = 0x9E3779B97F4A7C15;
+    let mut rng = testkit::Rng::new(0x9E37_79B9_7F4A_7C15);
     let mut v = Vec::new();
     for _ in 0..200_000 {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let len = (state % 24) as usize;
+        let len = rng.below(24);
         let mut s = Vec::with_capacity(len + 1);
         s.push(b'[');
-        let mut x = state;
         for _ in 0..len {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            s.push(alphabet[(x >> 33) as usize % alphabet.len()]);
+            s.push(alphabet[rng.below(alphabet.len())]);
         }
         let _ = parse_dense("vector", &s, -1, &mut v);
         let _ = decode_dense_f32("vector", &s, -1);

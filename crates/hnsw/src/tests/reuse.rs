@@ -72,7 +72,7 @@ fn vacuumed_space_is_reused_and_the_index_stops_growing() {
     let queries = clustered_from(50, 16, 8, 91, 92);
     let store = paged_index(&data[..2000], Metric::L2, 8, 5).1;
     let mut live: HashSet<usize> = (0..2000).collect();
-    let mut rng = Rng(17);
+    let mut rng = Rng::new(17);
     let mut next = 2000;
     let mut sizes = Vec::new();
     for _ in 0..6 {
@@ -97,7 +97,10 @@ fn vacuumed_space_is_reused_and_the_index_stops_growing() {
         eprintln!("appended by level {appended:?}, free left by level {free_left:?}");
         let mut sorted: Vec<usize> = live.iter().copied().collect();
         sorted.sort();
-        let dead: HashSet<usize> = sorted.into_iter().filter(|_| rng.next() % 3 == 0).collect();
+        let dead: HashSet<usize> = sorted
+            .into_iter()
+            .filter(|_| rng.next_u64() % 3 == 0)
+            .collect();
         let s = bulk_delete(&store, |t| dead.contains(&row_of(t)), || {}).unwrap();
         live.retain(|i| !dead.contains(i));
         // every element deleted is freed (none is left half-repaired)
@@ -114,7 +117,7 @@ fn vacuumed_space_is_reused_and_the_index_stops_growing() {
     for w in sizes.windows(2).skip(1) {
         assert!(w[1] <= w[0] + 3, "{sizes:?}");
     }
-    super::page_insert::check_link_distances(&store);
+    super::insert::check_link_distances(&store);
     let mut rows: Vec<usize> = live.iter().copied().collect();
     rows.sort();
     let survivors: Vec<Vec<f32>> = rows.iter().map(|i| data[*i].clone()).collect();
@@ -346,12 +349,12 @@ fn concurrent_inserts_and_vacuums_reusing_space_agree_with_the_table() {
             })
             .collect();
         s.spawn(|| {
-            let mut rng = Rng(5);
+            let mut rng = Rng::new(5);
             while !done.load(SeqCst) {
                 let rows = inserted.lock().unwrap().clone();
                 let d = {
                     let mut d = dead.lock().unwrap();
-                    d.extend(rows.into_iter().filter(|_| rng.next() % 4 == 0));
+                    d.extend(rows.into_iter().filter(|_| rng.next_u64() % 4 == 0));
                     d.clone()
                 };
                 let wait = || drop(update_lock.write().unwrap());
@@ -745,14 +748,15 @@ fn churn_soak() {
                         let (update_lock, written, seq, extra, baton_writer) =
                             (&update_lock, &written, &seq, &extra, &baton_writer);
                         s.spawn(move || {
-                            let mut rng = Rng(seed * 1000 + w + 1);
+                            let mut rng = Rng::new(seed * 1000 + w + 1);
                             let mut gauss = || {
                                 // sum of uniforms: near enough to normal noise
-                                let u: f64 =
-                                    (0..4).map(|_| (rng.next() % 1_000_000) as f64 / 1e6).sum();
+                                let u: f64 = (0..4)
+                                    .map(|_| (rng.next_u64() % 1_000_000) as f64 / 1e6)
+                                    .sum();
                                 (u - 2.0) * 0.01 * 3f64.sqrt()
                             };
-                            let mut rng2 = Rng(seed * 7919 + w + 1);
+                            let mut rng2 = Rng::new(seed * 7919 + w + 1);
                             // sync: batches of writes while the VACUUM thread
                             // waits for inserts (deleted elements flagged,
                             // links not yet repaired)
@@ -772,10 +776,10 @@ fn churn_soak() {
                                 if n >= ops {
                                     break;
                                 }
-                                let op = rng2.next() % 10;
+                                let op = rng2.next_u64() % 10;
                                 // CHURN_MIX: inserts, updates out of 10 (the rest deletes)
                                 let (ins, upd) = mix;
-                                let src = &extra[(rng2.next() % extra.len() as u64) as usize];
+                                let src = &extra[(rng2.next_u64() % extra.len() as u64) as usize];
                                 let v: Vec<f32> = src.iter().map(|x| x + gauss() as f32).collect();
                                 let target = {
                                     let t = table.lock().unwrap();
@@ -783,7 +787,7 @@ fn churn_soak() {
                                     if n == 0 {
                                         None
                                     } else {
-                                        let k = (rng2.next() % n as u64) as usize;
+                                        let k = (rng2.next_u64() % n as u64) as usize;
                                         t.iter().nth(k).map(|(s, r)| (*s, *r))
                                     }
                                 };
