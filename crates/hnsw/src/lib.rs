@@ -1,10 +1,19 @@
 //! HNSW graph algorithms, independent of Postgres.
 //!
 //! `search` works on any `Graph` (the in-memory build graph here, pages of an
-//! index later), so the code that answers queries is the code the tests check
-//! against brute force. `BuildGraph` builds a graph in memory with rayon
-//! threads doing pure computation only; the caller's thread gets control
-//! between batches (to check for interrupts and report progress).
+//! index through `page_graph::PageGraph::walk`), so the code that answers
+//! queries is the code the tests check against brute force. `BuildGraph`
+//! builds a graph in memory with rayon threads doing pure computation only;
+//! the caller's thread gets control between batches (to check for
+//! interrupts and report progress).
+//!
+//! Layout: `format` owns every page and tuple layout (no byte offset of a
+//! tuple outside it); `select` the heuristics every writer shares (level
+//! draw, neighbour selection, link update with the diverse flag, trim);
+//! `search` the greedy searches and the descent; `build` and `write` the
+//! in-memory build and its writing onto pages; `page_graph` reads pages as
+//! a graph; `insert`, `vacuum` (with `reuse` and `reach`) and `check` work
+//! on pages through `pagestore::PageStore`.
 
 #![forbid(unsafe_code)]
 

@@ -1,221 +1,192 @@
+-- ivfflat on vector columns: what each operator class returns, probes and
+-- iterative scans, maintenance, options, settings, errors.
 SET enable_seqscan = off;
 
--- L2
+-- With one list every row is in the probed list: each operator class
+-- returns all indexed rows nearest first. Four rows go in before the
+-- build, one after; NULL is never indexed, under cosine neither is the
+-- zero vector. No two rows lie at the same distance.
+CREATE TABLE pts (id int PRIMARY KEY, v vector(3));
+INSERT INTO pts VALUES (1, '[3,1,0]'), (2, '[0,0,0]'), (3, '[1,1,4]'), (4, NULL), (5, '[-2,1,1]');
 
-CREATE TABLE t (val vector(3));
-INSERT INTO t (val) VALUES ('[0,0,0]'), ('[1,2,3]'), ('[1,1,1]'), (NULL);
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (lists = 1);
+CREATE INDEX pts_v ON pts USING ivfflat (v vector_l2_ops) WITH (lists = 1);
+INSERT INTO pts VALUES (6, '[2,2,2]');
+EXPLAIN (COSTS OFF) SELECT id FROM pts ORDER BY v <-> '[0,1,3]';
+SELECT id, round((v <-> '[0,1,3]')::numeric, 4) AS l2 FROM pts ORDER BY v <-> '[0,1,3]';
+SELECT count(*) FROM (SELECT id FROM pts ORDER BY v <-> (SELECT NULL::vector)) s;
+SELECT id FROM pts ORDER BY v <-> '[1,2,3,4]';
+DROP INDEX pts_v;
 
-INSERT INTO t (val) VALUES ('[1,2,4]');
+CREATE INDEX pts_v ON pts USING ivfflat (v vector_ip_ops) WITH (lists = 1);
+INSERT INTO pts VALUES (7, '[1,0,6]');
+SELECT id, v <#> '[0,1,2]' AS negative_ip FROM pts ORDER BY v <#> '[0,1,2]';
+SELECT count(*) FROM (SELECT id FROM pts ORDER BY v <#> (SELECT NULL::vector)) s;
+DROP INDEX pts_v;
 
-EXPLAIN (COSTS OFF) SELECT * FROM t ORDER BY val <-> '[3,3,3]';
-SELECT * FROM t ORDER BY val <-> '[3,3,3]';
-SELECT COUNT(*) FROM (SELECT * FROM t ORDER BY val <-> (SELECT NULL::vector)) t2;
-SELECT COUNT(*) FROM t;
+CREATE INDEX pts_v ON pts USING ivfflat (v vector_cosine_ops) WITH (lists = 1);
+INSERT INTO pts VALUES (8, '[5,2,0]');
+SELECT id, round((v <=> '[0,1,1]')::numeric, 4) AS cosine FROM pts ORDER BY v <=> '[0,1,1]';
+SELECT count(*) FROM (SELECT id FROM pts ORDER BY v <=> '[0,0,0]') s;
+SELECT count(*) FROM (SELECT id FROM pts ORDER BY v <=> (SELECT NULL::vector)) s;
 
--- a query of other dimensions is an error, as with a sequential scan
-SELECT * FROM t ORDER BY val <-> '[3,3]';
+TRUNCATE pts;
+SELECT id FROM pts ORDER BY v <=> '[0,1,1]';
+DROP TABLE pts;
 
-TRUNCATE t;
-SELECT * FROM t ORDER BY val <-> '[3,3,3]';
-
-DROP TABLE t;
-
--- inner product
-
-CREATE TABLE t (val vector(3));
-INSERT INTO t (val) VALUES ('[0,0,0]'), ('[1,2,3]'), ('[1,1,1]'), (NULL);
-CREATE INDEX ON t USING ivfflat (val vector_ip_ops) WITH (lists = 1);
-
-INSERT INTO t (val) VALUES ('[1,2,4]');
-
-SELECT * FROM t ORDER BY val <#> '[3,3,3]';
-SELECT COUNT(*) FROM (SELECT * FROM t ORDER BY val <#> (SELECT NULL::vector)) t2;
-
-DROP TABLE t;
-
--- cosine: zero vectors are not indexed
-
-CREATE TABLE t (val vector(3));
-INSERT INTO t (val) VALUES ('[0,0,0]'), ('[1,2,3]'), ('[1,1,1]'), (NULL);
-CREATE INDEX ON t USING ivfflat (val vector_cosine_ops) WITH (lists = 1);
-
-INSERT INTO t (val) VALUES ('[1,2,4]');
-
-SELECT * FROM t ORDER BY val <=> '[3,3,3]';
-SELECT COUNT(*) FROM (SELECT * FROM t ORDER BY val <=> '[0,0,0]') t2;
-SELECT COUNT(*) FROM (SELECT * FROM t ORDER BY val <=> (SELECT NULL::vector)) t2;
-
-DROP TABLE t;
-
--- little data: more lists than rows
-
-CREATE TABLE t (val vector(3));
-INSERT INTO t (val) VALUES ('[0,0,0]'), ('[1,2,3]'), ('[1,1,1]'), (NULL);
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (lists = 5);
-SET ivfflat.probes = 5;
-SELECT * FROM t ORDER BY val <-> '[3,3,3]';
+-- More lists than rows: some lists stay empty, every row is still found
+-- when all lists are probed.
+CREATE TABLE sparse_lists (id int, v vector(2));
+INSERT INTO sparse_lists VALUES (1, '[1,0]'), (2, '[0,1]'), (3, NULL);
+CREATE INDEX ON sparse_lists USING ivfflat (v vector_l2_ops) WITH (lists = 6);
+SET ivfflat.probes = 6;
+SELECT id FROM sparse_lists ORDER BY v <-> '[1,1]';
 RESET ivfflat.probes;
-DROP TABLE t;
+DROP TABLE sparse_lists;
 
--- the default opclass is L2; the index serves only its operator in ORDER BY
-
-CREATE TABLE t (id int, val vector(3));
-INSERT INTO t SELECT i, ARRAY[i / 100.0, sin(i), cos(i)] FROM generate_series(1, 1000) i;
-CREATE INDEX t_l2 ON t USING ivfflat (val) WITH (lists = 10);
-ANALYZE t;
-EXPLAIN (COSTS OFF) SELECT id FROM t ORDER BY val <-> '[1,0,1]' LIMIT 5;
-EXPLAIN (COSTS OFF) SELECT id FROM t ORDER BY val <=> '[1,0,1]' LIMIT 5;
-EXPLAIN (COSTS OFF) SELECT id FROM t WHERE val = '[3,3,3]';
-EXPLAIN (COSTS OFF) SELECT id FROM t ORDER BY val <-> '[1,0,1]' DESC LIMIT 5;
-SET ivfflat.probes = 10;
-SELECT id FROM t ORDER BY val <-> '[1,0,1]' LIMIT 5;
-SELECT id FROM t WHERE id % 2 = 0 ORDER BY val <-> '[1,0,1]' LIMIT 3;
+-- The default operator class is L2. The index serves ORDER BY its own
+-- operator ascending, nothing else. One probe scans the nearest list only,
+-- still nearest first; equal vectors all come back; scans are counted.
+CREATE TABLE spiral (id int, v vector(3));
+INSERT INTO spiral SELECT i, ARRAY[cos(i / 9.0), sin(i / 9.0), i / 400.0] FROM generate_series(1, 1200) i;
+CREATE INDEX spiral_v ON spiral USING ivfflat (v) WITH (lists = 12);
+ANALYZE spiral;
+EXPLAIN (COSTS OFF) SELECT id FROM spiral ORDER BY v <-> '[0,1,1]' LIMIT 4;
+EXPLAIN (COSTS OFF) SELECT id FROM spiral ORDER BY v <+> '[0,1,1]' LIMIT 4;
+EXPLAIN (COSTS OFF) SELECT id FROM spiral ORDER BY v <-> '[0,1,1]' DESC LIMIT 4;
+EXPLAIN (COSTS OFF) SELECT id FROM spiral WHERE v = '[1,0,0]';
+SET ivfflat.probes = 12;
+SELECT id FROM spiral ORDER BY v <-> '[0,1,1]' LIMIT 4;
+SELECT id FROM spiral WHERE id % 3 = 0 ORDER BY v <-> '[0,1,1]' LIMIT 4;
 RESET ivfflat.probes;
--- one probe: the nearest list only, still nearest first
-SELECT bool_and(d >= prev) FROM (
-  SELECT d, lag(d, 1, 0::float8) OVER () AS prev FROM (
-    SELECT val <-> '[1,0,1]' AS d FROM t ORDER BY val <-> '[1,0,1]') s) s2;
-SELECT count(*) < 1000 FROM (SELECT id FROM t ORDER BY val <-> '[1,0,1]') s;
--- duplicates: many rows with one vector all come back
-INSERT INTO t SELECT 2000 + i, '[50,1,1]' FROM generate_series(1, 25) i;
-SELECT count(*) FROM (SELECT id FROM t ORDER BY val <-> '[50,1,1]' LIMIT 25) s WHERE id > 2000;
--- stats count index scans
+SELECT bool_and(d >= before) AS never_nearer FROM (
+  SELECT d, lag(d, 1, 0::float8) OVER () AS before FROM (
+    SELECT v <-> '[0,1,1]' AS d FROM spiral ORDER BY v <-> '[0,1,1]') s) s2;
+SELECT count(*) < 1200 AS one_list FROM (SELECT id FROM spiral ORDER BY v <-> '[0,1,1]') s;
+INSERT INTO spiral SELECT 5000 + i, '[7,7,7]' FROM generate_series(1, 30) i;
+SELECT count(*) AS copies FROM (SELECT id FROM spiral ORDER BY v <-> '[7,7,7]' LIMIT 30) s WHERE id > 5000;
 SELECT pg_stat_force_next_flush();
-SELECT idx_scan > 0 AS scanned FROM pg_stat_user_indexes WHERE indexrelname = 't_l2';
-DROP TABLE t;
+SELECT idx_scan > 0 AS counted FROM pg_stat_user_indexes WHERE indexrelname = 'spiral_v';
+DROP TABLE spiral;
 
--- iterative scans: filtered queries return every qualifying row
-
-CREATE TABLE t (id int, cat int, val vector(2));
-INSERT INTO t SELECT i, i % 100, ARRAY[cos(i), sin(i)] FROM generate_series(1, 5000) i;
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (lists = 50);
--- one probe: only the rows of the nearest list (how many depends on the clustering)
-SELECT count(*) < 10 FROM (SELECT id FROM t WHERE cat = 7 ORDER BY val <-> '[1,0]' LIMIT 10) s;
+-- Iterative scans: a filter keeping 1 row in 50 finds few rows in one
+-- probe; relaxed_order goes on probing until LIMIT is met, up to
+-- ivfflat.max_probes (ivfflat.probes wins when it is larger).
+CREATE TABLE ring (id int, tag int, v vector(2));
+INSERT INTO ring SELECT i, i % 50, ARRAY[cos(i * 0.37), sin(i * 0.37)] FROM generate_series(1, 4000) i;
+CREATE INDEX ON ring USING ivfflat (v vector_l2_ops) WITH (lists = 40);
+SELECT count(*) < 8 AS few FROM (SELECT id FROM ring WHERE tag = 3 ORDER BY v <-> '[0,1]' LIMIT 8) s;
 SET ivfflat.iterative_scan = relaxed_order;
-SELECT count(*) FROM (SELECT id FROM t WHERE cat = 7 ORDER BY val <-> '[1,0]' LIMIT 10) s;
-SELECT count(*) FROM (SELECT id FROM t WHERE cat = 7 ORDER BY val <-> '[1,0]' LIMIT 100) s;
--- max_probes bounds the scan; below probes, probes wins
-SET ivfflat.max_probes = 2;
-SELECT count(*) < 10 FROM (SELECT id FROM t WHERE cat = 7 ORDER BY val <-> '[1,0]' LIMIT 10) s;
-SET ivfflat.probes = 50;
-SELECT count(*) FROM (SELECT id FROM t WHERE cat = 7 ORDER BY val <-> '[1,0]' LIMIT 100) s;
+SELECT count(*) FROM (SELECT id FROM ring WHERE tag = 3 ORDER BY v <-> '[0,1]' LIMIT 8) s;
+SELECT count(*) FROM (SELECT id FROM ring WHERE tag = 3 ORDER BY v <-> '[0,1]' LIMIT 80) s;
+SET ivfflat.max_probes = 1;
+SELECT count(*) < 8 AS few FROM (SELECT id FROM ring WHERE tag = 3 ORDER BY v <-> '[0,1]' LIMIT 8) s;
+SET ivfflat.probes = 40;
+SELECT count(*) FROM (SELECT id FROM ring WHERE tag = 3 ORDER BY v <-> '[0,1]' LIMIT 80) s;
 RESET ivfflat.probes;
 RESET ivfflat.max_probes;
 RESET ivfflat.iterative_scan;
-DROP TABLE t;
+DROP TABLE ring;
 
--- unlogged
+-- Unlogged tables get an unlogged index.
+CREATE UNLOGGED TABLE scratch (id int, v vector(3));
+INSERT INTO scratch VALUES (1, '[1,1,1]'), (2, '[2,2,2]'), (3, NULL);
+CREATE INDEX scratch_v ON scratch USING ivfflat (v vector_l2_ops) WITH (lists = 1);
+SELECT id FROM scratch ORDER BY v <-> '[2,2,3]';
+SELECT relpersistence FROM pg_class WHERE relname = 'scratch_v';
+DROP TABLE scratch;
 
-CREATE UNLOGGED TABLE t (val vector(3));
-INSERT INTO t (val) VALUES ('[0,0,0]'), ('[1,2,3]'), ('[1,1,1]'), (NULL);
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (lists = 1);
-
-SELECT * FROM t ORDER BY val <-> '[3,3,3]';
-
-DROP TABLE t;
-
--- concurrently, reindex, vacuum
-
-CREATE TABLE t (id int, val vector(3));
-INSERT INTO t SELECT i, ARRAY[i / 100.0, sin(i), cos(i)] FROM generate_series(1, 300) i;
-CREATE INDEX CONCURRENTLY t_idx ON t USING ivfflat (val vector_l2_ops) WITH (lists = 3);
-SET ivfflat.probes = 3;
-SELECT id FROM t ORDER BY val <-> '[1,0,1]' LIMIT 3;
-REINDEX INDEX t_idx;
-SELECT id FROM t ORDER BY val <-> '[1,0,1]' LIMIT 3;
-REINDEX INDEX CONCURRENTLY t_idx;
-SELECT id FROM t ORDER BY val <-> '[1,0,1]' LIMIT 3;
-DELETE FROM t WHERE id IN (99, 100);
-VACUUM t;
-SELECT id FROM t ORDER BY val <-> '[1,0,1]' LIMIT 3;
-DELETE FROM t WHERE id <= 280;
-VACUUM t;
-SELECT id FROM t ORDER BY val <-> '[1,0,1]' LIMIT 20;
-INSERT INTO t VALUES (1, '[1,0,1]');
-SELECT id FROM t ORDER BY val <-> '[1,0,1]' LIMIT 1;
-DELETE FROM t;
-VACUUM t;
-SELECT id FROM t ORDER BY val <-> '[1,0,1]' LIMIT 1;
-INSERT INTO t VALUES (2, '[2,2,2]');
-SELECT id FROM t ORDER BY val <-> '[1,0,1]' LIMIT 1;
+-- Maintenance: CREATE INDEX CONCURRENTLY, REINDEX (also concurrently),
+-- VACUUM after deletes of a few rows, of most, of all; inserts afterwards.
+CREATE TABLE helix (id int, v vector(3));
+INSERT INTO helix SELECT i, ARRAY[cos(i / 5.0), sin(i / 5.0), i / 50.0] FROM generate_series(1, 400) i;
+CREATE INDEX CONCURRENTLY helix_v ON helix USING ivfflat (v vector_l2_ops) WITH (lists = 4);
+SET ivfflat.probes = 4;
+SELECT id FROM helix ORDER BY v <-> '[1,0,4]' LIMIT 3;
+REINDEX INDEX helix_v;
+SELECT id FROM helix ORDER BY v <-> '[1,0,4]' LIMIT 3;
+REINDEX INDEX CONCURRENTLY helix_v;
+SELECT id FROM helix ORDER BY v <-> '[1,0,4]' LIMIT 3;
+DELETE FROM helix WHERE id IN (188, 201);
+VACUUM helix;
+SELECT id FROM helix ORDER BY v <-> '[1,0,4]' LIMIT 3;
+DELETE FROM helix WHERE id < 390;
+VACUUM helix;
+SELECT id FROM helix ORDER BY v <-> '[1,0,4]';
+INSERT INTO helix VALUES (1000, '[1,0,4]');
+SELECT id FROM helix ORDER BY v <-> '[1,0,4]' LIMIT 1;
+DELETE FROM helix;
+VACUUM helix;
+SELECT id FROM helix ORDER BY v <-> '[1,0,4]';
+INSERT INTO helix VALUES (1001, '[0,0,0]');
+SELECT id FROM helix ORDER BY v <-> '[1,0,4]';
 RESET ivfflat.probes;
-DROP TABLE t;
+DROP TABLE helix;
 
--- lists that outgrow maintenance_work_mem while building are written out
--- early, and the sample must fit in it
-
-CREATE TABLE t (id int, val vector(64));
-INSERT INTO t SELECT i, array_fill(sin(i)::real, ARRAY[32]) || array_fill(cos(i)::real, ARRAY[32]) FROM generate_series(1, 3000) i;
+-- A build whose lists outgrow maintenance_work_mem writes them out early;
+-- every row still finds itself. The k-means sample must fit in it.
+CREATE TABLE wide (id int, v vector(48));
+INSERT INTO wide SELECT i, array_fill(cos(i)::real, ARRAY[24]) || array_fill(sin(i * 2)::real, ARRAY[24]) FROM generate_series(1, 2500) i;
 SET maintenance_work_mem = '1MB';
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (lists = 20);
-SET ivfflat.probes = 20;
--- every row is its own nearest neighbour through the index
-SELECT count(*) FROM t WHERE id = (SELECT t2.id FROM t t2 ORDER BY t2.val <-> t.val LIMIT 1);
+CREATE INDEX ON wide USING ivfflat (v vector_l2_ops) WITH (lists = 16);
+SET ivfflat.probes = 16;
+SELECT count(*) AS rows, count(*) FILTER (WHERE id = (SELECT o.id FROM wide o ORDER BY o.v <-> w.v LIMIT 1)) AS found_themselves FROM wide w;
 RESET ivfflat.probes;
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (lists = 1000);
+CREATE INDEX ON wide USING ivfflat (v vector_l2_ops) WITH (lists = 20000);
 RESET maintenance_work_mem;
-DROP TABLE t;
+DROP TABLE wide;
 
--- options
+-- The reloption lists (1..32768).
+CREATE TABLE opts (v vector(3));
+CREATE INDEX opts_zero ON opts USING ivfflat (v vector_l2_ops) WITH (lists = 0);
+CREATE INDEX opts_over ON opts USING ivfflat (v vector_l2_ops) WITH (lists = 32769);
+CREATE INDEX opts_least ON opts USING ivfflat (v vector_l2_ops) WITH (lists = 1);
+CREATE INDEX opts_most ON opts USING ivfflat (v vector_l2_ops) WITH (lists = 32768);
+CREATE INDEX opts_m ON opts USING ivfflat (v vector_l2_ops) WITH (m = 8);
+CREATE INDEX opts_text ON opts USING ivfflat (v vector_l2_ops) WITH (lists = 'several');
+SELECT relname, reloptions FROM pg_class WHERE relname LIKE 'opts_%' ORDER BY relname;
+DROP TABLE opts;
 
-CREATE TABLE t (val vector(3));
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (lists = 0);
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (lists = 32769);
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (lists = 1);
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (lists = 32768);
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (m = 16);
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (lists = 'x');
-SELECT relname, reloptions FROM pg_class WHERE relname LIKE 't_val_idx%' ORDER BY relname;
-DROP TABLE t;
-
+-- Settings and their bounds.
 SHOW ivfflat.probes;
 SET ivfflat.probes = 0;
 SET ivfflat.probes = 32769;
 SET ivfflat.probes = 32768;
+SHOW ivfflat.probes;
 RESET ivfflat.probes;
-
 SHOW ivfflat.iterative_scan;
 SET ivfflat.iterative_scan = strict_order;
-
 SHOW ivfflat.max_probes;
 SET ivfflat.max_probes = 0;
-SET ivfflat.max_probes = 32769;
+SET ivfflat.max_probes = 40000;
+SET ivfflat.not_a_setting = on;
 
-SET ivfflat.no_such_setting = 1;
+-- Errors: a type ivfflat has no class for, L1 (no ivfflat class), two
+-- columns, a column without dimensions; cosine and inner product need
+-- more than one dimension (L2 does not).
+CREATE TABLE bad (v vector(3), n int, u vector);
+CREATE INDEX ON bad USING ivfflat (n int4_ops);
+CREATE INDEX ON bad USING ivfflat (v vector_l1_ops);
+CREATE INDEX ON bad USING ivfflat (v vector_l2_ops, v vector_ip_ops);
+CREATE INDEX ON bad USING ivfflat (u vector_l2_ops);
+DROP TABLE bad;
+CREATE TABLE one_dim (v vector(1));
+CREATE INDEX ON one_dim USING ivfflat (v vector_cosine_ops);
+CREATE INDEX ON one_dim USING ivfflat (v vector_ip_ops);
+CREATE INDEX ON one_dim USING ivfflat (v vector_l2_ops);
+DROP TABLE one_dim;
 
--- operator classes and errors
-
-CREATE TABLE t (val vector(3), n int);
-CREATE INDEX ON t USING ivfflat (n int4_ops);
-CREATE INDEX ON t USING ivfflat (val vector_l1_ops);
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops, val vector_ip_ops);
-DROP TABLE t;
-
-CREATE TABLE t (val vector);
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops);
-DROP TABLE t;
-
-CREATE TABLE t (val vector(1));
-CREATE INDEX ON t USING ivfflat (val vector_cosine_ops);
-CREATE INDEX ON t USING ivfflat (val vector_ip_ops);
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops);
-DROP TABLE t;
-
--- dimensions: pgvector's 2000 and up to what fits on a page
-
-CREATE TABLE t (val vector(2000));
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (lists = 1);
-DROP TABLE t;
-
-CREATE TABLE t (val vector(2036));
-INSERT INTO t SELECT array_fill(i::real, ARRAY[2036]) FROM generate_series(1, 5) i;
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops) WITH (lists = 2);
+-- Dimensions: pgvector's 2000, and up to 2036 (what one page holds); more
+-- is refused with the limit in the message.
+CREATE TABLE big (v vector(2000));
+CREATE INDEX ON big USING ivfflat (v vector_l2_ops) WITH (lists = 1);
+DROP TABLE big;
+CREATE TABLE big (v vector(2036));
+INSERT INTO big SELECT array_fill(i::real, ARRAY[2036]) FROM generate_series(1, 4) i;
+CREATE INDEX ON big USING ivfflat (v vector_l2_ops) WITH (lists = 2);
 SET ivfflat.probes = 2;
-SELECT subvector(val, 2035, 2) FROM t ORDER BY val <-> array_fill(2.2::real, ARRAY[2036])::vector LIMIT 2;
+SELECT subvector(v, 1, 3) FROM big ORDER BY v <-> array_fill(3.1::real, ARRAY[2036])::vector LIMIT 2;
 RESET ivfflat.probes;
-DROP TABLE t;
-
-CREATE TABLE t (val vector(2037));
-CREATE INDEX ON t USING ivfflat (val vector_l2_ops);
-DROP TABLE t;
+DROP TABLE big;
+CREATE TABLE big (v vector(2037));
+CREATE INDEX ON big USING ivfflat (v vector_l2_ops);
+DROP TABLE big;
