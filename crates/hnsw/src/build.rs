@@ -8,7 +8,7 @@
 
 use crate::aligned::Aligned;
 use crate::search::{search_layer, search_levels, Candidate, Graph};
-use crate::select::{link_update, random_level, select_neighbors, trim, LinkList};
+use crate::select::{link_update, random_level, same_vector, select_neighbors, trim, LinkList};
 use crate::{Metric, Storage, Visited};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -730,7 +730,9 @@ impl BuildGraph {
         // The distance search computed for an identical vector.
         let self_distance = self.distance(v, q);
         for c in candidates.iter().filter(|c| c.distance == self_distance) {
-            if self.vector(c.id) != v {
+            // by bytes: bit strings ride in f32 words, and a NaN pattern
+            // never equals itself as a float
+            if !same_vector(self.vector(c.id), v) {
                 continue;
             }
             let mut target = self.nodes[c.id as usize].lock().expect("node lock");

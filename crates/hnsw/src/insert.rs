@@ -22,7 +22,7 @@ use crate::format::{
 use crate::page_graph::{read_links, write_slots_if_unchanged, PageGraph};
 use crate::reuse;
 use crate::search::{search_levels, Candidate, Graph};
-use crate::select::{link_update, random_level, select_neighbors, trim};
+use crate::select::{link_update, random_level, same_vector, select_neighbors, trim};
 use crate::Visited;
 use pagestore::{page, Corrupt, PageStore, Tid};
 use std::collections::HashMap;
@@ -124,7 +124,7 @@ fn insert_with<S: PageStore>(
         let mut stored = Vec::new();
         for c in level0.iter().filter(|c| c.distance == self_distance) {
             let e = graph.element(c.id)?;
-            if e.deleted || e.vector != q {
+            if e.deleted || !same_vector(&e.vector, &q) {
                 continue;
             }
             if stored.is_empty() {

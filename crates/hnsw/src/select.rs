@@ -65,6 +65,14 @@ pub fn select_neighbors<Id: Copy + PartialEq + Ord>(
     (kept, diverse)
 }
 
+/// Whether two vectors are the same, so that one element holds both rows:
+/// by their bytes as stored, whatever the words mean (bit strings ride in
+/// f32 words, and a NaN pattern never equals itself as a float), as
+/// pgvector compares datums.
+pub fn same_vector(a: &[f32], b: &[f32]) -> bool {
+    bytemuck::cast_slice::<f32, u8>(a) == bytemuck::cast_slice::<f32, u8>(b)
+}
+
 /// A neighbour list as the heuristics change it: per link its target, its
 /// distance from the list's owner and whether it is diverse.
 pub trait LinkList {

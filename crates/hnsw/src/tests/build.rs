@@ -410,3 +410,37 @@ fn inner_product_builds_reach_every_row_without_losing_recall() {
         assert!(built >= 0.9, "{name}: {built}");
     }
 }
+
+/// Identical vectors share elements by their bytes, not by float equality:
+/// bit strings ride in f32 words, and a word whose bits form a NaN never
+/// equals itself as a float. Copies of such a string join one element (in
+/// the build and on pages) as copies of any other value do.
+#[test]
+fn identical_bit_strings_share_elements_whatever_their_bits() {
+    let mut rng = Rng::new(31);
+    let mut data: Vec<Vec<f32>> = (0..300)
+        .map(|_| {
+            (0..4)
+                .map(|_| f32::from_bits(rng.next_u64() as u32))
+                .collect()
+        })
+        .collect();
+    // all four words NaN patterns
+    let copy = vec![
+        f32::from_bits(0xFFFF_FFFF),
+        f32::from_bits(0x7FC0_0001),
+        f32::from_bits(0xFF80_0001),
+        f32::from_bits(0x7F80_1234),
+    ];
+    data.extend(std::iter::repeat_n(copy.clone(), 19));
+    let (g, store) = paged_index_stored(&data, Metric::Hamming, 8, 1, Storage::Bits);
+    let nodes = (300..319u32).filter(|id| g.is_linked_node(*id)).count();
+    let slots = g.payload_slots(300);
+    assert_eq!(nodes, 19usize.div_ceil(slots), "19 copies, {slots} a node");
+    // and an insert of one more copy joins the element with room
+    let found = crate::insert::insert(&store, &copy, heap_tid(999), 1).unwrap();
+    assert!(
+        matches!(found, crate::insert::Inserted::Duplicate(_)),
+        "{found:?}"
+    );
+}

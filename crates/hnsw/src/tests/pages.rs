@@ -347,13 +347,8 @@ fn copies_of_a_vector_come_out_together_at_a_narrow_search() {
 fn bit_strings_search_by_hamming_and_jaccard_on_pages() {
     use crate::page_graph::PageGraph;
     // 256-bit strings in 8 words, clustered around 8 random centres
-    let mut rng = 0x1234_5678_9abc_def0u64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = Rng::new(0x1234_5678_9abc_def0);
+    let mut next = || rng.next_u64();
     let centres: Vec<Vec<u32>> = (0..8)
         .map(|_| (0..8).map(|_| next() as u32).collect())
         .collect();
