@@ -659,12 +659,14 @@ pub(crate) fn level_range(m: usize, level: usize) -> std::ops::Range<usize> {
 
 /// Encodes one level's block of slots (upper levels: the TIDs only).
 pub(crate) fn links_bytes(level: usize, links: &[Link]) -> Vec<u8> {
-    let tids: Vec<TidLe> = links.iter().map(|l| l.tid.into()).collect();
     let mut b = Vec::with_capacity(slot_bytes(level) * links.len());
-    b.extend_from_slice(bytemuck::cast_slice(&tids));
+    for l in links {
+        b.extend_from_slice(bytemuck::bytes_of(&TidLe::new(l.tid)));
+    }
     if level == 0 {
-        let keys: Vec<U32> = links.iter().map(Link::key).collect();
-        b.extend_from_slice(bytemuck::cast_slice(&keys));
+        for l in links {
+            b.extend_from_slice(bytemuck::bytes_of(&l.key()));
+        }
     }
     b
 }

@@ -219,6 +219,20 @@ fn two_threads() -> rayon::ThreadPool {
         .unwrap()
 }
 
+/// An empty L2 graph of `dims` dimensions, m = 4 (the edge-case tests').
+fn small_graph(dims: usize) -> BuildGraph {
+    BuildGraph::new(
+        BuildParams {
+            m: 4,
+            ef_construction: 8,
+            metric: Metric::L2,
+            seed: 0,
+            storage: Storage::F32,
+        },
+        dims,
+    )
+}
+
 /// Fake heap TIDs for the page tests: row i lives at (i / 100 + 1, i % 100 + 1).
 fn heap_tid(i: usize) -> pagestore::Tid {
     pagestore::Tid {

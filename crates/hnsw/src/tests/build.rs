@@ -126,16 +126,7 @@ fn duplicates_are_all_found() {
 
 #[test]
 fn tiny_and_empty_graphs() {
-    let g = BuildGraph::new(
-        BuildParams {
-            m: 4,
-            ef_construction: 8,
-            metric: Metric::L2,
-            seed: 0,
-            storage: Storage::F32,
-        },
-        2,
-    );
+    let g = small_graph(2);
     assert!(search(&g, &[0.0, 0.0], 5, 10).is_empty());
     let g = build(&pool(), &[vec![1.0, 1.0]], Metric::L2, 4, 8);
     let found = search(&g, &[0.0, 0.0], 5, 10);

@@ -156,16 +156,7 @@ fn search_on_pages_equals_search_in_memory() {
 
 #[test]
 fn empty_graph_and_dimension_limit() {
-    let g = BuildGraph::new(
-        BuildParams {
-            m: 4,
-            ef_construction: 8,
-            metric: Metric::L2,
-            seed: 0,
-            storage: Storage::F32,
-        },
-        3,
-    );
+    let g = small_graph(3);
     let store = MemStore::new();
     write_graph(&g, &store).unwrap();
     let pg = PageGraph::open(&store).unwrap();
@@ -175,16 +166,7 @@ fn empty_graph_and_dimension_limit() {
         "at least pgvector's indexable 2000 dimensions: {}",
         max_dims()
     );
-    let big = BuildGraph::new(
-        BuildParams {
-            m: 4,
-            ef_construction: 8,
-            metric: Metric::L2,
-            seed: 0,
-            storage: Storage::F32,
-        },
-        max_dims() + 1,
-    );
+    let big = small_graph(max_dims() + 1);
     assert!(write_graph(&big, &MemStore::new())
         .unwrap_err()
         .contains("do not fit"));
