@@ -7,11 +7,13 @@
 //! call into Postgres (interrupt checks, progress).
 
 use crate::aligned::Aligned;
+use crate::repair::{repair, repair_slot, Offer, Proposal, Repairable, Slot};
 use crate::search::{search_layer, search_levels, Candidate, Graph};
-use crate::select::{link_update, random_level, same_vector, select_neighbors, trim, LinkList};
+use crate::select::{
+    link_update, merge_duplicate, random_level, same_vector, select_neighbors, trim, LinkList,
+};
 use crate::{Metric, Storage, Visited};
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, RwLock};
 
@@ -438,148 +440,14 @@ impl BuildGraph {
         seen
     }
 
-    /// Pruning can leave a node with no incoming link; such a node can
-    /// never be found. Each pass links every such node in, preferring hosts
-    /// whose lists no search used before the repair: nodes the repair
-    /// linked earlier that share a neighbour with it (under inner product
-    /// most lost nodes sit inside the data's hull and link to the same few
-    /// long vectors: they hang off each other). A node reachable before the
-    /// repair (its own neighbours first, then the nearest a search finds)
-    /// hosts at most one repair link, in place of a free slot or of a
-    /// non-diverse link whose target keeps another incoming link, never of
-    /// a diverse one. Evicting links from reachable nodes flooded the lists
-    /// of inner-product hubs and cost up to half the recall (bench/README.md,
-    /// "Measurements behind design choices").
-    /// A last pass lifts that bound for the nodes no other host took. What
-    /// stays unreachable (no host had room) is left to VACUUM and to
-    /// iterative scans' sweep.
+    /// Links in every node no search can reach, level by level
+    /// (`repair::repair`).
     fn repair_reachability(&mut self) {
         let Some((_, top)) = self.entry_point() else {
             return;
         };
         for level in 0..=top {
-            // reachable before the repair; each hosts one repair link at most
-            let natural = self.reachable(level);
-            let mut gateway_used = vec![0u32; self.len()];
-            // per node, the lost nodes linking to it that the repair has
-            // linked in (the latest few are tried as hosts)
-            let mut linked_in: HashMap<u32, Vec<u32>> = HashMap::new();
-            // passes until one links nothing more, then a last one in which
-            // those nodes may host more (reachable rather than not)
-            let mut capped = true;
-            for _pass in 0..REPAIR_PASSES {
-                let mut seen = self.reachable(level);
-                let lost: Vec<u32> = (0..self.len() as u32)
-                    .filter(|&id| {
-                        !seen[id as usize] && self.level(id) >= level && self.is_linked_node(id)
-                    })
-                    .collect();
-                if lost.is_empty() {
-                    break;
-                }
-                let mut in_degree = vec![0u32; self.len()];
-                // Only links from reachable nodes keep a node reachable.
-                for id in 0..self.len() as u32 {
-                    if self.level(id) >= level && seen[id as usize] {
-                        for n in self.links(id, level) {
-                            in_degree[n as usize] += 1;
-                        }
-                    }
-                }
-                let mut progress = false;
-                // every node lost at the start gets a link of its own, also
-                // when one linked before it reaches it: a region cut off
-                // together is entered by many links, not one (a filtered
-                // search into such a region found 0.78 of its rows instead
-                // of 0.85 through single entries)
-                for &id in &lost {
-                    let v = self.vector(id);
-                    let own = self.links(id, level);
-                    let near = |hosts: &mut dyn Iterator<Item = u32>| {
-                        let mut c: Vec<Candidate<u32>> = hosts
-                            .map(|n| Candidate {
-                                distance: self.distance(v, n),
-                                id: n,
-                            })
-                            .collect();
-                        c.sort();
-                        c.dedup_by_key(|c| c.id);
-                        c
-                    };
-                    // a node reachable before the repair: GATEWAY_LINKS links
-                    // at most, until the last pass
-                    let mut gateway = |h: u32, g: &Self, in_degree: &mut [u32]| {
-                        let full = capped && gateway_used[h as usize] >= GATEWAY_LINKS;
-                        if h == id || !natural[h as usize] || full {
-                            return false;
-                        }
-                        let took = g.try_link(h, id, level, in_degree);
-                        gateway_used[h as usize] += took as u32;
-                        took
-                    };
-                    // its own reachable neighbours, nearest first, then the
-                    // nearest reachable nodes a search finds: each such link
-                    // is another way into a region cut off on this level
-                    let mut linked = near(&mut own.iter().copied())
-                        .iter()
-                        .any(|h| gateway(h.id, self, &mut in_degree));
-                    if !linked {
-                        let searched =
-                            self.nearest_reachable(v, level, self.params.ef_construction);
-                        linked = searched.iter().any(|h| gateway(h.id, self, &mut in_degree));
-                    }
-                    // then nodes the repair linked before it, its own
-                    // neighbours or ones sharing a neighbour with it
-                    if !linked {
-                        let repaired = near(
-                            &mut own
-                                .iter()
-                                .chain(own.iter().flat_map(|n| {
-                                    let l = linked_in.get(n).map_or(&[][..], |l| &l[..]);
-                                    // all of them in the last pass
-                                    let few = if capped { SIBLING_HOSTS } else { l.len() };
-                                    &l[l.len().saturating_sub(few)..]
-                                }))
-                                .copied()
-                                .filter(|n| *n != id && seen[*n as usize] && !natural[*n as usize]),
-                        );
-                        linked = repaired
-                            .iter()
-                            .any(|h| self.try_link(h.id, id, level, &mut in_degree));
-                    }
-                    if linked {
-                        progress = true;
-                        self.mark_reached(id, level, &mut seen, &mut in_degree);
-                        for n in own {
-                            linked_in.entry(n).or_default().push(id);
-                        }
-                    }
-                }
-                if !progress {
-                    if !capped {
-                        break;
-                    }
-                    capped = false;
-                }
-            }
-        }
-    }
-
-    /// Marks `from` (just linked in) and what its links reach reachable,
-    /// counting their links as incoming links that keep nodes reachable.
-    fn mark_reached(&self, from: u32, level: usize, seen: &mut [bool], in_degree: &mut [u32]) {
-        seen[from as usize] = true;
-        let mut stack = vec![from];
-        let mut links = Vec::new();
-        while let Some(n) = stack.pop() {
-            self.neighbors(n, level, &mut links);
-            for &m in &links {
-                in_degree[m as usize] += 1;
-                if !seen[m as usize] {
-                    seen[m as usize] = true;
-                    stack.push(m);
-                }
-            }
+            let Ok(_) = repair(&mut LevelRepair { graph: self, level });
         }
     }
 
@@ -597,45 +465,6 @@ impl BuildGraph {
         search_layer(self, query, &ep, ef, level, &mut Visited::default())
     }
 
-    /// Puts `q` into `n`'s list: in a free slot, or in place of the farthest
-    /// non-diverse entry that has another incoming link. False when neither
-    /// exists.
-    fn try_link(&self, n: u32, q: u32, level: usize, in_degree: &mut [u32]) -> bool {
-        let base = self.vector(n);
-        let mut guard = self.nodes[n as usize].lock().expect("node lock");
-        let node = &mut *guard;
-        let (list, info) = (&mut node.links[level], &mut node.info[level]);
-        if list.contains(&q) {
-            return true;
-        }
-        // A repair link is what keeps q reachable: mark it diverse so later
-        // link-backs evict other entries first.
-        let link = LinkInfo {
-            distance: self.distance(base, q),
-            diverse: true,
-        };
-        if list.len() < self.max_links(level) {
-            list.push(q);
-            info.push(link);
-            in_degree[q as usize] += 1;
-            self.publish(n, level, list);
-            return true;
-        }
-        let victim = (0..list.len())
-            .filter(|i| !info[*i].diverse && in_degree[list[*i] as usize] > 1)
-            .max_by(|a, b| {
-                let da = self.distance(base, list[*a]);
-                let db = self.distance(base, list[*b]);
-                da.total_cmp(&db)
-            });
-        let Some(victim) = victim else { return false };
-        in_degree[list[victim] as usize] -= 1;
-        list[victim] = q;
-        info[victim] = link;
-        in_degree[q as usize] += 1;
-        self.publish(n, level, list);
-        true
-    }
     fn insert(&self, q: u32) {
         let level = self.level(q);
         let Some((entry, top)) = *self.entry.read().expect("entry lock") else {
@@ -724,29 +553,26 @@ impl BuildGraph {
     }
 
     /// Moves q's payload into a node holding the same vector, if one with
-    /// room is among `candidates` (only those at q's distance to itself can be).
+    /// room is among `candidates` (`select::merge_duplicate`).
     fn merge_duplicate(&self, q: u32, candidates: &[Candidate<u32>]) -> bool {
         let v = self.vector(q);
-        // The distance search computed for an identical vector.
-        let self_distance = self.distance(v, q);
-        for c in candidates.iter().filter(|c| c.distance == self_distance) {
-            // by bytes: bit strings ride in f32 words, and a NaN pattern
-            // never equals itself as a float
-            if !same_vector(self.vector(c.id), v) {
-                continue;
+        let take = |id: u32| {
+            if !same_vector(self.vector(id), v) {
+                return Ok(false);
             }
-            let mut target = self.nodes[c.id as usize].lock().expect("node lock");
-            if target.merged || target.payloads.len() >= self.payload_slots(c.id) {
-                continue;
+            let mut target = self.nodes[id as usize].lock().expect("node lock");
+            if target.merged || target.payloads.len() >= self.payload_slots(id) {
+                return Ok(false);
             }
             // Holding two locks cannot deadlock: q is not linked yet, so no
             // other thread can reach q to merge into it.
             let mut node = self.nodes[q as usize].lock().expect("node lock");
             target.payloads.append(&mut node.payloads);
             node.merged = true;
-            return true;
-        }
-        false
+            Ok::<_, std::convert::Infallible>(true)
+        };
+        let Ok(merged) = merge_duplicate(candidates, self.distance(v, q), take);
+        merged.is_some()
     }
 
     /// Adds `q` (at distance `dq` from `n`) to `n`'s list on `level`.
@@ -847,23 +673,99 @@ thread_local! {
 /// 2^-17 of the largest one.
 const HALF_COPY_RANGE: (f32, f32) = (1.0 / 256.0, 32768.0);
 
-/// Passes of the reachability repair per level (each links what the
-/// previous ones reached).
-const REPAIR_PASSES: usize = 8;
-
-/// Nodes linked earlier by the repair, per shared neighbour, that a lost
-/// node tries as hosts.
-const SIBLING_HOSTS: usize = 4;
-
-/// Repair links a node reachable before the repair hosts at most (more cost
-/// inner-product recall: 20,000 rows of 64-d with norms 1 to 7, recall@10
-/// at ef 40 0.768 with 1, 0.761 with 2, 0.752 with 4, 0.64 unbounded;
-/// 0.772 without any repair).
-const GATEWAY_LINKS: u32 = 1;
-
 /// Nodes per parallel step when link distances are recomputed.
 const RECOMPUTE_BATCH: usize = 16384;
 
 /// How much of each vector a batch of distances prefetches up front; the
 /// hardware prefetcher streams the rest once a vector is being read.
 const PREFETCH_BYTES: usize = 2048;
+
+/// One level of the build graph as the reachability repair sees it.
+struct LevelRepair<'a> {
+    graph: &'a BuildGraph,
+    level: usize,
+}
+
+impl Repairable for LevelRepair<'_> {
+    type Error = std::convert::Infallible;
+
+    fn len(&self) -> usize {
+        self.graph.len()
+    }
+
+    fn entry(&self) -> Option<usize> {
+        self.graph.entry_point().map(|(e, _)| e as usize)
+    }
+
+    fn member(&self, i: usize) -> bool {
+        let id = i as u32;
+        self.graph.level(id) >= self.level && self.graph.is_linked_node(id)
+    }
+
+    fn links(&self, i: usize, out: &mut Vec<usize>) {
+        out.extend(
+            self.graph
+                .links(i as u32, self.level)
+                .iter()
+                .map(|&n| n as usize),
+        );
+    }
+
+    fn distance(&self, from: usize, to: usize) -> Result<f32, Self::Error> {
+        let g = self.graph;
+        Ok(g.distance(g.vector(from as u32), to as u32))
+    }
+
+    fn nearest(&self, i: usize) -> Result<Vec<Candidate<usize>>, Self::Error> {
+        let g = self.graph;
+        let found = g.nearest_reachable(g.vector(i as u32), self.level, g.params.ef_construction);
+        Ok(found
+            .into_iter()
+            .map(|c| Candidate {
+                distance: c.distance,
+                id: c.id as usize,
+            })
+            .collect())
+    }
+
+    fn offer(&mut self, link: Proposal, in_degree: &[u32]) -> Result<Offer, Self::Error> {
+        let Proposal {
+            host,
+            lost,
+            distance,
+        } = link;
+        let (g, level, q) = (self.graph, self.level, lost as u32);
+        let mut guard = g.nodes[host].lock().expect("node lock");
+        let node = &mut *guard;
+        let mut list = NodeList {
+            ids: &mut node.links[level],
+            info: &mut node.info[level],
+        };
+        if list.ids.contains(&q) {
+            return Ok(Offer::Present);
+        }
+        let slot = repair_slot(
+            &list,
+            g.max_links(level),
+            |_| false,
+            |n| in_degree[n as usize],
+        );
+        let offer = match slot {
+            None => return Ok(Offer::Refused),
+            Some(Slot::Append) => {
+                list.push(q, distance, true);
+                Offer::Linked { replaced: None }
+            }
+            Some(Slot::Replace(i)) => {
+                let replaced = list.ids[i] as usize;
+                list.ids[i] = q;
+                list.set(i, distance, true);
+                Offer::Linked {
+                    replaced: Some(replaced),
+                }
+            }
+        };
+        g.publish(host as u32, level, list.ids);
+        Ok(offer)
+    }
+}

@@ -22,7 +22,9 @@ use crate::format::{
 use crate::page_graph::{read_links, write_slots_if_unchanged, PageGraph};
 use crate::reuse;
 use crate::search::{search_levels, Candidate, Graph};
-use crate::select::{link_update, random_level, same_vector, select_neighbors, trim};
+use crate::select::{
+    link_update, merge_duplicate, random_level, same_vector, select_neighbors, trim,
+};
 use crate::Visited;
 use pagestore::{page, Corrupt, PageStore, Tid};
 use std::collections::HashMap;
@@ -119,26 +121,26 @@ fn insert_with<S: PageStore>(
     // (2) an identical vector with room takes the heap TID: checked again
     // under the page lock, since a VACUUM may have deleted the element
     // (and an insert reused its space) since it was read
-    let self_distance = meta.metric.distance(&q, &q);
     if let Some((0, level0)) = found_per_level.last() {
         let mut stored = Vec::new();
-        for c in level0.iter().filter(|c| c.distance == self_distance) {
-            let e = graph.element(c.id)?;
+        let take = |id: Tid| -> Result<bool, Corrupt> {
+            let e = graph.element(id)?;
             if e.deleted || !same_vector(&e.vector, &q) {
-                continue;
+                return Ok(false);
             }
             if stored.is_empty() {
                 meta.storage.encode(&q, &mut stored);
             }
-            let added = store.write(c.id.block, |p| -> Result<bool, Corrupt> {
-                if read_element(p, c.id, meta.vector_bytes())?.vector() != stored {
+            store.write(id.block, |p| -> Result<bool, Corrupt> {
+                if read_element(p, id, meta.vector_bytes())?.vector() != stored {
                     return Ok(false);
                 }
-                Ok(element_mut(p, c.id)?.add_heap_tid(heap_tid))
-            })?;
-            if added {
-                return Ok(Inserted::Duplicate(c.id));
-            }
+                Ok(element_mut(p, id)?.add_heap_tid(heap_tid))
+            })
+        };
+        let self_distance = meta.metric.distance(&q, &q);
+        if let Some(id) = merge_duplicate(level0, self_distance, take)? {
+            return Ok(Inserted::Duplicate(id));
         }
     }
 

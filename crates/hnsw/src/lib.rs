@@ -13,7 +13,8 @@
 //! `search` the greedy searches and the descent; `build` and `write` the
 //! in-memory build and its writing onto pages; `page_graph` reads pages as
 //! a graph; `insert`, `vacuum` (with `reuse` and `reach`) and `check` work
-//! on pages through `pagestore::PageStore`.
+//! on pages through `pagestore::PageStore`. `repair` keeps every element
+//! reachable, for the build (per level) and for VACUUM (`reach`, on pages).
 
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,7 @@ pub mod insert;
 pub mod iterative;
 pub mod page_graph;
 pub mod reach;
+pub mod repair;
 mod reuse;
 mod search;
 pub mod select;

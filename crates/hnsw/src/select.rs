@@ -73,6 +73,25 @@ pub fn same_vector(a: &[f32], b: &[f32]) -> bool {
     bytemuck::cast_slice::<f32, u8>(a) == bytemuck::cast_slice::<f32, u8>(b)
 }
 
+/// Duplicate merging, written once for the build and the insert on pages:
+/// of the level-0 candidates a search found for a vector, only those at the
+/// vector's distance to itself can hold the same vector; `take(id)`
+/// compares the stored bytes (`same_vector`) and moves the row into the
+/// element when it has room. Returns the element that took it, nearest
+/// first.
+pub fn merge_duplicate<Id: Copy, E>(
+    found: &[Candidate<Id>],
+    self_distance: f32,
+    mut take: impl FnMut(Id) -> Result<bool, E>,
+) -> Result<Option<Id>, E> {
+    for c in found.iter().filter(|c| c.distance == self_distance) {
+        if take(c.id)? {
+            return Ok(Some(c.id));
+        }
+    }
+    Ok(None)
+}
+
 /// A neighbour list as the heuristics change it: per link its target, its
 /// distance from the list's owner and whether it is diverse.
 pub trait LinkList {

@@ -339,6 +339,7 @@ mod check;
 mod insert;
 mod iterative;
 mod pages;
+mod repair;
 mod reuse;
 mod sparse;
 mod vacuum;
