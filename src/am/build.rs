@@ -3,7 +3,7 @@
 
 use super::datum::with_vector;
 use super::{error, tid_from_pointer};
-use distance::Storage;
+use distance::{Element, Storage};
 use pagestore::Tid;
 use pgrx::pg_sys;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
@@ -72,7 +72,7 @@ pub fn build_pool(workers: usize) -> rayon::ThreadPool {
 struct RowScan<'a> {
     cx: pgrx::PgMemoryContexts,
     storage: Storage,
-    sink: &'a mut dyn FnMut(&[f32], Tid),
+    sink: &'a mut dyn FnMut(Element, Tid),
 }
 
 #[pgrx::pg_guard]
@@ -117,7 +117,7 @@ pub unsafe fn scan_rows(
     index_info: *mut pg_sys::IndexInfo,
     progress: bool,
     storage: Storage,
-    sink: &mut dyn FnMut(&[f32], Tid),
+    sink: &mut dyn FnMut(Element, Tid),
 ) -> f64 {
     let mut st = RowScan {
         cx: pgrx::PgMemoryContexts::new("vector_ext build row"),

@@ -1,23 +1,15 @@
-//! Vector datums as the index code takes them: values as f32 (or words),
-//! checked for the index's dimensions.
+//! Vector datums as the index code takes them: typed elements
+//! (`distance::Element`), checked for the index's dimensions.
 
 use super::tid_from_pointer;
-use distance::Storage;
+use distance::{Element, Storage};
 use pagestore::Tid;
 use pgrx::pg_sys;
 
-/// The dimensions of a vector as `with_vector` gives it.
-pub(super) fn dims_of(v: &[f32], storage: Storage) -> usize {
-    match storage {
-        Storage::Sparse => distance::sparse::dim_of(v) as usize,
-        Storage::F32 | Storage::F16 | Storage::Bits => v.len(),
-    }
-}
-
 /// Raises pgvector's error for a value whose dimensions differ from the
 /// index's.
-pub fn expect_dims(v: &[f32], dims: usize, storage: Storage) {
-    let got = dims_of(v, storage);
+pub fn expect_dims(v: Element, dims: usize) {
+    let got = v.dims();
     if got != dims {
         crate::error::raise(vecfmt::VectorError::ExpectedDimensions {
             expected: dims as i64,
@@ -26,47 +18,48 @@ pub fn expect_dims(v: &[f32], dims: usize, storage: Storage) {
     }
 }
 
-/// Calls `f` with the values of a non-null vector (F32) or halfvec (F16)
-/// datum as f32 (binary16 widens exactly), the words of a bit string
-/// (Bits) or of a sparsevec (Sparse, `distance::sparse`'s word form).
+/// Calls `f` with a non-null datum of the type `storage` stands for, as
+/// the element it is: a vector's f32 values (F32), a halfvec's binary16
+/// values (F16), a bit string's bytes (Bits), a sparsevec (Sparse).
 ///
 /// # Safety
 /// `value` must be a non-null datum of the type `storage` stands for.
 pub unsafe fn with_vector<R>(
     value: pg_sys::Datum,
     storage: Storage,
-    f: impl FnOnce(&[f32]) -> R,
+    f: impl FnOnce(Element) -> R,
 ) -> R {
     use crate::types::varlena::DenseRef;
     match storage {
         // SAFETY: per the contract.
-        Storage::F32 => f(unsafe { DenseRef::<f32>::from_datum(value) }.as_slice()),
-        Storage::Bits => {
-            let (_, bytes) = crate::types::bit::varbit(value);
-            // 32 bits to a word, the bytes in string order (see Storage::Bits)
-            let words: Vec<f32> = bytes
-                .chunks(4)
-                .map(|c| {
-                    let mut w = [0u8; 4];
-                    w[..c.len()].copy_from_slice(c);
-                    f32::from_bits(u32::from_ne_bytes(w))
-                })
-                .collect();
-            f(&words)
-        }
-        Storage::F16 => {
-            // SAFETY: per the contract.
-            let h = unsafe { DenseRef::<half::f16>::from_datum(value) };
-            let v: Vec<f32> = h.as_slice().iter().map(|x| x.to_f32()).collect();
-            f(&v)
-        }
+        Storage::F32 => f(Element::F32(
+            unsafe { DenseRef::<f32>::from_datum(value) }.as_slice(),
+        )),
+        Storage::Bits => f(Element::Bits(crate::types::bit::varbit(value).1)),
+        // SAFETY: per the contract.
+        Storage::F16 => f(Element::F16(
+            unsafe { DenseRef::<half::f16>::from_datum(value) }.as_slice(),
+        )),
         Storage::Sparse => {
             // SAFETY: per the contract.
             let s = unsafe { crate::types::sparsevec::SparseRef::from_datum(value) };
-            let mut words = Vec::with_capacity(distance::sparse::words(s.indices.len()));
-            let kernel = distance::sparse::Sparse::from_signed(s.indices, s.values);
-            distance::sparse::to_words(s.dim as u32, kernel, &mut words);
-            f(&words)
+            f(Element::Sparse {
+                dim: s.dim as u32,
+                v: distance::sparse::Sparse::from_signed(s.indices, s.values),
+            })
+        }
+    }
+}
+
+/// Calls `f` with a dense vector or bit string in the word form the ivf
+/// crate takes (`Metric::element_of_words`); f32 values as they are.
+pub fn with_words<R>(v: Element, f: impl FnOnce(&[f32]) -> R) -> R {
+    match v {
+        Element::F32(x) => f(x),
+        _ => {
+            let mut w = Vec::new();
+            v.append_words(&mut w);
+            f(&w)
         }
     }
 }

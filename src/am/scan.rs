@@ -1,8 +1,9 @@
 //! What index scans share: the scan descriptor and its state, the query
 //! vector from the order-by key, returning rows, statistics.
 
-use super::datum::{dims_of, with_vector};
+use super::datum::with_vector;
 use super::{error, pointer_from_tid};
+use distance::ElementBuf;
 use distance::{Metric, Storage};
 use pagestore::Tid;
 use pgrx::pg_sys;
@@ -96,7 +97,7 @@ pub unsafe fn scan_query(
     dims: usize,
     metric: Metric,
     storage: Storage,
-) -> Vec<f32> {
+) -> ElementBuf {
     // SAFETY: per the contract.
     let key = unsafe {
         count_index_scan((*scan).indexRelation);
@@ -121,13 +122,13 @@ pub unsafe fn scan_query(
     if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 {
         // rows come back in some order (the executor sorts NULL last anyway)
         return match storage {
-            Storage::Sparse => {
-                let mut zero = Vec::new();
-                let empty = distance::sparse::Sparse::from_signed(&[], &[]);
-                distance::sparse::to_words(dims as u32, empty, &mut zero);
-                zero
-            }
-            Storage::F32 | Storage::F16 | Storage::Bits => vec![0.0; dims],
+            Storage::Sparse => ElementBuf::Sparse {
+                dim: dims as u32,
+                indices: Vec::new(),
+                values: Vec::new(),
+            },
+            Storage::Bits => ElementBuf::Bits(vec![0; 4 * dims]),
+            Storage::F32 | Storage::F16 => ElementBuf::F32(vec![0.0; dims]),
         };
     }
     if storage == Storage::Bits {
@@ -145,7 +146,7 @@ pub unsafe fn scan_query(
     // SAFETY: a non-null order-by argument of the opclass's right type.
     unsafe {
         with_vector(key.sk_argument, storage, |v| {
-            let got = dims_of(v, storage);
+            let got = v.dims();
             if got != dims {
                 crate::error::raise(vecfmt::VectorError::DifferentDimensions {
                     type_name: match storage {
@@ -157,7 +158,8 @@ pub unsafe fn scan_query(
                     b: got as i64,
                 });
             }
-            metric.prepare(v).unwrap_or_else(|| v.to_vec())
+            // a zero vector under cosine orders nothing: any order will do
+            metric.prepare(v).unwrap_or_else(|| v.to_buf())
         })
     }
 }

@@ -9,6 +9,7 @@
 use super::{index_options, opclass_metric, LEVEL_SEED};
 use crate::am;
 use crate::storage::{relation_needs_wal, BufferStore};
+use distance::Element;
 use hnsw::format::{max_dims_for, tid_payload};
 use hnsw::write::write_graph;
 use hnsw::{BuildGraph, BuildParams};
@@ -29,7 +30,6 @@ struct BuildState {
     index: pg_sys::Relation,
     store: BufferStore,
     dims: usize,
-    storage: hnsw::Storage,
     /// The in-memory graph; None once the build continues on disk.
     graph: Option<BuildGraph>,
     memory_limit: usize,
@@ -73,8 +73,8 @@ unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize) {
 }
 
 impl BuildState {
-    fn add(&mut self, v: &[f32], tid: pagestore::Tid) {
-        super::check_value(v, self.dims, self.storage);
+    fn add(&mut self, v: Element, tid: pagestore::Tid) {
+        super::check_value(v, self.dims);
         if let Some(g) = &self.graph {
             if !g.is_empty() && g.memory_bytes() + g.bytes_per_node() > self.memory_limit {
                 ErrorReport::new(
@@ -172,7 +172,6 @@ pub unsafe extern "C-unwind" fn ambuild(
         index,
         store,
         dims,
-        storage: params.storage,
         graph: Some(BuildGraph::new(params, dims)),
         memory_limit: am::maintenance_work_mem_bytes(),
         indexed: 0,

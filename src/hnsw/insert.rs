@@ -22,7 +22,7 @@ unsafe fn insert(index: pg_sys::Relation, value: pg_sys::Datum, tid: Tid) {
     unsafe {
         pg_sys::LockPage(index, UPDATE_LOCK, pg_sys::ShareLock as pg_sys::LOCKMODE);
         am::with_vector(value, meta.storage, |v| {
-            check_value(v, meta.dims as usize, meta.storage);
+            check_value(v, meta.dims as usize);
             if let Err(e) = hnsw::insert::insert(&store, v, tid, LEVEL_SEED) {
                 am::corrupted_index(index, e);
             }

@@ -12,6 +12,7 @@ pub use options::*;
 
 use crate::am;
 use crate::storage::BufferStore;
+use distance::Element;
 use hnsw::format::Meta;
 use hnsw::Metric;
 use pagestore::PageStore;
@@ -27,10 +28,10 @@ unsafe fn opclass_metric(index: pg_sys::Relation) -> (Metric, hnsw::Storage) {
 
 /// pgvector's checks of a value the index takes: the index's dimensions,
 /// and for a sparse vector the non-zeros one element can hold on a page.
-fn check_value(v: &[f32], dims: usize, storage: hnsw::Storage) {
-    am::expect_dims(v, dims, storage);
+fn check_value(v: Element, dims: usize) {
+    am::expect_dims(v, dims);
     let most = hnsw::format::max_sparse_nnz();
-    if storage == hnsw::Storage::Sparse && v.len() > distance::sparse::words(most) {
+    if matches!(v, Element::Sparse { v, .. } if v.indices.len() > most) {
         am::error(
             PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             format!("sparsevec cannot have more than {most} non-zero elements for hnsw index"),

@@ -19,6 +19,7 @@ use super::{read_meta, EF_SEARCH, ITERATIVE_OFF, ITERATIVE_SCAN, ITERATIVE_STRIC
 use super::{MAX_SCAN_TUPLES, SCAN_MEM_MULTIPLIER};
 use crate::am;
 use crate::storage::BufferStore;
+use distance::Query;
 use hnsw::iterative::IterativeSearch;
 use hnsw::page_graph::PageGraph;
 use hnsw::Candidate;
@@ -54,7 +55,7 @@ unsafe fn start(scan: pg_sys::IndexScanDesc) -> Run {
     // SAFETY: reading a GUC variable on the backend thread.
     let work_mem = unsafe { pg_sys::work_mem } as f64 * 1024.0;
     let mode = ITERATIVE_SCAN.get();
-    let search = IterativeSearch::new(&query, ef);
+    let search = IterativeSearch::new(&Query::new(meta.metric, query.as_element()), ef);
     Run {
         // an iterative scan ends with the elements no link leads to
         search: if mode == ITERATIVE_OFF {

@@ -131,7 +131,6 @@ unsafe fn sample_rows(
     let mut rng = Rng::new(SEED);
     let mut seen = 0usize;
     let mut sink = |v: &[f32], _tid: Tid| {
-        am::expect_dims(v, dims, setup.storage);
         let mut unit;
         let v = if sphere {
             unit = v.to_vec();
@@ -156,7 +155,16 @@ unsafe fn sample_rows(
         }
     };
     // SAFETY: per the contract.
-    unsafe { am::scan_rows(heap, index, index_info, false, setup.storage, &mut sink) };
+    unsafe {
+        am::scan_rows(
+            heap,
+            index,
+            index_info,
+            false,
+            setup.storage,
+            &mut words(dims, &mut sink),
+        )
+    };
     samples
 }
 
@@ -225,8 +233,7 @@ struct Assigner<'w, 's> {
 
 impl Assigner<'_, '_> {
     fn add(&mut self, v: &[f32], tid: Tid) {
-        am::expect_dims(v, self.dims, Storage::F32); // lists are dense: the length is the dimensions
-        let Some(p) = self.metric.prepare(v) else {
+        let Some(p) = self.metric.prepare_words(v) else {
             return; // cosine cannot order a zero vector: not indexed
         };
         self.tids.push(tid);
@@ -342,6 +349,7 @@ pub unsafe extern "C-unwind" fn ambuild(
     let mut reltuples = 0.0;
     let indexed = write_index(&store, &setup, &centers, &pool, |sink| {
         // SAFETY: the relations ambuild got.
+        let sink = &mut words(setup.dims, sink);
         reltuples = unsafe { am::scan_rows(heap, index, index_info, true, setup.storage, sink) };
     });
     pgrx::debug1!(
@@ -383,3 +391,15 @@ am::ambuildphasename!(
     PHASE_ASSIGN => c"assigning tuples",
     PHASE_LOAD => c"loading tuples",
 );
+
+/// A sink of rows in the word form the ivf crate takes, as a sink of the
+/// elements a heap scan reads (checked for the index's dimensions).
+fn words<'s>(
+    dims: usize,
+    sink: &'s mut dyn FnMut(&[f32], Tid),
+) -> impl FnMut(distance::Element, Tid) + 's {
+    move |v, tid| {
+        am::expect_dims(v, dims);
+        am::with_words(v, |w| sink(w, tid))
+    }
+}

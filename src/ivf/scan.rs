@@ -46,7 +46,7 @@ unsafe fn start(scan: pg_sys::IndexScanDesc, store: &BufferStore) -> Run {
     } else {
         (MAX_PROBES.get().max(1) as usize).max(probes)
     };
-    let scan = Scan::new(store, &meta, &query)
+    let scan = am::with_words(query.as_element(), |q| Scan::new(store, &meta, q))
         .unwrap_or_else(|e| am::corrupted_index(store.relation(), e));
     Run {
         scan,

@@ -12,12 +12,14 @@
 use half::f16;
 use std::sync::OnceLock;
 
+mod element;
 mod metric;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 pub mod scalar;
 pub mod sparse;
 
+pub use element::{Element, ElementBuf, Query};
 pub use metric::{Metric, Storage};
 #[cfg(target_arch = "x86_64")]
 mod x86;

@@ -63,19 +63,28 @@ impl Metric {
         })
     }
 
+    /// The distance between two vectors in the word form this metric's
+    /// element format is held in memory (`element_of_words`).
     #[inline]
     pub fn distance(self, a: &[f32], b: &[f32]) -> f32 {
-        match self {
-            Metric::L2 => crate::l2_squared(a, b),
-            Metric::InnerProduct | Metric::Cosine => -crate::dot(a, b),
-            Metric::L1 => crate::l1(a, b),
-            Metric::Hamming => crate::hamming(bits(a), bits(b)) as f32,
-            Metric::Jaccard => crate::jaccard(bits(a), bits(b)) as f32,
-            Metric::SparseL2 => sparse::l2_squared(sparse::from_words(a), sparse::from_words(b)),
-            Metric::SparseInnerProduct | Metric::SparseCosine => {
-                -sparse::dot(sparse::from_words(a), sparse::from_words(b))
+        self.between(self.element_of_words(a), self.element_of_words(b))
+    }
+
+    /// Views a vector held in words as the element it is: dense values,
+    /// a bit string's bytes (32 to a word, in string order) or a sparse
+    /// vector (`crate::sparse`'s word form). Builds and inserts keep their
+    /// vectors so; every distance is computed on the element.
+    #[inline]
+    pub fn element_of_words(self, w: &[f32]) -> crate::Element<'_> {
+        if self.is_bits() {
+            crate::Element::Bits(bits(w))
+        } else if self.is_sparse() {
+            crate::Element::Sparse {
+                dim: sparse::dim_of(w),
+                v: sparse::from_words(w),
             }
-            Metric::SparseL1 => sparse::l1(sparse::from_words(a), sparse::from_words(b)),
+        } else {
+            crate::Element::F32(w)
         }
     }
 
@@ -112,37 +121,24 @@ impl Metric {
         }
     }
 
+    /// Whether vectors are dense (f32 or binary16 values).
+    pub fn is_dense(self) -> bool {
+        !self.is_bits() && !self.is_sparse()
+    }
+
     /// Whether vectors are bit strings carried in f32 words (no arithmetic
     /// on them is meaningful).
     pub fn is_bits(self) -> bool {
         matches!(self, Metric::Hamming | Metric::Jaccard)
     }
 
-    /// The form a vector is stored and searched in: unit length for cosine.
-    /// Returns None for a vector cosine cannot order (zero norm): such rows
-    /// are not indexed, as in pgvector.
-    pub fn prepare(self, v: &[f32]) -> Option<Vec<f32>> {
-        if self == Metric::SparseCosine {
-            let s = sparse::from_words(v);
-            let norm = sparse::norm_f64(s);
-            if norm == 0.0 || !norm.is_finite() {
-                return None;
-            }
-            let mut out = v.to_vec();
-            let values = sparse::WORDS_HEADER + s.indices.len();
-            for x in &mut out[values..] {
-                *x = (*x as f64 / norm) as f32;
-            }
-            return Some(out);
-        }
-        if self != Metric::Cosine {
-            return Some(v.to_vec());
-        }
-        let norm = crate::scalar::norm_f64(v);
-        if norm == 0.0 || !norm.is_finite() {
-            return None;
-        }
-        Some(v.iter().map(|x| (*x as f64 / norm) as f32).collect())
+    /// `prepare` for a vector held in words (`element_of_words`).
+    pub fn prepare_words(self, v: &[f32]) -> Option<Vec<f32>> {
+        let mut out = Vec::with_capacity(v.len());
+        self.prepare(self.element_of_words(v))?
+            .as_element()
+            .append_words(&mut out);
+        Some(out)
     }
 }
 
@@ -225,69 +221,20 @@ impl Storage {
         }
     }
 
-    /// Appends the f32 values of a stored vector to `out`.
+    /// Appends a stored vector to `out` in the word form it is held in
+    /// memory (`Metric::element_of_words`).
     pub fn decode(self, bytes: &[u8], out: &mut Vec<f32>) {
-        match self {
-            Storage::F32 | Storage::Bits | Storage::Sparse => out.extend(
-                bytes
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))),
-            ),
-            Storage::F16 => out.extend(
-                bytes
-                    .chunks_exact(2)
-                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
-            ),
-        }
+        self.with_view(bytes, |e| e.append_words(out))
     }
 }
 
 impl Metric {
-    /// `distance(query, v)` for a `v` in stored form, read in place when
-    /// the bytes are aligned for their element type (as on a page).
+    /// `distance(query, v)` for a query in words and a `v` in stored form,
+    /// read in place when the bytes are aligned for their element type (as
+    /// on a page).
     #[inline]
     pub fn distance_stored(self, storage: Storage, query: &[f32], bytes: &[u8]) -> f32 {
-        let little = cfg!(target_endian = "little");
-        match storage {
-            Storage::F32 | Storage::Bits | Storage::Sparse => {
-                match bytemuck::try_cast_slice::<u8, f32>(bytes) {
-                    Ok(v) if little => self.distance(query, v),
-                    _ => self.distance_copied(storage, query, bytes),
-                }
-            }
-            // bit strings and sparse vectors are never binary16 (metapages
-            // reject it)
-            Storage::F16 => match bytemuck::try_cast_slice::<u8, half::f16>(bytes) {
-                Ok(v) if little && self.has_mixed_kernel() => self.distance_mixed(query, v),
-                _ => self.distance_copied(storage, query, bytes),
-            },
-        }
-    }
-
-    /// Whether `distance_mixed` serves this metric: the dense ones.
-    pub fn has_mixed_kernel(self) -> bool {
-        matches!(
-            self,
-            Metric::L2 | Metric::InnerProduct | Metric::Cosine | Metric::L1
-        )
-    }
-
-    /// `distance(query, v)` for a `v` held in binary16, computed in f32.
-    /// Only for metrics with `has_mixed_kernel`.
-    #[inline]
-    pub fn distance_mixed(self, query: &[f32], v: &[half::f16]) -> f32 {
-        match self {
-            Metric::L2 => crate::l2_squared_mixed(query, v),
-            Metric::InnerProduct | Metric::Cosine => -crate::dot_mixed(query, v),
-            Metric::L1 => crate::l1_mixed(query, v),
-            _ => panic!("{self:?} has no binary16 kernel"),
-        }
-    }
-
-    #[cold]
-    fn distance_copied(self, storage: Storage, query: &[f32], bytes: &[u8]) -> f32 {
-        let mut v = Vec::with_capacity(query.len());
-        storage.decode(bytes, &mut v);
-        self.distance(query, &v)
+        let q = self.element_of_words(query);
+        storage.with_view(bytes, |v| self.between(q, v))
     }
 }

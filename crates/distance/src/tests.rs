@@ -378,3 +378,154 @@ fn sparse_kernels_match_dense_on_small_integers() {
         0.0
     ]));
 }
+
+/// Every metric on every element format: the typed seam (`encode_element`,
+/// `with_view`, `Query::distance`) gives what the kernels give on the
+/// values themselves, for aligned and unaligned stored bytes.
+#[test]
+fn typed_elements_match_their_kernels() {
+    let mut rng = Rng::new(41);
+    for dims in [1usize, 3, 8, 17, 64] {
+        let a: Vec<f32> = (0..dims).map(|_| rng.signed() * 3.0).collect();
+        let b: Vec<f32> = (0..dims).map(|_| rng.signed() * 3.0).collect();
+        let bh = to_f16(&b);
+        for metric in [Metric::L2, Metric::InnerProduct, Metric::L1] {
+            let q = Query::new(metric, Element::F32(&a));
+            for (storage, want) in [
+                (
+                    Storage::F32,
+                    metric.between(Element::F32(&a), Element::F32(&b)),
+                ),
+                (
+                    Storage::F16,
+                    metric.between(Element::F32(&a), Element::F16(&bh)),
+                ),
+            ] {
+                let mut bytes = vec![0u8]; // one byte ahead: unaligned
+                storage.encode_element(Element::F32(&b), &mut bytes);
+                for stored in [&bytes[1..], &bytes[1..].to_vec()[..]] {
+                    let got = storage.with_view(stored, |e| q.distance(e));
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{metric:?} {storage:?} {dims}"
+                    );
+                }
+            }
+        }
+        let l2 = Metric::L2.between(Element::F32(&a), Element::F32(&b)) as f64;
+        let want = oracle_l2(&a, &b);
+        assert!(close(l2 as f32, want, want + 1.0, dims));
+        let mixed = Metric::L2.between(Element::F16(&bh), Element::F32(&a));
+        let f16s = Metric::L2.between(Element::F16(&to_f16(&a)), Element::F16(&bh));
+        let widened: Vec<f32> = to_f16(&a).iter().map(|x| x.to_f32()).collect();
+        let want = oracle_l2(&widened, &Element::F16(&bh).to_f32().unwrap());
+        assert!(close(f16s, want, want + 1.0, dims));
+        assert!(mixed.is_finite());
+    }
+}
+
+#[test]
+fn bit_strings_compare_by_bits_and_pad_to_words() {
+    let mut rng = Rng::new(43);
+    for len in [1usize, 4, 5, 13, 64] {
+        let a: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        let mut b = a.clone();
+        b[len / 2] ^= 0b1010_0001;
+        // words whose bits form NaNs are still equal bytes
+        let nan = [0xffu8, 0xff, 0xff, 0x7f];
+        let pa = Metric::Hamming.prepare(Element::Bits(&a)).unwrap();
+        assert_eq!(pa.as_element().dims(), len.div_ceil(4));
+        let mut stored = Vec::new();
+        Storage::Bits.encode_element(Element::Bits(&b), &mut stored);
+        assert_eq!(stored.len(), 4 * len.div_ceil(4));
+        let q = Query::new(Metric::Hamming, pa.as_element());
+        assert_eq!(Storage::Bits.with_view(&stored, |e| q.distance(e)), 3.0);
+        let q = Query::new(Metric::Jaccard, pa.as_element());
+        let want = 1.0
+            - crate::scalar::jaccard_counts(&a, &b).0 as f64 / {
+                let (both, x, y) = crate::scalar::jaccard_counts(&a, &b);
+                (x + y - both) as f64
+            };
+        let got = Storage::Bits.with_view(&stored, |e| q.distance(e));
+        assert!((got as f64 - want).abs() < 1e-6, "{got} {want}");
+        assert!(Element::Bits(&nan).same(&Element::Bits(&nan)));
+    }
+}
+
+#[test]
+fn sparse_elements_round_trip_and_match_dense() {
+    let mut rng = Rng::new(47);
+    for _ in 0..50 {
+        let dim = 1 + rng.below(40);
+        let dense = |rng: &mut Rng| -> Vec<f32> {
+            (0..dim)
+                .map(|_| if rng.below(3) == 0 { rng.signed() } else { 0.0 })
+                .collect()
+        };
+        let (a, b) = (dense(&mut rng), dense(&mut rng));
+        let parts = |v: &[f32]| -> (Vec<u32>, Vec<f32>) {
+            v.iter()
+                .enumerate()
+                .filter(|(_, x)| **x != 0.0)
+                .map(|(i, x)| (i as u32, *x))
+                .unzip()
+        };
+        let ((ai, av), (bi, bv)) = (parts(&a), parts(&b));
+        let sa = Element::Sparse {
+            dim: dim as u32,
+            v: sparse::Sparse {
+                indices: &ai,
+                values: &av,
+            },
+        };
+        let sb = Element::Sparse {
+            dim: dim as u32,
+            v: sparse::Sparse {
+                indices: &bi,
+                values: &bv,
+            },
+        };
+        let mut stored = vec![0u8; 2]; // unaligned
+        Storage::Sparse.encode_element(sb, &mut stored);
+        let stored = &stored[2..];
+        assert!(Storage::Sparse.with_view(stored, |e| e.same(&sb)));
+        for (sm, dm) in [
+            (Metric::SparseL2, Metric::L2),
+            (Metric::SparseInnerProduct, Metric::InnerProduct),
+            (Metric::SparseL1, Metric::L1),
+        ] {
+            let got = Storage::Sparse.with_view(stored, |e| Query::new(sm, sa).distance(e));
+            let want = dm.between(Element::F32(&a), Element::F32(&b));
+            assert!(
+                (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                "{sm:?}: {got} {want}"
+            );
+        }
+    }
+    // a malformed one reads as empty, without a panic
+    Storage::Sparse.with_view(&[1, 0, 0, 0, 9, 0, 0, 0], |e| match e {
+        Element::Sparse { v, .. } => assert!(v.indices.is_empty()),
+        _ => panic!(),
+    });
+}
+
+#[test]
+fn cosine_prepares_unit_vectors_and_refuses_zero() {
+    let v = [3.0f32, 4.0];
+    let p = Metric::Cosine.prepare(Element::F32(&v)).unwrap();
+    assert_eq!(p, ElementBuf::F32(vec![0.6, 0.8]));
+    let h = to_f16(&v);
+    assert_eq!(Metric::Cosine.prepare(Element::F16(&h)).unwrap(), p);
+    assert!(Metric::Cosine.prepare(Element::F32(&[0.0, 0.0])).is_none());
+    assert_eq!(
+        Metric::L2.prepare(Element::F32(&v)).unwrap(),
+        ElementBuf::F32(v.to_vec())
+    );
+}
+
+#[test]
+#[should_panic(expected = "cannot compare")]
+fn formats_that_do_not_pair_are_a_bug() {
+    Metric::L2.between(Element::F32(&[1.0]), Element::Bits(&[1, 0, 0, 0]));
+}

@@ -42,7 +42,7 @@ fn main() {
             let o = 2 * (i * dim + j);
             *x = half::f16::from_bits(u16::from_le_bytes([data[o], data[o + 1]])).to_f32();
         }
-        g.push(&v, i as u64);
+        g.push(distance::Element::F32(&v), i as u64);
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)

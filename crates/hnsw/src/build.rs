@@ -9,10 +9,9 @@
 use crate::aligned::Aligned;
 use crate::repair::{repair, repair_slot, Offer, Proposal, Repairable, Slot};
 use crate::search::{search_layer, search_levels, Candidate, Graph};
-use crate::select::{
-    link_update, merge_duplicate, random_level, same_vector, select_neighbors, trim, LinkList,
-};
+use crate::select::{link_update, merge_duplicate, random_level, select_neighbors, trim, LinkList};
 use crate::{Metric, Storage, Visited};
+use distance::{Element, Query};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -170,22 +169,19 @@ impl BuildGraph {
     /// Adds a vector (not yet linked) standing for `payload` and returns its
     /// node number, or None when the metric cannot order it (a zero vector
     /// under cosine).
-    pub fn push(&mut self, v: &[f32], payload: u64) -> Option<u32> {
-        if self.starts.is_empty() {
-            assert_eq!(v.len(), self.dim, "vector of the wrong dimension");
-        } else {
-            assert!(
-                distance::sparse::valid_words(v)
-                    && distance::sparse::dim_of(v) as usize == self.dim,
-                "a malformed sparse vector or one of the wrong dimension"
-            );
-        }
+    pub fn push(&mut self, v: Element, payload: u64) -> Option<u32> {
+        assert_eq!(v.dims(), self.dim, "vector of the wrong dimension");
         let mut prepared = self.params.metric.prepare(v)?;
-        self.params.storage.round(&mut prepared);
+        self.params.storage.round_buf(&mut prepared);
+        let mut words = Vec::new();
+        prepared.as_element().append_words(&mut words);
+        if self.starts.is_empty() {
+            assert_eq!(words.len(), self.dim, "a vector of another format");
+        }
 
         let id = self.levels.len() as u32;
         let level = random_level(self.params.seed, id, self.params.m);
-        self.vectors.extend_from_slice(&prepared);
+        self.vectors.extend_from_slice(&words);
         if !self.starts.is_empty() {
             self.starts.push(self.vectors.len());
         }
@@ -242,6 +238,19 @@ impl BuildGraph {
         vector + Self::node_bytes(0, self.params.m) + 12 + 48 / self.params.m
     }
 
+    /// Node `id`'s vector (prepared, rounded to the storage), as the
+    /// element it is.
+    pub fn element(&self, id: u32) -> Element<'_> {
+        self.params.metric.element_of_words(self.vector(id))
+    }
+
+    /// Node `id`'s vector as the query of a search for its neighbours.
+    fn query_of(&self, id: u32) -> Query<'_> {
+        Query::new(self.params.metric, self.element(id))
+    }
+
+    /// Node `id`'s vector in the word form it is kept in
+    /// (`Metric::element_of_words`).
     pub fn vector(&self, id: u32) -> &[f32] {
         if self.starts.is_empty() {
             let start = id as usize * self.dim;
@@ -309,7 +318,7 @@ impl BuildGraph {
     }
 
     fn half_copy_metric(&self) -> bool {
-        self.params.metric.has_mixed_kernel() && self.params.storage.fixed_length()
+        self.params.metric.is_dense() && self.params.storage.fixed_length()
     }
 
     /// Lets `insert_pending` link on a binary16 copy of the vectors
@@ -364,12 +373,12 @@ impl BuildGraph {
             let end = (start + RECOMPUTE_BATCH).min(self.len());
             pool.install(|| {
                 (start..end).into_par_iter().for_each(|id| {
-                    let v = self.vector(id as u32);
+                    let v = self.element(id as u32);
                     let mut guard = self.nodes[id].lock().expect("node lock");
                     let node = &mut *guard;
                     for (list, info) in node.links.iter().zip(node.info.iter_mut()) {
                         for (&n, i) in list.iter().zip(info.iter_mut()) {
-                            i.distance = metric.distance(v, self.vector(n));
+                            i.distance = metric.between(v, self.element(n));
                         }
                     }
                 })
@@ -454,7 +463,7 @@ impl BuildGraph {
     /// Best-first search of one level started at the entry point itself, so
     /// it only sees what is reachable on that level (a descent through upper
     /// levels could enter the very region that is cut off below).
-    fn nearest_reachable(&self, query: &[f32], level: usize, ef: usize) -> Vec<Candidate<u32>> {
+    fn nearest_reachable(&self, query: &Query, level: usize, ef: usize) -> Vec<Candidate<u32>> {
         let Some((entry, _)) = self.entry_point() else {
             return Vec::new();
         };
@@ -493,11 +502,11 @@ impl BuildGraph {
         top: usize,
         visited: &mut Visited<u32>,
     ) {
-        let query = self.vector(q);
+        let query = self.query_of(q);
         let ef = self.params.ef_construction;
         let found_per_level = search_levels(
             self,
-            query,
+            &query,
             (entry, top),
             level,
             ef,
@@ -555,9 +564,9 @@ impl BuildGraph {
     /// Moves q's payload into a node holding the same vector, if one with
     /// room is among `candidates` (`select::merge_duplicate`).
     fn merge_duplicate(&self, q: u32, candidates: &[Candidate<u32>]) -> bool {
-        let v = self.vector(q);
+        let v = self.element(q);
         let take = |id: u32| {
-            if !same_vector(self.vector(id), v) {
+            if !v.same(&self.element(id)) {
                 return Ok(false);
             }
             let mut target = self.nodes[id as usize].lock().expect("node lock");
@@ -571,7 +580,7 @@ impl BuildGraph {
             node.merged = true;
             Ok::<_, std::convert::Infallible>(true)
         };
-        let Ok(merged) = merge_duplicate(candidates, self.distance(v, q), take);
+        let Ok(merged) = merge_duplicate(candidates, self.distance(&self.query_of(q), q), take);
         merged.is_some()
     }
 
@@ -581,8 +590,8 @@ impl BuildGraph {
     /// links farther than itself non-diverse. Symmetric distances make dq
     /// the distance found while searching for q's neighbours.
     fn add_link(&self, n: u32, q: u32, level: usize, dq: f32) {
-        let qv = self.vector(q);
-        let from_q = |k: u32| Ok::<_, std::convert::Infallible>(Some(self.distance(qv, k)));
+        let qv = self.query_of(q);
+        let from_q = |k: u32| Ok::<_, std::convert::Infallible>(Some(self.distance(&qv, k)));
         let mut guard = self.nodes[n as usize].lock().expect("node lock");
         let node = &mut *guard;
         let (ids, info) = (&mut node.links[level], &mut node.info[level]);
@@ -613,7 +622,9 @@ impl BuildGraph {
     }
 
     fn select(&self, sorted: &[Candidate<u32>], max: usize, level: usize) -> (Vec<u32>, usize) {
-        select_neighbors(sorted, max, level, |a, b| self.distance(self.vector(a), b))
+        select_neighbors(sorted, max, level, |a, b| {
+            self.distance(&self.query_of(a), b)
+        })
     }
 }
 
@@ -638,10 +649,10 @@ impl Graph for BuildGraph {
         }
     }
 
-    fn distance(&self, query: &[f32], id: u32) -> f32 {
+    fn distance(&self, query: &Query, id: u32) -> f32 {
         match self.half(id) {
-            Some(h) => self.params.metric.distance_mixed(query, h),
-            None => self.params.metric.distance(query, self.vector(id)),
+            Some(h) => query.distance(Element::F16(h)),
+            None => query.distance(self.element(id)),
         }
     }
 
@@ -650,7 +661,7 @@ impl Graph for BuildGraph {
         out.extend(0..self.len() as u32);
     }
 
-    fn distances(&self, query: &[f32], ids: &[u32], out: &mut Vec<f32>) {
+    fn distances(&self, query: &Query, ids: &[u32], out: &mut Vec<f32>) {
         for &id in ids {
             match self.half(id) {
                 Some(h) => distance::prefetch(h, PREFETCH_BYTES),
@@ -713,12 +724,13 @@ impl Repairable for LevelRepair<'_> {
 
     fn distance(&self, from: usize, to: usize) -> Result<f32, Self::Error> {
         let g = self.graph;
-        Ok(g.distance(g.vector(from as u32), to as u32))
+        Ok(g.distance(&g.query_of(from as u32), to as u32))
     }
 
     fn nearest(&self, i: usize) -> Result<Vec<Candidate<usize>>, Self::Error> {
         let g = self.graph;
-        let found = g.nearest_reachable(g.vector(i as u32), self.level, g.params.ef_construction);
+        let found =
+            g.nearest_reachable(&g.query_of(i as u32), self.level, g.params.ef_construction);
         Ok(found
             .into_iter()
             .map(|c| Candidate {

@@ -34,6 +34,7 @@
 
 use crate::{Metric, Storage};
 use bytemuck::{Pod, Zeroable};
+use distance::Element;
 use pagestore::le::{TidLe, U16, U32};
 use pagestore::{page, Corrupt, Tid, PAGE_SIZE};
 use std::mem::size_of;
@@ -161,23 +162,28 @@ impl Meta {
 
     /// Checks a vector handed to an insert: the index's dimensions, and
     /// for a sparse one its form and that its element fits a page.
-    pub fn check_vector(&self, v: &[f32]) -> Result<(), Corrupt> {
-        use distance::sparse;
-        let (got, fits) = if self.storage.fixed_length() {
-            (v.len(), true)
-        } else if sparse::valid_words(v) {
-            let nnz = (v.len() - sparse::WORDS_HEADER) / 2;
-            (sparse::dim_of(v) as usize, nnz <= max_sparse_nnz())
-        } else {
-            return Err(Corrupt("a malformed sparse vector".into()));
+    pub fn check_vector(&self, v: Element) -> Result<(), Corrupt> {
+        use distance::Storage as S;
+        let nnz = match (self.storage, v) {
+            (S::F32 | S::F16, Element::F32(_) | Element::F16(_)) | (S::Bits, Element::Bits(_)) => 0,
+            (S::Sparse, Element::Sparse { v, .. }) if v.indices.len() == v.values.len() => {
+                v.indices.len()
+            }
+            _ => {
+                return Err(Corrupt(format!(
+                    "a vector the {:?} storage cannot hold",
+                    self.storage
+                )))
+            }
         };
+        let got = v.dims();
         if got != self.dims as usize {
             return Err(Corrupt(format!(
                 "expected {} dimensions, not {got}",
                 self.dims
             )));
         }
-        if !fits {
+        if nnz > max_sparse_nnz() {
             return Err(Corrupt(format!(
                 "a sparse vector of more than {} non-zeros",
                 max_sparse_nnz()

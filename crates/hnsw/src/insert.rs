@@ -22,10 +22,9 @@ use crate::format::{
 use crate::page_graph::{read_links, write_slots_if_unchanged, PageGraph};
 use crate::reuse;
 use crate::search::{search_levels, Candidate, Graph};
-use crate::select::{
-    link_update, merge_duplicate, random_level, same_vector, select_neighbors, trim,
-};
+use crate::select::{link_update, merge_duplicate, random_level, select_neighbors, trim};
 use crate::Visited;
+use distance::{Element, Query};
 use pagestore::{page, Corrupt, PageStore, Tid};
 use std::collections::HashMap;
 
@@ -45,7 +44,7 @@ const RETRIES: usize = 8;
 
 pub fn insert<S: PageStore>(
     store: &S,
-    vector: &[f32],
+    vector: Element,
     heap_tid: Tid,
     seed: u64,
 ) -> Result<Inserted, Corrupt> {
@@ -92,7 +91,7 @@ thread_local! {
 #[allow(clippy::too_many_arguments)]
 fn insert_with<S: PageStore>(
     store: &S,
-    vector: &[f32],
+    vector: Element,
     heap_tid: Tid,
     seed: u64,
     visited: &mut Visited<Tid>,
@@ -102,12 +101,15 @@ fn insert_with<S: PageStore>(
     let graph = PageGraph::open(store)?;
     let meta = *graph.meta();
     meta.check_vector(vector)?;
-    let Some(mut q) = meta.metric.prepare(vector) else {
+    let Some(mut prepared) = meta.metric.prepare(vector) else {
         return Ok(Inserted::NotIndexed);
     };
     // what the page will hold, so the duplicate check and the distances
     // stored in neighbour slots match later reads
-    meta.storage.round(&mut q);
+    meta.storage.round_buf(&mut prepared);
+    let mut q = Vec::new();
+    prepared.as_element().append_words(&mut q);
+    let query = Query::new(meta.metric, prepared.as_element());
     let m = meta.m as usize;
     let level = random_level(
         seed,
@@ -116,7 +118,7 @@ fn insert_with<S: PageStore>(
     );
 
     // (1) neighbours per level, searched without writing anything
-    let found_per_level = search_neighbors(&graph, &q, level, Tid::INVALID, visited)?;
+    let found_per_level = search_neighbors(&graph, &query, level, Tid::INVALID, visited)?;
 
     // (2) an identical vector with room takes the heap TID: checked again
     // under the page lock, since a VACUUM may have deleted the element
@@ -125,11 +127,16 @@ fn insert_with<S: PageStore>(
         let mut stored = Vec::new();
         let take = |id: Tid| -> Result<bool, Corrupt> {
             let e = graph.element(id)?;
-            if e.deleted || !same_vector(&e.vector, &q) {
+            if e.deleted
+                || !meta
+                    .metric
+                    .element_of_words(&e.vector)
+                    .same(&query.vector())
+            {
                 return Ok(false);
             }
             if stored.is_empty() {
-                meta.storage.encode(&q, &mut stored);
+                meta.storage.encode_element(query.vector(), &mut stored);
             }
             store.write(id.block, |p| -> Result<bool, Corrupt> {
                 if read_element(p, id, meta.vector_bytes())?.vector() != stored {
@@ -138,7 +145,7 @@ fn insert_with<S: PageStore>(
                 Ok(element_mut(p, id)?.add_heap_tid(heap_tid))
             })
         };
-        let self_distance = meta.metric.distance(&q, &q);
+        let self_distance = query.distance(query.vector());
         if let Some(id) = merge_duplicate(level0, self_distance, take)? {
             return Ok(Inserted::Duplicate(id));
         }
@@ -249,7 +256,7 @@ type FoundPerLevel = crate::search::FoundPerLevel<Tid>;
 /// linked, when it exists already) is left out.
 fn search_neighbors<S: PageStore>(
     graph: &PageGraph<S>,
-    q: &[f32],
+    q: &Query,
     level: usize,
     skip: Tid,
     visited: &mut Visited<Tid>,
@@ -341,7 +348,8 @@ fn relink<S: PageStore>(
     let graph = PageGraph::open(store)?;
     let meta = *graph.meta();
     let m = meta.m as usize;
-    let found_per_level = search_neighbors(&graph, q, level, et, visited)?;
+    let query = Query::new(meta.metric, meta.metric.element_of_words(q));
+    let found_per_level = search_neighbors(&graph, &query, level, et, visited)?;
     let chosen = choose_neighbors(&graph, &found_per_level, cache)?;
     let nt = store.read(et.block, |p| -> Result<Tid, Corrupt> {
         Ok(read_element(p, et, meta.vector_bytes())?.neighbors())

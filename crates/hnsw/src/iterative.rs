@@ -23,6 +23,7 @@
 use crate::format::{MAX_PAYLOADS, MIN_PAYLOAD_SLOTS};
 use crate::search::{Candidate, Graph};
 use crate::Visited;
+use distance::{ElementBuf, Metric, Query};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hash::Hash;
@@ -35,7 +36,9 @@ const DUPLICATE_SPREAD: usize = MAX_PAYLOADS.div_ceil(MIN_PAYLOAD_SLOTS);
 /// The search state; it holds no reference to the graph, which each batch
 /// is given afresh (pages may have changed between batches).
 pub struct IterativeSearch<Id> {
-    query: Vec<f32>,
+    /// The prepared query (owned: a scan outlives its first call).
+    query: ElementBuf,
+    metric: Metric,
     ef: usize,
     visited: Visited<Id>,
     /// Evaluated nodes whose neighbours are not expanded yet.
@@ -55,9 +58,14 @@ pub struct IterativeSearch<Id> {
 }
 
 impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
-    pub fn new(query: &[f32], ef: usize) -> Self {
+    fn query(&self) -> Query<'_> {
+        Query::new(self.metric, self.query.as_element())
+    }
+
+    pub fn new(query: &Query, ef: usize) -> Self {
         IterativeSearch {
-            query: query.to_vec(),
+            query: query.vector().to_buf(),
+            metric: query.metric(),
             ef: ef.max(1),
             visited: Visited::default(),
             frontier: BinaryHeap::new(),
@@ -84,10 +92,10 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             return;
         };
         let mut upper = Visited::default();
-        let ep = crate::search::descend(graph, &self.query, entry, top, 0, &mut upper, false);
+        let ep = crate::search::descend(graph, &self.query(), entry, top, 0, &mut upper, false);
         let ids: Vec<Id> = ep.iter().map(|c| c.id).collect();
         let (mut distances, mut deleted) = (Vec::new(), Vec::new());
-        graph.distances_flagged(&self.query, &ids, &mut distances, &mut deleted);
+        graph.distances_flagged(&self.query(), &ids, &mut distances, &mut deleted);
         for (c, gone) in ep.into_iter().zip(deleted) {
             if self.visited.insert(c.id) {
                 self.add(c, gone);
@@ -154,7 +162,7 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
                 if let Some((entry, _)) = graph.entry_point() {
                     if self.visited.insert(entry) {
                         graph.distances_flagged(
-                            &self.query,
+                            &self.query(),
                             &[entry],
                             &mut distances,
                             &mut deleted,
@@ -177,7 +185,7 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             let Reverse(c) = self.frontier.pop().expect("peeked");
             graph.neighbors(c.id, 0, &mut neighbors);
             neighbors.retain(|n| self.visited.insert(*n));
-            graph.distances_flagged(&self.query, &neighbors, &mut distances, &mut deleted);
+            graph.distances_flagged(&self.query(), &neighbors, &mut distances, &mut deleted);
             for ((&id, &distance), &gone) in neighbors.iter().zip(&distances).zip(&deleted) {
                 self.add(Candidate { distance, id }, gone);
             }
@@ -188,7 +196,7 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             self.swept = true;
             graph.all_nodes(&mut neighbors);
             neighbors.retain(|n| self.visited.insert(*n));
-            graph.distances(&self.query, &neighbors, &mut distances);
+            graph.distances(&self.query(), &neighbors, &mut distances);
             for (&id, &distance) in neighbors.iter().zip(&distances) {
                 self.evaluated += 1;
                 self.pending.push(Reverse(Candidate { distance, id }));

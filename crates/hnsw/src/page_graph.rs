@@ -6,6 +6,7 @@ use crate::format::{
     links_from_bytes, page_elements, read_element, read_neighbors, Link, Meta, ELEMENT_HEADER_MAX,
 };
 use crate::search::{Candidate, Graph};
+use distance::Query;
 use pagestore::page;
 use pagestore::{Corrupt, PageStore, Tid};
 use std::cell::RefCell;
@@ -117,19 +118,25 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
         }
     }
 
+    /// A vector read by `element` (in words) as the query of a search.
+    pub fn query_of<'v>(&self, words: &'v [f32]) -> Query<'v> {
+        let metric = self.meta.metric;
+        Query::new(metric, metric.element_of_words(words))
+    }
+
     /// Distance from a prepared query to element `t`.
-    pub fn distance(&self, query: &[f32], t: Tid) -> Result<f32, Corrupt> {
-        let (metric, storage) = (self.meta.metric, self.meta.storage);
+    pub fn distance(&self, query: &Query, t: Tid) -> Result<f32, Corrupt> {
+        let storage = self.meta.storage;
         self.read(t, |p| {
             let e = read_element(p, t, self.meta.vector_bytes())?;
-            Ok(metric.distance_stored(storage, query, e.vector()))
+            Ok(storage.with_view(e.vector(), |v| query.distance(v)))
         })
     }
 
     /// `search` over the pages.
     pub fn search(
         &self,
-        query: &[f32],
+        query: &Query,
         k: usize,
         ef: usize,
     ) -> Result<Vec<Candidate<Tid>>, Corrupt> {
@@ -158,15 +165,15 @@ impl<S: PageStore> Walk<'_, '_, S> {
 
     /// Distance from the query to element `id`, and whether it is flagged
     /// deleted; None when it cannot be read.
-    fn distance_flagged(&self, query: &[f32], id: Tid) -> Option<(f32, bool)> {
+    fn distance_flagged(&self, query: &Query, id: Tid) -> Option<(f32, bool)> {
         let g = self.graph;
-        let (metric, storage) = (g.meta.metric, g.meta.storage);
+        let storage = g.meta.storage;
         self.keep(g.read(id, |p| {
             let e = read_element(p, id, g.meta.vector_bytes())?;
             // Tuples are MAXALIGNed and the vector starts 4-aligned inside
             // its tuple (`format::payload_slots`), so on a page buffer it
             // is read in place.
-            let d = metric.distance_stored(storage, query, e.vector());
+            let d = storage.with_view(e.vector(), |v| query.distance(v));
             Ok((d, e.deleted()))
         }))
     }
@@ -215,7 +222,7 @@ impl<S: PageStore> Graph for Walk<'_, '_, S> {
         }
     }
 
-    fn distances(&self, query: &[f32], ids: &[Tid], out: &mut Vec<f32>) {
+    fn distances(&self, query: &Query, ids: &[Tid], out: &mut Vec<f32>) {
         self.graph.prefetch_elements(ids);
         out.clear();
         out.extend(ids.iter().map(|id| self.distance(query, *id)));
@@ -223,7 +230,7 @@ impl<S: PageStore> Graph for Walk<'_, '_, S> {
 
     fn distances_flagged(
         &self,
-        query: &[f32],
+        query: &Query,
         ids: &[Tid],
         out: &mut Vec<f32>,
         deleted: &mut Vec<bool>,
@@ -240,7 +247,7 @@ impl<S: PageStore> Graph for Walk<'_, '_, S> {
         }
     }
 
-    fn distance(&self, query: &[f32], id: Tid) -> f32 {
+    fn distance(&self, query: &Query, id: Tid) -> f32 {
         self.distance_flagged(query, id)
             .map_or(f32::INFINITY, |(d, _)| d)
     }

@@ -2,6 +2,7 @@
 //! the graph lives.
 
 use crate::Visited;
+use distance::Query;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::hash::Hash;
@@ -17,11 +18,11 @@ pub trait Graph {
     fn neighbors(&self, id: Self::Id, level: usize, out: &mut Vec<Self::Id>);
 
     /// Distance from the (prepared) query to node `id`.
-    fn distance(&self, query: &[f32], id: Self::Id) -> f32;
+    fn distance(&self, query: &Query, id: Self::Id) -> f32;
 
     /// Distances to several nodes at once (a graph on pages overlaps their
     /// memory fetches); `out` is replaced, one distance per id.
-    fn distances(&self, query: &[f32], ids: &[Self::Id], out: &mut Vec<f32>) {
+    fn distances(&self, query: &Query, ids: &[Self::Id], out: &mut Vec<f32>) {
         out.clear();
         out.extend(ids.iter().map(|id| self.distance(query, *id)));
     }
@@ -30,7 +31,7 @@ pub trait Graph {
     /// elements whose rows are gone before it repairs the links into them).
     fn distances_flagged(
         &self,
-        query: &[f32],
+        query: &Query,
         ids: &[Self::Id],
         out: &mut Vec<f32>,
         deleted: &mut Vec<bool>,
@@ -77,7 +78,7 @@ impl<Id: Ord> Ord for Candidate<Id> {
 /// to `ef` nearest nodes found, nearest first.
 pub fn search_layer<G: Graph>(
     graph: &G,
-    query: &[f32],
+    query: &Query,
     entry: &[Candidate<G::Id>],
     ef: usize,
     level: usize,
@@ -97,7 +98,7 @@ pub fn search_layer<G: Graph>(
 /// behind design choices").
 pub fn search_layer_counting<G: Graph>(
     graph: &G,
-    query: &[f32],
+    query: &Query,
     entry: &[Candidate<G::Id>],
     ef: usize,
     level: usize,
@@ -167,7 +168,7 @@ pub fn search_layer_counting<G: Graph>(
 /// The `k` nearest nodes found with search width `ef` (k <= ef), nearest
 /// first: greedy descent through the upper levels, then a best-first search
 /// of level 0.
-pub fn search<G: Graph>(graph: &G, query: &[f32], k: usize, ef: usize) -> Vec<Candidate<G::Id>> {
+pub fn search<G: Graph>(graph: &G, query: &Query, k: usize, ef: usize) -> Vec<Candidate<G::Id>> {
     let mut found = search_level(graph, query, ef.max(k), 0);
     found.truncate(k);
     found
@@ -178,7 +179,7 @@ pub fn search<G: Graph>(graph: &G, query: &[f32], k: usize, ef: usize) -> Vec<Ca
 /// search of `level` (empty above the top level or for `ef` 0).
 pub fn search_level<G: Graph>(
     graph: &G,
-    query: &[f32],
+    query: &Query,
     ef: usize,
     level: usize,
 ) -> Vec<Candidate<G::Id>> {
@@ -188,7 +189,7 @@ pub fn search_level<G: Graph>(
 /// `search_level` counting like `search_layer_counting`.
 pub fn search_level_counting<G: Graph>(
     graph: &G,
-    query: &[f32],
+    query: &Query,
     ef: usize,
     level: usize,
     skip_deleted: bool,
@@ -209,7 +210,7 @@ pub fn search_level_counting<G: Graph>(
 /// `visited` is left clear.
 pub fn descend<G: Graph>(
     graph: &G,
-    query: &[f32],
+    query: &Query,
     entry: G::Id,
     top: usize,
     level: usize,
@@ -240,7 +241,7 @@ pub type FoundPerLevel<Id> = Vec<(usize, Vec<Candidate<Id>>)>;
 #[allow(clippy::too_many_arguments)]
 pub fn search_levels<G: Graph>(
     graph: &G,
-    query: &[f32],
+    query: &Query,
     (entry, top): (G::Id, usize),
     level: usize,
     ef: usize,

@@ -65,18 +65,11 @@ pub fn select_neighbors<Id: Copy + PartialEq + Ord>(
     (kept, diverse)
 }
 
-/// Whether two vectors are the same, so that one element holds both rows:
-/// by their bytes as stored, whatever the words mean (bit strings ride in
-/// f32 words, and a NaN pattern never equals itself as a float), as
-/// pgvector compares datums.
-pub fn same_vector(a: &[f32], b: &[f32]) -> bool {
-    bytemuck::cast_slice::<f32, u8>(a) == bytemuck::cast_slice::<f32, u8>(b)
-}
-
 /// Duplicate merging, written once for the build and the insert on pages:
 /// of the level-0 candidates a search found for a vector, only those at the
 /// vector's distance to itself can hold the same vector; `take(id)`
-/// compares the stored bytes (`same_vector`) and moves the row into the
+/// compares the stored vectors by their bytes (`distance::Element::same`,
+/// as pgvector compares datums) and moves the row into the
 /// element when it has room. Returns the element that took it, nearest
 /// first.
 pub fn merge_duplicate<Id: Copy, E>(

@@ -65,7 +65,7 @@ fn build_with(
         data[0].len(),
     );
     for (i, v) in data.iter().enumerate() {
-        g.push(v, i as u64).expect("indexable");
+        g.push_w(v, i as u64).expect("indexable");
     }
     g.use_half_copy(half_copy);
     let mut steps = 0;
@@ -93,11 +93,16 @@ fn problems_besides_unreachable(r: &crate::check::Report) -> Vec<String> {
 }
 
 fn brute_force(data: &[Vec<f32>], metric: Metric, q: &[f32], k: usize) -> Vec<u32> {
-    let q = metric.prepare(q).unwrap();
+    let q = metric.prepare_words(q).unwrap();
     let mut all: Vec<(f32, u32)> = data
         .iter()
         .enumerate()
-        .map(|(i, v)| (metric.distance(&q, &metric.prepare(v).unwrap()), i as u32))
+        .map(|(i, v)| {
+            (
+                metric.distance(&q, &metric.prepare_words(v).unwrap()),
+                i as u32,
+            )
+        })
         .collect();
     all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     all.into_iter().take(k).map(|x| x.1).collect()
@@ -108,7 +113,7 @@ fn recall(g: &BuildGraph, data: &[Vec<f32>], queries: &[Vec<f32>], k: usize, ef:
     let mut hits = 0;
     for q in queries {
         let truth: HashSet<u32> = brute_force(data, metric, q, k).into_iter().collect();
-        let found = search(g, &metric.prepare(q).unwrap(), k, ef);
+        let found = search(g, &g.wq(&metric.prepare_words(q).unwrap()), k, ef);
         assert!(
             found.windows(2).all(|w| w[0].distance <= w[1].distance),
             "results come nearest first"
@@ -143,7 +148,7 @@ fn filtered(
     passes: impl Fn(u32) -> bool,
     strict: bool,
 ) -> Vec<(f32, u32)> {
-    let mut it = crate::iterative::IterativeSearch::<u32>::new(q, 40);
+    let mut it = crate::iterative::IterativeSearch::<u32>::new(&g.wq(q), 40);
     let mut got: Vec<(f32, u32)> = Vec::new();
     loop {
         let b = it.next_batch(g);
@@ -181,12 +186,12 @@ fn filtered_recall(
 ) -> (f64, f64) {
     let mut hits = [0usize; 2];
     for q in queries {
-        let q = metric.prepare(q).unwrap();
+        let q = metric.prepare_words(q).unwrap();
         let mut truth: Vec<(f32, u32)> = (0..data.len() as u32)
             .filter(|i| passes(*i))
             .map(|i| {
                 (
-                    metric.distance(&q, &metric.prepare(&data[i as usize]).unwrap()),
+                    metric.distance(&q, &metric.prepare_words(&data[i as usize]).unwrap()),
                     i,
                 )
             })
@@ -301,7 +306,7 @@ fn paged_index_stored(
         data[0].len(),
     );
     for (i, v) in data.iter().enumerate() {
-        g.push(v, crate::format::tid_payload(heap_tid(i)));
+        g.push_w(v, crate::format::tid_payload(heap_tid(i)));
     }
     let serial = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
@@ -367,7 +372,10 @@ fn page_recall_at(
     let mut hits = 0;
     for q in queries {
         let truth: HashSet<u32> = brute_force(data, metric, q, 10).into_iter().collect();
-        for c in pg.search(&metric.prepare(q).unwrap(), 10, ef).unwrap() {
+        for c in pg
+            .search(&pg.wq(&metric.prepare_words(q).unwrap()), 10, ef)
+            .unwrap()
+        {
             let rows = pg.heap_tids(c.id).unwrap();
             hits += rows.iter().any(|t| truth.contains(&(row_of(*t) as u32))) as usize;
         }
@@ -391,7 +399,59 @@ fn inserted_index(data: &[Vec<f32>], metric: Metric) -> pagestore::MemStore {
     let store = pagestore::MemStore::new();
     crate::write::write_graph(&g, &store).unwrap();
     for (i, v) in data.iter().enumerate() {
-        crate::insert::insert(&store, v, heap_tid(i), 7).unwrap();
+        insert(&store, v, heap_tid(i), 7).unwrap();
     }
     store
+}
+
+/// Tests hold vectors in the word form builds keep them in
+/// (`Metric::element_of_words`); these take them so.
+trait Words {
+    fn metric_of(&self) -> Metric;
+
+    /// A vector in words as a query of this graph's metric.
+    fn wq<'v>(&self, v: &'v [f32]) -> distance::Query<'v> {
+        let m = self.metric_of();
+        distance::Query::new(m, m.element_of_words(v))
+    }
+}
+
+impl Words for BuildGraph {
+    fn metric_of(&self) -> Metric {
+        self.params().metric
+    }
+}
+
+impl<S: pagestore::PageStore> Words for crate::page_graph::PageGraph<'_, S> {
+    fn metric_of(&self) -> Metric {
+        self.meta().metric
+    }
+}
+
+impl<S: pagestore::PageStore> crate::page_graph::PageGraph<'_, S> {
+    fn search_w(
+        &self,
+        v: &[f32],
+        k: usize,
+        ef: usize,
+    ) -> Result<Vec<Candidate<pagestore::Tid>>, pagestore::Corrupt> {
+        self.search(&self.wq(v), k, ef)
+    }
+}
+
+impl BuildGraph {
+    fn push_w(&mut self, v: &[f32], payload: u64) -> Option<u32> {
+        self.push(self.params().metric.element_of_words(v), payload)
+    }
+}
+
+/// `insert::insert` of a vector in words.
+fn insert<S: pagestore::PageStore>(
+    store: &S,
+    v: &[f32],
+    tid: pagestore::Tid,
+    seed: u64,
+) -> Result<crate::insert::Inserted, pagestore::Corrupt> {
+    let metric = crate::page_graph::PageGraph::open(store)?.meta().metric;
+    crate::insert::insert(store, metric.element_of_words(v), tid, seed)
 }

@@ -268,7 +268,9 @@ fn repair_level<S: PageStore>(
         };
         ids.extend(
             graph
-                .walk(|w| search_level_counting(w, &info.vector, search_ef, l, true))?
+                .walk(|w| {
+                    search_level_counting(w, &graph.query_of(&info.vector), search_ef, l, true)
+                })?
                 .into_iter()
                 .map(|c| c.id)
                 .filter(|n| *n != t && !deleted.contains(n)),

@@ -41,7 +41,7 @@ pub fn insert<S: PageStore>(
             vector.len()
         )));
     }
-    let Some(v) = meta.metric.prepare(vector) else {
+    let Some(v) = meta.metric.prepare_words(vector) else {
         return Ok(Inserted::NotIndexed);
     };
     let list = match centers {

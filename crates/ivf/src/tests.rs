@@ -66,7 +66,7 @@ fn build_stored(
 ) -> MemStore {
     let prepared: Vec<f32> = points
         .chunks_exact(dim)
-        .flat_map(|v| metric.prepare(v).unwrap())
+        .flat_map(|v| metric.prepare_words(v).unwrap())
         .collect();
     let spherical = metric != Metric::L2;
     let mut samples = prepared.clone();
@@ -95,11 +95,11 @@ fn build_stored(
 }
 
 fn brute(points: &[f32], dim: usize, metric: Metric, q: &[f32], k: usize) -> Vec<usize> {
-    let q = metric.prepare(q).unwrap();
+    let q = metric.prepare_words(q).unwrap();
     let mut d: Vec<(f32, usize)> = points
         .chunks_exact(dim)
         .enumerate()
-        .map(|(i, v)| (metric.distance(&q, &metric.prepare(v).unwrap()), i))
+        .map(|(i, v)| (metric.distance(&q, &metric.prepare_words(v).unwrap()), i))
         .collect();
     d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     d.into_iter().take(k).map(|x| x.1).collect()
@@ -107,7 +107,7 @@ fn brute(points: &[f32], dim: usize, metric: Metric, q: &[f32], k: usize) -> Vec
 
 fn search(store: &MemStore, q: &[f32], probes: usize, k: usize) -> Vec<usize> {
     let meta = read_meta(store).unwrap();
-    let q = meta.metric.prepare(q).unwrap_or(q.to_vec());
+    let q = meta.metric.prepare_words(q).unwrap_or(q.to_vec());
     let mut s = Scan::new(store, &meta, &q).unwrap();
     s.probe(store, &meta, probes).unwrap();
     (0..k)
@@ -260,7 +260,7 @@ fn scans_reach_recall_and_all_probes_are_exact() {
         assert!(r5 >= 0.9, "{metric:?}: {r5}");
         assert_eq!(all, 1.0, "{metric:?}: every list probed is an exact scan");
         let meta = read_meta(&store).unwrap();
-        let mut s = Scan::new(&store, &meta, &metric.prepare(&queries[..dim]).unwrap()).unwrap();
+        let mut s = Scan::new(&store, &meta, &metric.prepare_words(&queries[..dim]).unwrap()).unwrap();
         s.probe(&store, &meta, 30).unwrap();
         assert_eq!(s.tuples, 3000, "every row is in exactly one list");
         let mut last = f32::NEG_INFINITY;
@@ -556,7 +556,7 @@ fn binary16_lists_scan_exactly_and_take_inserts() {
         let rounded: Vec<f32> = {
             let mut r = points.clone();
             for v in r.chunks_exact_mut(dim) {
-                let mut p = metric.prepare(v).unwrap();
+                let mut p = metric.prepare_words(v).unwrap();
                 Storage::F16.round(&mut p);
                 v.copy_from_slice(&p);
             }
@@ -564,7 +564,7 @@ fn binary16_lists_scan_exactly_and_take_inserts() {
         };
         for q in queries.chunks_exact(dim) {
             let got = search(&half, q, 20, 10);
-            let q = metric.prepare(q).unwrap();
+            let q = metric.prepare_words(q).unwrap();
             let mut want: Vec<(f32, usize)> = rounded
                 .chunks_exact(dim)
                 .enumerate()

@@ -110,7 +110,7 @@ fn duplicates_are_all_found() {
         "{} nodes for 40 copies",
         nodes.len()
     );
-    let found = search(&g, &dup, 40, 100);
+    let found = search(&g, &g.wq(&dup), 40, 100);
     let zero: Vec<_> = found.iter().filter(|c| c.distance == 0.0).collect();
     let mut payloads: Vec<u64> = zero.iter().flat_map(|c| g.payloads(c.id)).collect();
     payloads.sort();
@@ -127,9 +127,9 @@ fn duplicates_are_all_found() {
 #[test]
 fn tiny_and_empty_graphs() {
     let g = small_graph(2);
-    assert!(search(&g, &[0.0, 0.0], 5, 10).is_empty());
+    assert!(search(&g, &g.wq(&[0.0, 0.0]), 5, 10).is_empty());
     let g = build(&pool(), &[vec![1.0, 1.0]], Metric::L2, 4, 8);
-    let found = search(&g, &[0.0, 0.0], 5, 10);
+    let found = search(&g, &g.wq(&[0.0, 0.0]), 5, 10);
     assert_eq!((found.len(), found[0].id, found[0].distance), (1, 0, 2.0));
     let g = build(
         &pool(),
@@ -138,7 +138,7 @@ fn tiny_and_empty_graphs() {
         4,
         8,
     );
-    let ids: Vec<u32> = search(&g, &[0.0, 0.0], 5, 10)
+    let ids: Vec<u32> = search(&g, &g.wq(&[0.0, 0.0]), 5, 10)
         .iter()
         .map(|c| c.id)
         .collect();
@@ -157,8 +157,8 @@ fn cosine_skips_zero_vectors_and_normalises() {
         },
         2,
     );
-    assert_eq!(g.push(&[0.0, 0.0], 0), None);
-    assert_eq!(g.push(&[3.0, 4.0], 1), Some(0));
+    assert_eq!(g.push_w(&[0.0, 0.0], 0), None);
+    assert_eq!(g.push_w(&[3.0, 4.0], 1), Some(0));
     assert_eq!(g.vector(0), &[0.6, 0.8]);
 }
 
@@ -380,7 +380,7 @@ fn inner_product_builds_reach_every_row_without_losing_recall() {
             3,
         );
         for (i, v) in data.iter().enumerate() {
-            g.push(v, crate::format::tid_payload(heap_tid(i)));
+            g.push_w(v, crate::format::tid_payload(heap_tid(i)));
         }
         g.insert_pending(&serial, 256, |_| {});
         // every row on level 0 (upper levels only route: a node lost
@@ -429,7 +429,7 @@ fn identical_bit_strings_share_elements_whatever_their_bits() {
     let slots = g.payload_slots(300);
     assert_eq!(nodes, 19usize.div_ceil(slots), "19 copies, {slots} a node");
     // and an insert of one more copy joins the element with room
-    let found = crate::insert::insert(&store, &copy, heap_tid(999), 1).unwrap();
+    let found = insert(&store, &copy, heap_tid(999), 1).unwrap();
     assert!(
         matches!(found, crate::insert::Inserted::Duplicate(_)),
         "{found:?}"

@@ -9,7 +9,7 @@ fn a_sound_index_checks_clean_and_reports_its_rows() {
     let data = clustered(600, 8, 4, 81);
     let (_, store) = paged_index(&data[..500], Metric::L2, 8, 5);
     for (i, v) in data.iter().enumerate().skip(500) {
-        crate::insert::insert(&store, v, heap_tid(i), 7).unwrap();
+        insert(&store, v, heap_tid(i), 7).unwrap();
     }
     let mut pages = 0;
     let r = check_index(&store, || pages += 1);
@@ -43,8 +43,8 @@ fn broken_links_and_pointers_are_reported() {
     let data = clustered(300, 8, 4, 83);
     let (_, store) = paged_index(&data, Metric::L2, 8, 5);
     let pg = PageGraph::open(&store).unwrap();
-    let a = pg.search(&data[10], 1, 40).unwrap()[0].id;
-    let b = pg.search(&data[20], 1, 40).unwrap()[0].id;
+    let a = pg.search(&pg.wq(&data[10]), 1, 40).unwrap()[0].id;
+    let b = pg.search(&pg.wq(&data[20]), 1, 40).unwrap()[0].id;
     let (ea, eb) = (pg.element(a).unwrap(), pg.element(b).unwrap());
     // a's first link now leads to b's neighbour tuple, not an element
     let (before, mut links) = read_links(&store, ea.neighbors, 8, ea.level, 0).unwrap();

@@ -1,6 +1,6 @@
 use super::*;
 use crate::format::{payload_tid, tid_payload};
-use crate::insert::{insert, Inserted};
+use crate::insert::Inserted;
 use crate::page_graph::PageGraph;
 use crate::write::write_graph;
 use pagestore::{page, MemStore, PageStore, Tid};
@@ -32,7 +32,9 @@ fn page_recall(
     let mut hits = 0;
     for q in queries {
         let truth: HashSet<u32> = brute_force(data, metric, q, 10).into_iter().collect();
-        let found = pg.search(&metric.prepare(q).unwrap(), 10, ef).unwrap();
+        let found = pg
+            .search(&pg.wq(&metric.prepare_words(q).unwrap()), 10, ef)
+            .unwrap();
         for c in found {
             let tids = pg.heap_tids(c.id).unwrap();
             if tids.iter().any(|t| truth.contains(&(row_of(*t) as u32))) {
@@ -186,7 +188,7 @@ fn concurrent_first_inserts_all_join_the_graph() {
         );
         // a plain search finds every row
         let pg = PageGraph::open(store).unwrap();
-        let found = pg.search(&data[0], CLIENTS, 40).unwrap();
+        let found = pg.search(&pg.wq(&data[0]), CLIENTS, 40).unwrap();
         assert_eq!(found.len(), CLIENTS, "seed {seed}");
         check_link_distances(store);
     }
@@ -207,7 +209,7 @@ fn inserts_after_a_bulk_build_are_found() {
         16,
     );
     for (i, v) in data[..1000].iter().enumerate() {
-        g.push(v, tid_payload(heap_tid(i)));
+        g.push_w(v, tid_payload(heap_tid(i)));
     }
     g.insert_pending(&pool(), 128, |_| {});
     let store = MemStore::new();
@@ -222,7 +224,7 @@ fn inserts_after_a_bulk_build_are_found() {
     // every inserted row finds itself
     let pg = PageGraph::open(&store).unwrap();
     for i in (1000..2000).step_by(37) {
-        let found = pg.search(&data[i], 1, 40).unwrap();
+        let found = pg.search(&pg.wq(&data[i]), 1, 40).unwrap();
         assert!(
             pg.heap_tids(found[0].id).unwrap().contains(&heap_tid(i)),
             "row {i}"
@@ -255,7 +257,11 @@ fn duplicates_share_elements_and_zero_vectors_are_skipped() {
     );
     let pg = PageGraph::open(&store).unwrap();
     let found = pg
-        .search(&Metric::Cosine.prepare(&[1.0, 2.0, 3.0]).unwrap(), 10, 10)
+        .search_w(
+            &Metric::Cosine.prepare_words(&[1.0, 2.0, 3.0]).unwrap(),
+            10,
+            10,
+        )
         .unwrap();
     let mut tids: Vec<Tid> = found
         .iter()
@@ -285,7 +291,7 @@ fn insert_into_a_corrupted_index_fails_cleanly() {
 
 #[test]
 fn an_outlier_every_neighbour_refuses_is_still_linked() {
-    use crate::insert::{insert, Inserted};
+    use crate::insert::Inserted;
     use crate::iterative::IterativeSearch;
     use crate::page_graph::PageGraph;
     use distance::sparse;
@@ -317,7 +323,7 @@ fn an_outlier_every_neighbour_refuses_is_still_linked() {
         if a != b {
             let mut e = [(a, 1.0), (b, (i % 13 + 1) as f32)];
             e.sort_by_key(|x| x.0);
-            g.push(&words(&e), crate::format::tid_payload(heap_tid(i as usize)));
+            g.push_w(&words(&e), crate::format::tid_payload(heap_tid(i as usize)));
         }
     }
     g.insert_pending(&pool(), 256, |_| {});
@@ -328,9 +334,9 @@ fn an_outlier_every_neighbour_refuses_is_still_linked() {
         panic!("a new element");
     };
     let pg = PageGraph::open(&store).unwrap();
-    assert_eq!(pg.search(&outlier, 1, 40).unwrap()[0].id, t);
+    assert_eq!(pg.search(&pg.wq(&outlier), 1, 40).unwrap()[0].id, t);
     // the walk alone (no sweep) reaches it from anywhere
-    let mut it = IterativeSearch::new(&words(&[(3, 1.0)]), 40);
+    let mut it = IterativeSearch::new(&pg.wq(&words(&[(3, 1.0)])), 40);
     let mut seen = HashSet::new();
     loop {
         let b = pg.walk(|w| it.next_batch(w)).unwrap();

@@ -15,11 +15,11 @@ fn first_batch_is_the_ordinary_search() {
     let data = clustered(2000, 16, 8, 71);
     let g = graph(&data);
     for q in clustered_from(30, 16, 8, 71, 72) {
-        let plain: Vec<u32> = search(&g, &q, 40, 40)
+        let plain: Vec<u32> = search(&g, &g.wq(&q), 40, 40)
             .iter()
             .map(|c| c.distance.to_bits())
             .collect();
-        let mut it = IterativeSearch::<u32>::new(&q, 40);
+        let mut it = IterativeSearch::<u32>::new(&g.wq(&q), 40);
         let first: Vec<u32> = it
             .next_batch(&g)
             .iter()
@@ -33,7 +33,7 @@ fn first_batch_is_the_ordinary_search() {
 fn batches_cover_the_whole_graph_once() {
     let data = clustered(2000, 16, 8, 73);
     let g = graph(&data);
-    let mut it = IterativeSearch::<u32>::new(&data[5], 40);
+    let mut it = IterativeSearch::<u32>::new(&g.wq(&data[5]), 40);
     let mut seen = HashSet::new();
     let mut batches = 0;
     loop {
@@ -95,7 +95,7 @@ fn a_sweeping_search_returns_the_nodes_no_walk_reaches() {
     let pg = PageGraph::open(&store).unwrap();
     let q = pg.element(victims[0]).unwrap().vector;
     for sweep in [false, true] {
-        let mut it = IterativeSearch::<pagestore::Tid>::new(&q, 20);
+        let mut it = IterativeSearch::<pagestore::Tid>::new(&pg.wq(&q), 20);
         if sweep {
             it = it.sweeping();
         }
@@ -125,7 +125,7 @@ fn continues_on_pages_too() {
     let data = clustered(600, 8, 4, 77);
     let (g, store) = paged_index(&data, Metric::L2, 8, 2);
     let pg = PageGraph::open(&store).unwrap();
-    let mut it = IterativeSearch::<pagestore::Tid>::new(&data[0], 20);
+    let mut it = IterativeSearch::<pagestore::Tid>::new(&pg.wq(&data[0]), 20);
     let mut n = 0;
     loop {
         let b = pg.walk(|w| it.next_batch(w)).unwrap();

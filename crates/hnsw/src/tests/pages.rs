@@ -17,7 +17,7 @@ fn binary16_pages_hold_smaller_elements_and_take_inserts() {
         wide.nblocks()
     );
     for (i, v) in data.iter().enumerate().skip(600) {
-        let r = crate::insert::insert(&half, v, heap_tid(i), 7).unwrap();
+        let r = insert(&half, v, heap_tid(i), 7).unwrap();
         assert!(matches!(r, crate::insert::Inserted::Element(_)), "{r:?}");
     }
     // every row, built or inserted, is found from its own (rounded) vector
@@ -25,7 +25,7 @@ fn binary16_pages_hold_smaller_elements_and_take_inserts() {
     for (i, v) in data.iter().enumerate() {
         let mut q = v.clone();
         Storage::F16.round(&mut q);
-        let found = pg.search(&q, 1, 64).unwrap();
+        let found = pg.search(&pg.wq(&q), 1, 64).unwrap();
         assert_eq!(found[0].distance, 0.0, "row {i}");
         assert!(
             pg.heap_tids(found[0].id).unwrap().contains(&heap_tid(i)),
@@ -45,7 +45,7 @@ fn inserts_into_full_upper_level_lists_keep_the_graph_navigable() {
     let data = clustered(2500, 16, 10, seed);
     let (_, store) = paged_index(&data[..50], Metric::L2, m, 5);
     for (i, v) in data.iter().enumerate().skip(50) {
-        crate::insert::insert(&store, v, heap_tid(i), 5).unwrap();
+        insert(&store, v, heap_tid(i), 5).unwrap();
     }
     let pg = PageGraph::open(&store).unwrap();
     let all = live_elements(&pg);
@@ -78,7 +78,7 @@ fn inserts_into_full_upper_level_lists_keep_the_graph_navigable() {
             .into_iter()
             .map(|i| i as usize)
             .collect();
-        for c in pg.search(q, 10, 64).unwrap() {
+        for c in pg.search(&pg.wq(q), 10, 64).unwrap() {
             hits += pg
                 .heap_tids(c.id)
                 .unwrap()
@@ -109,15 +109,15 @@ fn search_on_pages_equals_search_in_memory() {
         let pg = PageGraph::open(&store).unwrap();
         assert_eq!((pg.meta().dims, pg.meta().storage), (12, storage));
         for q in clustered_from(30, 12, 6, 21, 22) {
-            let q = metric.prepare(&q).unwrap();
+            let q = metric.prepare_words(&q).unwrap();
             // Equal distances (duplicates) may come in either order: ids
             // differ in type between the two graphs, so compare sorted.
-            let mut mem: Vec<(u32, Vec<u64>)> = search(&g, &q, 10, 40)
+            let mut mem: Vec<(u32, Vec<u64>)> = search(&g, &g.wq(&q), 10, 40)
                 .iter()
                 .map(|c| (c.distance.to_bits(), g.payloads(c.id)))
                 .collect();
             let mut paged: Vec<(u32, Vec<u64>)> = pg
-                .search(&q, 10, 40)
+                .search_w(&q, 10, 40)
                 .unwrap()
                 .iter()
                 .map(|c| {
@@ -140,9 +140,9 @@ fn search_on_pages_equals_search_in_memory() {
         if metric == Metric::InnerProduct {
             continue;
         }
-        let q = metric.prepare(&data[3]).unwrap();
+        let q = metric.prepare_words(&data[3]).unwrap();
         let tids: Vec<Tid> = pg
-            .search(&q, 5, 100)
+            .search_w(&q, 5, 100)
             .unwrap()
             .iter()
             .flat_map(|c| pg.heap_tids(c.id).unwrap())
@@ -160,7 +160,10 @@ fn empty_graph_and_dimension_limit() {
     let store = MemStore::new();
     write_graph(&g, &store).unwrap();
     let pg = PageGraph::open(&store).unwrap();
-    assert!(pg.search(&[0.0, 0.0, 0.0], 3, 10).unwrap().is_empty());
+    assert!(pg
+        .search(&pg.wq(&[0.0, 0.0, 0.0]), 3, 10)
+        .unwrap()
+        .is_empty());
     assert!(
         max_dims() >= 2000,
         "at least pgvector's indexable 2000 dimensions: {}",
@@ -182,13 +185,13 @@ fn empty_graph_and_dimension_limit() {
         max_dims(),
     );
     for i in 0..20 {
-        g.push(&vec![i as f32; max_dims()], tid_payload(heap_tid(i)));
+        g.push_w(&vec![i as f32; max_dims()], tid_payload(heap_tid(i)));
     }
     g.insert_pending(&pool(), 4, |_| {});
     let store = MemStore::new();
     write_graph(&g, &store).unwrap();
     let pg = PageGraph::open(&store).unwrap();
-    let found = pg.search(&vec![3.0; max_dims()], 1, 10).unwrap();
+    let found = pg.search(&pg.wq(&vec![3.0; max_dims()]), 1, 10).unwrap();
     assert_eq!(pg.heap_tids(found[0].id).unwrap(), vec![heap_tid(3)]);
 }
 
@@ -201,7 +204,7 @@ fn writers_report_a_damaged_link_their_search_meets() {
     let (_, store) = paged_index(&data, Metric::L2, 8, 1);
     point_entry_outside(&store);
     let pages = store.nblocks();
-    let err = crate::insert::insert(&store, &data[3], heap_tid(700), 1).unwrap_err();
+    let err = insert(&store, &data[3], heap_tid(700), 1).unwrap_err();
     assert!(err.0.contains("outside the index"), "{}", err.0);
     assert_eq!(store.nblocks(), pages, "nothing written");
     let err = crate::vacuum::bulk_delete(&store, |t| row_of(t) % 5 == 0, || {}).unwrap_err();
@@ -223,7 +226,7 @@ fn corrupted_pages_are_reported_not_crashed_on() {
     // a foreign data page (special space magic)
     store.corrupt(1, |p| p[pagestore::PAGE_SIZE - 8] ^= 0xff);
     let pg = PageGraph::open(&store).unwrap();
-    let err = pg.search(&q, 10, 40).expect_err("reported");
+    let err = pg.search(&pg.wq(&q), 10, 40).expect_err("reported");
     assert!(err.0.contains("not an hnsw data page"), "{}", err.0);
     // random byte flips anywhere in data pages: errors or wrong answers, never a panic
     let mut rng = Rng::new(12345);
@@ -236,7 +239,7 @@ fn corrupted_pages_are_reported_not_crashed_on() {
             s.corrupt(block, |p| p[at] ^= 1 << bit);
         }
         if let Ok(pg) = PageGraph::open(&s) {
-            if let Ok(found) = pg.search(&data[round % 120], 5, 20) {
+            if let Ok(found) = pg.search(&pg.wq(&data[round % 120]), 5, 20) {
                 for c in &found {
                     let _ = pg.heap_tids(c.id);
                 }
@@ -247,7 +250,7 @@ fn corrupted_pages_are_reported_not_crashed_on() {
     let (_, s) = paged_index(&data, Metric::L2, 8, 1);
     let pg = PageGraph::open(&s).unwrap();
     point_entry_outside(&s);
-    let err = pg.search(&q, 5, 20).expect_err("reported");
+    let err = pg.search(&pg.wq(&q), 5, 20).expect_err("reported");
     assert!(err.0.contains("outside the index"), "{}", err.0);
     let _ = payload_tid(0);
 }
@@ -303,7 +306,7 @@ fn copies_of_a_vector_come_out_together_at_a_narrow_search() {
     let store = inserted_index(&data, Metric::L2);
     let pg = PageGraph::open(&store).unwrap();
     for ef in [1, 2] {
-        let mut it = crate::iterative::IterativeSearch::new(&[0.25, 0.5, 0.75], ef);
+        let mut it = crate::iterative::IterativeSearch::new(&pg.wq(&[0.25, 0.5, 0.75]), ef);
         let batch = pg.walk(|w| it.next_batch(w)).unwrap();
         let rows: usize = batch
             .iter()
@@ -348,7 +351,7 @@ fn bit_strings_search_by_hamming_and_jaccard_on_pages() {
         assert_eq!(pg.meta().storage, Storage::Bits);
         for q in data.iter().step_by(97) {
             let got: Vec<f32> = pg
-                .search(q, 10, 200)
+                .search_w(q, 10, 200)
                 .unwrap()
                 .iter()
                 .map(|c| c.distance)
@@ -359,7 +362,7 @@ fn bit_strings_search_by_hamming_and_jaccard_on_pages() {
             assert_eq!(got[0], 0.0);
         }
         // the words come back bit for bit
-        let t = pg.search(&data[5], 1, 40).unwrap()[0].id;
+        let t = pg.search(&pg.wq(&data[5]), 1, 40).unwrap()[0].id;
         let back = pg.element(t).unwrap().vector;
         let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
         assert!(same(&back, &data[5]) || data.iter().any(|v| same(&back, v)));
@@ -369,7 +372,6 @@ fn bit_strings_search_by_hamming_and_jaccard_on_pages() {
 #[test]
 fn all_zero_pages_a_crash_leaves_are_skipped() {
     use crate::check::check_index;
-    use crate::insert::insert;
     use crate::iterative::IterativeSearch;
     use crate::page_graph::PageGraph;
     use pagestore::PageStore;
@@ -393,7 +395,7 @@ fn all_zero_pages_a_crash_leaves_are_skipped() {
     let stats = crate::vacuum::bulk_delete(&store, |t| row_of(t) % 2 == 0, || {}).unwrap();
     assert_eq!(stats.heap_tids_removed, 200);
     let pg = PageGraph::open(&store).unwrap();
-    let mut it = IterativeSearch::new(&data[1], 40).sweeping();
+    let mut it = IterativeSearch::new(&pg.wq(&data[1]), 40).sweeping();
     let mut n = 0;
     loop {
         let b = pg.walk(|w| it.next_batch(w)).unwrap();

@@ -3,7 +3,7 @@
 use super::*;
 use crate::check::check_index;
 use crate::format::ElementTupleMut;
-use crate::insert::{insert, Inserted};
+use crate::insert::Inserted;
 use crate::page_graph::PageGraph;
 use crate::vacuum::{bulk_delete, bulk_delete_waiting};
 use pagestore::{MemStore, PageStore, Tid};
@@ -131,7 +131,7 @@ fn vacuumed_space_is_reused_and_the_index_stops_growing() {
             .map(|j| rows[j as usize])
             .collect();
         let hits = |pg: &PageGraph<MemStore>, map: &dyn Fn(usize) -> usize| {
-            pg.search(q, 40, 40)
+            pg.search(&pg.wq(q), 40, 40)
                 .unwrap()
                 .iter()
                 .flat_map(|c| pg.heap_tids(c.id).unwrap())
@@ -302,7 +302,7 @@ fn crash_at_every_write(dim: usize, n: usize, split: bool) {
         assert_sound_after_inserts(&store, &committed);
         let pg = PageGraph::open(&store).unwrap();
         for i in committed.iter().filter(|i| **i >= n) {
-            let found = pg.search(&data[*i], 1, 40).unwrap();
+            let found = pg.search(&pg.wq(&data[*i]), 1, 40).unwrap();
             assert!(
                 pg.heap_tids(found[0].id).unwrap().contains(&heap_tid(*i)),
                 "{at}"
@@ -526,7 +526,7 @@ fn nearest_flagged_deleted() -> (Vec<Vec<f32>>, MemStore, Vec<f32>, HashSet<usiz
     let q = data[5].clone();
     let pg = PageGraph::open(&store).unwrap();
     let nearest: Vec<Tid> = pg
-        .walk(|w| crate::search::search_level(w, &q, 15, 0))
+        .walk(|w| crate::search::search_level(w, &pg.wq(&q), 15, 0))
         .unwrap()
         .iter()
         .map(|c| c.id)
@@ -577,9 +577,9 @@ fn deleted_elements_do_not_take_an_inserts_search_window() {
             .map(|c| row_of(pg.heap_tids(c.id).unwrap()[0]))
             .collect()
     };
-    let plain = live_of(&pg.walk(|w| search_level(w, &q, 20, 0)).unwrap());
+    let plain = live_of(&pg.walk(|w| search_level(w, &pg.wq(&q), 20, 0)).unwrap());
     let live = live_of(
-        &pg.walk(|w| search_level_counting(w, &q, 20, 0, true))
+        &pg.walk(|w| search_level_counting(w, &pg.wq(&q), 20, 0, true))
             .unwrap(),
     );
     assert!(plain.len() <= 5, "{plain:?}");
@@ -597,7 +597,7 @@ fn deleted_elements_do_not_take_an_inserts_search_window() {
 fn deleted_elements_do_not_take_a_scans_batch() {
     let (data, store, q, gone) = nearest_flagged_deleted();
     let pg = PageGraph::open(&store).unwrap();
-    let mut scan = crate::iterative::IterativeSearch::new(&q, 20);
+    let mut scan = crate::iterative::IterativeSearch::new(&pg.wq(&q), 20);
     let mut rows: Vec<usize> = Vec::new();
     for _ in 0..3 {
         let batch = pg.walk(|w| scan.next_batch(w)).unwrap();
@@ -847,11 +847,11 @@ fn churn_soak() {
             let graphs = [&store, &fresh, &fresh2].map(|st| PageGraph::open(st).unwrap());
             let prepared: Vec<Vec<f32>> = vectors
                 .iter()
-                .map(|v| Metric::Cosine.prepare(v).unwrap())
+                .map(|v| Metric::Cosine.prepare_words(v).unwrap())
                 .collect();
             let mut hits = [[0usize; 3]; 2];
             for q in &queries {
-                let pq = Metric::Cosine.prepare(q).unwrap();
+                let pq = Metric::Cosine.prepare_words(q).unwrap();
                 let mut all: Vec<(f32, usize)> = prepared
                     .iter()
                     .enumerate()
@@ -863,7 +863,7 @@ fn churn_soak() {
                     for (g, pg) in graphs.iter().enumerate() {
                         // rebuilt graphs hold row i of `vectors` as heap_tid(i)
                         hits[e][g] += pg
-                            .search(q, ef, ef)
+                            .search_w(q, ef, ef)
                             .unwrap()
                             .iter()
                             .flat_map(|c| pg.heap_tids(c.id).unwrap())

@@ -1,6 +1,6 @@
 use super::*;
 use crate::format::{max_sparse_nnz, tid_payload};
-use crate::insert::{insert, Inserted};
+use crate::insert::Inserted;
 use crate::page_graph::PageGraph;
 use crate::write::write_graph;
 use distance::sparse;
@@ -74,7 +74,7 @@ fn params(metric: Metric) -> BuildParams {
 fn sparse_index(data: &[Vec<f32>], metric: Metric) -> (BuildGraph, MemStore) {
     let mut g = BuildGraph::new(params(metric), DIM);
     for (i, v) in data.iter().enumerate() {
-        g.push(v, tid_payload(heap_tid(i)));
+        g.push_w(v, tid_payload(heap_tid(i)));
     }
     let serial = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
@@ -106,10 +106,10 @@ fn sparse_metrics_equal_their_dense_counterparts() {
     for (s, d) in pairs {
         for a in &data[..8] {
             for b in &data {
-                let got = s.distance(&s.prepare(a).unwrap(), &s.prepare(b).unwrap());
+                let got = s.distance(&s.prepare_words(a).unwrap(), &s.prepare_words(b).unwrap());
                 let want = d.distance(
-                    &d.prepare(&dense(a)).unwrap(),
-                    &d.prepare(&dense(b)).unwrap(),
+                    &d.prepare_words(&dense(a)).unwrap(),
+                    &d.prepare_words(&dense(b)).unwrap(),
                 );
                 assert!(
                     (got - want).abs() <= 1e-4 * want.abs().max(1.0),
@@ -166,11 +166,11 @@ fn recall_and_pages_equal_memory_for_every_sparse_metric() {
         let mut paged_hits = 0;
         for q in &queries {
             let truth: HashSet<u32> = brute_force(&data, metric, q, 10).into_iter().collect();
-            let q = metric.prepare(q).unwrap();
-            let mem = search(&g, &q, 10, 64);
+            let q = metric.prepare_words(q).unwrap();
+            let mem = search(&g, &g.wq(&q), 10, 64);
             hits += mem.iter().filter(|c| truth.contains(&c.id)).count();
             paged_hits += pg
-                .search(&q, 10, 64)
+                .search_w(&q, 10, 64)
                 .unwrap()
                 .iter()
                 .filter(|c| truth.contains(&(row_of(pg.heap_tids(c.id).unwrap()[0]) as u32)))
@@ -215,7 +215,7 @@ fn inserts_of_every_length_up_to_the_page_limit() {
         Inserted::Duplicate(
             PageGraph::open(&store)
                 .unwrap()
-                .search(&data[7], 1, 40)
+                .search_w(&data[7], 1, 40)
                 .unwrap()[0]
                 .id
         )
@@ -223,7 +223,7 @@ fn inserts_of_every_length_up_to_the_page_limit() {
     let pg = PageGraph::open(&store).unwrap();
     let all: Vec<&Vec<f32>> = data[..300].iter().chain(&extra).collect();
     for (i, v) in all.iter().enumerate() {
-        let found = pg.search(v, 1, 64).unwrap();
+        let found = pg.search(&pg.wq(v), 1, 64).unwrap();
         assert_eq!(found[0].distance, 0.0, "row {i}");
         assert!(
             pg.heap_tids(found[0].id).unwrap().contains(&heap_tid(i)),
@@ -240,8 +240,8 @@ fn a_build_writes_elements_of_the_most_non_zeros() {
     data.push(words(&(0..n).map(|i| (i as u32, 0.5)).collect::<Vec<_>>()));
     let (_, store) = sparse_index(&data, Metric::SparseCosine);
     let pg = PageGraph::open(&store).unwrap();
-    let q = Metric::SparseCosine.prepare(&data[50]).unwrap();
-    let found = pg.search(&q, 1, 40).unwrap();
+    let q = Metric::SparseCosine.prepare_words(&data[50]).unwrap();
+    let found = pg.search(&pg.wq(&q), 1, 40).unwrap();
     assert!(found[0].distance <= -0.9999, "{:?}", found[0]);
     assert_eq!(pg.heap_tids(found[0].id).unwrap(), vec![heap_tid(50)]);
 }

@@ -1,5 +1,4 @@
 use super::*;
-use crate::insert::insert;
 use crate::page_graph::PageGraph;
 use crate::vacuum::bulk_delete;
 use pagestore::{MemStore, PageStore};
@@ -8,7 +7,7 @@ use pagestore::{MemStore, PageStore};
 fn live_search(store: &MemStore, q: &[f32], k: usize, ef: usize) -> Vec<usize> {
     let pg = PageGraph::open(store).unwrap();
     let rows: Vec<usize> = pg
-        .search(q, ef, ef)
+        .search_w(q, ef, ef)
         .unwrap()
         .iter()
         .flat_map(|c| pg.heap_tids(c.id).unwrap())
@@ -33,7 +32,7 @@ fn churn_keeps_recall_near_a_fresh_build() {
         let mut next = 2000;
         for _ in 0..rounds {
             for _ in 0..10_000 / rounds {
-                crate::insert::insert(&store, &data[next], heap_tid(next), 7).unwrap();
+                insert(&store, &data[next], heap_tid(next), 7).unwrap();
                 live.insert(next);
                 next += 1;
             }
@@ -160,7 +159,7 @@ fn vacuum_of_every_row_and_of_part_of_a_duplicate() {
 /// Elements an exhaustive search can reach from the entry point.
 pub(super) fn reachable_elements(store: &MemStore) -> HashSet<pagestore::Tid> {
     let pg = PageGraph::open(store).unwrap();
-    let mut it = crate::iterative::IterativeSearch::<pagestore::Tid>::new(&[0.0; 8], 50);
+    let mut it = crate::iterative::IterativeSearch::<pagestore::Tid>::new(&pg.wq(&[0.0; 8]), 50);
     let mut seen = HashSet::new();
     loop {
         let batch = pg.walk(|w| it.next_batch(w)).unwrap();
@@ -247,7 +246,7 @@ fn vacuum_links_back_elements_no_search_can_reach() {
     // each victim is found as its own nearest neighbour again
     for v in &victims {
         let vector = pg.element(*v).unwrap().vector;
-        assert_eq!(pg.search(&vector, 1, 40).unwrap()[0].id, *v);
+        assert_eq!(pg.search(&pg.wq(&vector), 1, 40).unwrap()[0].id, *v);
     }
     // a second pass finds nothing to do
     assert_eq!(
