@@ -173,24 +173,64 @@ pub unsafe fn int_reloption(
     }
 }
 
-/// `amoptions`: parses integer reloptions into a palloc'd `T` (a
-/// `#[repr(C)]` struct starting with the varlena length), each at its
-/// offset; NULL when there are none and `validate` is off.
+/// An enum reloption of the access method `kind`: its values by name
+/// (the first the default), parsed as a c_int; PostgreSQL rejects any
+/// other value with `detail` (AccessExclusiveLock to change, as above).
 ///
 /// # Safety
-/// `fields` must describe `T`'s c_int fields exactly; `kind` must be the
-/// kind the options were registered under.
-pub unsafe fn parse_int_reloptions<T>(
+/// As for `define_int`.
+pub unsafe fn enum_reloption(
+    kind: pg_sys::relopt_kind::Type,
+    name: &'static CStr,
+    desc: &'static CStr,
+    values: &[(&'static CStr, c_int)],
+    detail: &'static CStr,
+) {
+    let mut members: Vec<pg_sys::relopt_enum_elt_def> = values
+        .iter()
+        .map(|(n, v)| pg_sys::relopt_enum_elt_def {
+            string_val: n.as_ptr(),
+            symbol_val: *v,
+        })
+        .collect();
+    members.push(pg_sys::relopt_enum_elt_def {
+        string_val: std::ptr::null(),
+        symbol_val: 0,
+    });
+    // the reloption machinery keeps pointing at the members
+    let members: &'static mut [pg_sys::relopt_enum_elt_def] = members.leak();
+    // SAFETY: as in define_int; the members end with a NULL name.
+    unsafe {
+        pg_sys::add_enum_reloption(
+            kind,
+            name.as_ptr(),
+            desc.as_ptr(),
+            members.as_mut_ptr(),
+            values[0].1,
+            detail.as_ptr(),
+            pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
+        )
+    }
+}
+
+/// `amoptions`: parses integer and enum reloptions (both c_int) into a
+/// palloc'd `T` (a `#[repr(C)]` struct starting with the varlena length),
+/// each at its offset; NULL when there are none and `validate` is off.
+///
+/// # Safety
+/// `fields` must describe `T`'s c_int fields exactly, with the type each
+/// was registered as; `kind` must be the kind they were registered under.
+pub unsafe fn parse_reloptions<T>(
     reloptions: pg_sys::Datum,
     validate: bool,
     kind: pg_sys::relopt_kind::Type,
-    fields: &[(&'static CStr, usize)],
+    fields: &[(&'static CStr, pg_sys::relopt_type::Type, usize)],
 ) -> *mut pg_sys::bytea {
     let tab: Vec<pg_sys::relopt_parse_elt> = fields
         .iter()
-        .map(|(name, offset)| pg_sys::relopt_parse_elt {
+        .map(|(name, opttype, offset)| pg_sys::relopt_parse_elt {
             optname: name.as_ptr(),
-            opttype: pg_sys::relopt_type::RELOPT_TYPE_INT,
+            opttype: *opttype,
             offset: *offset as c_int,
         })
         .collect();

@@ -6,7 +6,7 @@
 //! linked and written at that point, and the remaining rows are inserted
 //! into the on-disk graph one by one, as pgvector does.
 
-use super::{index_options, opclass_metric, LEVEL_SEED};
+use super::{index_formats, index_options, Formats, LEVEL_SEED};
 use crate::am;
 use crate::storage::{relation_needs_wal, BufferStore};
 use distance::Element;
@@ -30,6 +30,8 @@ struct BuildState {
     index: pg_sys::Relation,
     store: BufferStore,
     dims: usize,
+    /// How the pages store elements.
+    stored: hnsw::Storage,
     /// The in-memory graph; None once the build continues on disk.
     graph: Option<BuildGraph>,
     memory_limit: usize,
@@ -42,17 +44,21 @@ struct BuildState {
 ///
 /// # Safety
 /// `index` must be a valid, open hnsw index relation.
-unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize) {
+unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize, hnsw::Storage) {
     // SAFETY: per the contract.
-    let (metric, storage) = unsafe { opclass_metric(index) };
+    let Formats {
+        metric,
+        input,
+        stored,
+    } = unsafe { index_formats(index) };
     // SAFETY: per the contract.
-    let most = if storage.fixed_length() {
-        max_dims_for(storage.element_size())
+    let most = if stored.fixed_length() {
+        max_dims_for(stored.element_size())
     } else {
         hnsw::format::SPARSE_MAX_DIMS
     };
     // SAFETY: per the contract.
-    let dims = unsafe { am::index_dimensions(index, "hnsw", storage, most) };
+    let dims = unsafe { am::index_dimensions(index, "hnsw", input, most) };
     // SAFETY: per the contract.
     let (m, ef_construction) = unsafe { index_options(index) };
     if ef_construction < 2 * m {
@@ -67,14 +73,14 @@ unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize) {
         ef_construction,
         metric,
         seed: LEVEL_SEED,
-        storage,
+        storage: stored,
     };
-    (params, dims)
+    (params, dims, input)
 }
 
 impl BuildState {
     fn add(&mut self, v: Element, tid: pagestore::Tid) {
-        super::check_value(v, self.dims);
+        super::check_value(v, self.dims, self.stored);
         if let Some(g) = &self.graph {
             if !g.is_empty() && g.memory_bytes() + g.bytes_per_node() > self.memory_limit {
                 ErrorReport::new(
@@ -160,7 +166,7 @@ pub unsafe extern "C-unwind" fn ambuild(
     index_info: *mut pg_sys::IndexInfo,
 ) -> *mut pg_sys::IndexBuildResult {
     // SAFETY: Postgres hands ambuild open, locked relations.
-    let (params, dims) = unsafe { build_params(index) };
+    let (params, dims, input) = unsafe { build_params(index) };
     let store = BufferStore::unlogged(index, pg_sys::ForkNumber::MAIN_FORKNUM);
     if store.nblocks() != 0 {
         // SAFETY: index is open.
@@ -172,6 +178,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         index,
         store,
         dims,
+        stored: params.storage,
         graph: Some(BuildGraph::new(params, dims)),
         memory_limit: am::maintenance_work_mem_bytes(),
         indexed: 0,
@@ -181,14 +188,9 @@ pub unsafe extern "C-unwind" fn ambuild(
     let started = std::time::Instant::now();
     // SAFETY: the relations ambuild got.
     let reltuples = unsafe {
-        am::scan_rows(
-            heap,
-            index,
-            index_info,
-            true,
-            params.storage,
-            &mut |v, tid| state.add(v, tid),
-        )
+        am::scan_rows(heap, index, index_info, true, input, &mut |v, tid| {
+            state.add(v, tid)
+        })
     };
     pgrx::debug1!(
         "hnsw build: scanned {reltuples} rows in {:.2}s",
@@ -219,7 +221,7 @@ pub unsafe extern "C-unwind" fn ambuild(
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
     // SAFETY: Postgres hands ambuildempty an open, locked index.
-    let (params, dims) = unsafe { build_params(index) };
+    let (params, dims, _) = unsafe { build_params(index) };
     let store = BufferStore::unlogged(index, pg_sys::ForkNumber::INIT_FORKNUM);
     if let Err(e) = write_graph(&BuildGraph::new(params, dims), &store) {
         am::error(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e, None);

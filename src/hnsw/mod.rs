@@ -26,10 +26,49 @@ unsafe fn opclass_metric(index: pg_sys::Relation) -> (Metric, hnsw::Storage) {
     unsafe { am::opclass_metric(index, "hnsw") }
 }
 
+/// The metric an index orders by, the format of the values it is given
+/// (its column's type) and the format its pages store (the `storage`
+/// reloption: `'halfvec'` stores vector values in binary16).
+#[derive(Clone, Copy, Debug)]
+struct Formats {
+    metric: Metric,
+    input: hnsw::Storage,
+    stored: hnsw::Storage,
+}
+
+/// # Safety
+/// `index` must be a valid, open hnsw index relation.
+unsafe fn index_formats(index: pg_sys::Relation) -> Formats {
+    use hnsw::Storage;
+    // SAFETY: per the contract.
+    let (metric, input) = unsafe { opclass_metric(index) };
+    // SAFETY: per the contract.
+    let stored = match (unsafe { storage_option(index) }, input) {
+        (STORAGE_HALFVEC, Storage::F32 | Storage::F16) => Storage::F16,
+        (STORAGE_HALFVEC, _) => am::error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "storage \"halfvec\" is only for vector and halfvec columns".into(),
+            None,
+        ),
+        _ => input,
+    };
+    Formats {
+        metric,
+        input,
+        stored,
+    }
+}
+
 /// pgvector's checks of a value the index takes: the index's dimensions,
 /// and for a sparse vector the non-zeros one element can hold on a page.
-fn check_value(v: Element, dims: usize) {
+fn check_value(v: Element, dims: usize, stored: hnsw::Storage) {
     am::expect_dims(v, dims);
+    // storage = 'halfvec': what a cast to halfvec refuses
+    if let (hnsw::Storage::F16, Element::F32(x)) = (stored, v) {
+        if let Err(e) = x.iter().try_for_each(|e| vecfmt::f32_to_f16("halfvec", *e).map(|_| ())) {
+            crate::error::raise(e);
+        }
+    }
     let most = hnsw::format::max_sparse_nnz();
     if matches!(v, Element::Sparse { v, .. } if v.indices.len() > most) {
         am::error(

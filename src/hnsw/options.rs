@@ -1,6 +1,8 @@
 //! The `hnsw` reloptions (`m`, `ef_construction`) and settings
 //! (`hnsw.ef_search`, `hnsw.iterative_scan`, `hnsw.max_scan_tuples`,
-//! `hnsw.scan_mem_multiplier`), as pgvector names and bounds them.
+//! `hnsw.scan_mem_multiplier`), as pgvector names and bounds them; and our
+//! own reloption `storage`: how elements are stored (`'halfvec'` stores a
+//! vector column's elements in binary16, half the size).
 
 use crate::am::{self, Setting};
 use pgrx::pg_sys;
@@ -24,12 +26,17 @@ pub const ITERATIVE_STRICT: c_int = 2;
 
 static RELOPT_KIND: Setting<pg_sys::relopt_kind::Type> = Setting::new(0);
 
+/// Values of the `storage` reloption.
+pub const STORAGE_FULL: c_int = 0;
+pub const STORAGE_HALFVEC: c_int = 1;
+
 /// The reloptions as `build_reloptions` lays them out.
 #[repr(C)]
 struct Options {
     vl_len_: i32,
     m: c_int,
     ef_construction: c_int,
+    storage: c_int,
 }
 
 /// Registers reloptions and settings (from _PG_init).
@@ -53,6 +60,13 @@ pub fn init() {
                 MIN_EF_CONSTRUCTION,
                 MAX_EF_CONSTRUCTION,
             ),
+        );
+        am::enum_reloption(
+            kind,
+            c"storage",
+            c"How index elements are stored",
+            &[(c"full", STORAGE_FULL), (c"halfvec", STORAGE_HALFVEC)],
+            c"Valid values are \"full\" and \"halfvec\".",
         );
         am::define_int(
             c"hnsw.ef_search",
@@ -93,15 +107,22 @@ pub unsafe extern "C-unwind" fn amoptions(
     reloptions: pg_sys::Datum,
     validate: bool,
 ) -> *mut pg_sys::bytea {
+    use pg_sys::relopt_type::{RELOPT_TYPE_ENUM, RELOPT_TYPE_INT};
     let fields = [
-        (c"m", std::mem::offset_of!(Options, m)),
+        (c"m", RELOPT_TYPE_INT, std::mem::offset_of!(Options, m)),
         (
             c"ef_construction",
+            RELOPT_TYPE_INT,
             std::mem::offset_of!(Options, ef_construction),
+        ),
+        (
+            c"storage",
+            RELOPT_TYPE_ENUM,
+            std::mem::offset_of!(Options, storage),
         ),
     ];
     // SAFETY: the fields describe Options.
-    unsafe { am::parse_int_reloptions::<Options>(reloptions, validate, RELOPT_KIND.get(), &fields) }
+    unsafe { am::parse_reloptions::<Options>(reloptions, validate, RELOPT_KIND.get(), &fields) }
 }
 
 /// m and ef_construction of an index (defaults when not given).
@@ -109,10 +130,26 @@ pub unsafe extern "C-unwind" fn amoptions(
 /// # Safety
 /// `index` must be a valid, open hnsw index relation.
 pub(super) unsafe fn index_options(index: pg_sys::Relation) -> (usize, usize) {
-    // SAFETY: rd_options of an hnsw index is NULL or what amoptions built.
-    let opts = unsafe { ((*index).rd_options as *const Options).as_ref() };
+    // SAFETY: per the contract.
+    let opts = unsafe { options(index) };
     let (m, ef) = opts.map_or((DEFAULT_M, DEFAULT_EF_CONSTRUCTION), |o| {
         (o.m, o.ef_construction)
     });
     (m as usize, ef as usize)
+}
+
+/// The `storage` reloption of an index (`STORAGE_FULL` when not given).
+///
+/// # Safety
+/// `index` must be a valid, open hnsw index relation.
+pub(super) unsafe fn storage_option(index: pg_sys::Relation) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { options(index) }.map_or(STORAGE_FULL, |o| o.storage)
+}
+
+/// # Safety
+/// `index` must be a valid, open hnsw index relation.
+unsafe fn options<'a>(index: pg_sys::Relation) -> Option<&'a Options> {
+    // SAFETY: rd_options of an hnsw index is NULL or what amoptions built.
+    unsafe { ((*index).rd_options as *const Options).as_ref() }
 }

@@ -49,8 +49,15 @@ unsafe fn start(scan: pg_sys::IndexScanDesc) -> Run {
     let index = unsafe { (*scan).indexRelation };
     let meta = read_meta(&BufferStore::logged(index));
     // SAFETY: per the contract.
-    let query =
-        unsafe { am::scan_query(scan, "hnsw", meta.dims as usize, meta.metric, meta.storage) };
+    let query = unsafe {
+        am::scan_query(
+            scan,
+            "hnsw",
+            meta.dims as usize,
+            meta.metric,
+            super::index_formats(index).input,
+        )
+    };
     let ef = EF_SEARCH.get().max(1) as usize;
     // SAFETY: reading a GUC variable on the backend thread.
     let work_mem = unsafe { pg_sys::work_mem } as f64 * 1024.0;

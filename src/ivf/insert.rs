@@ -20,8 +20,7 @@ unsafe fn insert(index: pg_sys::Relation, value: pg_sys::Datum, tid: Tid) {
     unsafe {
         am::with_vector(value, meta.storage, |v| {
             am::expect_dims(v, meta.dims as usize);
-            let inserted = am::with_words(v, |v| ivf::insert::insert(&store, &meta, None, v, tid));
-            if let Err(e) = inserted {
+            if let Err(e) = ivf::insert::insert(&store, &meta, None, v, tid) {
                 am::corrupted_index(index, e);
             }
         })

@@ -71,9 +71,10 @@ pub unsafe extern "C-unwind" fn amoptions(
     reloptions: pg_sys::Datum,
     validate: bool,
 ) -> *mut pg_sys::bytea {
-    let fields = [(c"lists", std::mem::offset_of!(Options, lists))];
+    let int = pg_sys::relopt_type::RELOPT_TYPE_INT;
+    let fields = [(c"lists", int, std::mem::offset_of!(Options, lists))];
     // SAFETY: the fields describe Options.
-    unsafe { am::parse_int_reloptions::<Options>(reloptions, validate, RELOPT_KIND.get(), &fields) }
+    unsafe { am::parse_reloptions::<Options>(reloptions, validate, RELOPT_KIND.get(), &fields) }
 }
 
 /// The index's `lists` option (the default when not given).

@@ -11,6 +11,7 @@
 use super::{read_meta, ITERATIVE_OFF, ITERATIVE_SCAN, MAX_PROBES, PROBES};
 use crate::am;
 use crate::storage::BufferStore;
+use distance::Query;
 use ivf::format::Meta;
 use ivf::scan::Scan;
 use pgrx::pg_sys;
@@ -46,7 +47,7 @@ unsafe fn start(scan: pg_sys::IndexScanDesc, store: &BufferStore) -> Run {
     } else {
         (MAX_PROBES.get().max(1) as usize).max(probes)
     };
-    let scan = am::with_words(query.as_element(), |q| Scan::new(store, &meta, q))
+    let scan = Scan::new(store, &meta, &Query::new(meta.metric, query.as_element()))
         .unwrap_or_else(|e| am::corrupted_index(store.relation(), e));
     Run {
         scan,

@@ -78,3 +78,31 @@ def test_ivfflat_halfvec_recall_against_vector(data, half_items, metric):
         finally:
             c.execute("DROP INDEX half_h")
             c.execute("DROP INDEX half_v")
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
+def test_hnsw_storage_halfvec_on_a_vector_column(data, half_items, metric):
+    """WITH (storage = 'halfvec') on the vector column: queries stay vector,
+    recall against the exact truth of the f32 values is within 0.01 of the
+    full-precision index, and the index is as small as a halfvec one."""
+    base, queries, _ = data
+    _, vector_ops, op = HALF_OPS[metric]
+    with connect() as c:
+        c.execute(f"CREATE INDEX stored_half ON half_items USING hnsw (emb {vector_ops}) "
+                  "WITH (storage = 'halfvec')")
+        try:
+            truth = exact(base, queries, metric)
+            r_half = recall(index_results(c, half_items, op, queries), truth)
+            half_size = c.execute("SELECT pg_relation_size('stored_half')").fetchone()[0]
+        finally:
+            c.execute("DROP INDEX stored_half")
+        c.execute(f"CREATE INDEX stored_full ON half_items USING hnsw (emb {vector_ops})")
+        try:
+            r_full = recall(index_results(c, half_items, op, queries), truth)
+            full_size = c.execute("SELECT pg_relation_size('stored_full')").fetchone()[0]
+        finally:
+            c.execute("DROP INDEX stored_full")
+    print(f"\n{metric}: recall@10 storage=halfvec {r_half:.4f} full {r_full:.4f}; "
+          f"size {half_size / full_size:.2f}x")
+    assert r_half >= r_full - 0.01
+    assert half_size <= 0.60 * full_size

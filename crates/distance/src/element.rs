@@ -16,8 +16,12 @@
 //!    vector for it does (`Metric::prepare`; `Storage::round_buf` when
 //!    storing loses precision, so that build distances equal scan ones);
 //! 4. in the extension, the opclass or reloption that picks it
-//!    (`src/am/opclass.rs`) and the datum it is read from
-//!    (`src/am/datum.rs`, `with_vector`).
+//!    (`src/am/opclass.rs`; `src/hnsw/options.rs` and `index_formats` in
+//!    `src/hnsw/mod.rs`, where the column's format, `input`, and the
+//!    pages', `stored`, may differ: `WITH (storage = 'halfvec')` stores a
+//!    vector column in binary16 that way), the datum it is read from
+//!    (`src/am/datum.rs`, `with_vector`) and the values it cannot hold
+//!    (`check_value` in `src/hnsw/mod.rs`).
 //!
 //! How to add a metric: a variant and code in `Metric`, its kernels in
 //! `Metric::between` for each element format it serves, `stores_as`, and in
@@ -227,6 +231,16 @@ impl Metric {
         }
     }
 
+    /// Whether this metric compares vectors of `v`'s format (the formats
+    /// `between` takes for it).
+    pub fn compares(self, v: Element) -> bool {
+        match v {
+            Element::F32(_) | Element::F16(_) => self.is_dense(),
+            Element::Bits(_) => self.is_bits(),
+            Element::Sparse { .. } => self.is_sparse(),
+        }
+    }
+
     #[cold]
     fn mismatch(self, a: Element, b: Element) -> ! {
         let kind = |e: &Element| match e {
@@ -394,4 +408,64 @@ fn read_words<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
         .chunks_exact(4)
         .map(|c| bytemuck::cast(u32::from_le_bytes(c.try_into().expect("4 bytes"))))
         .collect()
+}
+
+/// The word form builds and inserts keep vectors in (32-bit words; see
+/// the module docs), viewed as elements for every distance.
+impl Metric {
+    /// The distance between two vectors in the word form this metric's
+    /// element format is held in memory (`element_of_words`).
+    #[inline]
+    pub fn distance(self, a: &[f32], b: &[f32]) -> f32 {
+        self.between(self.element_of_words(a), self.element_of_words(b))
+    }
+
+    /// Views a vector held in words as the element it is: dense values,
+    /// a bit string's bytes (32 to a word, in string order) or a sparse
+    /// vector (`crate::sparse`'s word form). Builds and inserts keep their
+    /// vectors so; every distance is computed on the element.
+    #[inline]
+    pub fn element_of_words(self, w: &[f32]) -> crate::Element<'_> {
+        if self.is_bits() {
+            crate::Element::Bits(bits(w))
+        } else if self.is_sparse() {
+            crate::Element::Sparse {
+                dim: sparse::dim_of(w),
+                v: sparse::from_words(w),
+            }
+        } else {
+            crate::Element::F32(w)
+        }
+    }
+
+    /// `prepare` for a vector held in words (`element_of_words`).
+    pub fn prepare_words(self, v: &[f32]) -> Option<Vec<f32>> {
+        let mut out = Vec::with_capacity(v.len());
+        self.prepare(self.element_of_words(v))?
+            .as_element()
+            .append_words(&mut out);
+        Some(out)
+    }
+    /// `distance(query, v)` for a query in words and a `v` in stored form,
+    /// read in place when the bytes are aligned for their element type (as
+    /// on a page).
+    #[inline]
+    pub fn distance_stored(self, storage: Storage, query: &[f32], bytes: &[u8]) -> f32 {
+        let q = self.element_of_words(query);
+        storage.with_view(bytes, |v| self.between(q, v))
+    }
+}
+
+impl Storage {
+    /// Appends a stored vector to `out` in the word form it is held in
+    /// memory (`Metric::element_of_words`).
+    pub fn decode(self, bytes: &[u8], out: &mut Vec<f32>) {
+        self.with_view(bytes, |e| e.append_words(out))
+    }
+}
+
+/// The bytes of a bit string held in words.
+#[inline]
+fn bits(v: &[f32]) -> &[u8] {
+    bytemuck::cast_slice(v)
 }

@@ -1,5 +1,3 @@
-use crate::sparse;
-
 /// How the index orders vectors. Cosine is stored as unit vectors and
 /// searched by inner product, so every metric is one kernel call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,12 +20,6 @@ pub enum Metric {
     SparseInnerProduct,
     SparseCosine,
     SparseL1,
-}
-
-/// The bytes of a bit string carried in f32 words (`Storage::Bits`).
-#[inline]
-fn bits(v: &[f32]) -> &[u8] {
-    bytemuck::cast_slice(v)
 }
 
 impl Metric {
@@ -61,31 +53,6 @@ impl Metric {
             10 => Metric::SparseL1,
             _ => return None,
         })
-    }
-
-    /// The distance between two vectors in the word form this metric's
-    /// element format is held in memory (`element_of_words`).
-    #[inline]
-    pub fn distance(self, a: &[f32], b: &[f32]) -> f32 {
-        self.between(self.element_of_words(a), self.element_of_words(b))
-    }
-
-    /// Views a vector held in words as the element it is: dense values,
-    /// a bit string's bytes (32 to a word, in string order) or a sparse
-    /// vector (`crate::sparse`'s word form). Builds and inserts keep their
-    /// vectors so; every distance is computed on the element.
-    #[inline]
-    pub fn element_of_words(self, w: &[f32]) -> crate::Element<'_> {
-        if self.is_bits() {
-            crate::Element::Bits(bits(w))
-        } else if self.is_sparse() {
-            crate::Element::Sparse {
-                dim: sparse::dim_of(w),
-                v: sparse::from_words(w),
-            }
-        } else {
-            crate::Element::F32(w)
-        }
     }
 
     /// Whether vectors are sparse, in the word form of `crate::sparse`.
@@ -130,15 +97,6 @@ impl Metric {
     /// on them is meaningful).
     pub fn is_bits(self) -> bool {
         matches!(self, Metric::Hamming | Metric::Jaccard)
-    }
-
-    /// `prepare` for a vector held in words (`element_of_words`).
-    pub fn prepare_words(self, v: &[f32]) -> Option<Vec<f32>> {
-        let mut out = Vec::with_capacity(v.len());
-        self.prepare(self.element_of_words(v))?
-            .as_element()
-            .append_words(&mut out);
-        Some(out)
     }
 }
 
@@ -219,22 +177,5 @@ impl Storage {
                 .iter()
                 .for_each(|x| out.extend_from_slice(&half::f16::from_f32(*x).to_le_bytes())),
         }
-    }
-
-    /// Appends a stored vector to `out` in the word form it is held in
-    /// memory (`Metric::element_of_words`).
-    pub fn decode(self, bytes: &[u8], out: &mut Vec<f32>) {
-        self.with_view(bytes, |e| e.append_words(out))
-    }
-}
-
-impl Metric {
-    /// `distance(query, v)` for a query in words and a `v` in stored form,
-    /// read in place when the bytes are aligned for their element type (as
-    /// on a page).
-    #[inline]
-    pub fn distance_stored(self, storage: Storage, query: &[f32], bytes: &[u8]) -> f32 {
-        let q = self.element_of_words(query);
-        storage.with_view(bytes, |v| self.between(q, v))
     }
 }

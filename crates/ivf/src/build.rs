@@ -104,7 +104,11 @@ impl<'s, S: PageStore> ListWriter<'s, S> {
     /// Adds a vector (already in the metric's stored form) to list `list`.
     pub fn push(&mut self, list: usize, heap: Tid, vector: &[f32]) {
         debug_assert_eq!(vector.len(), self.meta.dims as usize);
-        let item = item_tuple(heap, vector, self.meta.storage);
+        let item = item_tuple(
+            heap,
+            self.meta.metric.element_of_words(vector),
+            self.meta.storage,
+        );
         loop {
             if self.lists[list].image.is_none() {
                 if self.images >= self.budget_pages {

@@ -23,6 +23,7 @@
 
 use crate::{Metric, Storage};
 use bytemuck::{Pod, Zeroable};
+use distance::Element;
 use pagestore::le::{TidLe, U16, U32};
 use pagestore::page;
 use pagestore::{BlockNumber, Corrupt, Tid, PAGE_SIZE};
@@ -300,13 +301,13 @@ pub fn item_len(vector_bytes: usize) -> usize {
     ITEM_HEADER + vector_bytes
 }
 
-pub fn item_tuple(heap: Tid, vector: &[f32], storage: Storage) -> Vec<u8> {
-    let mut b = Vec::with_capacity(item_len(storage.bytes(vector.len())));
+pub fn item_tuple(heap: Tid, vector: Element, storage: Storage) -> Vec<u8> {
+    let mut b = Vec::with_capacity(item_len(storage.bytes(vector.dims())));
     b.extend_from_slice(bytemuck::bytes_of(&ItemHeader {
         heap: heap.into(),
         unused: [0; 2],
     }));
-    storage.encode(vector, &mut b);
+    storage.encode_element(vector, &mut b);
     b
 }
 
@@ -402,7 +403,7 @@ mod tests {
             block: 9,
             offset: 4,
         };
-        let item = item_tuple(heap, &[2.0], Storage::F32);
+        let item = item_tuple(heap, Element::F32(&[2.0]), Storage::F32);
         assert_eq!(item[..8], [9, 0, 0, 0, 4, 0, 0, 0]);
         assert_eq!(item_heap(&item), heap);
 

@@ -15,6 +15,7 @@ use crate::format::{
 };
 use crate::kmeans::nearest_center;
 use crate::lists::{for_each_center, too_many_steps};
+use distance::{Element, Query};
 use pagestore::{page, BlockNumber, Corrupt, PageStore, Tid};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,26 +32,31 @@ pub fn insert<S: PageStore>(
     store: &S,
     meta: &Meta,
     centers: Option<&[f32]>,
-    vector: &[f32],
+    vector: Element,
     heap: Tid,
 ) -> Result<Inserted, Corrupt> {
     let dims = meta.dims as usize;
-    if vector.len() != dims {
+    if vector.dims() != dims || !meta.metric.compares(vector) {
         return Err(Corrupt(format!(
-            "expected {dims} dimensions, not {}",
-            vector.len()
+            "expected {dims} dimensions of {:?}, not {vector:?}",
+            meta.storage
         )));
     }
-    let Some(v) = meta.metric.prepare_words(vector) else {
+    let Some(v) = meta.metric.prepare(vector) else {
         return Ok(Inserted::NotIndexed);
     };
+    let query = Query::new(meta.metric, v.as_element());
     let list = match centers {
-        Some(c) => nearest_center(&v, c, meta.metric).0 as u32,
+        Some(c) => {
+            let mut words = Vec::new();
+            v.as_element().append_words(&mut words);
+            nearest_center(&words, c, meta.metric).0 as u32
+        }
         None => {
             // On the list pages themselves, as a scan ranks them.
             let mut best = (0u32, f32::INFINITY);
             for_each_center(store, meta, |i, _, c| {
-                let d = meta.metric.distance_stored(meta.storage, &v, c);
+                let d = meta.storage.with_view(c, |c| query.distance(c));
                 if d < best.1 {
                     best = (i, d);
                 }
@@ -58,7 +64,7 @@ pub fn insert<S: PageStore>(
             best.0
         }
     };
-    let item = item_tuple(heap, &v, meta.storage);
+    let item = item_tuple(heap, v.as_element(), meta.storage);
     let bytes = meta.vector_bytes();
     let lt = meta.list_tid(list);
 

@@ -4,6 +4,7 @@
 
 use crate::format::{for_each_item, Meta};
 use crate::lists::{for_each_center, walk_chain};
+use distance::{ElementBuf, Query};
 use pagestore::{BlockNumber, Corrupt, PageStore, Tid};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -33,7 +34,8 @@ impl PartialOrd for Hit {
 
 /// An ordered scan over the nearest lists.
 pub struct Scan {
-    query: Vec<f32>,
+    /// The prepared query (owned: a scan outlives its first call).
+    query: ElementBuf,
     /// Chain starts of all lists, nearest center first.
     order: Vec<BlockNumber>,
     /// Lists scanned so far.
@@ -44,20 +46,17 @@ pub struct Scan {
 }
 
 impl Scan {
-    /// Ranks the lists for `query` (already in the metric's stored form;
-    /// a zero vector under cosine stays zero and orders arbitrarily).
-    pub fn new<S: PageStore>(store: &S, meta: &Meta, query: &[f32]) -> Result<Scan, Corrupt> {
+    /// Ranks the lists for `query` (prepared for the index's metric; a
+    /// zero vector under cosine stays zero and orders arbitrarily).
+    pub fn new<S: PageStore>(store: &S, meta: &Meta, query: &Query) -> Result<Scan, Corrupt> {
         let mut ranked: Vec<(f32, u32, BlockNumber)> = Vec::with_capacity(meta.lists as usize);
         for_each_center(store, meta, |i, start, center| {
-            ranked.push((
-                meta.metric.distance_stored(meta.storage, query, center),
-                i,
-                start,
-            ))
+            let d = meta.storage.with_view(center, |c| query.distance(c));
+            ranked.push((d, i, start))
         })?;
         ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         Ok(Scan {
-            query: query.to_vec(),
+            query: query.vector().to_buf(),
             order: ranked.into_iter().map(|r| r.2).collect(),
             probed: 0,
             hits: BinaryHeap::new(),
@@ -76,13 +75,14 @@ impl Scan {
 
     /// Reads the next `n` lists (fewer at the end) into the candidates.
     pub fn probe<S: PageStore>(&mut self, store: &S, meta: &Meta, n: usize) -> Result<(), Corrupt> {
-        let (bytes, metric, storage) = (meta.vector_bytes(), meta.metric, meta.storage);
+        let (bytes, storage) = (meta.vector_bytes(), meta.storage);
+        let query = Query::new(meta.metric, self.query.as_element());
         let end = (self.probed + n).min(self.order.len());
         let mut found = Vec::new();
         for &start in &self.order[self.probed..end] {
             walk_chain(store, start, |_, p| {
                 for_each_item(p, bytes, |_, heap, v| {
-                    let d = metric.distance_stored(storage, &self.query, v);
+                    let d = storage.with_view(v, |v| query.distance(v));
                     found.push(Reverse(Hit { distance: d, heap }));
                 })
             })?;

@@ -1,6 +1,6 @@
 use crate::build::ListWriter;
 use crate::format::Meta;
-use crate::insert::{insert, Inserted};
+use crate::insert::Inserted;
 use crate::kmeans::{kmeans, nearest_center, Params, Rng};
 use crate::lists::{read_lists, read_meta, walk_chain};
 use crate::scan::Scan;
@@ -8,6 +8,27 @@ use crate::vacuum::bulk_delete;
 use crate::{Metric, Storage};
 use pagestore::{MemStore, PageStore, Tid};
 use std::collections::HashSet;
+
+/// Tests hold vectors in the word form the build keeps them in
+/// (`Metric::element_of_words`): `insert::insert` of one.
+fn insert<S: PageStore>(
+    store: &S,
+    meta: &Meta,
+    centers: Option<&[f32]>,
+    v: &[f32],
+    heap: Tid,
+) -> Result<Inserted, pagestore::Corrupt> {
+    crate::insert::insert(store, meta, centers, meta.metric.element_of_words(v), heap)
+}
+
+/// `Scan::new` for a prepared query in words.
+fn scan_words<S: PageStore>(store: &S, meta: &Meta, q: &[f32]) -> Result<Scan, pagestore::Corrupt> {
+    Scan::new(
+        store,
+        meta,
+        &distance::Query::new(meta.metric, meta.metric.element_of_words(q)),
+    )
+}
 
 fn pool() -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
@@ -108,7 +129,7 @@ fn brute(points: &[f32], dim: usize, metric: Metric, q: &[f32], k: usize) -> Vec
 fn search(store: &MemStore, q: &[f32], probes: usize, k: usize) -> Vec<usize> {
     let meta = read_meta(store).unwrap();
     let q = meta.metric.prepare_words(q).unwrap_or(q.to_vec());
-    let mut s = Scan::new(store, &meta, &q).unwrap();
+    let mut s = scan_words(store, &meta, &q).unwrap();
     s.probe(store, &meta, probes).unwrap();
     (0..k)
         .map_while(|_| s.next_hit())
@@ -260,7 +281,12 @@ fn scans_reach_recall_and_all_probes_are_exact() {
         assert!(r5 >= 0.9, "{metric:?}: {r5}");
         assert_eq!(all, 1.0, "{metric:?}: every list probed is an exact scan");
         let meta = read_meta(&store).unwrap();
-        let mut s = Scan::new(&store, &meta, &metric.prepare_words(&queries[..dim]).unwrap()).unwrap();
+        let mut s = scan_words(
+            &store,
+            &meta,
+            &metric.prepare_words(&queries[..dim]).unwrap(),
+        )
+        .unwrap();
         s.probe(&store, &meta, 30).unwrap();
         assert_eq!(s.tuples, 3000, "every row is in exactly one list");
         let mut last = f32::NEG_INFINITY;
@@ -426,7 +452,7 @@ fn corrupted_pages_are_reported_not_crashed_on() {
     let q = &points[..dim];
     let try_all = |store: &MemStore| -> Result<(), pagestore::Corrupt> {
         let meta: Meta = read_meta(store)?;
-        let mut s = Scan::new(store, &meta, q)?;
+        let mut s = scan_words(store, &meta, q)?;
         s.probe(store, &meta, 4)?;
         insert(store, &meta, None, q, heap_tid(999))?;
         bulk_delete(store, &meta, |_| true, || {})?;
@@ -673,7 +699,11 @@ fn index_check_reports_rows_and_damage() {
     store
         .write(start, |p| -> Result<(), pagestore::Corrupt> {
             let raw = pagestore::page::item_mut(p, 1)?;
-            raw.copy_from_slice(&item_tuple(item_heap(raw), &other, meta.storage));
+            raw.copy_from_slice(&item_tuple(
+                item_heap(raw),
+                meta.metric.element_of_words(&other),
+                meta.storage,
+            ));
             Ok(())
         })
         .unwrap();
