@@ -139,3 +139,13 @@ pub unsafe fn scan_rows(
         )
     }
 }
+
+/// What `ambuild` hands an access method's build: the heap, the index and
+/// its `IndexInfo`, and the index's main fork, empty (writes unlogged: the
+/// build logs what it wrote).
+pub struct BuildCall {
+    pub heap: pg_sys::Relation,
+    pub index: pg_sys::Relation,
+    pub index_info: *mut pg_sys::IndexInfo,
+    pub store: crate::storage::BufferStore,
+}

@@ -33,6 +33,37 @@ macro_rules! am_handler {
 }
 pub(crate) use am_handler;
 
+/// `ambuild` around `$build(BuildCall)`, which fills the index's main fork
+/// (empty, checked here) from the heap and returns the pallocked
+/// `IndexBuildResult`.
+macro_rules! ambuild {
+    ($build:path) => {
+        #[pgrx::pg_guard]
+        pub unsafe extern "C-unwind" fn ambuild(
+            heap: pgrx::pg_sys::Relation,
+            index: pgrx::pg_sys::Relation,
+            index_info: *mut pgrx::pg_sys::IndexInfo,
+        ) -> *mut pgrx::pg_sys::IndexBuildResult {
+            let main = pgrx::pg_sys::ForkNumber::MAIN_FORKNUM;
+            let store = crate::storage::BufferStore::unlogged(index, main);
+            if pagestore::PageStore::nblocks(&store) != 0 {
+                // SAFETY: index is open.
+                let name = unsafe { crate::am::relation_name(index) };
+                pgrx::error!("index \"{name}\" already contains data");
+            }
+            let call = crate::am::BuildCall {
+                heap,
+                index,
+                index_info,
+                store,
+            };
+            // SAFETY: Postgres hands ambuild open, locked relations.
+            unsafe { $build(call) }
+        }
+    };
+}
+pub(crate) use ambuild;
+
 /// `ambuildphasename` from the build's phases (`(number, name)`; phase 1
 /// is Postgres' own "initializing").
 macro_rules! ambuildphasename {
@@ -50,9 +81,9 @@ macro_rules! ambuildphasename {
 }
 pub(crate) use ambuildphasename;
 
-/// `ambeginscan`, `amrescan` and `amendscan` of a scan whose state between
-/// rescans is an `Option<$run>` (None until the first `amgettuple`), and
-/// `state`, which `amgettuple` reads it through.
+/// `ambeginscan`, `amrescan`, `amgettuple` and `amendscan` of a scan whose
+/// state between rescans is an `Option<$run>` (None until the first
+/// `amgettuple`; `$run` is a `ScanRun`).
 macro_rules! scan_callbacks {
     ($run:ty) => {
         struct ScanState {
@@ -85,6 +116,27 @@ macro_rules! scan_callbacks {
         }
 
         #[pgrx::pg_guard]
+        pub unsafe extern "C-unwind" fn amgettuple(
+            scan: pgrx::pg_sys::IndexScanDesc,
+            _direction: pgrx::pg_sys::ScanDirection::Type,
+        ) -> bool {
+            use crate::am::ScanRun;
+            // SAFETY: scan is ours and live for this call; amrescan has set
+            // its order-by keys before the first call.
+            unsafe {
+                let index = (*scan).indexRelation;
+                let run = state(scan).run.get_or_insert_with(|| <$run>::start(scan));
+                match run.next(index) {
+                    Some(tid) => {
+                        crate::am::return_heap_tid(scan, tid);
+                        true
+                    }
+                    None => false,
+                }
+            }
+        }
+
+        #[pgrx::pg_guard]
         pub unsafe extern "C-unwind" fn amendscan(scan: pgrx::pg_sys::IndexScanDesc) {
             // SAFETY: scan is ours; the state itself is freed with its
             // memory context, only the run is dropped now.
@@ -101,8 +153,8 @@ macro_rules! scan_callbacks {
 }
 pub(crate) use scan_callbacks;
 
-/// `amcostestimate` around `$estimate(&Costs, root, path, loop_count)`,
-/// which writes the estimate through the `Costs` outputs.
+/// `amcostestimate` around `$estimate(&Costs)`, which prices the path the
+/// `Costs` holds and writes the estimate through its outputs.
 macro_rules! amcostestimate {
     ($estimate:path) => {
         #[pgrx::pg_guard]
@@ -117,6 +169,9 @@ macro_rules! amcostestimate {
             pages: *mut f64,
         ) {
             let out = crate::am::Costs {
+                root,
+                path,
+                loop_count,
                 startup: startup_cost,
                 total: total_cost,
                 selectivity,
@@ -124,7 +179,7 @@ macro_rules! amcostestimate {
                 pages,
             };
             // SAFETY: the planner passes a valid path and output pointers.
-            unsafe { $estimate(&out, root, path, loop_count) }
+            unsafe { $estimate(&out) }
         }
     };
 }
@@ -177,6 +232,44 @@ macro_rules! ambulkdelete {
     };
 }
 pub(crate) use ambulkdelete;
+
+/// `amvacuumcleanup`, which reports the index's pages; when ambulkdelete
+/// did not run (nothing deleted, `stats` NULL) it first runs
+/// `$cleanup(index, &store)`, the access method's own pass, which says
+/// whether to report statistics (the heap's counts) or leave VACUUM's alone.
+macro_rules! amvacuumcleanup {
+    ($cleanup:path) => {
+        #[pgrx::pg_guard]
+        pub unsafe extern "C-unwind" fn amvacuumcleanup(
+            info: *mut pgrx::pg_sys::IndexVacuumInfo,
+            stats: *mut pgrx::pg_sys::IndexBulkDeleteResult,
+        ) -> *mut pgrx::pg_sys::IndexBulkDeleteResult {
+            // SAFETY: as in ambulkdelete; the stats are palloc'd as VACUUM
+            // expects.
+            unsafe {
+                if (*info).analyze_only {
+                    return stats;
+                }
+                let index = (*info).index;
+                let store = crate::storage::BufferStore::logged(index);
+                let stats = if stats.is_null() {
+                    if !$cleanup(index, &store) {
+                        return stats;
+                    }
+                    let fresh = crate::am::bulk_delete_stats(stats);
+                    (*fresh).num_index_tuples = (*info).num_heap_tuples;
+                    (*fresh).estimated_count = (*info).estimated_count;
+                    fresh
+                } else {
+                    stats
+                };
+                (*stats).num_pages = pagestore::PageStore::nblocks(&store);
+                stats
+            }
+        }
+    };
+}
+pub(crate) use amvacuumcleanup;
 
 /// `aminsert` around `$insert(index, value, heap TID)` for a non-null value.
 macro_rules! aminsert {

@@ -2,8 +2,11 @@
 
 use pgrx::pg_sys;
 
-/// The outputs of amcostestimate.
+/// The arguments of amcostestimate: the path to price, and the outputs.
 pub struct Costs {
+    pub root: *mut pg_sys::PlannerInfo,
+    pub path: *mut pg_sys::IndexPath,
+    pub loop_count: f64,
     pub startup: *mut pg_sys::Cost,
     pub total: *mut pg_sys::Cost,
     pub selectivity: *mut pg_sys::Selectivity,
@@ -17,15 +20,13 @@ impl Costs {
     /// serve it, so it is given infinite cost and the planner never picks it.
     ///
     /// # Safety
-    /// The arguments must be amcostestimate's; the planner holds a lock on
+    /// The fields must be amcostestimate's arguments; the planner holds a lock on
     /// the index, so it is opened with NoLock.
     pub unsafe fn ordered<T>(
         &self,
-        root: *mut pg_sys::PlannerInfo,
-        path: *mut pg_sys::IndexPath,
-        loop_count: f64,
         read: impl FnOnce(pg_sys::Relation) -> T,
     ) -> Option<(pg_sys::GenericCosts, T)> {
+        let (root, path, loop_count) = (self.root, self.path, self.loop_count);
         // SAFETY: per the contract.
         unsafe {
             if (*path).indexorderbys.is_null() {

@@ -16,7 +16,8 @@ mod vacuum;
 
 pub use build::*;
 pub(crate) use callbacks::{
-    am_handler, ambuildphasename, ambulkdelete, amcostestimate, aminsert, scan_callbacks,
+    am_handler, ambuild, ambuildphasename, ambulkdelete, amcostestimate, aminsert, amvacuumcleanup,
+    scan_callbacks,
 };
 pub use cost::*;
 pub use datum::*;

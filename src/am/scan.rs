@@ -176,3 +176,17 @@ pub unsafe fn return_heap_tid(scan: pg_sys::IndexScanDesc, tid: Tid) {
         (*scan).xs_recheckorderby = false;
     }
 }
+
+/// What an access method's scan does between two `amrescan`s.
+pub trait ScanRun: Sized {
+    /// Starts the scan (amrescan has set its order-by keys) and reads its
+    /// first batch.
+    ///
+    /// # Safety
+    /// `scan` must be a live scan of the access method.
+    unsafe fn start(scan: pg_sys::IndexScanDesc) -> Self;
+
+    /// The next heap TID in order, None at the end; checks for interrupts
+    /// before reading more of `index`.
+    fn next(&mut self, index: pg_sys::Relation) -> Option<Tid>;
+}

@@ -159,20 +159,19 @@ impl BuildState {
     }
 }
 
-#[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn ambuild(
-    heap: pg_sys::Relation,
-    index: pg_sys::Relation,
-    index_info: *mut pg_sys::IndexInfo,
-) -> *mut pg_sys::IndexBuildResult {
-    // SAFETY: Postgres hands ambuild open, locked relations.
+am::ambuild!(build);
+
+/// # Safety
+/// `ambuild`'s relations, open and locked.
+unsafe fn build(call: am::BuildCall) -> *mut pg_sys::IndexBuildResult {
+    let am::BuildCall {
+        heap,
+        index,
+        index_info,
+        store,
+    } = call;
+    // SAFETY: per the contract.
     let (params, dims, input) = unsafe { build_params(index) };
-    let store = BufferStore::unlogged(index, pg_sys::ForkNumber::MAIN_FORKNUM);
-    if store.nblocks() != 0 {
-        // SAFETY: index is open.
-        let name = unsafe { am::relation_name(index) };
-        pgrx::error!("index \"{name}\" already contains data");
-    }
     am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LOAD);
     let mut state = BuildState {
         index,

@@ -51,12 +51,8 @@ am::amcostestimate!(estimate);
 /// # Safety
 /// amcostestimate's arguments; the index is open (`Costs::ordered`) while
 /// the closure reads it.
-unsafe fn estimate(
-    out: &am::Costs,
-    root: *mut pg_sys::PlannerInfo,
-    path: *mut pg_sys::IndexPath,
-    loop_count: f64,
-) {
+unsafe fn estimate(out: &am::Costs) {
+    let (root, path) = (out.root, out.path);
     // SAFETY: per the contract.
     unsafe {
         let read = |i: pg_sys::Relation| {
@@ -70,7 +66,7 @@ unsafe fn estimate(
             };
             (m, distance)
         };
-        let Some((costs, (m, distance))) = out.ordered(root, path, loop_count, read) else {
+        let Some((costs, (m, distance))) = out.ordered(read) else {
             return;
         };
         let distance = distance.unwrap_or(pg_sys::cpu_operator_cost * SPARSE_DISTANCE_OPERATORS);

@@ -65,7 +65,10 @@ fn check_value(v: Element, dims: usize, stored: hnsw::Storage) {
     am::expect_dims(v, dims);
     // storage = 'halfvec': what a cast to halfvec refuses
     if let (hnsw::Storage::F16, Element::F32(x)) = (stored, v) {
-        if let Err(e) = x.iter().try_for_each(|e| vecfmt::f32_to_f16("halfvec", *e).map(|_| ())) {
+        if let Err(e) = x
+            .iter()
+            .try_for_each(|e| vecfmt::f32_to_f16("halfvec", *e).map(|_| ()))
+        {
             crate::error::raise(e);
         }
     }

@@ -109,38 +109,30 @@ impl Run {
     }
 }
 
-#[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn amgettuple(
-    scan: pg_sys::IndexScanDesc,
-    _direction: pg_sys::ScanDirection::Type,
-) -> bool {
-    // SAFETY: scan is ours and live for this call.
-    let so = unsafe { state(scan) };
-    // SAFETY: as above.
-    let index = unsafe { (*scan).indexRelation };
-    if so.run.is_none() {
-        // SAFETY: amrescan has set the order-by keys.
-        let mut run = unsafe { start(scan) };
+impl am::ScanRun for Run {
+    unsafe fn start(scan: pg_sys::IndexScanDesc) -> Run {
+        // SAFETY: per the contract.
+        let (mut run, index) = unsafe { (start(scan), (*scan).indexRelation) };
         run.fetch(index, true);
-        so.run = Some(run);
+        run
     }
-    let run = so.run.as_mut().expect("started");
-    loop {
-        if let Some((distance, tid)) = run.results.pop_front() {
-            if run.mode == ITERATIVE_STRICT {
-                if distance < run.last_distance {
-                    continue;
+
+    fn next(&mut self, index: pg_sys::Relation) -> Option<Tid> {
+        loop {
+            if let Some((distance, tid)) = self.results.pop_front() {
+                if self.mode == ITERATIVE_STRICT {
+                    if distance < self.last_distance {
+                        continue;
+                    }
+                    self.last_distance = distance;
                 }
-                run.last_distance = distance;
+                return Some(tid);
             }
-            // SAFETY: scan is live.
-            unsafe { am::return_heap_tid(scan, tid) };
-            return true;
+            if self.done {
+                return None;
+            }
+            am::check_for_interrupts();
+            self.fetch(index, false);
         }
-        if run.done {
-            return false;
-        }
-        am::check_for_interrupts();
-        run.fetch(index, false);
     }
 }

@@ -7,7 +7,6 @@
 
 use crate::am;
 use crate::storage::BufferStore;
-use pagestore::PageStore;
 use pgrx::pg_sys;
 
 am::ambulkdelete!(|index, store, is_dead| {
@@ -19,32 +18,16 @@ am::ambulkdelete!(|index, store, is_dead| {
     (v.heap_tids_removed, v.live_heap_tids)
 });
 
-#[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn amvacuumcleanup(
-    info: *mut pg_sys::IndexVacuumInfo,
-    stats: *mut pg_sys::IndexBulkDeleteResult,
-) -> *mut pg_sys::IndexBulkDeleteResult {
-    // SAFETY: as in ambulkdelete. NULL stats means ambulkdelete did not run
-    // (no dead rows): the pass that links back elements no search can reach
-    // runs here then, so that insert-only tables get it from autovacuum too.
-    unsafe {
-        if (*info).analyze_only {
-            return stats;
-        }
-        let index = (*info).index;
-        let store = BufferStore::logged(index);
-        let stats = if stats.is_null() {
-            hnsw::reach::repair_reachability(&store, am::vacuum_pause)
-                .unwrap_or_else(|e| am::corrupted_index(index, e));
-            let stats = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBulkDeleteResult>())
-                as *mut pg_sys::IndexBulkDeleteResult;
-            (*stats).num_index_tuples = (*info).num_heap_tuples;
-            (*stats).estimated_count = (*info).estimated_count;
-            stats
-        } else {
-            stats
-        };
-        (*stats).num_pages = store.nblocks();
-        stats
-    }
+am::amvacuumcleanup!(cleanup);
+
+/// After a VACUUM that deleted nothing (no dead rows): the pass that links
+/// back elements no search can reach, so that insert-only tables get it
+/// from autovacuum too. True: report the index's statistics.
+///
+/// # Safety
+/// The index VACUUM works on, open; no buffer lock held.
+unsafe fn cleanup(index: pg_sys::Relation, store: &BufferStore) -> bool {
+    hnsw::reach::repair_reachability(store, am::vacuum_pause)
+        .unwrap_or_else(|e| am::corrupted_index(index, e));
+    true
 }

@@ -306,20 +306,15 @@ fn write_index(
     tuples
 }
 
-#[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn ambuild(
-    heap: pg_sys::Relation,
-    index: pg_sys::Relation,
-    index_info: *mut pg_sys::IndexInfo,
-) -> *mut pg_sys::IndexBuildResult {
-    // SAFETY: Postgres hands ambuild open, locked relations.
+am::ambuild!(build);
+
+/// # Safety
+/// `ambuild`'s relations, open and locked.
+unsafe fn build(call: am::BuildCall) -> *mut pg_sys::IndexBuildResult {
+    let (heap, index, index_info) = (call.heap, call.index, call.index_info);
+    let store = call.store;
+    // SAFETY: per the contract.
     let setup = unsafe { Setup::of(index) };
-    let store = BufferStore::unlogged(index, pg_sys::ForkNumber::MAIN_FORKNUM);
-    if store.nblocks() != 0 {
-        // SAFETY: index is open.
-        let name = unsafe { am::relation_name(index) };
-        pgrx::error!("index \"{name}\" already contains data");
-    }
     // SAFETY: the relations ambuild got.
     let pool = am::build_pool(unsafe { am::build_workers(heap, index) });
     am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_KMEANS);

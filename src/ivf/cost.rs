@@ -16,16 +16,12 @@ am::amcostestimate!(estimate);
 
 /// # Safety
 /// amcostestimate's arguments.
-unsafe fn estimate(
-    out: &am::Costs,
-    root: *mut pg_sys::PlannerInfo,
-    path: *mut pg_sys::IndexPath,
-    loop_count: f64,
-) {
+unsafe fn estimate(out: &am::Costs) {
+    let path = out.path;
     // SAFETY: per the contract.
     unsafe {
         let lists = |i| read_meta(&BufferStore::logged(i)).lists;
-        let Some((mut costs, lists)) = out.ordered(root, path, loop_count, lists) else {
+        let Some((mut costs, lists)) = out.ordered(lists) else {
             return;
         };
         let info = (*path).indexinfo;

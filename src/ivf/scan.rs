@@ -71,33 +71,25 @@ impl Run {
     }
 }
 
-#[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn amgettuple(
-    scan: pg_sys::IndexScanDesc,
-    _direction: pg_sys::ScanDirection::Type,
-) -> bool {
-    // SAFETY: scan is ours and live for this call.
-    let so = unsafe { state(scan) };
-    // SAFETY: as above.
-    let index = unsafe { (*scan).indexRelation };
-    if so.run.is_none() {
-        let store = BufferStore::logged(index);
-        // SAFETY: amrescan has set the order-by keys.
+impl am::ScanRun for Run {
+    unsafe fn start(scan: pg_sys::IndexScanDesc) -> Run {
+        // SAFETY: per the contract.
+        let store = BufferStore::logged(unsafe { (*scan).indexRelation });
+        // SAFETY: per the contract.
         let mut run = unsafe { start(scan, &store) };
         run.probe(&store);
-        so.run = Some(run);
+        run
     }
-    let run = so.run.as_mut().expect("started");
-    loop {
-        if let Some(hit) = run.scan.next_hit() {
-            // SAFETY: scan is live.
-            unsafe { am::return_heap_tid(scan, hit.heap) };
-            return true;
-        }
-        am::check_for_interrupts();
-        let store = BufferStore::logged(index);
-        if !run.probe(&store) {
-            return false;
+
+    fn next(&mut self, index: pg_sys::Relation) -> Option<pagestore::Tid> {
+        loop {
+            if let Some(hit) = self.scan.next_hit() {
+                return Some(hit.heap);
+            }
+            am::check_for_interrupts();
+            if !self.probe(&BufferStore::logged(index)) {
+                return None;
+            }
         }
     }
 }

@@ -7,7 +7,6 @@
 use super::read_meta;
 use crate::am;
 use crate::storage::BufferStore;
-use pagestore::PageStore;
 use pgrx::pg_sys;
 
 am::ambulkdelete!(|index, store, is_dead| {
@@ -17,19 +16,13 @@ am::ambulkdelete!(|index, store, is_dead| {
     (v.removed, v.remaining)
 });
 
-#[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn amvacuumcleanup(
-    info: *mut pg_sys::IndexVacuumInfo,
-    stats: *mut pg_sys::IndexBulkDeleteResult,
-) -> *mut pg_sys::IndexBulkDeleteResult {
-    // SAFETY: as in ambulkdelete. NULL stats means ambulkdelete did not run
-    // (nothing was deleted): the index did not change, and NULL tells
-    // VACUUM to leave its statistics alone.
-    unsafe {
-        if (*info).analyze_only || stats.is_null() {
-            return stats;
-        }
-        (*stats).num_pages = BufferStore::logged((*info).index).nblocks();
-        stats
-    }
+am::amvacuumcleanup!(cleanup);
+
+/// After a VACUUM that deleted nothing: the index did not change, and no
+/// statistics tell VACUUM to leave its own alone.
+///
+/// # Safety
+/// Nothing to uphold (`amvacuumcleanup!` calls it unsafely).
+unsafe fn cleanup(_index: pg_sys::Relation, _store: &BufferStore) -> bool {
+    false
 }

@@ -369,7 +369,7 @@ impl Storage {
                         .map_or(0, |c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
                 };
                 let (dim, nnz) = (word(0), word(1) as usize);
-                let whole = bytes.len() % 4 == 0
+                let whole = bytes.len().is_multiple_of(4)
                     && bytes.len() / 4 == sparse::words(nnz)
                     && bytes.len() >= 4 * sparse::WORDS_HEADER;
                 if !whole {
