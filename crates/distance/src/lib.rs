@@ -19,7 +19,7 @@ mod neon;
 pub mod scalar;
 pub mod sparse;
 
-pub use element::{Element, ElementBuf, Query};
+pub use element::{Element, ElementBuf, Query, Scorer};
 pub use metric::{Metric, Storage};
 #[cfg(target_arch = "x86_64")]
 mod x86;

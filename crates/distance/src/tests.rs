@@ -529,3 +529,33 @@ fn cosine_prepares_unit_vectors_and_refuses_zero() {
 fn formats_that_do_not_pair_are_a_bug() {
     Metric::L2.between(Element::F32(&[1.0]), Element::Bits(&[1, 0, 0, 0]));
 }
+
+/// A scorer gives what `Query::distance` gives, bit for bit, for every
+/// metric and storage, aligned or not.
+#[test]
+fn scorers_match_query_distance() {
+    let mut rng = Rng::new(53);
+    for dims in [1usize, 7, 16, 33, 384] {
+        let a: Vec<f32> = (0..dims).map(|_| rng.signed() * 2.0).collect();
+        let b: Vec<f32> = (0..dims).map(|_| rng.signed() * 2.0).collect();
+        for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine, Metric::L1] {
+            let q = Query::new(metric, Element::F32(&a));
+            for storage in [Storage::F32, Storage::F16] {
+                let mut bytes = vec![0u8; 4];
+                storage.encode_element(Element::F32(&b), &mut bytes);
+                for stored in [&bytes[4..], &bytes[3..bytes.len() - 1]] {
+                    let want = storage.with_view(stored, |e| q.distance(e));
+                    let got = q.scorer(storage).distance(stored);
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{metric:?} {storage:?} {dims}"
+                    );
+                }
+            }
+        }
+    }
+    let bits = [0b1011_0000u8, 1, 0, 0];
+    let q = Query::new(Metric::Hamming, Element::Bits(&bits));
+    assert_eq!(q.scorer(Storage::Bits).distance(&[0, 1, 0, 0]), 3.0);
+}

@@ -55,8 +55,9 @@ pub fn insert<S: PageStore>(
         None => {
             // On the list pages themselves, as a scan ranks them.
             let mut best = (0u32, f32::INFINITY);
+            let scorer = query.scorer(meta.storage);
             for_each_center(store, meta, |i, _, c| {
-                let d = meta.storage.with_view(c, |c| query.distance(c));
+                let d = scorer.distance(c);
                 if d < best.1 {
                     best = (i, d);
                 }

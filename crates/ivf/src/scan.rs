@@ -50,9 +50,9 @@ impl Scan {
     /// zero vector under cosine stays zero and orders arbitrarily).
     pub fn new<S: PageStore>(store: &S, meta: &Meta, query: &Query) -> Result<Scan, Corrupt> {
         let mut ranked: Vec<(f32, u32, BlockNumber)> = Vec::with_capacity(meta.lists as usize);
+        let scorer = query.scorer(meta.storage);
         for_each_center(store, meta, |i, start, center| {
-            let d = meta.storage.with_view(center, |c| query.distance(c));
-            ranked.push((d, i, start))
+            ranked.push((scorer.distance(center), i, start))
         })?;
         ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         Ok(Scan {
@@ -75,14 +75,15 @@ impl Scan {
 
     /// Reads the next `n` lists (fewer at the end) into the candidates.
     pub fn probe<S: PageStore>(&mut self, store: &S, meta: &Meta, n: usize) -> Result<(), Corrupt> {
-        let (bytes, storage) = (meta.vector_bytes(), meta.storage);
+        let bytes = meta.vector_bytes();
         let query = Query::new(meta.metric, self.query.as_element());
+        let scorer = query.scorer(meta.storage);
         let end = (self.probed + n).min(self.order.len());
         let mut found = Vec::new();
         for &start in &self.order[self.probed..end] {
             walk_chain(store, start, |_, p| {
                 for_each_item(p, bytes, |_, heap, v| {
-                    let d = storage.with_view(v, |v| query.distance(v));
+                    let d = scorer.distance(v);
                     found.push(Reverse(Hit { distance: d, heap }));
                 })
             })?;
