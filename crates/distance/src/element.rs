@@ -515,12 +515,16 @@ impl Metric {
 
     /// `prepare` for a vector held in words (`element_of_words`).
     pub fn prepare_words(self, v: &[f32]) -> Option<Vec<f32>> {
-        let mut out = Vec::with_capacity(v.len());
-        self.prepare(self.element_of_words(v))?
-            .as_element()
-            .append_words(&mut out);
-        Some(out)
+        match self.prepare(self.element_of_words(v))? {
+            ElementBuf::F32(x) => Some(x), // dense: the prepared values are the words
+            other => {
+                let mut out = Vec::with_capacity(v.len());
+                other.as_element().append_words(&mut out);
+                Some(out)
+            }
+        }
     }
+
     /// `distance(query, v)` for a query in words and a `v` in stored form,
     /// read in place when the bytes are aligned for their element type (as
     /// on a page).
