@@ -46,7 +46,19 @@ pub unsafe fn index_dimensions(
     // SAFETY: per the contract.
     unsafe {
         match storage {
-            Storage::Bits => column_dimensions(index, am, 32 * max).div_ceil(32),
+            Storage::Bits => {
+                // bit strings of one length only, as pgvector: a bit varying
+                // column may mix lengths, whatever its bound
+                let attr = &*(*(*index).rd_att).attrs.as_ptr();
+                if attr.atttypid == pg_sys::VARBITOID {
+                    error(
+                        PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                        format!("type not supported for {am} index"),
+                        None,
+                    );
+                }
+                column_dimensions(index, am, 32 * max).div_ceil(32)
+            }
             Storage::F32 | Storage::F16 | Storage::Sparse => column_dimensions(index, am, max),
         }
     }

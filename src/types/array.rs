@@ -202,6 +202,12 @@ pub fn combine_states(args: Args) -> pg_sys::Datum {
     let s1 = float8_state(args.datum(0), "vector_combine");
     let s2 = float8_state(args.datum(1), "vector_combine");
     let n = s1.count() + s2.count();
+    // states summed past what any vector may hold, as pgvector refuses them
+    if s1.dims().max(s2.dims()) > vecfmt::MAX_DIM {
+        crate::error::raise(vecfmt::VectorError::TooManyDimensions {
+            type_name: "vector",
+        });
+    }
     let mut values = match (s1.dims(), s2.dims()) {
         (0, 0) => vec![0.0],
         (0, _) => s2.values().to_vec(),

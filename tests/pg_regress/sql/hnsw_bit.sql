@@ -32,9 +32,15 @@ SELECT (SELECT array_agg(d) FROM (SELECT val <%> repeat('10', 35)::bit(70) AS d 
 VACUUM tb;
 DROP TABLE tb;
 
--- a bit column needs a length, and fits up to 64640 bits
+-- a bit column needs a length, and fits up to 64640 bits; bit varying is
+-- refused, bounded or not (its strings may differ in length), as pgvector does
 CREATE TABLE tb (val varbit);
 CREATE INDEX ON tb USING hnsw (val bit_hamming_ops);
+DROP TABLE tb;
+CREATE TABLE tb (val bit varying(8));
+INSERT INTO tb VALUES ('101'), ('1100');
+CREATE INDEX ON tb USING hnsw (val bit_hamming_ops);
+CREATE INDEX ON tb USING hnsw ((val::bit(8)) bit_hamming_ops);
 DROP TABLE tb;
 CREATE TABLE tb (val bit(64000));
 CREATE INDEX ON tb USING hnsw (val bit_hamming_ops);

@@ -26,8 +26,11 @@ CREATE INDEX ON ib2 USING ivfflat (val bit_hamming_ops) WITH (lists = 2);
 INSERT INTO ib2 VALUES (1, B'11110000'), (2, B'00001111');
 SET ivfflat.probes = 2;
 SELECT id FROM ib2 ORDER BY val <~> B'11100000' LIMIT 1;
--- a bit column needs a length, and fits up to 65152 bits
+-- a bit column needs a length, and fits up to 65152 bits; bit varying is
+-- refused, bounded or not
 CREATE TABLE ib3 (val varbit);
+CREATE INDEX ON ib3 USING ivfflat (val bit_hamming_ops);
+ALTER TABLE ib3 ALTER COLUMN val TYPE bit varying(8);
 CREATE INDEX ON ib3 USING ivfflat (val bit_hamming_ops);
 CREATE TABLE ib4 (val bit(65153));
 CREATE INDEX ON ib4 USING ivfflat (val bit_hamming_ops);

@@ -36,6 +36,11 @@ SELECT sum(v) OVER (ORDER BY i ROWS BETWEEN 1 PRECEDING AND CURRENT ROW), avg(v)
 FROM (VALUES (1, '[1,1]'::vector), (2, '[2,2]'), (3, '[3,3]')) t(i, v) ORDER BY i;
 SELECT vector_accum('{0}', '[1,2]'), vector_accum('{1,1,2}', '[3,4]');
 SELECT vector_combine('{0}', '{1,1,2}'), vector_combine('{1,1,2}', '{2,3,4}'), vector_combine('{0}', '{0}');
+-- states of more dimensions than a vector may have are refused, as pgvector does
+SELECT vector_combine(array_fill(1::float8, ARRAY[16002]), array_fill(1::float8, ARRAY[16002]));
+SELECT vector_combine('{0}', array_fill(1::float8, ARRAY[16002]));
+SELECT halfvec_combine(array_fill(1::float8, ARRAY[16002]), '{0}');
+SELECT array_length(vector_combine(array_fill(1::float8, ARRAY[16001]), array_fill(1::float8, ARRAY[16001])), 1);
 SELECT vector_avg('{2,2,4}');
 SELECT vector_accum('{}', '[1]');
 SELECT vector_accum('{1,2}', '[1,2]');
