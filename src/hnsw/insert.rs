@@ -21,8 +21,8 @@ unsafe fn insert(index: pg_sys::Relation, value: pg_sys::Datum, tid: Tid) {
     // ERROR before the unlock releases it with the (sub)transaction.
     unsafe {
         pg_sys::LockPage(index, UPDATE_LOCK, pg_sys::ShareLock as pg_sys::LOCKMODE);
-        // the column's type, whatever the pages store
-        let input = super::index_formats(index).input;
+        // the column's type (its opclass's), whatever the pages store
+        let input = super::opclass_metric(index).1;
         am::with_vector(value, input, |v| {
             check_value(v, meta.dims as usize, meta.storage);
             if let Err(e) = hnsw::insert::insert(&store, v, tid, LEVEL_SEED) {

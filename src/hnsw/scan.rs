@@ -55,7 +55,7 @@ unsafe fn start(scan: pg_sys::IndexScanDesc) -> Run {
             "hnsw",
             meta.dims as usize,
             meta.metric,
-            super::index_formats(index).input,
+            super::opclass_metric(index).1,
         )
     };
     let ef = EF_SEARCH.get().max(1) as usize;
