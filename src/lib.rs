@@ -9,6 +9,7 @@ mod error;
 mod fmgr;
 mod hnsw;
 mod ivf;
+mod pg_compat;
 mod planner;
 mod storage;
 mod types;

@@ -23,7 +23,7 @@ pub struct BufferStore {
     /// The relation file, and whether its buffers are shared (not a
     /// temporary relation's local buffers): only shared buffers take
     /// `ReadRecentBuffer` hints.
-    node: pg_sys::RelFileNode,
+    node: crate::pg_compat::RelFile,
     shared: bool,
     /// Whether `prefetch` hints are acted on (scans and inserts).
     prefetch: bool,
@@ -63,7 +63,7 @@ impl BufferStore {
         // SAFETY: rel is an open relation (callers get it from Postgres).
         let (node, shared) = unsafe {
             (
-                (*rel).rd_node,
+                crate::pg_compat::rel_file(rel),
                 (*(*rel).rd_rel).relpersistence != pg_sys::RELPERSISTENCE_TEMP as std::ffi::c_char,
             )
         };
@@ -103,7 +103,11 @@ impl BufferStore {
         // ReadBufferExtended, it does not crash.
         unsafe {
             if self.shared {
-                if let Some(recent) = recent_buffer(self.node.relNode, self.fork, block) {
+                if let Some(recent) = recent_buffer(
+                    crate::pg_compat::rel_file_number(&self.node),
+                    self.fork,
+                    block,
+                ) {
                     if pg_sys::ReadRecentBuffer(self.node, self.fork, block, recent) {
                         return recent;
                     }
@@ -117,7 +121,12 @@ impl BufferStore {
                 std::ptr::null_mut(),
             );
             if self.shared {
-                remember_buffer(self.node.relNode, self.fork, block, buf);
+                remember_buffer(
+                    crate::pg_compat::rel_file_number(&self.node),
+                    self.fork,
+                    block,
+                    buf,
+                );
             }
             buf
         }
@@ -263,7 +272,11 @@ impl PageStore for BufferStore {
             if !t.is_valid() {
                 continue;
             }
-            let Some(b) = recent_buffer(self.node.relNode, self.fork, t.block) else {
+            let Some(b) = recent_buffer(
+                crate::pg_compat::rel_file_number(&self.node),
+                self.fork,
+                t.block,
+            ) else {
                 continue;
             };
             let i = b as usize - 1;

@@ -30,6 +30,7 @@ impl Costs {
         // SAFETY: per the contract.
         unsafe {
             if (*path).indexorderbys.is_null() {
+                crate::pg_compat::disable_path(path);
                 *self.startup = f64::INFINITY;
                 *self.total = f64::INFINITY;
                 *self.selectivity = 0.0;

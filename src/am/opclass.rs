@@ -13,7 +13,7 @@ use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 /// `index` must be a valid, open index relation with at least one column.
 pub unsafe fn column_dimensions(index: pg_sys::Relation, am: &str, max: usize) -> usize {
     // SAFETY: an open index has a tuple descriptor with its key columns.
-    let typmod = unsafe { (*(*(*index).rd_att).attrs.as_ptr()).atttypmod };
+    let typmod = unsafe { crate::pg_compat::attribute((*index).rd_att, 0).atttypmod };
     if typmod < 0 {
         error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -49,7 +49,7 @@ pub unsafe fn index_dimensions(
             Storage::Bits => {
                 // bit strings of one length only, as pgvector: a bit varying
                 // column may mix lengths, whatever its bound
-                let attr = &*(*(*index).rd_att).attrs.as_ptr();
+                let attr = crate::pg_compat::attribute((*index).rd_att, 0);
                 if attr.atttypid == pg_sys::VARBITOID {
                     error(
                         PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,

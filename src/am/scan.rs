@@ -25,7 +25,7 @@ pub unsafe fn count_index_scan(rel: pg_sys::Relation) {
             pg_sys::pgstat_assoc_relation(rel);
         }
         if !(*rel).pgstat_info.is_null() {
-            (*(*rel).pgstat_info).t_counts.t_numscans += 1;
+            crate::pg_compat::count_scan((*rel).pgstat_info);
         }
     }
 }
@@ -101,6 +101,7 @@ pub unsafe fn scan_query(
     // SAFETY: per the contract.
     let key = unsafe {
         count_index_scan((*scan).indexRelation);
+        crate::pg_compat::count_search(scan);
         if (*scan).numberOfOrderBys == 0 || (*scan).orderByData.is_null() {
             pgrx::error!("cannot scan {am_name} index without order");
         }
@@ -135,7 +136,8 @@ pub unsafe fn scan_query(
         // bit strings must be as long as the column's, not just as many words
         let (bits, _) = crate::types::bit::varbit(key.sk_argument);
         // SAFETY: a live scan's index has its tuple descriptor.
-        let want = unsafe { (*(*(*(*scan).indexRelation).rd_att).attrs.as_ptr()).atttypmod };
+        let want =
+            unsafe { crate::pg_compat::attribute((*(*scan).indexRelation).rd_att, 0).atttypmod };
         if want >= 0 && bits != want as u32 {
             crate::error::raise(vecfmt::VectorError::DifferentBitLengths {
                 a: want as u32,

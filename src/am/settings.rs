@@ -228,11 +228,7 @@ pub unsafe fn parse_reloptions<T>(
 ) -> *mut pg_sys::bytea {
     let tab: Vec<pg_sys::relopt_parse_elt> = fields
         .iter()
-        .map(|(name, opttype, offset)| pg_sys::relopt_parse_elt {
-            optname: name.as_ptr(),
-            opttype: *opttype,
-            offset: *offset as c_int,
-        })
+        .map(|(name, opttype, offset)| crate::pg_compat::relopt_entry(name, *opttype, *offset))
         .collect();
     // SAFETY: per the contract; build_reloptions pallocs the result.
     unsafe {

@@ -23,6 +23,5 @@ pub unsafe fn bulk_delete_stats(
 /// Between vacuum steps: interrupts and cost-based vacuum delay.
 pub fn vacuum_pause() {
     check_for_interrupts();
-    // SAFETY: a plain backend call during VACUUM.
-    unsafe { pg_sys::vacuum_delay_point() };
+    crate::pg_compat::vacuum_delay_point();
 }

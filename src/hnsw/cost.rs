@@ -58,7 +58,7 @@ unsafe fn estimate(out: &am::Costs) {
         let read = |i: pg_sys::Relation| {
             let (m, _) = index_options(i);
             let (_, storage) = opclass_metric(i);
-            let typmod = (*(*i).rd_att).attrs.as_slice(1)[0].atttypmod;
+            let typmod = crate::pg_compat::attribute((*i).rd_att, 0).atttypmod;
             let distance = match storage {
                 hnsw::Storage::Sparse => None,
                 hnsw::Storage::Bits => distance_cost(typmod, true),
