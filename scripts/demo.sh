@@ -2,6 +2,7 @@
 # Sets up everything on a fresh Debian machine, builds and installs
 # vector_ext, starts a local Postgres with it and runs a small demo.
 # The server keeps running; connect with the psql line printed at the end.
+# PG_VERSION=16, 17 or 18 picks another PostgreSQL (default 15).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 setup_all
 
@@ -36,5 +37,5 @@ FROM items ORDER BY embedding <=> '[1,0,0]' LIMIT 3;
 SET hnsw.iterative_scan = relaxed_order;
 SELECT count(*) FROM (SELECT name FROM items WHERE category_id = 2 ORDER BY embedding <=> '[1,0,0]' LIMIT 50) s;
 SQL
-log "Postgres is running. Connect with:"
-echo "  psql -h $PGSOCK -p $PGPORT -U postgres vector_ext_demo"
+log "PostgreSQL $PG_VERSION is running. Connect with:"
+echo "  $PG_BIN/psql -h $PGSOCK -p $PGPORT -U postgres vector_ext_demo"

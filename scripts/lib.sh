@@ -189,7 +189,18 @@ cluster_start() {
       --encoding=UTF8 --no-locale >/dev/null
   fi
   cluster_stop
-  log "starting Postgres on $PGSOCK port $PGPORT"
+  # another cluster on our socket and port (say, the demo's on another
+  # major version) is stopped first: fast shutdown, as cluster_stop does
+  local lock="$PGSOCK/.s.PGSQL.$PGPORT.lock" pid other i
+  if [ -f "$lock" ]; then
+    pid=$(sed -n 1p "$lock") other=$(sed -n 2p "$lock")
+    if [ "$other" != "$PGDATA_DIR" ] && kill -0 "$pid" 2>/dev/null; then
+      log "stopping the cluster in $other, which holds port $PGPORT"
+      kill -INT "$pid"
+      for i in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    fi
+  fi
+  log "starting PostgreSQL $PG_VERSION on $PGSOCK port $PGPORT"
   as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGDATA_DIR/server.log" -w start \
     -o "-p $PGPORT -k $PGSOCK -c listen_addresses='localhost' -c fsync=off -c shared_buffers=1GB ${VECTOR_EXT_PGOPTS:-}" >/dev/null
 }
