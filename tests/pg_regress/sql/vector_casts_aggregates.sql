@@ -54,6 +54,12 @@ SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 EXPLAIN (COSTS OFF) SELECT avg(v), sum(v) FROM vagg;
 SELECT avg(v), sum(v) FROM vagg;
+-- no matching rows (estimated as a third of the table, so aggregated in
+-- parallel): every worker's state is empty (pgvector 0.8.7's fix)
+EXPLAIN (COSTS OFF) SELECT avg(v), sum(v) FROM vagg WHERE id * 2 < 0;
+SELECT avg(v), sum(v) FROM vagg WHERE id * 2 < 0;
+SELECT avg(v::halfvec), sum(v::halfvec) FROM vagg WHERE id * 2 < 0;
+SELECT avg(v::halfvec), sum(v::halfvec) FROM vagg WHERE id % 1000 = 7;
 RESET max_parallel_workers_per_gather;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
