@@ -108,7 +108,10 @@ install_pg17_headers() {
   local mirror="https://deb.debian.org/debian" index entry file sum
   rm -rf "$work" && mkdir -p "$work"
   curl -fsS --retry 3 -o "$work/Packages.xz" "$mirror/dists/trixie/main/binary-amd64/Packages.xz"
-  entry=$(xz -dc "$work/Packages.xz" | awk '/^Package: postgresql-server-dev-17$/{p=1} p&&/^$/{exit} p')
+  # (decompressed to a file first: awk leaving a pipe early would kill xz
+  # with SIGPIPE, which pipefail turns into a failure)
+  xz -d "$work/Packages.xz"
+  entry=$(awk '/^Package: postgresql-server-dev-17$/{p=1} p&&/^$/{exit} p' "$work/Packages")
   file=$(printf '%s\n' "$entry" | sed -n 's/^Filename: //p')
   sum=$(printf '%s\n' "$entry" | sed -n 's/^SHA256: //p')
   [ -n "$file" ] && [ -n "$sum" ] || { echo "postgresql-server-dev-17 not found in Debian 13's index" >&2; return 1; }
