@@ -16,6 +16,7 @@ mod element;
 mod metric;
 #[cfg(target_arch = "aarch64")]
 mod neon;
+pub mod rabitq;
 pub mod scalar;
 pub mod sparse;
 
@@ -264,6 +265,34 @@ pub fn cosine_distance_from_parts(dot: f32, norm_a: f32, norm_b: f32) -> f64 {
 
 #[cfg(test)]
 mod tests;
+
+/// A small deterministic generator (SplitMix64): builds and quantizer
+/// rotations are repeatable from their seeds.
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    pub fn new(seed: u64) -> Self {
+        SplitMix(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in 0..n (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_f64() * n as f64) as usize % n
+    }
+}
 
 /// Hints that the first `bytes` bytes of `v` are about to be read, so that
 /// their cache misses overlap with other work (a graph search fetches

@@ -40,32 +40,8 @@ pub struct Report {
     pub inertia: f64,
 }
 
-/// A small deterministic generator (SplitMix64), so builds are repeatable.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in 0..n (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_f64() * n as f64) as usize % n
-    }
-}
+/// The deterministic generator builds use, so they are repeatable.
+pub use distance::SplitMix as Rng;
 
 fn dist(a: &[f32], b: &[f32]) -> f32 {
     distance::l2_squared(a, b).max(0.0).sqrt()

@@ -1,0 +1,351 @@
+//! RaBitQ with one bit per dimension (Gao and Long, SIGMOD 2024): a seeded
+//! random rotation, codes for data vectors, prepared queries, and the
+//! distance estimate with its error bound. Pure code, no page format yet
+//! (the quantized hnsw element of issue 20 stores a `Code`).
+//!
+//! A data vector `v` is taken relative to a center `c` (the data's mean, or
+//! zero) as the unit vector `o = (v - c) / |v - c|`, zero-padded to `D`
+//! dimensions (a power of two) and rotated: `y = R o`. Its code is the sign
+//! of each coordinate of `y`, standing for the unit vector `x = sign(y) /
+//! sqrt(D)`; with it go `|v - c|`, `<x, y>` (how well the code points at
+//! `o`; about 0.8 in high dimensions) and `<v - c, c>`. A query is rotated
+//! the same way, `q' = R (q - c) / |q - c|`, and its coordinates rounded to
+//! 4 bits, so that `<x, q'>` comes from popcounts of the code against the
+//! query's four bit planes. `<o, q>` is estimated as `<x, q'> / <x, y>`,
+//! unbiased, with an error below `EPSILON0 * sqrt((1 - <x,y>^2) / <x,y>^2)
+//! / sqrt(D - 1)` with high probability (the paper's Theorem 3.2); the
+//! 4-bit rounding of `q'` adds an error of standard deviation `delta /
+//! sqrt(12)` per set bit, of which `Estimate::error` allows four. Distances follow from `<o, q>` and the norms.
+//!
+//! The rotation is three rounds of random sign flips and a normalised
+//! Walsh-Hadamard transform: orthogonal, O(D log D), defined by its seed
+//! alone, so an index stores the seed, not a D x D matrix.
+
+use crate::SplitMix;
+
+/// Rounds of sign flips and Hadamard transforms in a rotation.
+const ROUNDS: usize = 3;
+
+/// The confidence of the error bound (the paper's epsilon_0).
+pub const EPSILON0: f32 = 1.9;
+
+/// Standard deviations of the query's rounding error the bound allows for.
+const ROUNDING_SIGMAS: f32 = 4.0;
+
+/// Bits per rotated query coordinate.
+const QUERY_BITS: usize = 4;
+
+/// A seeded random orthogonal map of `dims`-dimensional vectors into
+/// `padded` dimensions.
+#[derive(Clone, Debug)]
+pub struct Rotation {
+    dims: usize,
+    padded: usize,
+    /// `ROUNDS` masks of `padded` bits: a set bit flips that coordinate.
+    signs: Vec<u64>,
+}
+
+impl Rotation {
+    pub fn new(dims: usize, seed: u64) -> Rotation {
+        assert!(dims > 0, "a rotation needs at least one dimension");
+        let padded = dims.next_power_of_two().max(64);
+        let mut rng = SplitMix::new(seed);
+        let signs = (0..ROUNDS * padded / 64).map(|_| rng.next_u64()).collect();
+        Rotation {
+            dims,
+            padded,
+            signs,
+        }
+    }
+
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// The rotated vectors' (and the codes') number of dimensions.
+    pub fn padded(&self) -> usize {
+        self.padded
+    }
+
+    /// Writes the rotation of `x` (zero-padded) into `out`; `|out| = |x|`.
+    pub fn rotate(&self, x: &[f32], out: &mut [f32]) {
+        assert_eq!(x.len(), self.dims);
+        assert_eq!(out.len(), self.padded);
+        out[..self.dims].copy_from_slice(x);
+        out[self.dims..].fill(0.0);
+        let scale = 1.0 / (self.padded as f32).sqrt();
+        let words = self.padded / 64;
+        for round in 0..ROUNDS {
+            let mask = &self.signs[round * words..(round + 1) * words];
+            for (i, v) in out.iter_mut().enumerate() {
+                if mask[i / 64] >> (i % 64) & 1 == 1 {
+                    *v = -*v;
+                }
+            }
+            hadamard(out);
+            out.iter_mut().for_each(|v| *v *= scale);
+        }
+    }
+}
+
+/// The unnormalised fast Walsh-Hadamard transform, in place (`v.len()` a
+/// power of two).
+fn hadamard(v: &mut [f32]) {
+    let n = v.len();
+    let mut half = 1;
+    while half < n {
+        for block in v.chunks_exact_mut(2 * half) {
+            let (a, b) = block.split_at_mut(half);
+            for (x, y) in a.iter_mut().zip(b.iter_mut()) {
+                let (s, d) = (*x + *y, *x - *y);
+                *x = s;
+                *y = d;
+            }
+        }
+        half *= 2;
+    }
+}
+
+/// What a code keeps beside its bits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Factors {
+    /// `|v - c|`.
+    pub norm: f32,
+    /// `<x, y>`: the code's unit vector against the rotated unit vector.
+    pub quality: f32,
+    /// `<v - c, c>`, for inner products.
+    pub center_dot: f32,
+}
+
+/// A data vector's code: one bit per padded dimension, and its factors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Code {
+    pub bits: Vec<u64>,
+    pub factors: Factors,
+}
+
+/// An estimated distance (or inner product) and a bound on its error that
+/// holds with high probability.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Estimate {
+    pub value: f32,
+    pub error: f32,
+}
+
+/// Encodes vectors and prepares queries around one center and rotation.
+#[derive(Clone, Debug)]
+pub struct Quantizer {
+    rotation: Rotation,
+    center: Vec<f32>,
+    center_norm_sq: f32,
+}
+
+/// `v - c`, its norm, and `<v - c, c>`, in f64.
+fn relative(v: &[f32], c: &[f32], out: &mut [f32]) -> (f64, f64) {
+    let (mut norm_sq, mut dot_c) = (0.0f64, 0.0f64);
+    for ((o, &x), &cx) in out.iter_mut().zip(v).zip(c) {
+        let r = x - cx;
+        *o = r;
+        norm_sq += r as f64 * r as f64;
+        dot_c += r as f64 * cx as f64;
+    }
+    (norm_sq.sqrt(), dot_c)
+}
+
+impl Quantizer {
+    /// A quantizer around `center` (its length is the vectors' dimensions).
+    pub fn new(center: Vec<f32>, seed: u64) -> Quantizer {
+        let rotation = Rotation::new(center.len(), seed);
+        let center_norm_sq = center.iter().map(|&x| x as f64 * x as f64).sum::<f64>() as f32;
+        Quantizer {
+            rotation,
+            center,
+            center_norm_sq,
+        }
+    }
+
+    pub fn rotation(&self) -> &Rotation {
+        &self.rotation
+    }
+
+    /// Words of 64 bits in a code.
+    pub fn code_words(&self) -> usize {
+        self.rotation.padded / 64
+    }
+
+    /// The code of `v` (as many dimensions as the center).
+    pub fn encode(&self, v: &[f32]) -> Code {
+        let mut bits = vec![0u64; self.code_words()];
+        let factors = self.encode_into(v, &mut vec![0.0; self.rotation.padded], &mut bits);
+        Code { bits, factors }
+    }
+
+    /// Writes the code of `v` into `bits` (`code_words()` long), using
+    /// `scratch` (`rotation().padded()` long); returns its factors.
+    pub fn encode_into(&self, v: &[f32], scratch: &mut [f32], bits: &mut [u64]) -> Factors {
+        let dims = self.rotation.dims;
+        assert_eq!(v.len(), dims);
+        let mut relative_v = vec![0.0f32; dims];
+        let (norm, center_dot) = relative(v, &self.center, &mut relative_v);
+        bits.fill(0);
+        if !(norm > 0.0 && norm.is_finite()) {
+            // at the center: every estimate is exact without the code
+            return Factors {
+                norm: 0.0,
+                quality: 1.0,
+                center_dot: 0.0,
+            };
+        }
+        relative_v
+            .iter_mut()
+            .for_each(|x| *x = (*x as f64 / norm) as f32);
+        self.rotation.rotate(&relative_v, scratch);
+        let mut abs_sum = 0.0f64;
+        for (i, &y) in scratch.iter().enumerate() {
+            if y > 0.0 {
+                bits[i / 64] |= 1 << (i % 64);
+            }
+            abs_sum += y.abs() as f64;
+        }
+        let quality = (abs_sum / (self.rotation.padded as f64).sqrt()) as f32;
+        Factors {
+            norm: norm as f32,
+            quality,
+            center_dot: center_dot as f32,
+        }
+    }
+
+    /// The query `q` prepared for estimates against codes.
+    pub fn prepare(&self, q: &[f32]) -> PreparedQuery {
+        let (dims, padded) = (self.rotation.dims, self.rotation.padded);
+        assert_eq!(q.len(), dims);
+        let mut relative_q = vec![0.0f32; dims];
+        let (norm, center_dot) = relative(q, &self.center, &mut relative_q);
+        let mut rotated = vec![0.0f32; padded];
+        if norm > 0.0 && norm.is_finite() {
+            relative_q
+                .iter_mut()
+                .for_each(|x| *x = (*x as f64 / norm) as f32);
+            self.rotation.rotate(&relative_q, &mut rotated);
+        }
+        let lo = rotated.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = rotated.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let levels = ((1 << QUERY_BITS) - 1) as f32;
+        let delta = (hi - lo) / levels;
+        let words = padded / 64;
+        let mut planes = vec![0u64; QUERY_BITS * words];
+        for (i, &y) in rotated.iter().enumerate() {
+            let level = if delta > 0.0 {
+                ((y - lo) / delta).round().clamp(0.0, levels) as u64
+            } else {
+                0
+            };
+            for (plane, chunk) in planes.chunks_exact_mut(words).enumerate() {
+                chunk[i / 64] |= (level >> plane & 1) << (i % 64);
+            }
+        }
+        PreparedQuery {
+            words,
+            planes,
+            lo,
+            delta,
+            sum: rotated.iter().map(|&y| y as f64).sum::<f64>() as f32,
+            norm: norm as f32,
+            center_dot: center_dot as f32,
+            center_norm_sq: self.center_norm_sq,
+            sqrt_d: (padded as f32).sqrt(),
+            bound_scale: EPSILON0 / ((padded - 1) as f32).sqrt(),
+        }
+    }
+}
+
+/// A query rotated and rounded to 4-bit planes, with what its estimates
+/// need.
+#[derive(Clone, Debug)]
+pub struct PreparedQuery {
+    words: usize,
+    /// `QUERY_BITS` planes of `words` words: bit j of each coordinate's level.
+    planes: Vec<u64>,
+    lo: f32,
+    delta: f32,
+    /// The sum of the rotated unit query's coordinates.
+    sum: f32,
+    /// `|q - c|`.
+    norm: f32,
+    /// `<q - c, c>`.
+    center_dot: f32,
+    center_norm_sq: f32,
+    sqrt_d: f32,
+    /// `EPSILON0 / sqrt(D - 1)`.
+    bound_scale: f32,
+}
+
+impl PreparedQuery {
+    /// `<x, q'>` from popcounts, and the number of set bits of the code.
+    fn code_dot(&self, bits: &[u64]) -> (f32, u32) {
+        assert_eq!(bits.len(), self.words);
+        let (mut ones, mut weighted) = (0u32, 0u32);
+        for (w, &b) in bits.iter().enumerate() {
+            ones += b.count_ones();
+            for plane in 0..QUERY_BITS {
+                weighted += (b & self.planes[plane * self.words + w]).count_ones() << plane;
+            }
+        }
+        // sum over set bits of q'_i, rounded: lo per bit plus delta per level
+        let set_sum = self.lo * ones as f32 + self.delta * weighted as f32;
+        ((2.0 * set_sum - self.sum) / self.sqrt_d, ones)
+    }
+
+    /// The estimate of `<o, q>` (both unit vectors relative to the center).
+    pub fn unit_inner(&self, bits: &[u64], f: &Factors) -> Estimate {
+        let (dot, ones) = self.code_dot(bits);
+        let quality = f.quality;
+        let spread = ((1.0 - quality * quality).max(0.0)).sqrt() / quality;
+        // each set bit's rounding error is spread evenly over +-delta/2
+        // (standard deviation delta / sqrt(12)); ROUNDING_SIGMAS of them
+        let rounding = 2.0 * ROUNDING_SIGMAS * self.delta * (ones as f32 / 12.0).sqrt()
+            / self.sqrt_d
+            / quality;
+        Estimate {
+            value: dot / quality,
+            error: spread * self.bound_scale + rounding,
+        }
+    }
+
+    /// The estimated squared L2 distance between the query and a code's vector.
+    pub fn l2_squared(&self, bits: &[u64], f: &Factors) -> Estimate {
+        let base = f.norm * f.norm + self.norm * self.norm;
+        if f.norm == 0.0 || self.norm == 0.0 {
+            return Estimate {
+                value: base,
+                error: 0.0,
+            };
+        }
+        let unit = self.unit_inner(bits, f);
+        let scale = 2.0 * f.norm * self.norm;
+        Estimate {
+            value: base - scale * unit.value,
+            error: scale * unit.error,
+        }
+    }
+
+    /// The estimated inner product of the query and a code's vector.
+    pub fn inner_product(&self, bits: &[u64], f: &Factors) -> Estimate {
+        let base = f.center_dot + self.center_dot + self.center_norm_sq;
+        if f.norm == 0.0 || self.norm == 0.0 {
+            return Estimate {
+                value: base,
+                error: 0.0,
+            };
+        }
+        let unit = self.unit_inner(bits, f);
+        let scale = f.norm * self.norm;
+        Estimate {
+            value: base + scale * unit.value,
+            error: scale * unit.error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
