@@ -57,6 +57,8 @@ pub struct Kernels {
     pub l1_mixed: MixedPair,
     pub hamming: fn(&[u8], &[u8]) -> u64,
     pub jaccard_counts: fn(&[u8], &[u8]) -> BitCounts,
+    /// RaBitQ code against query bit planes (see `scalar::rabitq_counts`).
+    pub rabitq_counts: fn(&[u64], &[u64]) -> (u32, u32),
     pub l2_squared_f16: F16Pair,
     pub dot_f16: F16Pair,
     pub l1_f16: F16Pair,
@@ -74,6 +76,7 @@ pub const SCALAR: Kernels = Kernels {
     l2_squared_mixed: scalar::l2_squared_mixed,
     dot_mixed: scalar::dot_mixed,
     l1_mixed: scalar::l1_mixed,
+    rabitq_counts: scalar::rabitq_counts,
     hamming: scalar::hamming_bits,
     jaccard_counts: scalar::jaccard_counts,
     l2_squared_f16: scalar::l2_squared_f16,

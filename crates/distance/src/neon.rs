@@ -144,6 +144,7 @@ pub const NEON: Kernels = Kernels {
     l1_mixed: crate::scalar::l1_mixed,
     // count_ones compiles to NEON's cnt on aarch64
     hamming: crate::scalar::hamming_bits,
+    rabitq_counts: crate::scalar::rabitq_counts,
     jaccard_counts: crate::scalar::jaccard_counts,
     l2_squared: l2,
     dot,

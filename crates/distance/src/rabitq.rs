@@ -255,6 +255,7 @@ impl Quantizer {
             center_norm_sq: self.center_norm_sq,
             sqrt_d: (padded as f32).sqrt(),
             bound_scale: EPSILON0 / ((padded - 1) as f32).sqrt(),
+            counts: crate::kernels().rabitq_counts,
         }
     }
 }
@@ -278,19 +279,15 @@ pub struct PreparedQuery {
     sqrt_d: f32,
     /// `EPSILON0 / sqrt(D - 1)`.
     bound_scale: f32,
+    /// The popcount kernel of this CPU.
+    counts: fn(&[u64], &[u64]) -> (u32, u32),
 }
 
 impl PreparedQuery {
     /// `<x, q'>` from popcounts, and the number of set bits of the code.
     fn code_dot(&self, bits: &[u64]) -> (f32, u32) {
         assert_eq!(bits.len(), self.words);
-        let (mut ones, mut weighted) = (0u32, 0u32);
-        for (w, &b) in bits.iter().enumerate() {
-            ones += b.count_ones();
-            for plane in 0..QUERY_BITS {
-                weighted += (b & self.planes[plane * self.words + w]).count_ones() << plane;
-            }
-        }
+        let (ones, weighted) = (self.counts)(bits, &self.planes);
         // sum over set bits of q'_i, rounded: lo per bit plus delta per level
         let set_sum = self.lo * ones as f32 + self.delta * weighted as f32;
         ((2.0 * set_sum - self.sum) / self.sqrt_d, ones)

@@ -66,6 +66,23 @@ pub fn l1_mixed(a: &[f32], b: &[f16]) -> f32 {
     sum
 }
 
+/// RaBitQ's counts of a code against a query's bit planes (`planes` holds
+/// the planes one after another, each as long as `code`): the code's set
+/// bits, and the sum over planes j of 2^j times the bits set in both.
+#[inline(always)]
+pub fn rabitq_counts(code: &[u64], planes: &[u64]) -> (u32, u32) {
+    let words = code.len();
+    assert_eq!(planes.len() % words.max(1), 0);
+    let (mut ones, mut weighted) = (0u32, 0u32);
+    for (w, &b) in code.iter().enumerate() {
+        ones += b.count_ones();
+        for (j, plane) in planes.chunks_exact(words).enumerate() {
+            weighted += (b & plane[w]).count_ones() << j;
+        }
+    }
+    (ones, weighted)
+}
+
 /// Bits that differ between two equal-length bit strings.
 #[inline(always)]
 pub fn hamming_bits(a: &[u8], b: &[u8]) -> u64 {

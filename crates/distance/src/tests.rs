@@ -226,6 +226,32 @@ fn oracle_bits(a: &[u8], b: &[u8]) -> (u64, u64, u64, u64) {
 }
 
 #[test]
+fn rabitq_counts_match_a_bit_by_bit_oracle() {
+    let mut rng = Rng::new(6);
+    for words in [1usize, 2, 3, 5, 8, 64, 256] {
+        let code: Vec<u64> = (0..words).map(|_| rng.next_u64()).collect();
+        let planes: Vec<u64> = (0..4 * words).map(|_| rng.next_u64()).collect();
+        let (mut ones, mut weighted) = (0u32, 0u32);
+        for i in 0..64 * words {
+            if code[i / 64] >> (i % 64) & 1 == 1 {
+                ones += 1;
+                for j in 0..4 {
+                    weighted += ((planes[j * words + i / 64] >> (i % 64) & 1) as u32) << j;
+                }
+            }
+        }
+        for k in available() {
+            assert_eq!(
+                (k.rabitq_counts)(&code, &planes),
+                (ones, weighted),
+                "{} words {words}",
+                k.name
+            );
+        }
+    }
+}
+
+#[test]
 fn bit_kernels_match_a_bit_by_bit_oracle() {
     let mut rng = Rng::new(5);
     for len in (0..40).chain([63, 64, 65, 127, 128, 129, 1000, 8000]) {

@@ -519,6 +519,11 @@ unsafe fn hamming_popcnt(a: &[u8], b: &[u8]) -> u64 {
 }
 
 #[target_feature(enable = "popcnt")]
+unsafe fn rabitq_popcnt(code: &[u64], planes: &[u64]) -> (u32, u32) {
+    crate::scalar::rabitq_counts(code, planes)
+}
+
+#[target_feature(enable = "popcnt")]
 unsafe fn jaccard_popcnt(a: &[u8], b: &[u8]) -> (u64, u64, u64) {
     crate::scalar::jaccard_counts(a, b)
 }
@@ -555,6 +560,7 @@ entry!(e_l2_256_m, l2_256_mixed, (a: &[f32], b: &[f16]) -> f32);
 entry!(e_dot_256_m, dot_256_mixed, (a: &[f32], b: &[f16]) -> f32);
 entry!(e_l1_256_m, l1_256_mixed, (a: &[f32], b: &[f16]) -> f32);
 entry!(e_hamming, hamming_popcnt, (a: &[u8], b: &[u8]) -> u64);
+entry!(e_rabitq, rabitq_popcnt, (code: &[u64], planes: &[u64]) -> (u32, u32));
 entry!(e_jaccard, jaccard_popcnt, (a: &[u8], b: &[u8]) -> (u64, u64, u64));
 
 entry!(e_l2_256, l2_256, (a: &[f32], b: &[f32]) -> f32);
@@ -580,6 +586,7 @@ pub const AVX512: Kernels = Kernels {
     dot_mixed: e_dot_512_m,
     l1_mixed: e_l1_512_m,
     hamming: e_hamming,
+    rabitq_counts: e_rabitq,
     jaccard_counts: e_jaccard,
     l2_squared_f16: e_l2_512_h,
     dot_f16: e_dot_512_h,
@@ -599,6 +606,7 @@ pub const AVX2: Kernels = Kernels {
     dot_mixed: e_dot_256_m,
     l1_mixed: e_l1_256_m,
     hamming: e_hamming,
+    rabitq_counts: e_rabitq,
     jaccard_counts: e_jaccard,
     l2_squared_f16: e_l2_256_h,
     dot_f16: e_dot_256_h,
