@@ -70,8 +70,14 @@ impl Rotation {
     /// Writes the rotation of `x` (zero-padded) into `out`; `|out| = |x|`.
     pub fn rotate(&self, x: &[f32], out: &mut [f32]) {
         assert_eq!(x.len(), self.dims);
-        assert_eq!(out.len(), self.padded);
         out[..self.dims].copy_from_slice(x);
+        self.rotate_in_place(out);
+    }
+
+    /// Rotates the vector held in `out[..dims]` in place (`out` is `padded`
+    /// long; what lies past `dims` becomes the padding zeros first).
+    pub fn rotate_in_place(&self, out: &mut [f32]) {
+        assert_eq!(out.len(), self.padded);
         out[self.dims..].fill(0.0);
         let scale = 1.0 / (self.padded as f32).sqrt();
         let words = self.padded / 64;
@@ -185,8 +191,8 @@ impl Quantizer {
     pub fn encode_into(&self, v: &[f32], scratch: &mut [f32], bits: &mut [u64]) -> Factors {
         let dims = self.rotation.dims;
         assert_eq!(v.len(), dims);
-        let mut relative_v = vec![0.0f32; dims];
-        let (norm, center_dot) = relative(v, &self.center, &mut relative_v);
+        // v - c, normalised and rotated in the scratch buffer: no allocation
+        let (norm, center_dot) = relative(v, &self.center, &mut scratch[..dims]);
         bits.fill(0);
         if !(norm > 0.0 && norm.is_finite()) {
             // at the center: every estimate is exact without the code
@@ -196,10 +202,10 @@ impl Quantizer {
                 center_dot: 0.0,
             };
         }
-        relative_v
+        scratch[..dims]
             .iter_mut()
             .for_each(|x| *x = (*x as f64 / norm) as f32);
-        self.rotation.rotate(&relative_v, scratch);
+        self.rotation.rotate_in_place(scratch);
         let mut abs_sum = 0.0f64;
         for (i, &y) in scratch.iter().enumerate() {
             if y > 0.0 {
@@ -219,14 +225,15 @@ impl Quantizer {
     pub fn prepare(&self, q: &[f32]) -> PreparedQuery {
         let (dims, padded) = (self.rotation.dims, self.rotation.padded);
         assert_eq!(q.len(), dims);
-        let mut relative_q = vec![0.0f32; dims];
-        let (norm, center_dot) = relative(q, &self.center, &mut relative_q);
         let mut rotated = vec![0.0f32; padded];
+        let (norm, center_dot) = relative(q, &self.center, &mut rotated[..dims]);
         if norm > 0.0 && norm.is_finite() {
-            relative_q
+            rotated[..dims]
                 .iter_mut()
                 .for_each(|x| *x = (*x as f64 / norm) as f32);
-            self.rotation.rotate(&relative_q, &mut rotated);
+            self.rotation.rotate_in_place(&mut rotated);
+        } else {
+            rotated.fill(0.0);
         }
         let lo = rotated.iter().copied().fold(f32::INFINITY, f32::min);
         let hi = rotated.iter().copied().fold(f32::NEG_INFINITY, f32::max);
