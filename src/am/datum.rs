@@ -40,6 +40,7 @@ pub unsafe fn with_vector<R>(
         Storage::F16 => f(Element::F16(
             unsafe { DenseRef::<half::f16>::from_datum(value) }.as_slice(),
         )),
+        Storage::RaBitQ => unreachable!("columns hold vectors, never codes"),
         Storage::Sparse => {
             // SAFETY: per the contract.
             let s = unsafe { crate::types::sparsevec::SparseRef::from_datum(value) };

@@ -59,7 +59,9 @@ pub unsafe fn index_dimensions(
                 }
                 column_dimensions(index, am, 32 * max).div_ceil(32)
             }
-            Storage::F32 | Storage::F16 | Storage::Sparse => column_dimensions(index, am, max),
+            Storage::F32 | Storage::F16 | Storage::Sparse | Storage::RaBitQ => {
+                column_dimensions(index, am, max)
+            }
         }
     }
 }

@@ -129,7 +129,7 @@ pub unsafe fn scan_query(
                 values: Vec::new(),
             },
             Storage::Bits => ElementBuf::Bits(vec![0; 4 * dims]),
-            Storage::F32 | Storage::F16 => ElementBuf::F32(vec![0.0; dims]),
+            Storage::F32 | Storage::F16 | Storage::RaBitQ => ElementBuf::F32(vec![0.0; dims]),
         };
     }
     if storage == Storage::Bits {
@@ -152,7 +152,7 @@ pub unsafe fn scan_query(
             if got != dims {
                 crate::error::raise(vecfmt::VectorError::DifferentDimensions {
                     type_name: match storage {
-                        Storage::F32 | Storage::Bits => "vector",
+                        Storage::F32 | Storage::Bits | Storage::RaBitQ => "vector",
                         Storage::F16 => "halfvec",
                         Storage::Sparse => "sparsevec",
                     },

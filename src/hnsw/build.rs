@@ -10,7 +10,7 @@ use super::{index_formats, index_options, Formats, LEVEL_SEED};
 use crate::am;
 use crate::storage::{relation_needs_wal, BufferStore};
 use distance::Element;
-use hnsw::format::{max_dims_for, tid_payload};
+use hnsw::format::tid_payload;
 use hnsw::write::write_graph;
 use hnsw::{BuildGraph, BuildParams};
 use pagestore::PageStore;
@@ -51,12 +51,7 @@ unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize, hnsw::St
         input,
         stored,
     } = unsafe { index_formats(index) };
-    // SAFETY: per the contract.
-    let most = if stored.fixed_length() {
-        max_dims_for(stored.element_size())
-    } else {
-        hnsw::format::SPARSE_MAX_DIMS
-    };
+    let most = hnsw::format::most_dims(stored);
     // SAFETY: per the contract.
     let dims = unsafe { am::index_dimensions(index, "hnsw", input, most) };
     // SAFETY: per the contract.
@@ -73,7 +68,9 @@ unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize, hnsw::St
         ef_construction,
         metric,
         seed: LEVEL_SEED,
-        storage: stored,
+        // an index of codes is built on the vectors as the column has them
+        storage: if stored.is_quantized() { input } else { stored },
+        quantize: stored.is_quantized().then_some(super::ROTATION_SEED),
     };
     (params, dims, input)
 }

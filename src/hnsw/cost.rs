@@ -62,7 +62,9 @@ unsafe fn estimate(out: &am::Costs) {
             let distance = match storage {
                 hnsw::Storage::Sparse => None,
                 hnsw::Storage::Bits => distance_cost(typmod, true),
-                hnsw::Storage::F32 | hnsw::Storage::F16 => distance_cost(typmod, false),
+                hnsw::Storage::F32 | hnsw::Storage::F16 | hnsw::Storage::RaBitQ => {
+                    distance_cost(typmod, false)
+                }
             };
             (m, distance)
         };

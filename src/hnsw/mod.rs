@@ -5,6 +5,7 @@ mod build;
 mod cost;
 mod insert;
 mod options;
+mod rerank;
 mod scan;
 mod vacuum;
 
@@ -28,13 +29,19 @@ unsafe fn opclass_metric(index: pg_sys::Relation) -> (Metric, hnsw::Storage) {
 
 /// The metric an index orders by, the format of the values it is given
 /// (its column's type) and the format its pages store (the `storage`
-/// reloption: `'halfvec'` stores vector values in binary16).
+/// reloption: `'halfvec'` stores vector values in binary16; the
+/// `quantization` reloption: `'rabitq'` stores codes).
 #[derive(Clone, Copy, Debug)]
 struct Formats {
     metric: Metric,
     input: hnsw::Storage,
     stored: hnsw::Storage,
 }
+
+/// The seed of the rotation of every index of RaBitQ codes: any seed
+/// gives a random rotation, and one seed for all keeps builds
+/// reproducible (the metapage records it, so it may change).
+const ROTATION_SEED: u64 = 0x5658_5251_0000_0001;
 
 /// # Safety
 /// `index` must be a valid, open hnsw index relation.
@@ -43,7 +50,30 @@ unsafe fn index_formats(index: pg_sys::Relation) -> Formats {
     // SAFETY: per the contract.
     let (metric, input) = unsafe { opclass_metric(index) };
     // SAFETY: per the contract.
-    let stored = match (unsafe { storage_option(index) }, input) {
+    let (storage, quantization) = unsafe { (storage_option(index), quantization_option(index)) };
+    if quantization == QUANTIZATION_RABITQ {
+        if storage == STORAGE_HALFVEC {
+            am::error(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                "storage \"halfvec\" cannot be combined with quantization".into(),
+                Some("A quantized index re-ranks by the rows' own vectors.".into()),
+            );
+        }
+        let dense = matches!(input, Storage::F32 | Storage::F16);
+        if !dense || !matches!(metric, Metric::L2 | Metric::InnerProduct | Metric::Cosine) {
+            am::error(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "quantization \"rabitq\" is only for vector and halfvec columns with L2, inner product or cosine distance".into(),
+                None,
+            );
+        }
+        return Formats {
+            metric,
+            input,
+            stored: Storage::RaBitQ,
+        };
+    }
+    let stored = match (storage, input) {
         (STORAGE_HALFVEC, Storage::F32 | Storage::F16) => Storage::F16,
         (STORAGE_HALFVEC, _) => am::error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,

@@ -1,8 +1,10 @@
 //! The `hnsw` reloptions (`m`, `ef_construction`) and settings
 //! (`hnsw.ef_search`, `hnsw.iterative_scan`, `hnsw.max_scan_tuples`,
 //! `hnsw.scan_mem_multiplier`), as pgvector names and bounds them; and our
-//! own reloption `storage`: how elements are stored (`'halfvec'` stores a
-//! vector column's elements in binary16, half the size).
+//! own reloptions `storage`: how elements are stored (`'halfvec'` stores a
+//! vector column's elements in binary16, half the size), and
+//! `quantization`: `'rabitq'` stores RaBitQ codes (one bit per dimension)
+//! instead of vectors, and scans re-rank by the rows' own vectors.
 
 use crate::am::{self, Setting};
 use pgrx::pg_sys;
@@ -30,6 +32,10 @@ static RELOPT_KIND: Setting<pg_sys::relopt_kind::Type> = Setting::new(0);
 pub const STORAGE_FULL: c_int = 0;
 pub const STORAGE_HALFVEC: c_int = 1;
 
+/// Values of the `quantization` reloption.
+pub const QUANTIZATION_NONE: c_int = 0;
+pub const QUANTIZATION_RABITQ: c_int = 1;
+
 /// The reloptions as `build_reloptions` lays them out.
 #[repr(C)]
 struct Options {
@@ -37,6 +43,7 @@ struct Options {
     m: c_int,
     ef_construction: c_int,
     storage: c_int,
+    quantization: c_int,
 }
 
 /// Registers reloptions and settings (from _PG_init).
@@ -67,6 +74,16 @@ pub fn init() {
             c"How index elements are stored",
             &[(c"full", STORAGE_FULL), (c"halfvec", STORAGE_HALFVEC)],
             c"Valid values are \"full\" and \"halfvec\".",
+        );
+        am::enum_reloption(
+            kind,
+            c"quantization",
+            c"How index elements are quantized",
+            &[
+                (c"none", QUANTIZATION_NONE),
+                (c"rabitq", QUANTIZATION_RABITQ),
+            ],
+            c"Valid values are \"none\" and \"rabitq\".",
         );
         am::define_int(
             c"hnsw.ef_search",
@@ -120,6 +137,11 @@ pub unsafe extern "C-unwind" fn amoptions(
             RELOPT_TYPE_ENUM,
             std::mem::offset_of!(Options, storage),
         ),
+        (
+            c"quantization",
+            RELOPT_TYPE_ENUM,
+            std::mem::offset_of!(Options, quantization),
+        ),
     ];
     // SAFETY: the fields describe Options.
     unsafe { am::parse_reloptions::<Options>(reloptions, validate, RELOPT_KIND.get(), &fields) }
@@ -145,6 +167,16 @@ pub(super) unsafe fn index_options(index: pg_sys::Relation) -> (usize, usize) {
 pub(super) unsafe fn storage_option(index: pg_sys::Relation) -> c_int {
     // SAFETY: per the contract.
     unsafe { options(index) }.map_or(STORAGE_FULL, |o| o.storage)
+}
+
+/// The `quantization` reloption of an index (`QUANTIZATION_NONE` when not
+/// given).
+///
+/// # Safety
+/// `index` must be a valid, open hnsw index relation.
+pub(super) unsafe fn quantization_option(index: pg_sys::Relation) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { options(index) }.map_or(QUANTIZATION_NONE, |o| o.quantization)
 }
 
 /// # Safety

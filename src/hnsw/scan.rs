@@ -14,14 +14,23 @@
 //! Pages are read one at a time under share locks; vacuum never frees an
 //! element's space, so a link followed mid-scan always leads to a valid
 //! element (maybe flagged deleted, which the scan passes through).
+//!
+//! An index of codes (`quantization = 'rabitq'`) searches by estimated
+//! distances, and its rows leave in exact distance order: every row of a
+//! batch is measured from the heap (`super::rerank`) before the first one
+//! is returned. Measuring only rows whose lower bound (estimate less its
+//! error bound) lies below the nearest measured row's distance read 65 of
+//! every 100 on real embeddings (`hnsw::tests::quantized`), but the bound
+//! holds with high probability only: rows came out of order.
 
+use super::rerank::{with_rows, Exact};
 use super::{read_meta, EF_SEARCH, ITERATIVE_OFF, ITERATIVE_SCAN, ITERATIVE_STRICT};
 use super::{MAX_SCAN_TUPLES, SCAN_MEM_MULTIPLIER};
 use crate::am;
 use crate::storage::BufferStore;
-use distance::Query;
 use hnsw::iterative::IterativeSearch;
 use hnsw::page_graph::PageGraph;
+use hnsw::rerank::Rerank;
 use hnsw::Candidate;
 use pagestore::Tid;
 use pgrx::pg_sys;
@@ -38,6 +47,10 @@ struct Run {
     last_distance: f32,
     max_tuples: usize,
     max_memory: usize,
+    /// An index of codes: the rows found, re-ranked by exact distance.
+    rerank: Option<(Rerank<Tid>, Exact)>,
+    /// The scan (amgettuple's), for the heap fetches of re-ranking.
+    scan: pg_sys::IndexScanDesc,
 }
 
 am::scan_callbacks!(Run);
@@ -62,7 +75,25 @@ unsafe fn start(scan: pg_sys::IndexScanDesc) -> Run {
     // SAFETY: reading a GUC variable on the backend thread.
     let work_mem = unsafe { pg_sys::work_mem } as f64 * 1024.0;
     let mode = ITERATIVE_SCAN.get();
-    let search = IterativeSearch::new(&Query::new(meta.metric, query.as_element()), ef);
+    let store = BufferStore::logged(index);
+    let graph = PageGraph::open(&store).unwrap_or_else(|e| am::corrupted_index(index, e));
+    let search = IterativeSearch::new(
+        &graph
+            .codec()
+            .query_of(meta.metric, query.as_element())
+            .query(),
+        ef,
+    );
+    let rerank = meta.storage.is_quantized().then(|| {
+        // SAFETY: per the contract.
+        let input = unsafe { super::opclass_metric(index).1 };
+        let exact = Exact {
+            query: query.clone(),
+            metric: meta.metric,
+            input,
+        };
+        (Rerank::default(), exact)
+    });
     Run {
         // an iterative scan ends with the elements no link leads to
         search: if mode == ITERATIVE_OFF {
@@ -76,6 +107,8 @@ unsafe fn start(scan: pg_sys::IndexScanDesc) -> Run {
         last_distance: f32::NEG_INFINITY,
         max_tuples: MAX_SCAN_TUPLES.get().max(1) as usize,
         max_memory: (work_mem * SCAN_MEM_MULTIPLIER.get()).min(usize::MAX as f64 / 2.0) as usize,
+        rerank,
+        scan,
     }
 }
 
@@ -102,8 +135,14 @@ impl Run {
             let tids = graph
                 .heap_tids(c.id)
                 .unwrap_or_else(|e| am::corrupted_index(index, e));
-            for t in tids {
-                self.results.push_back((c.distance, t));
+            match &mut self.rerank {
+                // no bound: every row is measured before one is returned
+                Some((rerank, _)) => tids
+                    .into_iter()
+                    .for_each(|t| rerank.push(f32::NEG_INFINITY, t)),
+                None => tids
+                    .into_iter()
+                    .for_each(|t| self.results.push_back((c.distance, t))),
             }
         }
     }
@@ -119,6 +158,16 @@ impl am::ScanRun for Run {
 
     fn next(&mut self, index: pg_sys::Relation) -> Option<Tid> {
         loop {
+            if let Some((rerank, exact)) = &mut self.rerank {
+                if !rerank.is_empty() {
+                    // SAFETY: the scan is live during amgettuple; no buffer
+                    // lock is held here.
+                    let next = unsafe { with_rows(self.scan, exact, |m| rerank.next(m)) };
+                    if let Some((tid, d)) = next {
+                        self.results.push_back((d, tid));
+                    }
+                }
+            }
             if let Some((distance, tid)) = self.results.pop_front() {
                 if self.mode == ITERATIVE_STRICT {
                     if distance < self.last_distance {

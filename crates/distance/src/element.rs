@@ -32,6 +32,7 @@
 //! are kept in 32-bit words (`Element::append_words`) and viewed back as
 //! elements (`Metric::element_of_words`) for every distance.
 
+use crate::rabitq::{Estimate, PreparedQuery};
 use crate::sparse::{self, Sparse};
 use crate::{Metric, Storage};
 use half::f16;
@@ -49,6 +50,9 @@ pub enum Element<'a> {
         dim: u32,
         v: Sparse<'a>,
     },
+    /// A RaBitQ code in stored form (`crate::rabitq::with_code`): only a
+    /// `Query` carrying the query prepared for its quantizer measures it.
+    Code(&'a [u8]),
 }
 
 /// An owned `Element`.
@@ -62,6 +66,7 @@ pub enum ElementBuf {
         indices: Vec<u32>,
         values: Vec<f32>,
     },
+    Code(Vec<u8>),
 }
 
 impl<'a> From<&'a [f32]> for Element<'a> {
@@ -79,6 +84,7 @@ impl<'a> Element<'a> {
             Element::F16(v) => v.len(),
             Element::Bits(b) => b.len().div_ceil(4),
             Element::Sparse { dim, .. } => *dim as usize,
+            Element::Code(b) => b.len().saturating_sub(crate::rabitq::FACTOR_BYTES) * 8,
         }
     }
 
@@ -89,7 +95,7 @@ impl<'a> Element<'a> {
         match (self, other) {
             (Element::F32(a), Element::F32(b)) => bytes::<f32, u8>(a) == bytes::<f32, u8>(b),
             (Element::F16(a), Element::F16(b)) => bytes::<f16, u8>(a) == bytes::<f16, u8>(b),
-            (Element::Bits(a), Element::Bits(b)) => a == b,
+            (Element::Bits(a), Element::Bits(b)) | (Element::Code(a), Element::Code(b)) => a == b,
             (Element::Sparse { dim: da, v: a }, Element::Sparse { dim: db, v: b }) => {
                 da == db
                     && a.indices == b.indices
@@ -109,6 +115,7 @@ impl<'a> Element<'a> {
                 indices: v.indices.to_vec(),
                 values: v.values.to_vec(),
             },
+            Element::Code(b) => ElementBuf::Code(b.to_vec()),
         }
     }
 
@@ -120,7 +127,7 @@ impl<'a> Element<'a> {
         match *self {
             Element::F32(v) => out.extend_from_slice(v),
             Element::F16(v) => out.extend(v.iter().map(|x| x.to_f32())),
-            Element::Bits(b) => out.extend(b.chunks(4).map(|c| {
+            Element::Bits(b) | Element::Code(b) => out.extend(b.chunks(4).map(|c| {
                 let mut w = [0u8; 4];
                 w[..c.len()].copy_from_slice(c);
                 f32::from_bits(u32::from_ne_bytes(w))
@@ -135,7 +142,7 @@ impl<'a> Element<'a> {
         match *self {
             Element::F32(v) => Some(v.to_vec()),
             Element::F16(v) => Some(v.iter().map(|x| x.to_f32()).collect()),
-            Element::Bits(_) | Element::Sparse { .. } => None,
+            Element::Bits(_) | Element::Sparse { .. } | Element::Code(_) => None,
         }
     }
 }
@@ -154,24 +161,62 @@ impl ElementBuf {
                 dim: *dim,
                 v: Sparse { indices, values },
             },
+            ElementBuf::Code(b) => Element::Code(b),
         }
     }
 }
 
 /// A query prepared for one index (`Metric::prepare`d, so unit length for
-/// cosine): what searches compare stored elements with. Quantized formats
-/// will keep their own forms of the query here (a rotated query, a lookup
-/// table), built once per search.
+/// cosine): what searches compare stored elements with. For an index of
+/// RaBitQ codes it also carries the query prepared for the index's
+/// quantizer (`with_code`), built once per search.
 #[derive(Clone, Copy, Debug)]
 pub struct Query<'a> {
     metric: Metric,
     vector: Element<'a>,
+    code: Option<&'a PreparedQuery>,
 }
 
 impl<'a> Query<'a> {
     /// `vector` must be prepared for `metric` already.
     pub fn new(metric: Metric, vector: Element<'a>) -> Self {
-        Query { metric, vector }
+        Query {
+            metric,
+            vector,
+            code: None,
+        }
+    }
+
+    /// The query with its form for codes (`Quantizer::prepare` of the same
+    /// vector), which distances to `Element::Code`s use.
+    pub fn with_code(self, code: Option<&'a PreparedQuery>) -> Self {
+        Query { code, ..self }
+    }
+
+    /// Its form for codes, if it has one.
+    pub fn code(&self) -> Option<&'a PreparedQuery> {
+        self.code
+    }
+
+    /// The estimated distance to a code, in this metric's order (squared
+    /// L2, negative inner product), with its error bound; None for a
+    /// metric codes do not serve, a query without its code form, or bytes
+    /// that are not a whole code.
+    pub fn estimate(&self, code: &[u8]) -> Option<Estimate> {
+        let p = self.code?;
+        let metric = self.metric;
+        crate::rabitq::with_code(code, |bits, f| match metric {
+            Metric::L2 => Some(p.l2_squared(bits, f)),
+            Metric::InnerProduct | Metric::Cosine => {
+                let e = p.inner_product(bits, f);
+                Some(Estimate {
+                    value: -e.value,
+                    error: e.error,
+                })
+            }
+            _ => None,
+        })
+        .flatten()
     }
 
     pub fn metric(&self) -> Metric {
@@ -182,10 +227,14 @@ impl<'a> Query<'a> {
         self.vector
     }
 
-    /// The distance from the query to a stored element.
+    /// The distance from the query to a stored element (estimated for a
+    /// code; infinite when the code cannot be measured, see `estimate`).
     #[inline]
     pub fn distance(&self, e: Element) -> f32 {
-        self.metric.between(self.vector, e)
+        match e {
+            Element::Code(b) => self.estimate(b).map_or(f32::INFINITY, |e| e.value),
+            _ => self.metric.between(self.vector, e),
+        }
     }
 }
 
@@ -313,6 +362,7 @@ impl Metric {
             Element::F32(_) | Element::F16(_) => self.is_dense(),
             Element::Bits(_) => self.is_bits(),
             Element::Sparse { .. } => self.is_sparse(),
+            Element::Code(_) => false,
         }
     }
 
@@ -323,6 +373,7 @@ impl Metric {
             Element::F16(_) => "binary16",
             Element::Bits(_) => "bit",
             Element::Sparse { .. } => "sparse",
+            Element::Code(_) => "RaBitQ code",
         };
         panic!(
             "{self:?} cannot compare a {} vector with a {} one",
@@ -370,6 +421,7 @@ impl Metric {
                     values,
                 })
             }
+            Element::Code(b) => Some(ElementBuf::Code(b.to_vec())),
         }
     }
 }
@@ -437,6 +489,7 @@ impl Storage {
                 }
             },
             Storage::Bits => f(Element::Bits(bytes)),
+            Storage::RaBitQ => f(Element::Code(bytes)),
             Storage::Sparse => {
                 let word = |i: usize| {
                     bytes

@@ -85,6 +85,8 @@ impl Metric {
             storage == Storage::Sparse
         } else {
             matches!(storage, Storage::F32 | Storage::F16)
+                || (storage == Storage::RaBitQ
+                    && matches!(self, Metric::L2 | Metric::InnerProduct | Metric::Cosine))
         }
     }
 
@@ -114,6 +116,13 @@ pub enum Storage {
     /// Sparse vectors in the word form of `crate::sparse`, stored word for
     /// word: their length varies from vector to vector.
     Sparse,
+    /// RaBitQ codes of dense vectors (`crate::rabitq`): one bit per
+    /// rotated dimension and the code's factors. Encoding and decoding need
+    /// the index's `rabitq::Quantizer` (its rotation and center), so they
+    /// go through it, never through `encode` or `decode` here; distances
+    /// to a code are estimates, computed by a `Query` carrying the query
+    /// prepared for the quantizer (`Query::with_code`).
+    RaBitQ,
 }
 
 impl Storage {
@@ -125,6 +134,7 @@ impl Storage {
             Storage::F16 => 1,
             Storage::Bits => 2,
             Storage::Sparse => 3,
+            Storage::RaBitQ => 4,
         }
     }
 
@@ -134,15 +144,18 @@ impl Storage {
             1 => Some(Storage::F16),
             2 => Some(Storage::Bits),
             3 => Some(Storage::Sparse),
+            4 => Some(Storage::RaBitQ),
             _ => None,
         }
     }
 
-    /// Bytes one element takes.
+    /// Bytes one element takes (for codes, the alignment their bytes
+    /// need: 1; their size is `bytes`).
     pub fn element_size(self) -> usize {
         match self {
             Storage::F32 | Storage::Bits | Storage::Sparse => 4,
             Storage::F16 => 2,
+            Storage::RaBitQ => 1,
         }
     }
 
@@ -154,7 +167,15 @@ impl Storage {
 
     /// Bytes a vector of `dims` elements (words, for `Sparse`) takes.
     pub fn bytes(self, dims: usize) -> usize {
-        self.element_size() * dims
+        match self {
+            Storage::RaBitQ => crate::rabitq::code_bytes(dims),
+            _ => self.element_size() * dims,
+        }
+    }
+
+    /// Whether stored vectors are codes whose distances are estimates.
+    pub fn is_quantized(self) -> bool {
+        self == Storage::RaBitQ
     }
 
     /// Rounds `v` to what storing it keeps, so that distances computed
@@ -176,6 +197,7 @@ impl Storage {
             Storage::F16 => v
                 .iter()
                 .for_each(|x| out.extend_from_slice(&half::f16::from_f32(*x).to_le_bytes())),
+            Storage::RaBitQ => panic!("codes are encoded by their rabitq::Quantizer"),
         }
     }
 }

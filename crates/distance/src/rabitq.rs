@@ -35,6 +35,48 @@ const ROUNDING_SIGMAS: f32 = 4.0;
 /// Bits per rotated query coordinate.
 const QUERY_BITS: usize = 4;
 
+/// Dimensions of the rotated vectors (and bits of a code) for vectors of
+/// `dims`: the next power of two, at least 64.
+pub fn padded_dims(dims: usize) -> usize {
+    dims.next_power_of_two().max(64)
+}
+
+/// Bytes of a code's factors in stored form (`encode_bytes`): `norm`,
+/// `quality` and `center_dot`, little-endian f32, before the bits.
+pub const FACTOR_BYTES: usize = 12;
+
+/// Bytes of a stored code of a `dims`-dimensional vector: its factors,
+/// then its bits in little-endian 64-bit words.
+pub fn code_bytes(dims: usize) -> usize {
+    FACTOR_BYTES + padded_dims(dims) / 8
+}
+
+/// Calls `f` with a stored code's bits and factors: the bits viewed in
+/// place when they are 8-aligned (as pages keep them), else from a copy.
+/// None when `bytes` is not a whole code.
+pub fn with_code<R>(bytes: &[u8], f: impl FnOnce(&[u64], &Factors) -> R) -> Option<R> {
+    let (head, bits) = bytes.split_at_checked(FACTOR_BYTES)?;
+    if bits.is_empty() || bits.len() % 8 != 0 {
+        return None;
+    }
+    let word = |i: usize| f32::from_le_bytes(head[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+    let factors = Factors {
+        norm: word(0),
+        quality: word(1),
+        center_dot: word(2),
+    };
+    match bytemuck::try_cast_slice::<u8, u64>(bits) {
+        Ok(words) if cfg!(target_endian = "little") => Some(f(words, &factors)),
+        _ => {
+            let words: Vec<u64> = bits
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect();
+            Some(f(&words, &factors))
+        }
+    }
+}
+
 /// A seeded random orthogonal map of `dims`-dimensional vectors into
 /// `padded` dimensions.
 #[derive(Clone, Debug)]
@@ -48,7 +90,7 @@ pub struct Rotation {
 impl Rotation {
     pub fn new(dims: usize, seed: u64) -> Rotation {
         assert!(dims > 0, "a rotation needs at least one dimension");
-        let padded = dims.next_power_of_two().max(64);
+        let padded = padded_dims(dims);
         let mut rng = SplitMix::new(seed);
         let signs = (0..ROUNDS * padded / 64).map(|_| rng.next_u64()).collect();
         Rotation {
@@ -90,6 +132,26 @@ impl Rotation {
             }
             hadamard(out);
             out.iter_mut().for_each(|v| *v *= scale);
+        }
+    }
+
+    /// The inverse of `rotate_in_place`: `out` (`padded` long) is rotated
+    /// back; the vector is in `out[..dims]` after.
+    pub fn unrotate_in_place(&self, out: &mut [f32]) {
+        assert_eq!(out.len(), self.padded);
+        let scale = 1.0 / (self.padded as f32).sqrt();
+        let words = self.padded / 64;
+        // each round is a sign flip then a normalised Hadamard transform,
+        // both their own inverses: undo the rounds in reverse order
+        for round in (0..ROUNDS).rev() {
+            hadamard(out);
+            out.iter_mut().for_each(|v| *v *= scale);
+            let mask = &self.signs[round * words..(round + 1) * words];
+            for (i, v) in out.iter_mut().enumerate() {
+                if mask[i / 64] >> (i % 64) & 1 == 1 {
+                    *v = -*v;
+                }
+            }
         }
     }
 }
@@ -136,6 +198,13 @@ pub struct Code {
 pub struct Estimate {
     pub value: f32,
     pub error: f32,
+}
+
+/// Two stored vectors compared through their codes (`Quantizer::between_codes`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PairEstimate {
+    pub l2_squared: f32,
+    pub inner_product: f32,
 }
 
 /// Encodes vectors and prepares queries around one center and rotation.
@@ -219,6 +288,97 @@ impl Quantizer {
             quality,
             center_dot: center_dot as f32,
         }
+    }
+
+    /// Appends the stored form of `v`'s code (`code_bytes` long: factors,
+    /// then bits) to `out`, using `scratch` for the rotation.
+    pub fn encode_bytes(&self, v: &[f32], scratch: &mut Vec<f32>, out: &mut Vec<u8>) {
+        scratch.resize(self.rotation.padded, 0.0);
+        let mut bits = vec![0u64; self.code_words()];
+        let f = self.encode_into(v, scratch, &mut bits);
+        for x in [f.norm, f.quality, f.center_dot] {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        for w in bits {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+
+    /// Appends to `out` the vector a stored code stands for, as well as
+    /// one bit per dimension can say: `c + |v - c| R^T x / <x, y>`, whose
+    /// inner products with any vector are the code's unbiased estimates.
+    /// Inserts compare candidate neighbours with one another this way.
+    /// False when `bytes` is not a code of this quantizer.
+    pub fn decode_bytes(&self, bytes: &[u8], out: &mut Vec<f32>) -> bool {
+        let (dims, padded) = (self.rotation.dims, self.rotation.padded);
+        if bytes.len() != code_bytes(dims) {
+            return false;
+        }
+        let mut y = vec![0.0f32; padded];
+        let ok = with_code(bytes, |bits, f| {
+            if f.norm > 0.0 && f.quality > 0.0 {
+                let unit = f.norm / (f.quality * (padded as f32).sqrt());
+                for (i, v) in y.iter_mut().enumerate() {
+                    *v = if bits[i / 64] >> (i % 64) & 1 == 1 {
+                        unit
+                    } else {
+                        -unit
+                    };
+                }
+                self.rotation.unrotate_in_place(&mut y);
+            }
+        });
+        if ok.is_none() {
+            return false;
+        }
+        out.extend(y[..dims].iter().zip(&self.center).map(|(v, c)| v + c));
+        true
+    }
+
+    /// Appends to `out` the vector a stored code points at, with the code's
+    /// norm: `c + |v - c| R^T x`, what a search from a stored element
+    /// starts with when only its code is kept. False when `bytes` is not a
+    /// code of this quantizer.
+    pub fn direction_bytes(&self, bytes: &[u8], out: &mut Vec<f32>) -> bool {
+        let before = out.len();
+        let ok = self.decode_bytes(bytes, out);
+        if ok {
+            let q = with_code(bytes, |_, f| f.quality).unwrap_or(1.0);
+            let dims = self.rotation.dims;
+            for (v, c) in out[before..].iter_mut().zip(&self.center[..dims]) {
+                *v = c + (*v - c) * q;
+            }
+        }
+        ok
+    }
+
+    /// Estimates between two stored codes of this quantizer, from their
+    /// bits alone (`<x_a, x_b> / (<x_a, y_a> <x_b, y_b>)` for `<o_a, o_b>`,
+    /// clamped to [-1, 1]): what inserts compare candidate neighbours with.
+    /// None when either is not a whole code of the same length.
+    pub fn between_codes(&self, a: &[u8], b: &[u8]) -> Option<PairEstimate> {
+        if a.len() != b.len() {
+            return None;
+        }
+        let padded = self.rotation.padded as f32;
+        let fb = with_code(b, |_, f| *f)?;
+        with_code(a, |ba, fa| {
+            with_code(b, |bb, _| {
+                let differ: u32 = ba.iter().zip(bb).map(|(x, y)| (x ^ y).count_ones()).sum();
+                let codes = (padded - 2.0 * differ as f32) / padded;
+                let unit = if fa.norm == 0.0 || fb.norm == 0.0 {
+                    0.0
+                } else {
+                    (codes / (fa.quality * fb.quality)).clamp(-1.0, 1.0)
+                };
+                let cross = fa.norm * fb.norm * unit;
+                PairEstimate {
+                    l2_squared: (fa.norm * fa.norm + fb.norm * fb.norm - 2.0 * cross).max(0.0),
+                    inner_product: cross + fa.center_dot + fb.center_dot + self.center_norm_sq,
+                }
+            })
+        })
+        .flatten()
     }
 
     /// The query `q` prepared for estimates against codes.

@@ -33,6 +33,7 @@ fn main() {
             metric: Metric::Cosine,
             seed: 1,
             storage: hnsw::Storage::F32,
+            quantize: None,
         },
         dim,
     );

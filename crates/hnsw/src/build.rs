@@ -80,7 +80,31 @@ pub struct BuildParams {
     pub seed: u64,
     /// How pages store the vectors. Pushed vectors must already be rounded
     /// to it (`Storage::round`) so that build distances equal scan ones.
+    /// With `quantize`, how the build holds them (f32 or binary16, as the
+    /// column has them).
     pub storage: Storage,
+    /// Some(seed): pages hold RaBitQ codes of the vectors
+    /// (`Storage::RaBitQ`, rotated with this seed); the graph is built on
+    /// the full vectors all the same, and each is encoded as it is written.
+    pub quantize: Option<u64>,
+}
+
+impl BuildParams {
+    /// How the pages will hold the vectors.
+    pub fn page_storage(&self) -> Storage {
+        if self.quantize.is_some() {
+            Storage::RaBitQ
+        } else {
+            self.storage
+        }
+    }
+
+    /// The codec that writes vectors of `dims` onto the pages, codes made
+    /// around `center`.
+    pub fn codec(&self, dims: usize, center: Option<Vec<f32>>) -> crate::codec::Codec {
+        let seed = self.quantize.unwrap_or(0);
+        crate::codec::Codec::new(self.page_storage(), dims, seed, center)
+    }
 }
 
 pub struct BuildGraph {
@@ -134,8 +158,8 @@ impl BuildGraph {
             linked: 0,
             node_bytes: 0,
             payload_slots: crate::format::payload_slots(
-                params.storage,
-                params.storage.bytes(if fixed { dim } else { 0 }),
+                params.page_storage(),
+                params.page_storage().bytes(if fixed { dim } else { 0 }),
                 params.m,
             ),
         }
@@ -265,8 +289,18 @@ impl BuildGraph {
         if self.starts.is_empty() {
             return self.payload_slots;
         }
-        let bytes = self.params.storage.bytes(self.vector(id).len());
-        crate::format::payload_slots(self.params.storage, bytes, self.params.m)
+        let bytes = self.page_vector_bytes(id);
+        crate::format::payload_slots(self.params.page_storage(), bytes, self.params.m)
+    }
+
+    /// Bytes node `id`'s vector takes on a page.
+    pub fn page_vector_bytes(&self, id: u32) -> usize {
+        let storage = self.params.page_storage();
+        if storage.fixed_length() {
+            storage.bytes(self.dim)
+        } else {
+            storage.bytes(self.vector(id).len())
+        }
     }
 
     pub fn level(&self, id: u32) -> usize {

@@ -45,6 +45,7 @@ pub const LAYOUT_VERSION: u32 = 3;
 pub const SPECIAL_MAGIC: u16 = 0x5648;
 pub(crate) const KIND_ELEMENT: u8 = 1;
 pub(crate) const KIND_NEIGHBORS: u8 = 2;
+pub(crate) const KIND_CENTER: u8 = 3;
 
 /// Payloads (heap TIDs) one element holds for identical vectors, as
 /// pgvector's elements do; a further duplicate becomes an element of its
@@ -126,9 +127,16 @@ struct MetaTuple {
     unused: [u8; 2],
     insert_page: U32,
     free_page: [U32; FREE_CLASSES],
+    /// The rotation seed of an index of RaBitQ codes (low word first);
+    /// zero in every other index, and in metapages written before the
+    /// field existed (they end before it, and pages are zeroed there).
+    seed: [U32; 2],
+    /// The first page of the codes' center (`center_tuples`); 0: the
+    /// center is the zero vector.
+    center: U32,
 }
 const META_SIZE: usize = size_of::<MetaTuple>();
-const _: () = assert!(META_SIZE == 48);
+const _: () = assert!(META_SIZE == 60);
 
 /// The metapage contents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +155,12 @@ pub struct Meta {
     /// VACUUM, moved on by inserts; 0 when there is none). Indexes written
     /// before the field existed hold zeros there: no hint.
     pub free_page: [u32; FREE_CLASSES],
+    /// The seed of the rotation RaBitQ codes are made with
+    /// (`Storage::RaBitQ`; `crate::codec`); 0 for other storages.
+    pub seed: u64,
+    /// The first of the consecutive pages holding the center codes are
+    /// made around (`center_tuples`); 0 when it is the zero vector.
+    pub center: u32,
 }
 
 impl Meta {
@@ -165,7 +179,8 @@ impl Meta {
     pub fn check_vector(&self, v: Element) -> Result<(), Corrupt> {
         use distance::Storage as S;
         let nnz = match (self.storage, v) {
-            (S::F32 | S::F16, Element::F32(_) | Element::F16(_)) | (S::Bits, Element::Bits(_)) => 0,
+            (S::F32 | S::F16 | S::RaBitQ, Element::F32(_) | Element::F16(_))
+            | (S::Bits, Element::Bits(_)) => 0,
             (S::Sparse, Element::Sparse { v, .. }) if v.indices.len() == v.values.len() => {
                 v.indices.len()
             }
@@ -206,6 +221,11 @@ impl Meta {
             unused: [0; 2],
             insert_page: U32::new(self.insert_page),
             free_page: self.free_page.map(U32::new),
+            seed: [
+                U32::new(self.seed as u32),
+                U32::new((self.seed >> 32) as u32),
+            ],
+            center: U32::new(self.center),
         };
         page::store_contents(p, &t);
     }
@@ -224,11 +244,10 @@ impl Meta {
             entry_level: t.entry_level.get(),
             insert_page: t.insert_page.get(),
             free_page: t.free_page.map(U32::get),
+            seed: t.seed[0].get() as u64 | (t.seed[1].get() as u64) << 32,
+            center: t.center.get(),
         };
-        let most = match storage {
-            Storage::Sparse => SPARSE_MAX_DIMS,
-            _ => max_dims_for(storage.element_size()),
-        };
+        let most = most_dims(storage);
         if meta.dims == 0 || meta.dims as usize > most || meta.m < 2 {
             return Err(Corrupt(format!(
                 "metapage has impossible dims {} or m {}",
@@ -262,7 +281,13 @@ pub fn payload_slots(storage: Storage, vector_bytes: usize, m: usize) -> usize {
         usable / pair
     };
     let most = per_page(MIN_PAYLOAD_SLOTS);
-    let aligned = |s: &usize| storage.element_size() != 4 || s % 2 == 0;
+    // 4-byte values start 4-aligned with an even count; a code's bits
+    // (after 12 bytes of header, the slots and 12 bytes of factors) start
+    // 8-aligned with a count divisible by four
+    let aligned = |s: &usize| match storage {
+        Storage::RaBitQ => s.is_multiple_of(4),
+        _ => storage.element_size() != 4 || s.is_multiple_of(2),
+    };
     (MIN_PAYLOAD_SLOTS..=MAX_PAYLOADS)
         .rev()
         .filter(aligned)
@@ -285,6 +310,20 @@ pub(crate) fn fits_a_page(len: usize) -> bool {
 /// The largest element header (all MAX_PAYLOADS slots).
 pub(crate) const ELEMENT_HEADER_MAX: usize =
     size_of::<ElementHeader>() + size_of::<TidLe>() * MAX_PAYLOADS;
+
+/// The most dimensions an index of RaBitQ codes takes (as many as the
+/// `vector` and `halfvec` types have; a code of 16,000 dimensions takes
+/// 2,060 bytes).
+pub const QUANTIZED_MAX_DIMS: usize = 16_000;
+
+/// The most dimensions vectors in `storage` may have in an index.
+pub fn most_dims(storage: Storage) -> usize {
+    match storage {
+        Storage::Sparse => SPARSE_MAX_DIMS,
+        Storage::RaBitQ => QUANTIZED_MAX_DIMS,
+        _ => max_dims_for(storage.element_size()),
+    }
+}
 
 /// The most dimensions an element can have and still fit on one page.
 pub const fn max_dims_for(element_size: usize) -> usize {
@@ -504,13 +543,13 @@ impl<'a> ElementTupleMut<'a> {
 }
 
 /// A new element tuple: `heap` in its first of `slots` slots, pointing at
-/// neighbour tuple `neighbors`, `vector` in `storage`.
+/// neighbour tuple `neighbors`, holding `vector` in stored form
+/// (`crate::codec::Codec::encode`).
 pub(crate) fn element_tuple(
     level: usize,
     heap: &[Tid],
     neighbors: Tid,
-    vector: &[f32],
-    storage: Storage,
+    vector: &[u8],
     slots: usize,
 ) -> Vec<u8> {
     debug_assert!(heap.len() <= slots && slots <= MAX_PAYLOADS);
@@ -523,14 +562,14 @@ pub(crate) fn element_tuple(
         slots: slots as u8,
         reserved: 0,
     };
-    let mut b = Vec::with_capacity(element_len(slots, storage.bytes(vector.len())));
+    let mut b = Vec::with_capacity(element_len(slots, vector.len()));
     b.extend_from_slice(bytemuck::bytes_of(&head));
     let mut tids = vec![TidLe::zeroed(); slots];
     for (slot, t) in tids.iter_mut().zip(heap) {
         slot.set(*t);
     }
     b.extend_from_slice(bytemuck::cast_slice(&tids));
-    storage.encode(vector, &mut b);
+    b.extend_from_slice(vector);
     b
 }
 
@@ -786,6 +825,80 @@ pub(crate) fn read_neighbors(
         })
 }
 
+// ---- the center of codes ----
+
+/// The start of a center tuple: a run of the center's values.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct CenterHeader {
+    kind: u8,
+    reserved: [u8; 3],
+    /// The index of its first value in the center.
+    first: U32,
+    /// Values it holds.
+    count: U32,
+}
+const CENTER_HEADER: usize = size_of::<CenterHeader>();
+
+/// Values one center tuple holds at most (one to a page).
+pub(crate) const CENTER_PER_PAGE: usize = (tuple_space() - CENTER_HEADER) / 4;
+
+/// The center as tuples, one per page, on consecutive pages from
+/// `Meta::center`: an index of codes of d dimensions takes
+/// ceil(d / 2,039) such pages (8 for 16,000).
+pub(crate) fn center_tuples(center: &[f32]) -> Vec<Vec<u8>> {
+    center
+        .chunks(CENTER_PER_PAGE)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let head = CenterHeader {
+                kind: KIND_CENTER,
+                reserved: [0; 3],
+                first: U32::new((i * CENTER_PER_PAGE) as u32),
+                count: U32::new(chunk.len() as u32),
+            };
+            let mut b = bytemuck::bytes_of(&head).to_vec();
+            chunk
+                .iter()
+                .for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
+            b
+        })
+        .collect()
+}
+
+/// Appends the values of the center tuple on page `p` (block `block`,
+/// the `index`th center page) to `out`.
+pub(crate) fn read_center_page(
+    p: &[u8],
+    block: u32,
+    index: usize,
+    out: &mut Vec<f32>,
+) -> Result<(), Corrupt> {
+    check_index_page(p)?;
+    let bad = || {
+        Corrupt(format!(
+            "page {block} does not hold part {index} of the center"
+        ))
+    };
+    let raw = page::item(p, 1)?;
+    let (head, values) = raw.split_at_checked(CENTER_HEADER).ok_or_else(bad)?;
+    let head: &CenterHeader = bytemuck::from_bytes(head);
+    let count = head.count.get() as usize;
+    if head.kind != KIND_CENTER
+        || head.first.get() as usize != index * CENTER_PER_PAGE
+        || values.len() != 4 * count
+        || count == 0
+    {
+        return Err(bad());
+    }
+    out.extend(
+        values
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))),
+    );
+    Ok(())
+}
+
 // ---- heap TIDs as build payloads ----
 
 /// A heap TID payload packed as block << 16 | offset.
@@ -816,8 +929,7 @@ mod tests {
             2,
             &[tid(0x0102_0304, 0x0506)],
             tid(7, 9),
-            &[1.5],
-            Storage::F32,
+            &1.5f32.to_le_bytes(),
             4,
         );
         let mut want = vec![1, 2, 0, 1, 7, 0, 0, 0, 9, 0, 4, 0];
@@ -852,8 +964,7 @@ mod tests {
             0,
             &[tid(1, 1), tid(1, 2), tid(1, 3)],
             Tid::INVALID,
-            &[0.0; 2],
-            Storage::F32,
+            &[0u8; 8],
             4,
         );
         let mut e = ElementTupleMut::parse(&mut raw).unwrap();
@@ -925,6 +1036,8 @@ mod tests {
             entry_level: 4,
             insert_page: 9,
             free_page: [1, 2, 3, 4],
+            seed: 0x0102_0304_0506_0708,
+            center: 11,
         };
         let mut p = vec![0u8; PAGE_SIZE];
         page::init(&mut p, 0);
@@ -938,7 +1051,15 @@ mod tests {
         assert_eq!(b[18..26], [3, 0, 0, 0, 2, 0, 4, 0]);
         assert_eq!(b[28..32], 9u32.to_le_bytes());
         assert_eq!(b[44..48], 4u32.to_le_bytes());
+        assert_eq!(b[48..56], 0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(b[56..60], 11u32.to_le_bytes());
         assert_eq!(Meta::decode(&p).unwrap(), meta);
+        // a metapage written before the seed (48 bytes of contents) reads
+        // with seed 0
+        let mut old = p.clone();
+        old[page::HEADER_SIZE + 48..page::HEADER_SIZE + 60].fill(0);
+        let m = Meta::decode(&old).unwrap();
+        assert_eq!((m.seed, m.center), (0, 0));
         p[page::HEADER_SIZE + 4] = 2;
         assert!(Meta::decode(&p).unwrap_err().0.contains("layout version 2"));
     }

@@ -109,7 +109,10 @@ fn insert_with<S: PageStore>(
     meta.storage.round_buf(&mut prepared);
     let mut q = Vec::new();
     prepared.as_element().append_words(&mut q);
-    let query = Query::new(meta.metric, prepared.as_element());
+    let owned = graph.codec().query_of(meta.metric, prepared.as_element());
+    let query = owned.query();
+    // the element's vector as its page will hold it
+    let stored = graph.codec().encoded(&q);
     let m = meta.m as usize;
     let level = random_level(
         seed,
@@ -124,35 +127,33 @@ fn insert_with<S: PageStore>(
     // under the page lock, since a VACUUM may have deleted the element
     // (and an insert reused its space) since it was read
     if let Some((0, level0)) = found_per_level.last() {
-        let mut stored = Vec::new();
+        // the same vector is the same stored bytes (as pgvector compares
+        // datums; for codes, the same code and factors: rows are re-ranked
+        // by their own vectors, so a rare collision costs nothing)
+        let same = |p: &[u8], id: Tid| -> Result<bool, Corrupt> {
+            let e = read_element(p, id, meta.vector_bytes())?;
+            Ok(!e.deleted() && e.vector() == stored)
+        };
         let take = |id: Tid| -> Result<bool, Corrupt> {
-            let e = graph.element(id)?;
-            if e.deleted
-                || !meta
-                    .metric
-                    .element_of_words(&e.vector)
-                    .same(&query.vector())
-            {
+            crate::page_graph::inside(store, id)?;
+            if !store.read(id.block, |p| same(p, id))? {
                 return Ok(false);
             }
-            if stored.is_empty() {
-                meta.storage.encode_element(query.vector(), &mut stored);
-            }
             store.write(id.block, |p| -> Result<bool, Corrupt> {
-                if read_element(p, id, meta.vector_bytes())?.vector() != stored {
+                if !same(p, id)? {
                     return Ok(false);
                 }
                 Ok(element_mut(p, id)?.add_heap_tid(heap_tid))
             })
         };
-        let self_distance = query.distance(query.vector());
+        let self_distance = meta.storage.with_view(&stored, |e| query.distance(e));
         if let Some(id) = merge_duplicate(level0, self_distance, take)? {
             return Ok(Inserted::Duplicate(id));
         }
     }
 
     // Vectors of candidates, read once, for the selection heuristic.
-    let mut cache = VectorCache::new(q.clone(), slots, arena);
+    let mut cache = VectorCache::new(graph.codec().held(&q), slots, arena);
     let chosen = choose_neighbors(&graph, &found_per_level, &mut cache)?;
 
     // (3) the element and its neighbour tuple, on one page when they fit
@@ -164,8 +165,8 @@ fn insert_with<S: PageStore>(
         }
         first += if l == 0 { 2 * m } else { m };
     }
-    let slots = payload_slots(meta.storage, meta.storage.bytes(q.len()), m);
-    let element = element_tuple(level, &[heap_tid], Tid::INVALID, &q, meta.storage, slots);
+    let slots = payload_slots(meta.storage, stored.len(), m);
+    let element = element_tuple(level, &[heap_tid], Tid::INVALID, &stored, slots);
     let neighbors = neighbor_tuple(level, &links);
     let class = free_class(level);
     let claimed = reuse::claim(
@@ -288,7 +289,7 @@ fn choose_neighbors<S: PageStore>(
             }
         }
         let (selected, diverse) = select_neighbors(&live, max, *l, |a, b| {
-            meta.metric.distance(cache.get(a), cache.get(b))
+            graph.distance_between(cache.get(a), cache.get(b))
         });
         let links = selected
             .iter()
@@ -348,8 +349,8 @@ fn relink<S: PageStore>(
     let graph = PageGraph::open(store)?;
     let meta = *graph.meta();
     let m = meta.m as usize;
-    let query = Query::new(meta.metric, meta.metric.element_of_words(q));
-    let found_per_level = search_neighbors(&graph, &query, level, et, visited)?;
+    let owned = graph.codec().query(meta.metric, q);
+    let found_per_level = search_neighbors(&graph, &owned.query(), level, et, visited)?;
     let chosen = choose_neighbors(&graph, &found_per_level, cache)?;
     let nt = store.read(et.block, |p| -> Result<Tid, Corrupt> {
         Ok(read_element(p, et, meta.vector_bytes())?.neighbors())
@@ -528,7 +529,7 @@ fn link_back<S: PageStore>(
         let from_new = |t: Tid| -> Result<Option<f32>, Corrupt> {
             Ok(cache
                 .load(t, graph)?
-                .then(|| meta.metric.distance(cache.get(new), cache.get(t))))
+                .then(|| graph.distance_between(cache.get(new), cache.get(t))))
         };
         if !link_update(&mut list, new, dq, current.len(), level, force, from_new)? {
             return Ok(false);
@@ -563,7 +564,7 @@ fn upper_level_victim<S: PageStore>(
     for (i, l) in list.iter_mut().enumerate() {
         live[i] = cache.load(l.tid, graph)?;
         l.distance = if live[i] {
-            meta.metric.distance(cache.get(owner), cache.get(l.tid))
+            graph.distance_between(cache.get(owner), cache.get(l.tid))
         } else {
             f32::INFINITY
         };

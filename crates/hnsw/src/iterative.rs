@@ -23,6 +23,7 @@
 use crate::format::{MAX_PAYLOADS, MIN_PAYLOAD_SLOTS};
 use crate::search::{Candidate, Graph};
 use crate::Visited;
+use distance::rabitq::PreparedQuery;
 use distance::{ElementBuf, Metric, Query};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -39,6 +40,8 @@ pub struct IterativeSearch<Id> {
     /// The prepared query (owned: a scan outlives its first call).
     query: ElementBuf,
     metric: Metric,
+    /// The query's form for codes, in an index of codes.
+    code: Option<PreparedQuery>,
     ef: usize,
     visited: Visited<Id>,
     /// Evaluated nodes whose neighbours are not expanded yet.
@@ -58,14 +61,16 @@ pub struct IterativeSearch<Id> {
 }
 
 impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
-    fn query(&self) -> Query<'_> {
-        Query::new(self.metric, self.query.as_element())
+    /// The query, with its form for codes when it has one.
+    pub fn query(&self) -> Query<'_> {
+        Query::new(self.metric, self.query.as_element()).with_code(self.code.as_ref())
     }
 
     pub fn new(query: &Query, ef: usize) -> Self {
         IterativeSearch {
             query: query.vector().to_buf(),
             metric: query.metric(),
+            code: query.code().cloned(),
             ef: ef.max(1),
             visited: Visited::default(),
             frontier: BinaryHeap::new(),

@@ -21,12 +21,14 @@
 mod aligned;
 mod build;
 pub mod check;
+pub mod codec;
 pub mod format;
 pub mod insert;
 pub mod iterative;
 pub mod page_graph;
 pub mod reach;
 pub mod repair;
+pub mod rerank;
 mod reuse;
 mod search;
 pub mod select;

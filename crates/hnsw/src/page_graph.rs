@@ -2,10 +2,12 @@
 //! and VACUUM search), and the compare-and-swap of one level's neighbour
 //! slots that every writer of links uses.
 
+use crate::codec::{Codec, OwnedQuery};
 use crate::format::{
     links_from_bytes, page_elements, read_element, read_neighbors, Link, Meta, ELEMENT_HEADER_MAX,
 };
 use crate::search::{Candidate, Graph};
+use distance::rabitq::Estimate;
 use distance::Query;
 use pagestore::page;
 use pagestore::{Corrupt, PageStore, Tid};
@@ -26,6 +28,7 @@ pub struct ElementInfo {
 pub struct PageGraph<'s, S: PageStore> {
     store: &'s S,
     meta: Meta,
+    codec: Codec,
 }
 
 impl<'s, S: PageStore> PageGraph<'s, S> {
@@ -34,11 +37,17 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
             return Err(Corrupt("index has no metapage".into()));
         }
         let meta = store.read(0, Meta::decode)?;
-        Ok(PageGraph { store, meta })
+        let codec = Codec::open(store, &meta)?;
+        Ok(PageGraph { store, meta, codec })
     }
 
     pub fn meta(&self) -> &Meta {
         &self.meta
+    }
+
+    /// How the pages hold vectors.
+    pub fn codec(&self) -> &Codec {
+        &self.codec
     }
 
     pub fn store(&self) -> &'s S {
@@ -66,8 +75,8 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
         let bytes = self.meta.vector_bytes();
         self.read(t, |p| {
             let e = read_element(p, t, bytes)?;
-            let mut v = Vec::with_capacity(e.vector().len() / self.meta.storage.element_size());
-            self.meta.storage.decode(e.vector(), &mut v);
+            let mut v = Vec::with_capacity(self.meta.dims as usize);
+            self.codec.decode(e.vector(), &mut v)?;
             Ok(ElementInfo {
                 vector: v,
                 level: e.level(),
@@ -89,7 +98,7 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
         let bytes = self.meta.vector_bytes();
         self.read(t, |p| {
             let e = read_element(p, t, bytes)?;
-            self.meta.storage.decode(e.vector(), out);
+            self.codec.decode(e.vector(), out)?;
             Ok((e.deleted(), e.level(), e.neighbors()))
         })
     }
@@ -118,10 +127,28 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
         }
     }
 
-    /// A vector read by `element` (in words) as the query of a search.
-    pub fn query_of<'v>(&self, words: &'v [f32]) -> Query<'v> {
-        let metric = self.meta.metric;
-        Query::new(metric, metric.element_of_words(words))
+    /// A vector read by `element` (in words) as the query of a search
+    /// (`OwnedQuery::query`; for a code, the vector it points at).
+    pub fn query_of(&self, words: &[f32]) -> Result<OwnedQuery, Corrupt> {
+        self.codec.query_stored(self.meta.metric, words)
+    }
+
+    /// The distance between two vectors read by `element`.
+    pub fn distance_between(&self, a: &[f32], b: &[f32]) -> f32 {
+        self.codec.distance(self.meta.metric, a, b)
+    }
+
+    /// The estimated distance from a query (with its code form) to element
+    /// `t` of an index of codes, with its error bound; None in an index of
+    /// full vectors.
+    pub fn estimate(&self, query: &Query, t: Tid) -> Result<Option<Estimate>, Corrupt> {
+        if !self.meta.storage.is_quantized() {
+            return Ok(None);
+        }
+        self.read(t, |p| {
+            let e = read_element(p, t, self.meta.vector_bytes())?;
+            Ok(query.estimate(e.vector()))
+        })
     }
 
     /// Distance from a prepared query to element `t`.

@@ -111,7 +111,7 @@ impl<S: PageStore, F: FnMut()> Repairable for Elements<'_, S, F> {
     fn distance(&self, from: usize, to: usize) -> Result<f32, Corrupt> {
         let v = self.graph.element(self.nodes[from].tid)?.vector;
         self.graph
-            .distance(&self.graph.query_of(&v), self.nodes[to].tid)
+            .distance(&self.graph.query_of(&v)?.query(), self.nodes[to].tid)
     }
 
     fn nearest(&self, i: usize) -> Result<Vec<Candidate<usize>>, Corrupt> {
@@ -119,7 +119,7 @@ impl<S: PageStore, F: FnMut()> Repairable for Elements<'_, S, F> {
         let ef = self.graph.meta().ef_construction as usize;
         Ok(self
             .graph
-            .search(&self.graph.query_of(&v), ef, ef)?
+            .search(&self.graph.query_of(&v)?.query(), ef, ef)?
             .into_iter()
             .filter_map(|c| {
                 Some(Candidate {

@@ -61,6 +61,7 @@ fn build_with(
             metric,
             seed: 42,
             storage: Storage::F32,
+            quantize: None,
         },
         data[0].len(),
     );
@@ -233,6 +234,7 @@ fn small_graph(dims: usize) -> BuildGraph {
             metric: Metric::L2,
             seed: 0,
             storage: Storage::F32,
+            quantize: None,
         },
         dims,
     )
@@ -295,16 +297,26 @@ fn paged_index_stored(
     seed: u64,
     storage: Storage,
 ) -> (BuildGraph, pagestore::MemStore) {
-    let mut g = BuildGraph::new(
-        BuildParams {
-            m,
-            ef_construction: 64,
-            metric,
-            seed,
-            storage,
-        },
-        data[0].len(),
-    );
+    let params = BuildParams {
+        m,
+        ef_construction: 64,
+        metric,
+        seed,
+        storage,
+        quantize: None,
+    };
+    paged_with(params, data[0].len(), data)
+}
+
+/// `data` (vectors of `dims`, in words) built with `params` on one
+/// thread (row i standing for `heap_tid(i)`) and written to an in-memory
+/// page store.
+fn paged_with(
+    params: BuildParams,
+    dims: usize,
+    data: &[Vec<f32>],
+) -> (BuildGraph, pagestore::MemStore) {
+    let mut g = BuildGraph::new(params, dims);
     for (i, v) in data.iter().enumerate() {
         g.push_w(v, crate::format::tid_payload(heap_tid(i)));
     }
@@ -344,6 +356,7 @@ mod check;
 mod insert;
 mod iterative;
 mod pages;
+mod quantized;
 mod repair;
 mod reuse;
 mod sparse;
@@ -393,6 +406,7 @@ fn inserted_index(data: &[Vec<f32>], metric: Metric) -> pagestore::MemStore {
             metric,
             seed: 3,
             storage: Storage::F32,
+            quantize: None,
         },
         data[0].len(),
     );

@@ -266,11 +266,10 @@ fn repair_level<S: PageStore>(
         } else {
             0
         };
+        let query = graph.query_of(&info.vector)?;
         ids.extend(
             graph
-                .walk(|w| {
-                    search_level_counting(w, &graph.query_of(&info.vector), search_ef, l, true)
-                })?
+                .walk(|w| search_level_counting(w, &query.query(), search_ef, l, true))?
                 .into_iter()
                 .map(|c| c.id)
                 .filter(|n| *n != t && !deleted.contains(n)),
@@ -283,7 +282,7 @@ fn repair_level<S: PageStore>(
             let e = graph.element(id)?;
             if !e.deleted && e.level >= l {
                 cands.push(Candidate {
-                    distance: meta.metric.distance(&info.vector, &e.vector),
+                    distance: graph.distance_between(&info.vector, &e.vector),
                     id,
                 });
                 vectors.insert(id, e.vector);
@@ -291,7 +290,7 @@ fn repair_level<S: PageStore>(
         }
         cands.sort();
         let (kept, diverse) = select_neighbors(&cands, current.len(), l, |a, b| {
-            meta.metric.distance(&vectors[&a], &vectors[&b])
+            graph.distance_between(&vectors[&a], &vectors[&b])
         });
         let mut kept: Vec<Link> = kept
             .iter()

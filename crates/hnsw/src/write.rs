@@ -4,9 +4,10 @@
 //! buffer operation.
 
 use crate::build::BuildGraph;
+use crate::codec::Codec;
 use crate::format::{
-    element_len, element_tuple, fits_a_page, init_index_page, max_dims_for, neighbor_len,
-    neighbor_tuple, payload_tid, Link, Meta, FREE_CLASSES, SPARSE_MAX_DIMS,
+    center_tuples, element_len, element_tuple, fits_a_page, init_index_page, most_dims,
+    neighbor_len, neighbor_tuple, payload_tid, Link, Meta, FREE_CLASSES,
 };
 use crate::search::Graph;
 use pagestore::page;
@@ -17,12 +18,8 @@ use pagestore::{PageStore, Tid, PAGE_SIZE};
 pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, String> {
     assert_eq!(store.nblocks(), 0, "write_graph needs an empty store");
     let dims = g.dim();
-    let storage = g.params().storage;
-    let most = if storage.fixed_length() {
-        max_dims_for(storage.element_size())
-    } else {
-        SPARSE_MAX_DIMS
-    };
+    let storage = g.params().page_storage();
+    let most = most_dims(storage);
     if dims > most {
         return Err(format!(
             "vectors of {dims} dimensions do not fit on a page (at most {most})"
@@ -47,6 +44,9 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
         pages,
     } = plan;
     store.extend(|_, p| page::init(p, 0));
+    // codes are made around the rows' mean
+    let center = (storage.is_quantized() && !g.is_empty()).then(|| mean(g));
+    let codec = g.params().codec(dims, center.clone());
     // Pass 2: build each page with its final contents and add it, one
     // buffer operation per page.
     let mut image = vec![0u8; PAGE_SIZE];
@@ -57,7 +57,7 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
             let (tuple, want) =
                 if is_element {
                     (
-                        encode_element(g, id, neighbor_tid[id as usize]),
+                        encode_element(g, &codec, id, neighbor_tid[id as usize]),
                         element_tid[id as usize],
                     )
                 } else {
@@ -92,6 +92,16 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
         });
     }
     let current = (!pages.is_empty()).then_some(pages.len() as u32);
+    // the center's pages follow the graph's (inserts add pages after them)
+    let mut center_page = 0;
+    for tuple in center.as_deref().map(center_tuples).unwrap_or_default() {
+        init_index_page(&mut image);
+        page::add_item(&mut image, &tuple).expect("a center tuple fits a page");
+        store.extend(|b, p| {
+            center_page = if center_page == 0 { b } else { center_page };
+            p.copy_from_slice(&image)
+        });
+    }
     let (entry, entry_level) = match g.entry_point() {
         Some((e, l)) => (element_tid[e as usize], l as u16),
         None => (Tid::INVALID, 0),
@@ -106,9 +116,22 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
         entry_level,
         insert_page: current.unwrap_or(0),
         free_page: [0; FREE_CLASSES],
+        seed: g.params().quantize.unwrap_or(0),
+        center: center_page,
     };
     store.write(0, |p| meta.store(p));
     Ok(meta)
+}
+
+/// The mean of the graph's vectors (computed in f64).
+fn mean(g: &BuildGraph) -> Vec<f32> {
+    let mut sum = vec![0.0f64; g.dim()];
+    for id in 0..g.len() as u32 {
+        sum.iter_mut()
+            .zip(g.vector(id))
+            .for_each(|(s, &x)| *s += x as f64);
+    }
+    sum.iter().map(|s| (s / g.len() as f64) as f32).collect()
 }
 
 /// Where pass 1 put every tuple: per node its element's and neighbour
@@ -209,22 +232,17 @@ pub(crate) fn placement_orders(g: &BuildGraph) -> (Vec<u32>, Vec<u32>) {
 
 /// Bytes of node `id`'s element tuple.
 fn node_element_len(g: &BuildGraph, id: u32) -> usize {
-    element_len(
-        g.payload_slots(id),
-        g.params().storage.bytes(g.vector(id).len()),
-    )
+    element_len(g.payload_slots(id), g.page_vector_bytes(id))
 }
 
-fn encode_element(g: &BuildGraph, id: u32, neighbors: Tid) -> Vec<u8> {
+fn encode_element(g: &BuildGraph, codec: &Codec, id: u32, neighbors: Tid) -> Vec<u8> {
     let heap: Vec<Tid> = g.payloads(id).into_iter().map(payload_tid).collect();
-    let p = g.params();
     let slots = g.payload_slots(id);
     element_tuple(
         g.level(id),
         &heap,
         neighbors,
-        g.vector(id),
-        p.storage,
+        &codec.encoded(g.vector(id)),
         slots,
     )
 }

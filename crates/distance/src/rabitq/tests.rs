@@ -283,3 +283,107 @@ fn codes_at_the_center_and_zero_queries_are_exact() {
 fn sixteen_thousand_dimensions_estimate_within_bound() {
     check_gaussian_l2(15, 100, 10, 16000);
 }
+
+#[test]
+fn unrotating_undoes_the_rotation() {
+    let mut rng = Rng::new(21);
+    for dims in [1usize, 64, 384, 1000, 4096] {
+        let r = Rotation::new(dims, 11);
+        let x: Vec<f32> = (0..dims).map(|_| gauss(&mut rng)).collect();
+        let mut y = vec![0.0; r.padded()];
+        r.rotate(&x, &mut y);
+        r.unrotate_in_place(&mut y);
+        let err = l2sq(&x, &y[..dims]);
+        assert!(err < 1e-8 * dot(&x, &x), "dims {dims}: error {err}");
+        assert!(
+            y[dims..].iter().all(|v| v.abs() < 1e-4),
+            "padding came back"
+        );
+    }
+}
+
+#[test]
+fn stored_codes_read_back_as_encoded() {
+    let mut rng = Rng::new(22);
+    for dims in [1usize, 65, 384, 3072] {
+        let rows = gaussian_rows(&mut rng, 3, dims);
+        let q = Quantizer::new(mean(&rows), 5);
+        let (mut scratch, mut out) = (Vec::new(), vec![0xAAu8]);
+        q.encode_bytes(&rows[0], &mut scratch, &mut out);
+        assert_eq!(out.len(), 1 + code_bytes(dims));
+        let code = q.encode(&rows[0]);
+        // read from an odd offset (a copy) and from an aligned one (in place)
+        let unaligned = &out[1..];
+        let read = with_code(unaligned, |b, f| Code {
+            bits: b.to_vec(),
+            factors: *f,
+        });
+        assert_eq!(read.as_ref(), Some(&code));
+        let mut aligned = vec![0u64; unaligned.len().div_ceil(8) + 1];
+        let bytes = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut aligned)[4..4 + unaligned.len()];
+        bytes.copy_from_slice(unaligned);
+        let read = with_code(bytes, |b, f| Code {
+            bits: b.to_vec(),
+            factors: *f,
+        });
+        assert_eq!(read, Some(code));
+        // not a whole code
+        assert!(with_code(&unaligned[..unaligned.len() - 1], |_, _| ()).is_none());
+        assert!(with_code(&unaligned[..FACTOR_BYTES], |_, _| ()).is_none());
+    }
+}
+
+#[test]
+fn decoded_codes_give_the_estimates_inner_products() {
+    let mut rng = Rng::new(23);
+    let dims = 300;
+    let rows = gaussian_rows(&mut rng, 20, dims);
+    let q = Quantizer::new(mean(&rows), 6);
+    let (mut scratch, mut bytes) = (Vec::new(), Vec::new());
+    for row in &rows {
+        bytes.clear();
+        q.encode_bytes(row, &mut scratch, &mut bytes);
+        let mut approx = Vec::new();
+        assert!(q.decode_bytes(&bytes, &mut approx));
+        assert_eq!(approx.len(), dims);
+        // the reconstruction's inner product with any vector is the
+        // estimate from an unrounded query: close to the rounded one's
+        let other = &rows[0];
+        let code = q.encode(row);
+        let est = q.prepare(other).inner_product(&code.bits, &code.factors);
+        let recon = dot(&approx, other);
+        assert!(
+            (recon - est.value as f64).abs() <= est.error as f64 + 1e-3 * (1.0 + recon.abs()),
+            "reconstruction {recon} against estimate {est:?}"
+        );
+        // and it is nearer the row than the center is
+        assert!(l2sq(&approx, row) < l2sq(&mean(&rows), row));
+    }
+    assert!(!q.decode_bytes(&bytes[1..], &mut Vec::new()));
+}
+
+#[test]
+fn queries_with_their_code_form_estimate_every_metric() {
+    use crate::{Element, Metric, Query};
+    let mut rng = Rng::new(24);
+    let dims = 256;
+    let rows = gaussian_rows(&mut rng, 2, dims);
+    let quant = Quantizer::new(vec![0.0; dims], 9);
+    let mut bytes = Vec::new();
+    quant.encode_bytes(&rows[0], &mut Vec::new(), &mut bytes);
+    let code = quant.encode(&rows[0]);
+    let prepared = quant.prepare(&rows[1]);
+    let l2 = Query::new(Metric::L2, Element::F32(&rows[1])).with_code(Some(&prepared));
+    let want = prepared.l2_squared(&code.bits, &code.factors);
+    assert_eq!(l2.estimate(&bytes), Some(want));
+    assert_eq!(l2.distance(Element::Code(&bytes)), want.value);
+    let ip = Query::new(Metric::InnerProduct, Element::F32(&rows[1])).with_code(Some(&prepared));
+    let want = prepared.inner_product(&code.bits, &code.factors);
+    assert_eq!(ip.distance(Element::Code(&bytes)), -want.value);
+    assert_eq!(ip.estimate(&bytes).map(|e| e.error), Some(want.error));
+    // without the code form, or for a metric codes do not serve: unmeasured
+    let bare = Query::new(Metric::L2, Element::F32(&rows[1]));
+    assert_eq!(bare.distance(Element::Code(&bytes)), f32::INFINITY);
+    let l1 = Query::new(Metric::L1, Element::F32(&rows[1])).with_code(Some(&prepared));
+    assert!(l1.estimate(&bytes).is_none());
+}

@@ -154,6 +154,7 @@ fn cosine_skips_zero_vectors_and_normalises() {
             metric: Metric::Cosine,
             seed: 0,
             storage: Storage::F32,
+            quantize: None,
         },
         2,
     );
@@ -376,6 +377,7 @@ fn inner_product_builds_reach_every_row_without_losing_recall() {
                 metric: Metric::InnerProduct,
                 seed: 42,
                 storage: Storage::F32,
+                quantize: None,
             },
             3,
         );

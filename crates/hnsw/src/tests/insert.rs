@@ -13,6 +13,7 @@ fn empty_index(dim: usize, metric: Metric, m: usize) -> MemStore {
             metric,
             seed: 3,
             storage: Storage::F32,
+            quantize: None,
         },
         dim,
     );
@@ -205,6 +206,7 @@ fn inserts_after_a_bulk_build_are_found() {
             metric: Metric::L2,
             seed: 3,
             storage: Storage::F32,
+            quantize: None,
         },
         16,
     );
@@ -315,6 +317,7 @@ fn an_outlier_every_neighbour_refuses_is_still_linked() {
             metric: Metric::SparseL2,
             seed: 1,
             storage: Storage::Sparse,
+            quantize: None,
         },
         1000,
     );

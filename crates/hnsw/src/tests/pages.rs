@@ -181,6 +181,7 @@ fn empty_graph_and_dimension_limit() {
             metric: Metric::L2,
             seed: 0,
             storage: Storage::F32,
+            quantize: None,
         },
         max_dims(),
     );

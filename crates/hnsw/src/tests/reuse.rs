@@ -501,8 +501,7 @@ fn a_duplicate_never_joins_a_deleted_element() {
             block: 1,
             offset: 2,
         },
-        &[1.0; 4],
-        Storage::F32,
+        &[1.0f32.to_le_bytes(); 4].concat(),
         4,
     );
     let mut e = ElementTupleMut::parse(&mut raw).unwrap();

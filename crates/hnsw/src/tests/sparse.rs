@@ -2,7 +2,6 @@ use super::*;
 use crate::format::{max_sparse_nnz, tid_payload};
 use crate::insert::Inserted;
 use crate::page_graph::PageGraph;
-use crate::write::write_graph;
 use distance::sparse;
 use pagestore::{MemStore, PageStore, Tid};
 use std::collections::HashMap;
@@ -68,22 +67,12 @@ fn params(metric: Metric) -> BuildParams {
         metric,
         seed: 3,
         storage: Storage::Sparse,
+        quantize: None,
     }
 }
 
 fn sparse_index(data: &[Vec<f32>], metric: Metric) -> (BuildGraph, MemStore) {
-    let mut g = BuildGraph::new(params(metric), DIM);
-    for (i, v) in data.iter().enumerate() {
-        g.push_w(v, tid_payload(heap_tid(i)));
-    }
-    let serial = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
-    g.insert_pending(&serial, 128, |_| {});
-    let store = MemStore::new();
-    write_graph(&g, &store).unwrap();
-    (g, store)
+    paged_with(params(metric), DIM, data)
 }
 
 #[test]

@@ -1,0 +1,411 @@
+//! Indexes of RaBitQ codes (`BuildParams::quantize`): searches over codes
+//! re-ranked by exact distances (`rerank::Rerank`) against brute force, for
+//! every metric codes serve, on vectors that are not unit length; inserts,
+//! VACUUM and the index check on codes; sizes; 16,000 dimensions.
+
+use super::*;
+use crate::check::check_index;
+use crate::codec::Codec;
+use crate::page_graph::PageGraph;
+use crate::rerank::Rerank;
+use crate::vacuum::bulk_delete;
+use pagestore::{MemStore, PageStore, Tid};
+
+const ROTATION_SEED: u64 = 0x5EED;
+
+fn quantized_params(metric: Metric, seed: u64) -> BuildParams {
+    BuildParams {
+        m: 16,
+        ef_construction: 64,
+        metric,
+        seed,
+        storage: Storage::F32,
+        quantize: Some(ROTATION_SEED),
+    }
+}
+
+/// `data` built in memory on one thread and written as codes.
+fn quantized_index(data: &[Vec<f32>], metric: Metric) -> MemStore {
+    paged_with(quantized_params(metric, 3), data[0].len(), data).1
+}
+
+/// An empty index of codes that `data` is inserted into row by row.
+fn quantized_inserted(data: &[Vec<f32>], metric: Metric) -> MemStore {
+    let g = BuildGraph::new(quantized_params(metric, 3), data[0].len());
+    let store = MemStore::new();
+    crate::write::write_graph(&g, &store).unwrap();
+    for (i, v) in data.iter().enumerate() {
+        insert(&store, v, heap_tid(i), 7).unwrap();
+    }
+    store
+}
+
+/// The `k` nearest rows as a scan of an index of codes returns them: the
+/// search at `ef` over codes, then the rows re-ranked by exact distance
+/// (what the extension measures from the heap, here from `data`), every
+/// row of the window measured as the scan does; with `lazy`, only those
+/// whose lower bound (estimate less error bound) says they may be nearer.
+/// Returns the rows and how many were measured.
+fn reranked_with(
+    store: &MemStore,
+    data: &[Vec<f32>],
+    q: &[f32],
+    k: usize,
+    ef: usize,
+    lazy: bool,
+) -> (Vec<usize>, usize) {
+    let pg = PageGraph::open(store).unwrap();
+    let metric = pg.meta().metric;
+    let pq = metric.prepare_words(q).unwrap();
+    let owned = pg.codec().query(metric, &pq);
+    let query = owned.query();
+    let mut r = Rerank::default();
+    for c in pg.search(&query, ef, ef).unwrap() {
+        let e = pg
+            .estimate(&query, c.id)
+            .unwrap()
+            .expect("an index of codes");
+        assert_eq!(e.value, c.distance, "the search ranks by the estimate");
+        let lower = if lazy {
+            e.value - e.error
+        } else {
+            f32::NEG_INFINITY
+        };
+        for t in pg.heap_tids(c.id).unwrap() {
+            r.push(lower, t);
+        }
+    }
+    let exact = |t: Tid| Some(metric.distance(&pq, &metric.prepare_words(&data[row_of(t)])?));
+    let rows = std::iter::from_fn(|| r.next(exact))
+        .take(k)
+        .map(|(t, _)| row_of(t))
+        .collect();
+    (rows, r.fetched)
+}
+
+fn reranked(
+    store: &MemStore,
+    data: &[Vec<f32>],
+    q: &[f32],
+    k: usize,
+    ef: usize,
+) -> (Vec<usize>, usize) {
+    reranked_with(store, data, q, k, ef, false)
+}
+
+fn recall(store: &MemStore, data: &[Vec<f32>], queries: &[Vec<f32>], ef: usize) -> f64 {
+    let metric = PageGraph::open(store).unwrap().meta().metric;
+    let mut hits = 0;
+    for q in queries {
+        let truth: HashSet<u32> = brute_force(data, metric, q, 10).into_iter().collect();
+        let (rows, _) = reranked(store, data, q, 10, ef);
+        hits += rows
+            .iter()
+            .filter(|r| truth.contains(&(**r as u32)))
+            .count();
+    }
+    hits as f64 / (10 * queries.len()) as f64
+}
+
+/// Clustered rows shifted off the origin and scaled row by row, so norms
+/// vary (0.5x to 2x): inner product is not cosine here.
+/// Where the first tuple of a page starts (pd_upper).
+fn page_data_start(p: &[u8]) -> usize {
+    u16::from_le_bytes([p[14], p[15]]) as usize
+}
+
+fn uneven_rows(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = Rng::new(seed ^ 0xABCD);
+    clustered(n, dim, 20, seed)
+        .into_iter()
+        .map(|v| {
+            let s = 0.5 + 1.5 * rng.unit();
+            v.iter().map(|x| (x + 1.0) * s).collect()
+        })
+        .collect()
+}
+
+/// Rows spread like text embeddings: 30 loose groups (each row as far
+/// from its group's centre as the centres are from one another), shifted
+/// off the origin and scaled 0.5x to 2x row by row.
+fn embedding_like(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = Rng::new(seed);
+    let centres: Vec<Vec<f32>> = (0..30)
+        .map(|_| (0..dim).map(|_| rng.centered()).collect())
+        .collect();
+    let mut rng = Rng::new(seed ^ 0x77);
+    (0..n)
+        .map(|i| {
+            let s = 0.5 + 1.5 * rng.unit();
+            centres[i % 30]
+                .iter()
+                .map(|c| (c + 0.8 * rng.centered() + 0.3) * s)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn reranked_search_over_codes_finds_the_exact_neighbours() {
+    let data = embedding_like(3000, 96, 41);
+    let queries: Vec<Vec<f32>> = embedding_like(3050, 96, 41).split_off(3000);
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        let quantized = quantized_index(&data, metric);
+        let full = paged_index(&data, metric, 16, 3).1;
+        let q_recall = recall(&quantized, &data, &queries, 64);
+        let f_recall = page_recall_at(&full, &data, &queries, metric, 64);
+        // one bit per dimension costs a little at the same window
+        assert!(
+            q_recall >= f_recall - 0.04 && q_recall >= 0.95,
+            "{metric:?}: recall {q_recall} over codes, {f_recall} over full vectors"
+        );
+        // and rows come out in exact order
+        let q = &queries[0];
+        let (rows, _) = reranked(&quantized, &data, q, 30, 64);
+        let pq = metric.prepare_words(q).unwrap();
+        let d: Vec<f32> = rows
+            .iter()
+            .map(|r| metric.distance(&pq, &metric.prepare_words(&data[*r]).unwrap()))
+            .collect();
+        assert!(d.windows(2).all(|w| w[0] <= w[1]), "{metric:?}: {d:?}");
+    }
+}
+
+/// Real embeddings (the suite's 384-d fixture): recall over codes re-ranked
+/// within 0.02 of the full vectors' at the same window, measuring fewer
+/// rows than the window holds.
+#[test]
+fn real_embeddings_keep_their_recall() {
+    let data = testkit::fixture("base", 6000);
+    let queries = testkit::fixture("query", 60);
+    for metric in [Metric::Cosine, Metric::L2, Metric::InnerProduct] {
+        let quantized = quantized_index(&data, metric);
+        let full = paged_index(&data, metric, 16, 3).1;
+        for ef in [40, 100] {
+            let q_recall = recall(&quantized, &data, &queries, ef);
+            let f_recall = page_recall_at(&full, &data, &queries, metric, ef);
+            eprintln!("{metric:?} ef {ef}: {q_recall} over codes, {f_recall} full");
+            assert!(
+                q_recall >= f_recall - 0.02,
+                "{metric:?} at {ef}: recall {q_recall} over codes, {f_recall} over full vectors"
+            );
+        }
+        // measuring only the rows whose lower bound may beat the nearest
+        // measured one (the scan measures all: bounds hold with high
+        // probability only) reads about two thirds of the window, and
+        // loses little
+        let (mut measured, mut same) = (0, 0);
+        for q in &queries {
+            let (lazy, n) = reranked_with(&quantized, &data, q, 10, 100, true);
+            let (all, _) = reranked(&quantized, &data, q, 10, 100);
+            measured += n;
+            same += lazy.iter().filter(|r| all.contains(r)).count();
+        }
+        let per_query = measured as f64 / queries.len() as f64;
+        eprintln!("{metric:?}: {per_query} of 100 rows measured, {same} of 600 rows alike");
+        assert!(
+            per_query < 80.0,
+            "{metric:?}: {per_query} rows measured per query"
+        );
+        assert!(same >= 590, "{metric:?}: {same} of 600 rows alike");
+        let (q, f) = (quantized.nblocks(), full.nblocks());
+        assert!(q * 3 < f, "{q} pages of codes against {f} of vectors");
+    }
+}
+
+/// Tight clusters far from the rows' mean are where one bit per dimension
+/// is weakest: the estimates' error (a fraction of the distance to the
+/// mean) exceeds the gaps between a cluster's members. A window four
+/// times as wide recovers the full-precision recall.
+#[test]
+fn tight_clusters_need_a_wider_window() {
+    let data = uneven_rows(3000, 96, 41);
+    let queries: Vec<Vec<f32>> = uneven_rows(3050, 96, 41).split_off(3000);
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        let quantized = quantized_index(&data, metric);
+        let full = paged_index(&data, metric, 16, 3).1;
+        let f_recall = page_recall_at(&full, &data, &queries, metric, 64);
+        let q_recall = recall(&quantized, &data, &queries, 256);
+        assert!(
+            q_recall >= f_recall - 0.01,
+            "{metric:?}: recall {q_recall} over codes at 256, {f_recall} over full vectors at 64"
+        );
+    }
+}
+
+#[test]
+fn codes_make_a_small_index() {
+    let data = clustered(2000, 768, 20, 42);
+    let quantized = quantized_index(&data, Metric::L2);
+    let full = paged_index(&data, Metric::L2, 16, 3).1;
+    let (q, f) = (quantized.nblocks(), full.nblocks());
+    // 768-d: 108 bytes of code against 3,072 of vector, beside a 324-byte
+    // neighbour tuple
+    assert!(q * 4 < f, "{q} pages of codes against {f} of vectors");
+    let meta = *PageGraph::open(&quantized).unwrap().meta();
+    assert_eq!((meta.storage, meta.seed), (Storage::RaBitQ, ROTATION_SEED));
+    assert_eq!(meta.vector_bytes(), distance::rabitq::code_bytes(768));
+    // the center (the rows' mean) fills the last page
+    assert_eq!(meta.center, q - 1);
+    let report = check_index(&quantized, || {});
+    assert_eq!(report.problems.count, 0, "{:?}", report.problems.first);
+    assert_eq!(report.heap_tids.len(), 2000);
+    // a damaged center is an error, not a silent zero
+    quantized.corrupt(meta.center, |p| p[page_data_start(p)] ^= 0xFF);
+    let err = PageGraph::open(&quantized)
+        .err()
+        .expect("a damaged center page");
+    assert!(err.0.contains("center"), "{}", err.0);
+}
+
+#[test]
+fn inserts_into_an_index_of_codes_keep_recall() {
+    let data = embedding_like(2500, 64, 43);
+    let queries: Vec<Vec<f32>> = embedding_like(2550, 64, 43).split_off(2500);
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        // half built, half inserted; and all inserted into an empty index
+        let half = quantized_index(&data[..1250], metric);
+        for (i, v) in data.iter().enumerate().skip(1250) {
+            insert(&half, v, heap_tid(i), 9).unwrap();
+        }
+        let inserted = quantized_inserted(&data, metric);
+        let plain = inserted_index(&data, metric);
+        let plain_recall = page_recall_at(&plain, &data, &queries, metric, 64);
+        let plain_unreachable = check_index(&plain, || {}).unreachable;
+        for (name, store) in [("half", &half), ("inserted", &inserted)] {
+            let r = recall(store, &data, &queries, 64);
+            // an index built empty codes around zero, not the rows' mean:
+            // rows shifted off the origin lose more (REINDEX recentres)
+            let slack = if name == "half" { 0.03 } else { 0.06 };
+            assert!(
+                r >= plain_recall - slack,
+                "{metric:?} {name}: recall {r}, {plain_recall}"
+            );
+            // inserts, like pgvector's, leave a few elements no link leads
+            // to until VACUUM relinks them (iterative scans sweep them up)
+            let report = check_index(store, || {});
+            assert!(report.unreachable <= plain_unreachable.max(10));
+            assert_eq!(
+                report.problems.count as u64,
+                (report.unreachable > 0) as u64
+            );
+            assert_eq!(report.heap_tids.len(), 2500);
+        }
+    }
+}
+
+#[test]
+fn duplicates_share_an_element_of_codes() {
+    let data = clustered(300, 32, 5, 44);
+    let store = quantized_index(&data, Metric::L2);
+    let before = check_index(&store, || {}).elements;
+    for i in 0..3 {
+        let got = insert(&store, &data[7], heap_tid(300 + i), 11).unwrap();
+        assert!(
+            matches!(got, crate::insert::Inserted::Duplicate(_)),
+            "{got:?}"
+        );
+    }
+    assert_eq!(check_index(&store, || {}).elements, before);
+    let mut all = data.clone();
+    all.extend(std::iter::repeat_n(data[7].clone(), 3));
+    let (rows, _) = reranked(&store, &all, &data[7], 4, 40);
+    let mut rows = rows;
+    rows.sort();
+    assert_eq!(rows, [7, 300, 301, 302]);
+}
+
+#[test]
+fn vacuum_of_an_index_of_codes_keeps_recall() {
+    let data = uneven_rows(3000, 48, 45);
+    let queries: Vec<Vec<f32>> = uneven_rows(3040, 48, 45).split_off(3000);
+    let store = quantized_index(&data, Metric::L2);
+    let dead = |t: Tid| row_of(t) % 3 == 0;
+    bulk_delete(&store, dead, || {}).unwrap();
+    let report = check_index(&store, || {});
+    assert_eq!(report.problems.count, 0, "{:?}", report.problems.first);
+    assert_eq!(report.heap_tids.len(), 2000);
+    // live rows only, and the live rows' neighbours found
+    let live: Vec<usize> = (0..3000).filter(|i| i % 3 != 0).collect();
+    let live_data: Vec<Vec<f32>> = live.iter().map(|i| data[*i].clone()).collect();
+    let mut hits = 0;
+    for q in &queries {
+        let truth: HashSet<usize> = brute_force(&live_data, Metric::L2, q, 10)
+            .into_iter()
+            .map(|i| live[i as usize])
+            .collect();
+        let (rows, _) = reranked(&store, &data, q, 10, 64);
+        assert!(rows.iter().all(|r| r % 3 != 0), "a deleted row came back");
+        hits += rows.iter().filter(|r| truth.contains(r)).count();
+    }
+    let r = hits as f64 / (10 * queries.len()) as f64;
+    assert!(r >= 0.9, "recall {r} after VACUUM");
+    // and inserts reuse the freed space
+    let pages = store.nblocks();
+    for (i, v) in uneven_rows(900, 48, 46).iter().enumerate() {
+        insert(&store, v, heap_tid(3000 + i), 13).unwrap();
+    }
+    assert!(
+        store.nblocks() <= pages + 2,
+        "{} pages after {pages}",
+        store.nblocks()
+    );
+}
+
+#[test]
+fn sixteen_thousand_dimensions_index_and_search() {
+    let dims = 16_000;
+    let data = clustered(60, dims, 6, 47);
+    let store = quantized_index(&data, Metric::Cosine);
+    for (i, v) in clustered(20, dims, 6, 48).iter().enumerate() {
+        insert(&store, v, heap_tid(60 + i), 15).unwrap();
+    }
+    let mut all = data.clone();
+    all.extend(clustered(20, dims, 6, 48));
+    let report = check_index(&store, || {});
+    assert_eq!(report.problems.count, 0, "{:?}", report.problems.first);
+    assert_eq!(report.heap_tids.len(), 80);
+    for q in [&all[3], &all[65]] {
+        let want = brute_force(&all, Metric::Cosine, q, 5);
+        let (rows, _) = reranked(&store, &all, q, 5, 40);
+        assert_eq!(rows, want.iter().map(|r| *r as usize).collect::<Vec<_>>());
+    }
+    // one dimension more is refused
+    let g = BuildGraph::new(quantized_params(Metric::Cosine, 3), dims + 1);
+    let err = crate::write::write_graph(&g, &MemStore::new()).unwrap_err();
+    assert!(err.contains("at most 16000"), "{err}");
+}
+
+#[test]
+fn codecs_read_back_what_they_wrote() {
+    let data = uneven_rows(20, 40, 49);
+    let codec = Codec::new(Storage::RaBitQ, 40, 77, Some(vec![1.0; 40]));
+    for v in &data {
+        let bytes = codec.encoded(v);
+        let mut held = Vec::new();
+        codec.decode(&bytes, &mut held).unwrap();
+        assert_eq!(held, codec.held(v));
+        assert!(codec.decode(&bytes[4..], &mut Vec::new()).is_err());
+    }
+    // estimates between codes track exact distances
+    let (mut err, mut scale) = (0.0f64, 0.0f64);
+    for a in &data {
+        for b in &data {
+            let est = codec.distance(Metric::L2, &codec.held(a), &codec.held(b));
+            let exact = Metric::L2.distance(a, b);
+            err += (est - exact).abs() as f64;
+            scale += exact as f64;
+        }
+    }
+    assert!(
+        err < 0.25 * scale,
+        "mean error {} of mean distance",
+        err / scale
+    );
+    // a plain codec holds vectors as they are
+    let plain = Codec::new(Storage::F32, 40, 0, None);
+    assert_eq!(plain.held(&data[0]), data[0]);
+    let mut back = Vec::new();
+    plain.decode(&plain.encoded(&data[0]), &mut back).unwrap();
+    assert_eq!(back, data[0]);
+}
