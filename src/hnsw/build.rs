@@ -50,10 +50,25 @@ unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize, hnsw::St
         metric,
         input,
         stored,
+        bits,
     } = unsafe { index_formats(index) };
-    let most = hnsw::format::most_dims(stored);
+    let most = hnsw::format::most_dims(stored, bits);
     // SAFETY: per the contract.
-    let dims = unsafe { am::index_dimensions(index, "hnsw", input, most) };
+    let dims = unsafe {
+        am::index_dimensions(
+            index,
+            "hnsw",
+            input,
+            most.max(hnsw::format::most_dims(stored, 1)),
+        )
+    };
+    if dims > most {
+        am::error(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!("column cannot have more than {most} dimensions for hnsw index with {bits}-bit codes"),
+            Some("bits = 1 indexes up to 16000 dimensions."),
+        );
+    }
     // SAFETY: per the contract.
     let (m, ef_construction) = unsafe { index_options(index) };
     if ef_construction < 2 * m {
@@ -70,7 +85,10 @@ unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize, hnsw::St
         seed: LEVEL_SEED,
         // an index of codes is built on the vectors as the column has them
         storage: if stored.is_quantized() { input } else { stored },
-        quantize: stored.is_quantized().then_some(super::ROTATION_SEED),
+        quantize: stored.is_quantized().then_some(hnsw::Quantize {
+            seed: super::ROTATION_SEED,
+            bits,
+        }),
     };
     (params, dims, input)
 }

@@ -36,6 +36,8 @@ struct Formats {
     metric: Metric,
     input: hnsw::Storage,
     stored: hnsw::Storage,
+    /// Bits per dimension of codes (`stored` is `RaBitQ`), else 0.
+    bits: u32,
 }
 
 /// The seed of the rotation of every index of RaBitQ codes: any seed
@@ -50,13 +52,35 @@ unsafe fn index_formats(index: pg_sys::Relation) -> Formats {
     // SAFETY: per the contract.
     let (metric, input) = unsafe { opclass_metric(index) };
     // SAFETY: per the contract.
-    let (storage, quantization) = unsafe { (storage_option(index), quantization_option(index)) };
+    let (storage, quantization, bits) = unsafe {
+        (
+            storage_option(index),
+            quantization_option(index),
+            bits_option(index),
+        )
+    };
+    if quantization != QUANTIZATION_RABITQ && bits != BITS_UNSET {
+        am::error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "bits is only for quantization \"rabitq\"".into(),
+            None,
+        );
+    }
     if quantization == QUANTIZATION_RABITQ {
+        let bits = match bits {
+            BITS_UNSET => DEFAULT_BITS,
+            b if distance::rabitq::SUPPORTED_BITS.contains(&(b as u32)) => b as u32,
+            _ => am::error(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                "bits must be 1 or 4 for quantization \"rabitq\"".into(),
+                None,
+            ),
+        };
         if storage == STORAGE_HALFVEC {
             am::error(
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
                 "storage \"halfvec\" cannot be combined with quantization".into(),
-                Some("A quantized index re-ranks by the rows' own vectors.".into()),
+                Some("A quantized index re-ranks by the rows' own vectors."),
             );
         }
         let dense = matches!(input, Storage::F32 | Storage::F16);
@@ -71,6 +95,7 @@ unsafe fn index_formats(index: pg_sys::Relation) -> Formats {
             metric,
             input,
             stored: Storage::RaBitQ,
+            bits,
         };
     }
     let stored = match (storage, input) {
@@ -86,6 +111,7 @@ unsafe fn index_formats(index: pg_sys::Relation) -> Formats {
         metric,
         input,
         stored,
+        bits: 0,
     }
 }
 

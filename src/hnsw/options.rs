@@ -3,8 +3,8 @@
 //! `hnsw.scan_mem_multiplier`), as pgvector names and bounds them; and our
 //! own reloptions `storage`: how elements are stored (`'halfvec'` stores a
 //! vector column's elements in binary16, half the size), and
-//! `quantization`: `'rabitq'` stores RaBitQ codes (one bit per dimension)
-//! instead of vectors, and scans re-rank by the rows' own vectors.
+//! `quantization`: `'rabitq'` stores RaBitQ codes (`bits` per dimension,
+//! 1 or 4) instead of vectors, and scans re-rank by the rows' own vectors.
 
 use crate::am::{self, Setting};
 use pgrx::pg_sys;
@@ -36,6 +36,11 @@ pub const STORAGE_HALFVEC: c_int = 1;
 pub const QUANTIZATION_NONE: c_int = 0;
 pub const QUANTIZATION_RABITQ: c_int = 1;
 
+/// The `bits` reloption when not given (the quantization's default), and
+/// that default.
+pub const BITS_UNSET: c_int = 0;
+pub const DEFAULT_BITS: u32 = 4;
+
 /// The reloptions as `build_reloptions` lays them out.
 #[repr(C)]
 struct Options {
@@ -44,6 +49,7 @@ struct Options {
     ef_construction: c_int,
     storage: c_int,
     quantization: c_int,
+    bits: c_int,
 }
 
 /// Registers reloptions and settings (from _PG_init).
@@ -84,6 +90,12 @@ pub fn init() {
                 (c"rabitq", QUANTIZATION_RABITQ),
             ],
             c"Valid values are \"none\" and \"rabitq\".",
+        );
+        am::int_reloption(
+            kind,
+            c"bits",
+            c"Bits per dimension of quantized index elements",
+            (BITS_UNSET, BITS_UNSET, 8),
         );
         am::define_int(
             c"hnsw.ef_search",
@@ -142,6 +154,11 @@ pub unsafe extern "C-unwind" fn amoptions(
             RELOPT_TYPE_ENUM,
             std::mem::offset_of!(Options, quantization),
         ),
+        (
+            c"bits",
+            RELOPT_TYPE_INT,
+            std::mem::offset_of!(Options, bits),
+        ),
     ];
     // SAFETY: the fields describe Options.
     unsafe { am::parse_reloptions::<Options>(reloptions, validate, RELOPT_KIND.get(), &fields) }
@@ -177,6 +194,15 @@ pub(super) unsafe fn storage_option(index: pg_sys::Relation) -> c_int {
 pub(super) unsafe fn quantization_option(index: pg_sys::Relation) -> c_int {
     // SAFETY: per the contract.
     unsafe { options(index) }.map_or(QUANTIZATION_NONE, |o| o.quantization)
+}
+
+/// The `bits` reloption of an index (`BITS_UNSET` when not given).
+///
+/// # Safety
+/// `index` must be a valid, open hnsw index relation.
+pub(super) unsafe fn bits_option(index: pg_sys::Relation) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { options(index) }.map_or(BITS_UNSET, |o| o.bits)
 }
 
 /// # Safety

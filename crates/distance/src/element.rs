@@ -84,6 +84,7 @@ impl<'a> Element<'a> {
             Element::F16(v) => v.len(),
             Element::Bits(b) => b.len().div_ceil(4),
             Element::Sparse { dim, .. } => *dim as usize,
+            // the code's bits (its dimensions depend on its bits per level)
             Element::Code(b) => b.len().saturating_sub(crate::rabitq::FACTOR_BYTES) * 8,
         }
     }

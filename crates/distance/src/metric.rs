@@ -168,7 +168,11 @@ impl Storage {
     /// Bytes a vector of `dims` elements (words, for `Sparse`) takes.
     pub fn bytes(self, dims: usize) -> usize {
         match self {
-            Storage::RaBitQ => crate::rabitq::code_bytes(dims),
+            // a code's size depends on its bits too (`rabitq::code_bytes`);
+            // indexes of codes ask their quantizer
+            Storage::RaBitQ => {
+                unreachable!("the size of a code of {dims} dimensions needs its bits")
+            }
             _ => self.element_size() * dims,
         }
     }

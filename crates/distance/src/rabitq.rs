@@ -17,6 +17,17 @@
 //! 4-bit rounding of `q'` adds an error of standard deviation `delta /
 //! sqrt(12)` per set bit, of which `Estimate::error` allows four. Distances follow from `<o, q>` and the norms.
 //!
+//! Extended RaBitQ (Gao et al., SIGMOD 2025) stores B bits per
+//! dimension: each rotated coordinate becomes a level `u_i` in 0..2^B,
+//! standing for `u_i - (2^B - 1) / 2` on a grid whose direction `x = (u -
+//! c_B) / |u - c_B|` is the grid point nearest in angle to `y` (found among
+//! the scales where some coordinate moves to the next level, all of which
+//! are tried). Estimates have the same form with `<x, y>` near 1 (0.99 at
+//! four bits against 0.8 at one), so the error shrinks with `sqrt(1 -
+//! <x,y>^2)`; the query is then rounded to 8 bits, not 4, and the product
+//! of levels is an integer dot product instead of popcounts. Four-bit codes
+//! keep two levels to a byte.
+//!
 //! The rotation is three rounds of random sign flips and a normalised
 //! Walsh-Hadamard transform: orthogonal, O(D log D), defined by its seed
 //! alone, so an index stores the seed, not a D x D matrix.
@@ -28,6 +39,11 @@ const ROUNDS: usize = 3;
 
 /// The confidence of the error bound (the paper's epsilon_0).
 pub const EPSILON0: f32 = 1.9;
+
+/// The same for multi-bit codes, whose errors spread wider relative to
+/// `sqrt(1 - <x,y>^2)` (calibrated: 99% of estimates within the bound on
+/// Gaussian rows and on real embeddings, `tests`).
+pub const EPSILON_MULTI: f32 = 2.5;
 
 /// Standard deviations of the query's rounding error the bound allows for.
 const ROUNDING_SIGMAS: f32 = 4.0;
@@ -41,14 +57,21 @@ pub fn padded_dims(dims: usize) -> usize {
     dims.next_power_of_two().max(64)
 }
 
-/// Bytes of a code's factors in stored form (`encode_bytes`): `norm`,
-/// `quality` and `center_dot`, little-endian f32, before the bits.
-pub const FACTOR_BYTES: usize = 12;
+/// Bits per dimension a code may have: one (the original RaBitQ) or four
+/// (extended RaBitQ).
+pub const SUPPORTED_BITS: [u32; 2] = [1, 4];
 
-/// Bytes of a stored code of a `dims`-dimensional vector: its factors,
-/// then its bits in little-endian 64-bit words.
-pub fn code_bytes(dims: usize) -> usize {
-    FACTOR_BYTES + padded_dims(dims) / 8
+/// Bytes of a code's factors in stored form (`encode_bytes`): `norm`,
+/// `quality`, `center_dot` and `level_norm`, little-endian f32, before the
+/// levels.
+pub const FACTOR_BYTES: usize = 16;
+
+/// Bytes of a stored code of a `dims`-dimensional vector with `bits` per
+/// dimension: its factors, then its levels in little-endian 64-bit words
+/// (one bit each, or two four-bit levels to a byte, lower dimension in the
+/// low half).
+pub fn code_bytes(dims: usize, bits: u32) -> usize {
+    FACTOR_BYTES + padded_dims(dims) * bits as usize / 8
 }
 
 /// Calls `f` with a stored code's bits and factors: the bits viewed in
@@ -64,6 +87,7 @@ pub fn with_code<R>(bytes: &[u8], f: impl FnOnce(&[u64], &Factors) -> R) -> Opti
         norm: word(0),
         quality: word(1),
         center_dot: word(2),
+        level_norm: word(3),
     };
     match bytemuck::try_cast_slice::<u8, u64>(bits) {
         Ok(words) if cfg!(target_endian = "little") => Some(f(words, &factors)),
@@ -156,6 +180,60 @@ impl Rotation {
     }
 }
 
+/// The levels of `bits` per dimension (more than one) nearest in angle to
+/// the rotated unit vector `y`, packed into `out` (two four-bit levels to a
+/// byte); returns `<x, y>` and `|u - c_B|`.
+///
+/// On the grid of `u - c_B` (half-integers up to `c_B` in magnitude), the
+/// code for a scale `t` rounds `t |y_i|` to the grid; as `t` grows a
+/// coordinate moves one step outward at `t = k / |y_i|`. The best angle is
+/// at one of those steps, so all of them are tried in order, keeping
+/// `<x, y>` and `|x|^2` up to date (extended RaBitQ's search).
+fn best_levels(y: &[f32], bits: u32, out: &mut [u64]) -> (f32, f32) {
+    assert_eq!(bits, 4, "multi-bit codes are four bits a level");
+    let steps = (1u32 << (bits - 1)) - 1;
+    let mut events: Vec<(f32, u32)> = Vec::with_capacity(y.len() * steps as usize);
+    for (i, &v) in y.iter().enumerate() {
+        let a = v.abs();
+        if a > 0.0 {
+            events.extend((1..=steps).map(|k| (k as f32 / a, i as u32)));
+        }
+    }
+    events.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    // every coordinate at +-1/2 to start
+    let mut ip: f64 = y.iter().map(|v| 0.5 * v.abs() as f64).sum();
+    let mut sq: f64 = 0.25 * y.len() as f64;
+    let mut steps_of = vec![0u32; y.len()];
+    let (mut best, mut best_n) = (ip / sq.sqrt(), 0);
+    for (n, &(_, i)) in events.iter().enumerate() {
+        let i = i as usize;
+        let x = 0.5 + steps_of[i] as f64;
+        ip += y[i].abs() as f64;
+        sq += 2.0 * x + 1.0;
+        steps_of[i] += 1;
+        let cos = ip / sq.sqrt();
+        if cos > best {
+            (best, best_n) = (cos, n + 1);
+        }
+    }
+    steps_of.fill(0);
+    for &(_, i) in &events[..best_n] {
+        steps_of[i as usize] += 1;
+    }
+    let middle = ((1u32 << bits) - 1) as f64 / 2.0;
+    out.fill(0);
+    let (mut ip, mut sq) = (0.0f64, 0.0f64);
+    for (i, &v) in y.iter().enumerate() {
+        let x = (0.5 + steps_of[i] as f64).copysign(if v < 0.0 { -1.0 } else { 1.0 });
+        let u = (x + middle) as u64;
+        out[i / 16] |= u << (4 * (i % 16));
+        ip += x * v as f64;
+        sq += x * x;
+    }
+    let norm = sq.sqrt();
+    ((ip / norm) as f32, norm as f32)
+}
+
 /// The unnormalised fast Walsh-Hadamard transform, in place (`v.len()` a
 /// power of two).
 fn hadamard(v: &mut [f32]) {
@@ -183,9 +261,13 @@ pub struct Factors {
     pub quality: f32,
     /// `<v - c, c>`, for inner products.
     pub center_dot: f32,
+    /// `|u - c_B|`: the length of the levels taken around the grid's
+    /// middle (`sqrt(D) / 2` for one bit).
+    pub level_norm: f32,
 }
 
-/// A data vector's code: one bit per padded dimension, and its factors.
+/// A data vector's code: its levels (bits, or four-bit levels two to a
+/// byte) in 64-bit words, and its factors.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Code {
     pub bits: Vec<u64>,
@@ -213,6 +295,8 @@ pub struct Quantizer {
     rotation: Rotation,
     center: Vec<f32>,
     center_norm_sq: f32,
+    /// Bits per dimension (`SUPPORTED_BITS`).
+    bits: u32,
 }
 
 /// `v - c`, its norm, and `<v - c, c>`, in f64.
@@ -228,14 +312,22 @@ fn relative(v: &[f32], c: &[f32], out: &mut [f32]) -> (f64, f64) {
 }
 
 impl Quantizer {
-    /// A quantizer around `center` (its length is the vectors' dimensions).
+    /// A quantizer of one bit per dimension around `center` (its length
+    /// is the vectors' dimensions).
     pub fn new(center: Vec<f32>, seed: u64) -> Quantizer {
+        Quantizer::with_bits(center, seed, 1)
+    }
+
+    /// A quantizer of `bits` per dimension (one of `SUPPORTED_BITS`).
+    pub fn with_bits(center: Vec<f32>, seed: u64, bits: u32) -> Quantizer {
+        assert!(SUPPORTED_BITS.contains(&bits), "{bits} bits per dimension");
         let rotation = Rotation::new(center.len(), seed);
         let center_norm_sq = center.iter().map(|&x| x as f64 * x as f64).sum::<f64>() as f32;
         Quantizer {
             rotation,
             center,
             center_norm_sq,
+            bits,
         }
     }
 
@@ -243,9 +335,36 @@ impl Quantizer {
         &self.rotation
     }
 
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
     /// Words of 64 bits in a code.
     pub fn code_words(&self) -> usize {
-        self.rotation.padded / 64
+        self.rotation.padded * self.bits as usize / 64
+    }
+
+    /// Bytes of a stored code (`code_bytes`).
+    pub fn code_bytes(&self) -> usize {
+        code_bytes(self.rotation.dims, self.bits)
+    }
+
+    /// `c_B`: the middle of the levels.
+    fn middle(&self) -> f32 {
+        ((1u32 << self.bits) - 1) as f32 / 2.0
+    }
+
+    /// The levels of a code's words, one per padded dimension.
+    fn levels(&self, words: &[u64]) -> Vec<u8> {
+        let padded = self.rotation.padded;
+        match self.bits {
+            1 => (0..padded)
+                .map(|i| (words[i / 64] >> (i % 64) & 1) as u8)
+                .collect(),
+            _ => (0..padded)
+                .map(|i| (words[i / 16] >> (4 * (i % 16)) & 15) as u8)
+                .collect(),
+        }
     }
 
     /// The code of `v` (as many dimensions as the center).
@@ -269,12 +388,22 @@ impl Quantizer {
                 norm: 0.0,
                 quality: 1.0,
                 center_dot: 0.0,
+                level_norm: 1.0,
             };
         }
         scratch[..dims]
             .iter_mut()
             .for_each(|x| *x = (*x as f64 / norm) as f32);
         self.rotation.rotate_in_place(scratch);
+        if self.bits > 1 {
+            let (quality, level_norm) = best_levels(scratch, self.bits, bits);
+            return Factors {
+                norm: norm as f32,
+                quality,
+                center_dot: center_dot as f32,
+                level_norm,
+            };
+        }
         let mut abs_sum = 0.0f64;
         for (i, &y) in scratch.iter().enumerate() {
             if y > 0.0 {
@@ -287,6 +416,7 @@ impl Quantizer {
             norm: norm as f32,
             quality,
             center_dot: center_dot as f32,
+            level_norm: (self.rotation.padded as f32).sqrt() / 2.0,
         }
     }
 
@@ -296,7 +426,7 @@ impl Quantizer {
         scratch.resize(self.rotation.padded, 0.0);
         let mut bits = vec![0u64; self.code_words()];
         let f = self.encode_into(v, scratch, &mut bits);
-        for x in [f.norm, f.quality, f.center_dot] {
+        for x in [f.norm, f.quality, f.center_dot, f.level_norm] {
             out.extend_from_slice(&x.to_le_bytes());
         }
         for w in bits {
@@ -311,19 +441,17 @@ impl Quantizer {
     /// False when `bytes` is not a code of this quantizer.
     pub fn decode_bytes(&self, bytes: &[u8], out: &mut Vec<f32>) -> bool {
         let (dims, padded) = (self.rotation.dims, self.rotation.padded);
-        if bytes.len() != code_bytes(dims) {
+        if bytes.len() != self.code_bytes() {
             return false;
         }
         let mut y = vec![0.0f32; padded];
-        let ok = with_code(bytes, |bits, f| {
-            if f.norm > 0.0 && f.quality > 0.0 {
-                let unit = f.norm / (f.quality * (padded as f32).sqrt());
-                for (i, v) in y.iter_mut().enumerate() {
-                    *v = if bits[i / 64] >> (i % 64) & 1 == 1 {
-                        unit
-                    } else {
-                        -unit
-                    };
+        let middle = self.middle();
+        let ok = with_code(bytes, |words, f| {
+            if f.norm > 0.0 && f.quality > 0.0 && f.level_norm > 0.0 {
+                // x = (u - c_B) / |u - c_B|, scaled by |v - c| / <x, y>
+                let unit = f.norm / (f.quality * f.level_norm);
+                for (v, u) in y.iter_mut().zip(self.levels(words)) {
+                    *v = (u as f32 - middle) * unit;
                 }
                 self.rotation.unrotate_in_place(&mut y);
             }
@@ -362,10 +490,19 @@ impl Quantizer {
         }
         let padded = self.rotation.padded as f32;
         let fb = with_code(b, |_, f| *f)?;
+        let middle = self.middle();
         with_code(a, |ba, fa| {
             with_code(b, |bb, _| {
-                let differ: u32 = ba.iter().zip(bb).map(|(x, y)| (x ^ y).count_ones()).sum();
-                let codes = (padded - 2.0 * differ as f32) / padded;
+                // <x_a, x_b>
+                let codes = if self.bits == 1 {
+                    let differ: u32 = ba.iter().zip(bb).map(|(x, y)| (x ^ y).count_ones()).sum();
+                    (padded - 2.0 * differ as f32) / padded
+                } else {
+                    // sum (u_a - c)(u_b - c) from integer sums
+                    let (sa, sb, dot) = crate::scalar::nibble_pair(ba, bb);
+                    let centred = dot as f32 - middle * (sa + sb) as f32 + middle * middle * padded;
+                    centred / (fa.level_norm * fb.level_norm)
+                };
                 let unit = if fa.norm == 0.0 || fb.norm == 0.0 {
                     0.0
                 } else {
@@ -397,23 +534,41 @@ impl Quantizer {
         }
         let lo = rotated.iter().copied().fold(f32::INFINITY, f32::min);
         let hi = rotated.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let levels = ((1 << QUERY_BITS) - 1) as f32;
-        let delta = (hi - lo) / levels;
-        let words = padded / 64;
-        let mut planes = vec![0u64; QUERY_BITS * words];
-        for (i, &y) in rotated.iter().enumerate() {
-            let level = if delta > 0.0 {
-                ((y - lo) / delta).round().clamp(0.0, levels) as u64
+        // four bits against one-bit codes, eight against four-bit ones
+        let query_bits = if self.bits == 1 { QUERY_BITS } else { 8 };
+        let top = ((1u32 << query_bits) - 1) as f32;
+        let delta = (hi - lo) / top;
+        let level = |y: f32| {
+            if delta > 0.0 {
+                ((y - lo) / delta).round().clamp(0.0, top) as u32
             } else {
                 0
-            };
-            for (plane, chunk) in planes.chunks_exact_mut(words).enumerate() {
-                chunk[i / 64] |= (level >> plane & 1) << (i % 64);
             }
+        };
+        let words = padded * self.bits as usize / 64;
+        let (mut planes, mut levels) = (Vec::new(), Vec::new());
+        if self.bits == 1 {
+            planes = vec![0u64; QUERY_BITS * words];
+            for (i, &y) in rotated.iter().enumerate() {
+                let level = level(y) as u64;
+                for (plane, chunk) in planes.chunks_exact_mut(words).enumerate() {
+                    chunk[i / 64] |= (level >> plane & 1) << (i % 64);
+                }
+            }
+        } else {
+            levels = rotated.iter().map(|&y| level(y) as u8).collect();
         }
+        // the sum of the rounded coordinates: for levels centred on the
+        // grid's middle, only the rounding of each coordinate is in error
+        let rounded_sum =
+            lo * padded as f32 + delta * levels.iter().map(|&l| l as u32).sum::<u32>() as f32;
         PreparedQuery {
             words,
             planes,
+            levels,
+            bits: self.bits,
+            middle: self.middle(),
+            rounded_sum,
             lo,
             delta,
             sum: rotated.iter().map(|&y| y as f64).sum::<f64>() as f32,
@@ -421,7 +576,11 @@ impl Quantizer {
             center_dot: center_dot as f32,
             center_norm_sq: self.center_norm_sq,
             sqrt_d: (padded as f32).sqrt(),
-            bound_scale: EPSILON0 / ((padded - 1) as f32).sqrt(),
+            bound_scale: if self.bits == 1 {
+                EPSILON0
+            } else {
+                EPSILON_MULTI
+            } / ((padded - 1) as f32).sqrt(),
             counts: crate::kernels().rabitq_counts,
         }
     }
@@ -432,8 +591,16 @@ impl Quantizer {
 #[derive(Clone, Debug)]
 pub struct PreparedQuery {
     words: usize,
-    /// `QUERY_BITS` planes of `words` words: bit j of each coordinate's level.
+    /// Against one-bit codes: `QUERY_BITS` planes of `words` words, bit j
+    /// of each coordinate's level.
     planes: Vec<u64>,
+    /// Against four-bit codes: each coordinate's 8-bit level.
+    levels: Vec<u8>,
+    /// The codes' bits per dimension, and the middle of their levels.
+    bits: u32,
+    middle: f32,
+    /// The sum of the rounded coordinates (four-bit codes).
+    rounded_sum: f32,
     lo: f32,
     delta: f32,
     /// The sum of the rotated unit query's coordinates.
@@ -451,25 +618,34 @@ pub struct PreparedQuery {
 }
 
 impl PreparedQuery {
-    /// `<x, q'>` from popcounts, and the number of set bits of the code.
-    fn code_dot(&self, bits: &[u64]) -> (f32, u32) {
-        assert_eq!(bits.len(), self.words);
-        let (ones, weighted) = (self.counts)(bits, &self.planes);
-        // sum over set bits of q'_i, rounded: lo per bit plus delta per level
-        let set_sum = self.lo * ones as f32 + self.delta * weighted as f32;
-        ((2.0 * set_sum - self.sum) / self.sqrt_d, ones)
+    /// `<x, q'>` from the code's levels and the rounded query, and the
+    /// standard deviation of its error from the query's rounding.
+    fn code_dot(&self, words: &[u64], f: &Factors) -> (f32, f32) {
+        assert_eq!(words.len(), self.words);
+        if self.bits == 1 {
+            let (ones, weighted) = (self.counts)(words, &self.planes);
+            // sum over set bits of q'_i, rounded: lo per bit plus delta per level
+            let set_sum = self.lo * ones as f32 + self.delta * weighted as f32;
+            // each set bit's rounding error is spread evenly over
+            // +-delta/2 (standard deviation delta / sqrt(12))
+            let rounding = 2.0 * self.delta * (ones as f32 / 12.0).sqrt() / self.sqrt_d;
+            return ((2.0 * set_sum - self.sum) / self.sqrt_d, rounding);
+        }
+        // <u, q_rounded> = lo * sum(u) + delta * <u, levels>
+        let (sum_u, dot) = crate::scalar::nibble_dot(words, &self.levels);
+        let u_q = self.lo * sum_u as f32 + self.delta * dot as f32;
+        let centred = u_q - self.middle * self.rounded_sum;
+        // <u - c_B, q_rounded - q> / |u - c_B|: delta / sqrt(12) overall
+        (centred / f.level_norm, self.delta / 12f32.sqrt())
     }
 
     /// The estimate of `<o, q>` (both unit vectors relative to the center).
-    pub fn unit_inner(&self, bits: &[u64], f: &Factors) -> Estimate {
-        let (dot, ones) = self.code_dot(bits);
+    pub fn unit_inner(&self, words: &[u64], f: &Factors) -> Estimate {
+        let (dot, rounding) = self.code_dot(words, f);
         let quality = f.quality;
         let spread = ((1.0 - quality * quality).max(0.0)).sqrt() / quality;
-        // each set bit's rounding error is spread evenly over +-delta/2
-        // (standard deviation delta / sqrt(12)); ROUNDING_SIGMAS of them
-        let rounding = 2.0 * ROUNDING_SIGMAS * self.delta * (ones as f32 / 12.0).sqrt()
-            / self.sqrt_d
-            / quality;
+        // ROUNDING_SIGMAS standard deviations of the query's rounding
+        let rounding = ROUNDING_SIGMAS * rounding / quality;
         Estimate {
             value: dot / quality,
             error: spread * self.bound_scale + rounding,

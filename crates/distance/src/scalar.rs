@@ -83,6 +83,43 @@ pub fn rabitq_counts(code: &[u64], planes: &[u64]) -> (u32, u32) {
     (ones, weighted)
 }
 
+/// Four-bit levels (two to a byte, lower dimension in the low half, bytes
+/// in little-endian 64-bit words) against 8-bit levels, one per dimension:
+/// the sum of the four-bit levels and their dot product with the others.
+pub fn nibble_dot(code: &[u64], levels: &[u8]) -> (u32, u32) {
+    assert_eq!(code.len() * 16, levels.len());
+    let (mut sum, mut dot) = (0u32, 0u32);
+    for (w, q) in code.iter().zip(levels.chunks_exact(16)) {
+        for (k, pair) in w.to_le_bytes().iter().zip(q.chunks_exact(2)) {
+            let (lo, hi) = ((k & 15) as u32, (k >> 4) as u32);
+            sum += lo + hi;
+            dot += lo * pair[0] as u32 + hi * pair[1] as u32;
+        }
+    }
+    (sum, dot)
+}
+
+/// Two codes of four-bit levels (as `nibble_dot` reads them): the sums of
+/// each one's levels and the dot product of their levels.
+pub fn nibble_pair(a: &[u64], b: &[u64]) -> (u32, u32, u32) {
+    assert_eq!(a.len(), b.len());
+    let (mut sa, mut sb, mut dot) = (0u32, 0u32, 0u32);
+    for (x, y) in a.iter().zip(b) {
+        for (p, q) in x.to_le_bytes().iter().zip(y.to_le_bytes()) {
+            let (pl, ph, ql, qh) = (
+                (p & 15) as u32,
+                (p >> 4) as u32,
+                (q & 15) as u32,
+                (q >> 4) as u32,
+            );
+            sa += pl + ph;
+            sb += ql + qh;
+            dot += pl * ql + ph * qh;
+        }
+    }
+    (sa, sb, dot)
+}
+
 /// Bits that differ between two equal-length bit strings.
 #[inline(always)]
 pub fn hamming_bits(a: &[u8], b: &[u8]) -> u64 {

@@ -226,6 +226,44 @@ fn oracle_bits(a: &[u8], b: &[u8]) -> (u64, u64, u64, u64) {
 }
 
 #[test]
+fn nibble_dots_match_a_level_by_level_oracle() {
+    let mut rng = testkit::Rng::new(41);
+    for words in [1usize, 4, 32] {
+        let code: Vec<u64> = (0..words).map(|_| rng.next_u64()).collect();
+        let levels: Vec<u8> = (0..16 * words).map(|_| rng.below(256) as u8).collect();
+        let (mut sum, mut dot) = (0u32, 0u32);
+        for (i, &q) in levels.iter().enumerate() {
+            let u = (code[i / 16] >> (4 * (i % 16)) & 15) as u32;
+            sum += u;
+            dot += u * q as u32;
+        }
+        assert_eq!(
+            scalar::nibble_dot(&code, &levels),
+            (sum, dot),
+            "{words} words"
+        );
+    }
+    // pairs of codes
+    let (a, b): (Vec<u64>, Vec<u64>) = (0..8).map(|_| (rng.next_u64(), rng.next_u64())).unzip();
+    let level = |w: &[u64], i: usize| (w[i / 16] >> (4 * (i % 16)) & 15) as u32;
+    let want = (0..128).fold((0, 0, 0), |(sa, sb, d), i| {
+        (
+            sa + level(&a, i),
+            sb + level(&b, i),
+            d + level(&a, i) * level(&b, i),
+        )
+    });
+    assert_eq!(scalar::nibble_pair(&a, &b), want);
+    // the largest levels do not overflow at 16,384 dimensions
+    let code = vec![u64::MAX; 1024];
+    let levels = vec![255u8; 16384];
+    assert_eq!(
+        scalar::nibble_dot(&code, &levels),
+        (15 * 16384, 15 * 255 * 16384)
+    );
+}
+
+#[test]
 fn rabitq_counts_match_a_bit_by_bit_oracle() {
     let mut rng = Rng::new(6);
     for words in [1usize, 2, 3, 5, 8, 64, 256] {

@@ -83,10 +83,19 @@ pub struct BuildParams {
     /// With `quantize`, how the build holds them (f32 or binary16, as the
     /// column has them).
     pub storage: Storage,
-    /// Some(seed): pages hold RaBitQ codes of the vectors
-    /// (`Storage::RaBitQ`, rotated with this seed); the graph is built on
-    /// the full vectors all the same, and each is encoded as it is written.
-    pub quantize: Option<u64>,
+    /// Some: pages hold RaBitQ codes of the vectors (`Storage::RaBitQ`);
+    /// the graph is built on the full vectors all the same, and each is
+    /// encoded as it is written.
+    pub quantize: Option<Quantize>,
+}
+
+/// How an index of codes makes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quantize {
+    /// The rotation's seed.
+    pub seed: u64,
+    /// Bits per dimension (`distance::rabitq::SUPPORTED_BITS`).
+    pub bits: u32,
 }
 
 impl BuildParams {
@@ -102,8 +111,17 @@ impl BuildParams {
     /// The codec that writes vectors of `dims` onto the pages, codes made
     /// around `center`.
     pub fn codec(&self, dims: usize, center: Option<Vec<f32>>) -> crate::codec::Codec {
-        let seed = self.quantize.unwrap_or(0);
-        crate::codec::Codec::new(self.page_storage(), dims, seed, center)
+        let (seed, bits) = self.quantize.map_or((0, 1), |q| (q.seed, q.bits));
+        crate::codec::Codec::new(self.page_storage(), dims, seed, bits, center)
+    }
+
+    /// Bytes a vector of `dims` (`words` for sparse ones) takes on a page.
+    pub fn page_vector_bytes(&self, dims: usize, words: usize) -> usize {
+        match self.quantize {
+            Some(q) => distance::rabitq::code_bytes(dims, q.bits),
+            None if self.storage.fixed_length() => self.storage.bytes(dims),
+            None => self.storage.bytes(words),
+        }
     }
 }
 
@@ -159,7 +177,7 @@ impl BuildGraph {
             node_bytes: 0,
             payload_slots: crate::format::payload_slots(
                 params.page_storage(),
-                params.page_storage().bytes(if fixed { dim } else { 0 }),
+                params.page_vector_bytes(dim, 0),
                 params.m,
             ),
         }
@@ -295,12 +313,8 @@ impl BuildGraph {
 
     /// Bytes node `id`'s vector takes on a page.
     pub fn page_vector_bytes(&self, id: u32) -> usize {
-        let storage = self.params.page_storage();
-        if storage.fixed_length() {
-            storage.bytes(self.dim)
-        } else {
-            storage.bytes(self.vector(id).len())
-        }
+        self.params
+            .page_vector_bytes(self.dim, self.vector(id).len())
     }
 
     pub fn level(&self, id: u32) -> usize {

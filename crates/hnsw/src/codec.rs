@@ -28,10 +28,16 @@ pub enum Codec {
 }
 
 impl Codec {
-    /// The codec of vectors of `dims` in `storage`, codes made around
-    /// `center` (zero when None) and rotated with `seed` (both unused by
-    /// other storages).
-    pub fn new(storage: Storage, dims: usize, seed: u64, center: Option<Vec<f32>>) -> Codec {
+    /// The codec of vectors of `dims` in `storage`, codes of `bits` per
+    /// dimension made around `center` (zero when None) and rotated with
+    /// `seed` (all unused by other storages).
+    pub fn new(
+        storage: Storage,
+        dims: usize,
+        seed: u64,
+        bits: u32,
+        center: Option<Vec<f32>>,
+    ) -> Codec {
         if storage.is_quantized() {
             let center = center.unwrap_or_else(|| vec![0.0; dims.max(1)]);
             assert_eq!(
@@ -39,7 +45,7 @@ impl Codec {
                 dims.max(1),
                 "a center of the vectors' dimensions"
             );
-            Codec::Quantized(Box::new(Quantizer::new(center, seed)))
+            Codec::Quantized(Box::new(Quantizer::with_bits(center, seed, bits)))
         } else {
             Codec::Plain(storage)
         }
@@ -74,7 +80,13 @@ impl Codec {
         } else {
             None
         };
-        Ok(Codec::new(meta.storage, dims, meta.seed, center))
+        Ok(Codec::new(
+            meta.storage,
+            dims,
+            meta.seed,
+            meta.bits as u32,
+            center,
+        ))
     }
 
     pub fn storage(&self) -> Storage {
@@ -107,7 +119,7 @@ impl Codec {
         match self {
             Codec::Plain(s) => s.decode(bytes, out),
             Codec::Quantized(q) => {
-                let want = Storage::RaBitQ.bytes(q.rotation().dims());
+                let want = q.code_bytes();
                 if bytes.len() != want {
                     return Err(Corrupt(format!(
                         "a code of {} bytes where {want} belong",
@@ -139,9 +151,9 @@ impl Codec {
         match self {
             Codec::Plain(_) => metric.distance(a, b),
             Codec::Quantized(q) => {
-                let bytes =
-                    |w: &[f32]| -> Vec<u8> { w.iter().flat_map(|x| x.to_ne_bytes()).collect() };
-                match q.between_codes(&bytes(a), &bytes(b)) {
+                // the code's bytes, as `decode` put them into words
+                let (a, b): (&[u8], &[u8]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
+                match q.between_codes(a, b) {
                     Some(e) if metric == Metric::L2 => e.l2_squared,
                     Some(e) => -e.inner_product,
                     None => f32::INFINITY,

@@ -124,7 +124,9 @@ struct MetaTuple {
     storage: u8,
     entry: TidLe,
     entry_level: U16,
-    unused: [u8; 2],
+    /// Bits per dimension of RaBitQ codes (0 in other indexes).
+    bits: u8,
+    unused: u8,
     insert_page: U32,
     free_page: [U32; FREE_CLASSES],
     /// The rotation seed of an index of RaBitQ codes (low word first);
@@ -161,13 +163,17 @@ pub struct Meta {
     /// The first of the consecutive pages holding the center codes are
     /// made around (`center_tuples`); 0 when it is the zero vector.
     pub center: u32,
+    /// Bits per dimension of RaBitQ codes; 0 for other storages.
+    pub bits: u8,
 }
 
 impl Meta {
     /// Bytes of one element's vector on a page; `VARIABLE` for sparse
     /// vectors, whose words say how many there are.
     pub fn vector_bytes(&self) -> usize {
-        if self.storage.fixed_length() {
+        if self.storage.is_quantized() {
+            distance::rabitq::code_bytes(self.dims as usize, self.bits as u32)
+        } else if self.storage.fixed_length() {
             self.storage.bytes(self.dims as usize)
         } else {
             VARIABLE
@@ -218,7 +224,8 @@ impl Meta {
             storage: self.storage.code(),
             entry: self.entry.into(),
             entry_level: U16::new(self.entry_level),
-            unused: [0; 2],
+            bits: self.bits,
+            unused: 0,
             insert_page: U32::new(self.insert_page),
             free_page: self.free_page.map(U32::new),
             seed: [
@@ -246,8 +253,14 @@ impl Meta {
             free_page: t.free_page.map(U32::get),
             seed: t.seed[0].get() as u64 | (t.seed[1].get() as u64) << 32,
             center: t.center.get(),
+            bits: t.bits,
         };
-        let most = most_dims(storage);
+        if storage == Storage::RaBitQ
+            && !distance::rabitq::SUPPORTED_BITS.contains(&(meta.bits as u32))
+        {
+            return Err(Corrupt(format!("metapage has codes of {} bits", meta.bits)));
+        }
+        let most = most_dims(storage, meta.bits as u32);
         if meta.dims == 0 || meta.dims as usize > most || meta.m < 2 {
             return Err(Corrupt(format!(
                 "metapage has impossible dims {} or m {}",
@@ -281,11 +294,11 @@ pub fn payload_slots(storage: Storage, vector_bytes: usize, m: usize) -> usize {
         usable / pair
     };
     let most = per_page(MIN_PAYLOAD_SLOTS);
-    // 4-byte values start 4-aligned with an even count; a code's bits
-    // (after 12 bytes of header, the slots and 12 bytes of factors) start
-    // 8-aligned with a count divisible by four
+    // 4-byte values start 4-aligned with an even count; a code's levels
+    // (after 12 bytes of header, the slots and 16 bytes of factors) start
+    // 8-aligned with a count of 2, 6 or 10
     let aligned = |s: &usize| match storage {
-        Storage::RaBitQ => s.is_multiple_of(4),
+        Storage::RaBitQ => s % 4 == 2,
         _ => storage.element_size() != 4 || s.is_multiple_of(2),
     };
     (MIN_PAYLOAD_SLOTS..=MAX_PAYLOADS)
@@ -311,16 +324,31 @@ pub(crate) fn fits_a_page(len: usize) -> bool {
 pub(crate) const ELEMENT_HEADER_MAX: usize =
     size_of::<ElementHeader>() + size_of::<TidLe>() * MAX_PAYLOADS;
 
-/// The most dimensions an index of RaBitQ codes takes (as many as the
-/// `vector` and `halfvec` types have; a code of 16,000 dimensions takes
-/// 2,060 bytes).
+/// The most dimensions an index of RaBitQ codes takes: as many as the
+/// `vector` and `halfvec` types have, with one bit per dimension (a code
+/// of 16,000 dimensions takes 2,064 bytes); codes are padded to a power of
+/// two, so four-bit ones stop at 8,192 (4,112 bytes; 8,193 would take
+/// 8,208, more than a page).
 pub const QUANTIZED_MAX_DIMS: usize = 16_000;
 
-/// The most dimensions vectors in `storage` may have in an index.
-pub fn most_dims(storage: Storage) -> usize {
+/// The most dimensions vectors in `storage` may have in an index (codes
+/// of `bits` per dimension for `Storage::RaBitQ`).
+pub fn most_dims(storage: Storage, bits: u32) -> usize {
     match storage {
         Storage::Sparse => SPARSE_MAX_DIMS,
-        Storage::RaBitQ => QUANTIZED_MAX_DIMS,
+        Storage::RaBitQ => {
+            let fits = |d: usize| {
+                fits_a_page(element_len(
+                    MAX_PAYLOADS,
+                    distance::rabitq::code_bytes(d, bits),
+                ))
+            };
+            let mut most = QUANTIZED_MAX_DIMS;
+            while !fits(most) {
+                most = distance::rabitq::padded_dims(most) / 2;
+            }
+            most
+        }
         _ => max_dims_for(storage.element_size()),
     }
 }
@@ -1038,6 +1066,7 @@ mod tests {
             free_page: [1, 2, 3, 4],
             seed: 0x0102_0304_0506_0708,
             center: 11,
+            bits: 0,
         };
         let mut p = vec![0u8; PAGE_SIZE];
         page::init(&mut p, 0);

@@ -36,7 +36,7 @@ pub mod vacuum;
 mod visited;
 pub mod write;
 
-pub use build::{BuildGraph, BuildParams};
+pub use build::{BuildGraph, BuildParams, Quantize};
 pub use distance::{Metric, Storage};
 pub use format::MAX_PAYLOADS;
 pub use search::{search, search_layer, search_layer_counting, Candidate, Graph};

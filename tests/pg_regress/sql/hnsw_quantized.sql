@@ -1,7 +1,8 @@
 -- hnsw WITH (quantization = 'rabitq'): RaBitQ codes on the index pages
--- instead of vectors, searched by estimated distance, rows returned in
--- exact distance order (re-ranked by the rows' own vectors); vector and
--- halfvec columns of up to 16,000 dimensions.
+-- instead of vectors (4 bits per dimension, or 1 with bits = 1), searched
+-- by estimated distance, rows returned in exact distance order (re-ranked
+-- by the rows' own vectors); vector and halfvec columns of up to 16,000
+-- dimensions.
 SET enable_seqscan = off;
 
 -- Each operator class returns the rows in exact order (300 rows fit the
@@ -25,7 +26,7 @@ SELECT id FROM tq ORDER BY val <-> '[3,1,2.4]' LIMIT 1;
 SELECT id FROM tq ORDER BY val <-> '[3,1]' LIMIT 1;
 DROP INDEX tq_l2;
 
-CREATE INDEX tq_ip ON tq USING hnsw (val vector_ip_ops) WITH (quantization = 'rabitq');
+CREATE INDEX tq_ip ON tq USING hnsw (val vector_ip_ops) WITH (quantization = 'rabitq', bits = 1);
 SELECT (SELECT array_agg(d) FROM (SELECT val <#> '[1,-2,1]' AS d FROM tq ORDER BY val <#> '[1,-2,1]' LIMIT 400) s)
      = (SELECT array_agg(d ORDER BY d) FROM (SELECT val <#> '[1,-2,1]' AS d FROM tq WHERE val IS NOT NULL) s) AS exact;
 SELECT id, val <#> '[1,-2,1]' AS d FROM tq ORDER BY val <#> '[1,-2,1]', id LIMIT 3;
@@ -41,7 +42,7 @@ DROP INDEX tq_cos;
 -- Rows the query's snapshot cannot see are never returned (deleted, not
 -- yet vacuumed); a row updated in place (HOT, its index entry unchanged)
 -- comes back in its current version.
-CREATE INDEX tq_l2 ON tq USING hnsw (val vector_l2_ops) WITH (quantization = 'rabitq');
+CREATE INDEX tq_l2 ON tq USING hnsw (val vector_l2_ops) WITH (quantization = 'rabitq', bits = 1);
 BEGIN;
 DELETE FROM tq WHERE id IN (SELECT id FROM tq ORDER BY val <-> '[3,1,2]' LIMIT 2);
 SELECT id FROM tq ORDER BY val <-> '[3,1,2]' LIMIT 3;
@@ -98,7 +99,10 @@ SELECT id FROM th4 ORDER BY val <-> (SELECT val FROM th4 WHERE id = 7) LIMIT 3;
 DROP TABLE th4;
 CREATE TABLE t16 (id int, val vector(16000));
 INSERT INTO t16 SELECT i, ARRAY(SELECT ((i * j) % 17)::float4 FROM generate_series(1, 16000) j) FROM generate_series(1, 12) i;
+-- four-bit codes stop at 8,192 dimensions (padded to a power of two);
+-- one-bit codes take 16,000
 CREATE INDEX ON t16 USING hnsw (val vector_ip_ops) WITH (quantization = 'rabitq');
+CREATE INDEX ON t16 USING hnsw (val vector_ip_ops) WITH (quantization = 'rabitq', bits = 1);
 INSERT INTO t16 SELECT 13, ARRAY(SELECT ((13 * j) % 17)::float4 FROM generate_series(1, 16000) j);
 SELECT id, val <#> (SELECT val FROM t16 WHERE id = 13) AS d FROM t16 ORDER BY val <#> (SELECT val FROM t16 WHERE id = 13), id LIMIT 3;
 DROP TABLE t16;
@@ -112,7 +116,9 @@ CREATE TABLE tw (id int, val vector(512));
 INSERT INTO tw SELECT i, ARRAY(SELECT ((i * j + j * j) % 1999)::float4 FROM generate_series(1, 512) j) FROM generate_series(1, 500) i;
 CREATE INDEX tw_full ON tw USING hnsw (val vector_l2_ops);
 CREATE INDEX tw_codes ON tw USING hnsw (val vector_l2_ops) WITH (quantization = 'rabitq');
-SELECT pg_relation_size('tw_codes')::float / pg_relation_size('tw_full') < 0.3 AS smaller;
+CREATE INDEX tw_bits ON tw USING hnsw (val vector_l2_ops) WITH (quantization = 'rabitq', bits = 1);
+SELECT pg_relation_size('tw_codes')::float / pg_relation_size('tw_full') < 0.4 AS four_bits_smaller,
+       pg_relation_size('tw_bits')::float / pg_relation_size('tw_full') < 0.25 AS one_bit_smaller;
 DROP TABLE tw;
 
 -- What quantization cannot serve is refused.
@@ -122,6 +128,9 @@ CREATE INDEX ON tx USING hnsw (val vector_l1_ops) WITH (quantization = 'rabitq')
 CREATE INDEX ON tx USING hnsw (s sparsevec_l2_ops) WITH (quantization = 'rabitq');
 CREATE INDEX ON tx USING hnsw (b bit_hamming_ops) WITH (quantization = 'rabitq');
 CREATE INDEX ON tx USING hnsw (val vector_l2_ops) WITH (quantization = 'rabitq', storage = 'halfvec');
+CREATE INDEX ON tx USING hnsw (val vector_l2_ops) WITH (quantization = 'rabitq', bits = 2);
+CREATE INDEX ON tx USING hnsw (val vector_l2_ops) WITH (quantization = 'rabitq', bits = 9);
+CREATE INDEX ON tx USING hnsw (val vector_l2_ops) WITH (bits = 4);
 CREATE INDEX tx_none ON tx USING hnsw (val vector_l2_ops) WITH (quantization = 'none');
 ALTER INDEX tx_none SET (quantization = 'rabitq');
 DROP TABLE tx;

@@ -140,13 +140,17 @@ fn check_estimates(
     );
 }
 
-/// Squared L2 estimates of Gaussian rows against Gaussian queries, around zero.
-fn check_gaussian_l2(seed: u64, rows: usize, queries: usize, dims: usize) {
+/// Squared L2 estimates of Gaussian rows against Gaussian queries, around
+/// zero, with `bits` per dimension.
+fn check_gaussian_l2(seed: u64, rows: usize, queries: usize, dims: usize, bits: u32) {
     let mut rng = Rng::new(seed);
     let rows = gaussian_rows(&mut rng, rows, dims);
     let queries = gaussian_rows(&mut rng, queries, dims);
-    let q = Quantizer::new(vec![0.0; dims], seed);
-    assert_eq!(q.code_words(), dims.next_power_of_two().max(64) / 64);
+    let q = Quantizer::with_bits(vec![0.0; dims], seed, bits);
+    assert_eq!(
+        q.code_words(),
+        dims.next_power_of_two().max(64) * bits as usize / 64
+    );
     check_estimates(
         &rows,
         &queries,
@@ -158,7 +162,13 @@ fn check_gaussian_l2(seed: u64, rows: usize, queries: usize, dims: usize) {
 
 #[test]
 fn l2_estimates_hold_their_bound_on_gaussian_data() {
-    check_gaussian_l2(13, 400, 20, 384);
+    check_gaussian_l2(13, 400, 20, 384, 1);
+}
+
+#[test]
+fn four_bit_l2_estimates_hold_their_bound_on_gaussian_data() {
+    check_gaussian_l2(13, 400, 20, 384, 4);
+    check_gaussian_l2(15, 100, 10, 1000, 4);
 }
 
 #[test]
@@ -175,24 +185,24 @@ fn inner_product_estimates_hold_their_bound_on_vectors_of_any_length() {
     };
     let rows = scale(testkit::fixture("base", 1000), &mut rng);
     let queries = scale(testkit::fixture("query", 20), &mut rng);
-    let q = Quantizer::new(mean(&rows), 2);
-    check_estimates(
-        &rows,
-        &queries,
-        &q,
-        |p, c| p.inner_product(&c.bits, &c.factors),
-        dot,
-    );
+    for bits in [1, 4] {
+        let q = Quantizer::with_bits(mean(&rows), 2, bits);
+        check_estimates(
+            &rows,
+            &queries,
+            &q,
+            |p, c| p.inner_product(&c.bits, &c.factors),
+            dot,
+        );
+    }
 }
 
-#[test]
-fn reranking_a_short_list_of_estimates_finds_the_true_neighbours() {
-    // 1 bit per dimension on 384-d sentence embeddings, around their mean:
-    // the 40 best estimates of 2000 rows, re-ranked exactly, hold the 10
-    // true nearest neighbours almost always
+/// Recall@10 of the `short` best estimates of 2000 384-d sentence
+/// embeddings (codes of `bits` around their mean), re-ranked exactly.
+fn reranked_recall(bits: u32, short: usize) -> f64 {
     let rows = testkit::fixture("base", 2000);
     let queries = testkit::fixture("query", 50);
-    let q = Quantizer::new(mean(&rows), 3);
+    let q = Quantizer::with_bits(mean(&rows), 3, bits);
     let codes: Vec<Code> = rows.iter().map(|r| q.encode(r)).collect();
     let mut found = 0;
     for query in &queries {
@@ -203,7 +213,7 @@ fn reranking_a_short_list_of_estimates_finds_the_true_neighbours() {
             .map(|(i, c)| (prepared.l2_squared(&c.bits, &c.factors).value, i))
             .collect();
         by_estimate.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut reranked: Vec<(f64, usize)> = by_estimate[..40]
+        let mut reranked: Vec<(f64, usize)> = by_estimate[..short]
             .iter()
             .map(|&(_, i)| (l2sq(&rows[i], query), i))
             .collect();
@@ -220,11 +230,96 @@ fn reranking_a_short_list_of_estimates_finds_the_true_neighbours() {
             .filter(|r| truth.contains(&r.1))
             .count();
     }
-    let recall = found as f64 / (10 * queries.len()) as f64;
+    found as f64 / (10 * queries.len()) as f64
+}
+
+#[test]
+fn reranking_a_short_list_of_estimates_finds_the_true_neighbours() {
+    // one bit: the 40 best estimates hold the 10 true nearest almost always
+    let recall = reranked_recall(1, 40);
     assert!(
         recall >= 0.97,
         "recall@10 after re-ranking 40 estimates: {recall}"
     );
+    // four bits: the 15 best do
+    let recall = reranked_recall(4, 15);
+    assert!(recall >= 0.97, "four bits, re-ranking 15: {recall}");
+    // and the estimates alone rank nearly as the exact distances do
+    let recall = reranked_recall(4, 10);
+    assert!(recall >= 0.9, "four bits without re-ranking: {recall}");
+}
+
+#[test]
+fn four_bit_levels_are_the_best_grid_point_in_angle() {
+    let mut rng = Rng::new(31);
+    for dims in [64usize, 200, 512] {
+        let q = Quantizer::with_bits(vec![0.0; dims], 4, 4);
+        let one = Quantizer::new(vec![0.0; dims], 4);
+        for _ in 0..5 {
+            let v: Vec<f32> = (0..dims).map(|_| gauss(&mut rng)).collect();
+            let code = q.encode(&v);
+            let f = code.factors;
+            // four bits point far better than one: <x, y> near 0.99
+            assert!(f.quality > 0.98, "dims {dims}: quality {}", f.quality);
+            assert!(f.quality > one.encode(&v).factors.quality + 0.1);
+            // no scale does better: the grid point of any t rounds t|y|
+            let mut y = vec![0.0; q.rotation().padded()];
+            let n = (dot(&v, &v) as f32).sqrt();
+            let unit: Vec<f32> = v.iter().map(|x| x / n).collect();
+            q.rotation().rotate(&unit, &mut y);
+            for step in 1..400 {
+                let t = step as f32 * 0.1;
+                let x: Vec<f32> = y
+                    .iter()
+                    .map(|&c| ((t * c.abs()).floor().min(7.0) + 0.5).copysign(c))
+                    .collect();
+                let cos = dot(&x, &y) / dot(&x, &x).sqrt();
+                assert!(
+                    cos <= f.quality as f64 + 1e-5,
+                    "t {t}: {cos} beats {}",
+                    f.quality
+                );
+            }
+            // the stored levels stand for that angle
+            let levels = q.levels(&code.bits);
+            let x: Vec<f32> = levels.iter().map(|&u| u as f32 - 7.5).collect();
+            assert!(levels.iter().all(|&u| u < 16));
+            assert!((dot(&x, &x).sqrt() as f32 - f.level_norm).abs() < 1e-3 * f.level_norm);
+            let cos = dot(&x, &y) / dot(&x, &x).sqrt();
+            assert!((cos as f32 - f.quality).abs() < 1e-4);
+        }
+    }
+}
+
+#[test]
+fn four_bit_codes_decode_and_compare() {
+    let mut rng = Rng::new(32);
+    let dims = 300;
+    let rows = gaussian_rows(&mut rng, 20, dims);
+    let center = mean(&rows);
+    let q = Quantizer::with_bits(center.clone(), 6, 4);
+    let (mut scratch, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    q.encode_bytes(&rows[0], &mut scratch, &mut a);
+    q.encode_bytes(&rows[1], &mut scratch, &mut b);
+    assert_eq!(a.len(), code_bytes(dims, 4));
+    assert_eq!(a.len(), FACTOR_BYTES + 512 / 2);
+    // reconstructions lie close to the rows (far closer than one bit's)
+    let mut approx = Vec::new();
+    assert!(q.decode_bytes(&a, &mut approx));
+    let err = l2sq(&approx, &rows[0]) / l2sq(&rows[0], &center);
+    assert!(err < 0.05, "relative error {err}");
+    let mut dir = Vec::new();
+    assert!(q.direction_bytes(&a, &mut dir));
+    assert!((l2sq(&dir, &center) - l2sq(&rows[0], &center)).abs() < 1e-2 * l2sq(&rows[0], &center));
+    // code against code
+    let pair = q.between_codes(&a, &b).unwrap();
+    let exact = l2sq(&rows[0], &rows[1]);
+    assert!(
+        (pair.l2_squared as f64 - exact).abs() < 0.05 * exact,
+        "{pair:?} against {exact}"
+    );
+    assert!((pair.inner_product as f64 - dot(&rows[0], &rows[1])).abs() < 0.05 * exact);
+    assert!(q.between_codes(&a, &b[1..]).is_none());
 }
 
 #[test]
@@ -281,7 +376,7 @@ fn codes_at_the_center_and_zero_queries_are_exact() {
 
 #[test]
 fn sixteen_thousand_dimensions_estimate_within_bound() {
-    check_gaussian_l2(15, 100, 10, 16000);
+    check_gaussian_l2(15, 100, 10, 16000, 1);
 }
 
 #[test]
@@ -310,7 +405,7 @@ fn stored_codes_read_back_as_encoded() {
         let q = Quantizer::new(mean(&rows), 5);
         let (mut scratch, mut out) = (Vec::new(), vec![0xAAu8]);
         q.encode_bytes(&rows[0], &mut scratch, &mut out);
-        assert_eq!(out.len(), 1 + code_bytes(dims));
+        assert_eq!(out.len(), 1 + code_bytes(dims, 1));
         let code = q.encode(&rows[0]);
         // read from an odd offset (a copy) and from an aligned one (in place)
         let unaligned = &out[1..];
