@@ -229,13 +229,27 @@ impl<'a> Query<'a> {
     }
 
     /// The distance from the query to a stored element (estimated for a
-    /// code; infinite when the code cannot be measured, see `estimate`).
+    /// code, as `estimate`'s value; infinite when the code cannot be
+    /// measured).
     #[inline]
     pub fn distance(&self, e: Element) -> f32 {
         match e {
-            Element::Code(b) => self.estimate(b).map_or(f32::INFINITY, |e| e.value),
+            Element::Code(b) => self.code_distance(b),
             _ => self.metric.between(self.vector, e),
         }
+    }
+
+    fn code_distance(&self, code: &[u8]) -> f32 {
+        let Some(p) = self.code else {
+            return f32::INFINITY;
+        };
+        let metric = self.metric;
+        crate::rabitq::with_code(code, |bits, f| match metric {
+            Metric::L2 => p.l2_squared_value(bits, f),
+            Metric::InnerProduct | Metric::Cosine => -p.inner_product_value(bits, f),
+            _ => f32::INFINITY,
+        })
+        .unwrap_or(f32::INFINITY)
     }
 }
 

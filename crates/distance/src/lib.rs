@@ -39,6 +39,10 @@ pub type BitCounts = (u64, u64, u64);
 type F16Pair = fn(&[f16], &[f16]) -> f32;
 type MixedPair = fn(&[f32], &[f16]) -> f32;
 
+/// A four-bit RaBitQ code's bytes against a query's even and odd 8-bit
+/// levels: (sum of the code's levels, dot product).
+pub type NibbleDot = fn(&[u8], &[u8], &[u8]) -> (u32, u32);
+
 /// One set of kernels for one instruction set.
 #[derive(Clone, Copy)]
 pub struct Kernels {
@@ -59,6 +63,9 @@ pub struct Kernels {
     pub jaccard_counts: fn(&[u8], &[u8]) -> BitCounts,
     /// RaBitQ code against query bit planes (see `scalar::rabitq_counts`).
     pub rabitq_counts: fn(&[u64], &[u64]) -> (u32, u32),
+    /// Four-bit RaBitQ levels against a query's even and odd 8-bit levels
+    /// (see `scalar::nibble_dot_split`).
+    pub nibble_dot: NibbleDot,
     pub l2_squared_f16: F16Pair,
     pub dot_f16: F16Pair,
     pub l1_f16: F16Pair,
@@ -77,6 +84,7 @@ pub const SCALAR: Kernels = Kernels {
     dot_mixed: scalar::dot_mixed,
     l1_mixed: scalar::l1_mixed,
     rabitq_counts: scalar::rabitq_counts,
+    nibble_dot: scalar::nibble_dot_kernel,
     hamming: scalar::hamming_bits,
     jaccard_counts: scalar::jaccard_counts,
     l2_squared_f16: scalar::l2_squared_f16,

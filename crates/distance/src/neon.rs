@@ -145,6 +145,7 @@ pub const NEON: Kernels = Kernels {
     // count_ones compiles to NEON's cnt on aarch64
     hamming: crate::scalar::hamming_bits,
     rabitq_counts: crate::scalar::rabitq_counts,
+    nibble_dot: crate::scalar::nibble_dot_kernel,
     jaccard_counts: crate::scalar::jaccard_counts,
     l2_squared: l2,
     dot,

@@ -562,10 +562,15 @@ impl Quantizer {
         // grid's middle, only the rounding of each coordinate is in error
         let rounded_sum =
             lo * padded as f32 + delta * levels.iter().map(|&l| l as u32).sum::<u32>() as f32;
+        // even and odd dimensions apart, as a byte of the code holds them
+        let even: Vec<u8> = levels.iter().step_by(2).copied().collect();
+        let odd: Vec<u8> = levels.iter().skip(1).step_by(2).copied().collect();
         PreparedQuery {
             words,
             planes,
-            levels,
+            even,
+            odd,
+            nibbles: crate::kernels().nibble_dot,
             bits: self.bits,
             middle: self.middle(),
             rounded_sum,
@@ -594,8 +599,11 @@ pub struct PreparedQuery {
     /// Against one-bit codes: `QUERY_BITS` planes of `words` words, bit j
     /// of each coordinate's level.
     planes: Vec<u64>,
-    /// Against four-bit codes: each coordinate's 8-bit level.
-    levels: Vec<u8>,
+    /// Against four-bit codes: the 8-bit levels of the even and of the odd
+    /// coordinates, and the kernel of this CPU.
+    even: Vec<u8>,
+    odd: Vec<u8>,
+    nibbles: crate::NibbleDot,
     /// The codes' bits per dimension, and the middle of their levels.
     bits: u32,
     middle: f32,
@@ -618,30 +626,52 @@ pub struct PreparedQuery {
 }
 
 impl PreparedQuery {
-    /// `<x, q'>` from the code's levels and the rounded query, and the
-    /// standard deviation of its error from the query's rounding.
-    fn code_dot(&self, words: &[u64], f: &Factors) -> (f32, f32) {
+    /// `<x, q'>` from the code's levels and the rounded query, and what
+    /// the standard deviation of its error from the query's rounding is
+    /// computed from (set bits for one bit per dimension).
+    #[inline]
+    fn code_dot(&self, words: &[u64], f: &Factors) -> (f32, u32) {
         assert_eq!(words.len(), self.words);
         if self.bits == 1 {
             let (ones, weighted) = (self.counts)(words, &self.planes);
             // sum over set bits of q'_i, rounded: lo per bit plus delta per level
             let set_sum = self.lo * ones as f32 + self.delta * weighted as f32;
-            // each set bit's rounding error is spread evenly over
-            // +-delta/2 (standard deviation delta / sqrt(12))
-            let rounding = 2.0 * self.delta * (ones as f32 / 12.0).sqrt() / self.sqrt_d;
-            return ((2.0 * set_sum - self.sum) / self.sqrt_d, rounding);
+            return ((2.0 * set_sum - self.sum) / self.sqrt_d, ones);
         }
         // <u, q_rounded> = lo * sum(u) + delta * <u, levels>
-        let (sum_u, dot) = crate::scalar::nibble_dot(words, &self.levels);
+        let (sum_u, dot) = if cfg!(target_endian = "little") {
+            (self.nibbles)(bytemuck::cast_slice(words), &self.even, &self.odd)
+        } else {
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            (self.nibbles)(&bytes, &self.even, &self.odd)
+        };
         let u_q = self.lo * sum_u as f32 + self.delta * dot as f32;
         let centred = u_q - self.middle * self.rounded_sum;
-        // <u - c_B, q_rounded - q> / |u - c_B|: delta / sqrt(12) overall
-        (centred / f.level_norm, self.delta / 12f32.sqrt())
+        (centred / f.level_norm, 0)
+    }
+
+    /// The standard deviation of `code_dot`'s error from the query's
+    /// rounding: for one bit, each set bit's error spread evenly over
+    /// +-delta/2 (delta / sqrt(12)); for four, `<u - c_B, q_rounded - q> /
+    /// |u - c_B|`, delta / sqrt(12) overall.
+    fn rounding(&self, ones: u32) -> f32 {
+        if self.bits == 1 {
+            2.0 * self.delta * (ones as f32 / 12.0).sqrt() / self.sqrt_d
+        } else {
+            self.delta / 12f32.sqrt()
+        }
+    }
+
+    /// The estimate of `<o, q>` alone (what a search ranks by).
+    #[inline]
+    pub fn unit_inner_value(&self, words: &[u64], f: &Factors) -> f32 {
+        self.code_dot(words, f).0 / f.quality
     }
 
     /// The estimate of `<o, q>` (both unit vectors relative to the center).
     pub fn unit_inner(&self, words: &[u64], f: &Factors) -> Estimate {
-        let (dot, rounding) = self.code_dot(words, f);
+        let (dot, ones) = self.code_dot(words, f);
+        let rounding = self.rounding(ones);
         let quality = f.quality;
         let spread = ((1.0 - quality * quality).max(0.0)).sqrt() / quality;
         // ROUNDING_SIGMAS standard deviations of the query's rounding
@@ -684,6 +714,26 @@ impl PreparedQuery {
             value: base + scale * unit.value,
             error: scale * unit.error,
         }
+    }
+
+    /// `l2_squared`'s value alone.
+    #[inline]
+    pub fn l2_squared_value(&self, bits: &[u64], f: &Factors) -> f32 {
+        let base = f.norm * f.norm + self.norm * self.norm;
+        if f.norm == 0.0 || self.norm == 0.0 {
+            return base;
+        }
+        base - 2.0 * f.norm * self.norm * self.unit_inner_value(bits, f)
+    }
+
+    /// `inner_product`'s value alone.
+    #[inline]
+    pub fn inner_product_value(&self, bits: &[u64], f: &Factors) -> f32 {
+        let base = f.center_dot + self.center_dot + self.center_norm_sq;
+        if f.norm == 0.0 || self.norm == 0.0 {
+            return base;
+        }
+        base + f.norm * self.norm * self.unit_inner_value(bits, f)
     }
 }
 

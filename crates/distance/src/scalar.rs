@@ -83,9 +83,38 @@ pub fn rabitq_counts(code: &[u64], planes: &[u64]) -> (u32, u32) {
     (ones, weighted)
 }
 
+/// Four-bit levels, two to a byte (lower dimension in the low half),
+/// against 8-bit levels split into the even dimensions' and the odd ones':
+/// the sum of the four-bit levels and their dot product with the others.
+/// Written for the compiler to vectorise (x86 compiles it with AVX2).
+#[inline(always)]
+pub fn nibble_dot_split(code: &[u8], even: &[u8], odd: &[u8]) -> (u32, u32) {
+    assert!(code.len() == even.len() && code.len() == odd.len());
+    // blocks of 64 bytes: at most 64 * 2 * 15 * 255 fits 32 bits many times
+    // over, and u16 lanes hold a block's level sums
+    let (mut sum, mut dot) = (0u32, 0u32);
+    for ((c, e), o) in code.chunks(64).zip(even.chunks(64)).zip(odd.chunks(64)) {
+        let (mut s, mut d) = (0u32, 0u32);
+        for ((&b, &qe), &qo) in c.iter().zip(e).zip(o) {
+            let (lo, hi) = ((b & 15) as u32, (b >> 4) as u32);
+            s += lo + hi;
+            d += lo * qe as u32 + hi * qo as u32;
+        }
+        sum += s;
+        dot += d;
+    }
+    (sum, dot)
+}
+
+/// `nibble_dot_split` as a kernel.
+pub fn nibble_dot_kernel(code: &[u8], even: &[u8], odd: &[u8]) -> (u32, u32) {
+    nibble_dot_split(code, even, odd)
+}
+
 /// Four-bit levels (two to a byte, lower dimension in the low half, bytes
 /// in little-endian 64-bit words) against 8-bit levels, one per dimension:
-/// the sum of the four-bit levels and their dot product with the others.
+/// the sum of the four-bit levels and their dot product with the others
+/// (the reference `nibble_dot_split` is tested against).
 pub fn nibble_dot(code: &[u64], levels: &[u8]) -> (u32, u32) {
     assert_eq!(code.len() * 16, levels.len());
     let (mut sum, mut dot) = (0u32, 0u32);

@@ -243,6 +243,22 @@ fn nibble_dots_match_a_level_by_level_oracle() {
             "{words} words"
         );
     }
+    // every kernel set's split form agrees
+    for words in [4usize, 8, 32, 96] {
+        let code: Vec<u64> = (0..words).map(|_| rng.next_u64()).collect();
+        let levels: Vec<u8> = (0..16 * words).map(|_| rng.below(256) as u8).collect();
+        let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let even: Vec<u8> = levels.iter().step_by(2).copied().collect();
+        let odd: Vec<u8> = levels.iter().skip(1).step_by(2).copied().collect();
+        for k in crate::available() {
+            assert_eq!(
+                (k.nibble_dot)(&bytes, &even, &odd),
+                scalar::nibble_dot(&code, &levels),
+                "{} at {words} words",
+                k.name
+            );
+        }
+    }
     // pairs of codes
     let (a, b): (Vec<u64>, Vec<u64>) = (0..8).map(|_| (rng.next_u64(), rng.next_u64())).unzip();
     let level = |w: &[u64], i: usize| (w[i / 16] >> (4 * (i % 16)) & 15) as u32;

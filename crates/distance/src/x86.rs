@@ -523,6 +523,12 @@ unsafe fn rabitq_popcnt(code: &[u64], planes: &[u64]) -> (u32, u32) {
     crate::scalar::rabitq_counts(code, planes)
 }
 
+// The portable loop, vectorised by the compiler for AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn nibble_avx2(code: &[u8], even: &[u8], odd: &[u8]) -> (u32, u32) {
+    crate::scalar::nibble_dot_split(code, even, odd)
+}
+
 #[target_feature(enable = "popcnt")]
 unsafe fn jaccard_popcnt(a: &[u8], b: &[u8]) -> (u64, u64, u64) {
     crate::scalar::jaccard_counts(a, b)
@@ -562,6 +568,7 @@ entry!(e_l1_256_m, l1_256_mixed, (a: &[f32], b: &[f16]) -> f32);
 entry!(e_hamming, hamming_popcnt, (a: &[u8], b: &[u8]) -> u64);
 entry!(e_rabitq, rabitq_popcnt, (code: &[u64], planes: &[u64]) -> (u32, u32));
 entry!(e_jaccard, jaccard_popcnt, (a: &[u8], b: &[u8]) -> (u64, u64, u64));
+entry!(e_nibble, nibble_avx2, (code: &[u8], even: &[u8], odd: &[u8]) -> (u32, u32));
 
 entry!(e_l2_256, l2_256, (a: &[f32], b: &[f32]) -> f32);
 entry!(e_dot_256, dot_256, (a: &[f32], b: &[f32]) -> f32);
@@ -587,6 +594,7 @@ pub const AVX512: Kernels = Kernels {
     l1_mixed: e_l1_512_m,
     hamming: e_hamming,
     rabitq_counts: e_rabitq,
+    nibble_dot: e_nibble,
     jaccard_counts: e_jaccard,
     l2_squared_f16: e_l2_512_h,
     dot_f16: e_dot_512_h,
@@ -607,6 +615,7 @@ pub const AVX2: Kernels = Kernels {
     l1_mixed: e_l1_256_m,
     hamming: e_hamming,
     rabitq_counts: e_rabitq,
+    nibble_dot: e_nibble,
     jaccard_counts: e_jaccard,
     l2_squared_f16: e_l2_256_h,
     dot_f16: e_dot_256_h,

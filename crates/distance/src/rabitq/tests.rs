@@ -459,11 +459,17 @@ fn decoded_codes_give_the_estimates_inner_products() {
 
 #[test]
 fn queries_with_their_code_form_estimate_every_metric() {
+    for bits in [1, 4] {
+        code_queries_estimate(bits);
+    }
+}
+
+fn code_queries_estimate(bits: u32) {
     use crate::{Element, Metric, Query};
     let mut rng = Rng::new(24);
     let dims = 256;
     let rows = gaussian_rows(&mut rng, 2, dims);
-    let quant = Quantizer::new(vec![0.0; dims], 9);
+    let quant = Quantizer::with_bits(vec![0.0; dims], 9, bits);
     let mut bytes = Vec::new();
     quant.encode_bytes(&rows[0], &mut Vec::new(), &mut bytes);
     let code = quant.encode(&rows[0]);
