@@ -73,12 +73,16 @@ pub fn l1_mixed(a: &[f32], b: &[f16]) -> f32 {
 pub fn rabitq_counts(code: &[u64], planes: &[u64]) -> (u32, u32) {
     let words = code.len();
     assert_eq!(planes.len() % words.max(1), 0);
-    let (mut ones, mut weighted) = (0u32, 0u32);
-    for (w, &b) in code.iter().enumerate() {
-        ones += b.count_ones();
-        for (j, plane) in planes.chunks_exact(words).enumerate() {
-            weighted += (b & plane[w]).count_ones() << j;
-        }
+    // plane by plane: contiguous runs the compiler unrolls
+    let ones: u32 = code.iter().map(|b| b.count_ones()).sum();
+    let mut weighted = 0u32;
+    for (j, plane) in planes.chunks_exact(words.max(1)).enumerate() {
+        let n: u32 = code
+            .iter()
+            .zip(plane)
+            .map(|(b, p)| (b & p).count_ones())
+            .sum();
+        weighted += n << j;
     }
     (ones, weighted)
 }
