@@ -28,7 +28,7 @@ from exact_scan import connect
 from hnsw import SYSTEMS, interpolate, loaded, open_systems, recall
 
 EFS = [10, 16, 24, 32, 40, 56, 80, 120, 160, 240, 320]
-TABLE = "q_rows"
+TABLE = "q_rows"  # with the dimensions appended: one table per data set
 
 
 def indexes(dims):
@@ -95,6 +95,8 @@ def main():
         q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
         gt = np.argsort(-(q @ b.T), axis=1, kind="stable")[:, :10]
     dims = base.shape[1]
+    global TABLE
+    TABLE = f"q_rows_{dims}_{len(base)}"
     conns = open_systems(lambda c: ensure_table(c, base))
     results = {"data": os.path.abspath(args.data), "rows": len(base), "dims": dims,
                "queries": len(queries), "indexes": []}

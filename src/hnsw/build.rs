@@ -11,7 +11,7 @@ use crate::am;
 use crate::storage::{relation_needs_wal, BufferStore};
 use distance::Element;
 use hnsw::format::tid_payload;
-use hnsw::write::write_graph;
+use hnsw::write::{write_graph, write_graph_in};
 use hnsw::{BuildGraph, BuildParams};
 use pagestore::PageStore;
 use pgrx::pg_sys;
@@ -163,7 +163,11 @@ impl BuildState {
         );
         am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE);
         let t = std::time::Instant::now();
-        if let Err(e) = write_graph(&g, &self.store) {
+        // codes (an index of codes) are made on the build's threads
+        let written = write_graph_in(&g, &self.store, Some(&self.pool), &mut || {
+            am::check_for_interrupts()
+        });
+        if let Err(e) = written {
             am::error(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e, None);
         }
         pgrx::debug1!(

@@ -13,9 +13,24 @@ use crate::search::Graph;
 use pagestore::page;
 use pagestore::{PageStore, Tid, PAGE_SIZE};
 
+/// Nodes encoded per parallel step (`write_graph_in`).
+const ENCODE_BATCH: usize = 4096;
+
 /// Writes a built graph into an empty store: metapage, then elements with
 /// their neighbour tuples. Payloads must be packed TIDs (`tid_payload`).
 pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, String> {
+    write_graph_in(g, store, None, &mut || {})
+}
+
+/// `write_graph`; codes (an index of codes) are made on `pool`'s threads,
+/// `between` running on the caller's thread between batches (the
+/// extension checks for interrupts there).
+pub fn write_graph_in<S: PageStore>(
+    g: &BuildGraph,
+    store: &S,
+    pool: Option<&rayon::ThreadPool>,
+    between: &mut dyn FnMut(),
+) -> Result<Meta, String> {
     assert_eq!(store.nblocks(), 0, "write_graph needs an empty store");
     let dims = g.dim();
     let storage = g.params().page_storage();
@@ -51,6 +66,22 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
     let centred = g.params().metric != crate::Metric::InnerProduct;
     let center = (storage.is_quantized() && !g.is_empty() && centred).then(|| mean(g));
     let codec = g.params().codec(dims, center.clone());
+    // every code made before the pages are: on the pool when there is one
+    let mut encoded: Vec<Vec<u8>> = Vec::new();
+    if let (Some(pool), true) = (pool, storage.is_quantized()) {
+        use rayon::prelude::*;
+        encoded.reserve(g.len());
+        for first in (0..g.len()).step_by(ENCODE_BATCH) {
+            let ids = first as u32..(first + ENCODE_BATCH).min(g.len()) as u32;
+            let batch: Vec<Vec<u8>> = pool.install(|| {
+                ids.into_par_iter()
+                    .map(|id| codec.encoded(g.vector(id)))
+                    .collect()
+            });
+            encoded.extend(batch);
+            between();
+        }
+    }
     // Pass 2: build each page with its final contents and add it, one
     // buffer operation per page.
     let mut image = vec![0u8; PAGE_SIZE];
@@ -61,7 +92,10 @@ pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, Stri
             let (tuple, want) =
                 if is_element {
                     (
-                        encode_element(g, &codec, id, neighbor_tid[id as usize]),
+                        match encoded.get(id as usize) {
+                            Some(code) => element_with(g, code, id, neighbor_tid[id as usize]),
+                            None => encode_element(g, &codec, id, neighbor_tid[id as usize]),
+                        },
                         element_tid[id as usize],
                     )
                 } else {
@@ -241,13 +275,11 @@ fn node_element_len(g: &BuildGraph, id: u32) -> usize {
 }
 
 fn encode_element(g: &BuildGraph, codec: &Codec, id: u32, neighbors: Tid) -> Vec<u8> {
+    element_with(g, &codec.encoded(g.vector(id)), id, neighbors)
+}
+
+/// Node `id`'s element tuple holding `vector` in stored form.
+fn element_with(g: &BuildGraph, vector: &[u8], id: u32, neighbors: Tid) -> Vec<u8> {
     let heap: Vec<Tid> = g.payloads(id).into_iter().map(payload_tid).collect();
-    let slots = g.payload_slots(id);
-    element_tuple(
-        g.level(id),
-        &heap,
-        neighbors,
-        &codec.encoded(g.vector(id)),
-        slots,
-    )
+    element_tuple(g.level(id), &heap, neighbors, vector, g.payload_slots(id))
 }

@@ -460,3 +460,28 @@ fn codec_reads_back(data: &[Vec<f32>], bits: u32) {
         err / scale
     );
 }
+
+#[test]
+fn codes_made_on_the_pool_write_the_same_pages() {
+    let data = embedding_like(5000, 48, 50);
+    let mut g = BuildGraph::new(quantized_params(Metric::Cosine, 4), 48);
+    for (i, v) in data.iter().enumerate() {
+        g.push_w(v, crate::format::tid_payload(heap_tid(i)));
+    }
+    g.insert_pending(&pool(), 256, |_| {});
+    let (serial, parallel) = (MemStore::new(), MemStore::new());
+    crate::write::write_graph(&g, &serial).unwrap();
+    let mut batches = 0;
+    crate::write::write_graph_in(&g, &parallel, Some(&pool()), &mut || batches += 1).unwrap();
+    assert_eq!(batches, 2, "5,000 codes in batches of 4,096");
+    assert_eq!(serial.nblocks(), parallel.nblocks());
+    for b in 0..serial.nblocks() {
+        let a = serial
+            .read(b, |p| Ok::<_, pagestore::Corrupt>(p.to_vec()))
+            .unwrap();
+        let c = parallel
+            .read(b, |p| Ok::<_, pagestore::Corrupt>(p.to_vec()))
+            .unwrap();
+        assert!(a == c, "page {b} differs");
+    }
+}
