@@ -148,6 +148,12 @@ impl Meta {
         let t: &MetaTuple = page::contents(p)?;
         t.head.check(META_MAGIC, LAYOUT_VERSION, "ivfflat")?;
         let (metric, storage) = Metric::from_codes(t.metric, t.storage).map_err(Corrupt)?;
+        // RaBitQ codes are hnsw's alone: their size needs a quantizer
+        if storage.is_quantized() {
+            return Err(Corrupt(
+                "metapage names RaBitQ codes, which ivfflat never stores".into(),
+            ));
+        }
         let meta = Meta {
             dims: t.dims.get(),
             lists: t.lists.get(),
@@ -392,6 +398,10 @@ mod tests {
             [Metric::L2.code(), Storage::F32.code(), 0, 0, 1, 0, 0, 0]
         );
         assert_eq!(Meta::decode(&p).unwrap(), meta);
+        // a storage byte naming hnsw's codes is damage, not a panic
+        let mut bad = p.clone();
+        bad[page::HEADER_SIZE + 17] = Storage::RaBitQ.code();
+        assert!(Meta::decode(&bad).unwrap_err().0.contains("RaBitQ"));
 
         let list = list_tuple(7, 0x0102_0304, &[2.0], Storage::F32);
         let mut want = vec![7, 0, 0, 0, 4, 3, 2, 1];
