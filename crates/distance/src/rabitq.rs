@@ -21,8 +21,8 @@
 //! dimension: each rotated coordinate becomes a level `u_i` in 0..2^B,
 //! standing for `u_i - (2^B - 1) / 2` on a grid whose direction `x = (u -
 //! c_B) / |u - c_B|` is the grid point nearest in angle to `y` (found among
-//! the scales where some coordinate moves to the next level, all of which
-//! are tried). Estimates have the same form with `<x, y>` near 1 (0.99 at
+//! the scales where some coordinate moves to the next level, those near the
+//! best of a coarse pass over scales). Estimates have the same form with `<x, y>` near 1 (0.99 at
 //! four bits against 0.8 at one), so the error shrinks with `sqrt(1 -
 //! <x,y>^2)`; the query is then rounded to 8 bits, not 4, and the product
 //! of levels is an integer dot product instead of popcounts. Four-bit codes
@@ -187,12 +187,190 @@ impl Rotation {
 /// On the grid of `u - c_B` (half-integers up to `c_B` in magnitude), the
 /// code for a scale `t` rounds `t |y_i|` to the grid; as `t` grows a
 /// coordinate moves one step outward at `t = k / |y_i|`. The best angle is
-/// at one of those steps, so all of them are tried in order, keeping
-/// `<x, y>` and `|x|^2` up to date (extended RaBitQ's search).
+/// at one of those steps (extended RaBitQ's search). Trying all of them in
+/// order costs a sort of `7 D` steps per vector, most of the build's time
+/// at thousands of dimensions, so the angle is first taken at
+/// `COARSE_SCALES` scales spread over every useful one, and the steps are
+/// then tried in order only between the two scales around the best of
+/// those. The result is the exhaustive search's whenever the best step lies
+/// in that bracket (tested against it, `exhaustive_best_levels`); any other
+/// scale would still give a valid code, its `<x, y>` stored with it.
 fn best_levels(y: &[f32], bits: u32, out: &mut [u64]) -> (f32, f32) {
     assert_eq!(bits, 4, "multi-bit codes are four bits a level");
     let steps = (1u32 << (bits - 1)) - 1;
-    let mut events: Vec<(f32, u32)> = Vec::with_capacity(y.len() * steps as usize);
+    let (lo, hi) = scale_bracket(y, steps);
+    // the levels at `lo`, and the steps between `lo` and `hi` in order
+    let mut steps_of = vec![0u8; y.len()];
+    let mut events: Vec<(f32, u32)> = Vec::with_capacity(y.len());
+    let (mut ip, mut sq) = (0.0f64, 0.0f64);
+    for (i, &v) in y.iter().enumerate() {
+        let a = v.abs();
+        let mut s = 0;
+        if a > 0.0 {
+            // the steps at or below `lo`, then those up to `hi` (whichever
+            // way a step exactly at a bound rounds, the sweep starts from
+            // the state it counts); float to integer casts saturate, so an
+            // infinite `hi` allows every step
+            s = ((lo * a) as u32).min(steps);
+            let last = ((hi * a) as u32).min(steps);
+            events.extend((s + 1..=last).map(|k| (k as f32 / a, i as u32)));
+        }
+        steps_of[i] = s as u8;
+        let x = 0.5 + s as f64;
+        ip += x * a as f64;
+        sq += x * x;
+    }
+    sort_steps(&mut events, lo, hi);
+    let (mut best, mut best_n) = (ip / sq.sqrt(), 0);
+    let mut moved = steps_of.clone();
+    for (n, &(_, i)) in events.iter().enumerate() {
+        let i = i as usize;
+        let x = 0.5 + moved[i] as f64;
+        ip += y[i].abs() as f64;
+        sq += 2.0 * x + 1.0;
+        moved[i] += 1;
+        let cos = ip / sq.sqrt();
+        if cos > best {
+            (best, best_n) = (cos, n + 1);
+        }
+    }
+    for &(_, i) in &events[..best_n] {
+        steps_of[i as usize] += 1;
+    }
+    pack_levels(y, &steps_of, bits, out)
+}
+
+/// `x + ROUND_TO_INTEGER - ROUND_TO_INTEGER` is `x` rounded to an integer
+/// for `|x| < 2^22` (2^23 + 2^22: adding it leaves no fraction bits).
+const ROUND_TO_INTEGER: f32 = 12_582_912.0;
+
+/// Sorts steps `(scale, coordinate)` that lie in `(lo, hi]` by scale: a
+/// bucket sort when the bracket is finite (a few steps a bucket, each
+/// bucket sorted on its own), a comparison sort otherwise.
+fn sort_steps(events: &mut Vec<(f32, u32)>, lo: f32, hi: f32) {
+    let buckets = events.len() / 4;
+    let width = (hi - lo) / buckets as f32;
+    if buckets < 2 || !(width > 0.0 && width.is_finite()) {
+        events.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        return;
+    }
+    // steps a hair outside the bracket (rounding) go to the end buckets
+    let bucket = |e: f32| (((e - lo) / width) as usize).min(buckets - 1);
+    let mut starts = vec![0usize; buckets + 1];
+    for &(e, _) in events.iter() {
+        starts[bucket(e) + 1] += 1;
+    }
+    for b in 0..buckets {
+        starts[b + 1] += starts[b];
+    }
+    let mut next = starts.clone();
+    let mut sorted = vec![(0f32, 0u32); events.len()];
+    for &(e, i) in events.iter() {
+        let b = bucket(e);
+        sorted[next[b]] = (e, i);
+        next[b] += 1;
+    }
+    for b in 0..buckets {
+        sorted[starts[b]..starts[b + 1]].sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    *events = sorted;
+}
+
+/// Scales the coarse pass of `best_levels` tries, spread geometrically
+/// over `COARSE_RANGE` times `1 / rms(y)`.
+const COARSE_SCALES: usize = 32;
+
+/// Coarse scales on each side of the best one that bound the exhaustive
+/// sweep.
+const BRACKET_SCALES: usize = 1;
+
+/// The scales `t rms(y)` the coarse pass covers. Below the first, every
+/// coordinate of a rotated vector (near Gaussian) sits on the innermost
+/// levels; past the last, nearly all sit on the outermost.
+const COARSE_RANGE: (f32, f32) = (0.25, 32.0);
+
+/// The scales `(lo, hi)` between which `best_levels` tries every step: the
+/// neighbours of the best of the coarse scales (0 below the first, infinity
+/// past the last).
+fn scale_bracket(y: &[f32], steps: u32) -> (f32, f32) {
+    let sum_sq: f64 = y.iter().map(|&v| v as f64 * v as f64).sum();
+    let rms = (sum_sq / y.len() as f64).sqrt() as f32;
+    if !(rms > 0.0 && rms.is_finite()) {
+        return (0.0, f32::INFINITY);
+    }
+    let ratio = (COARSE_RANGE.1 / COARSE_RANGE.0).powf(1.0 / (COARSE_SCALES - 1) as f32);
+    let scale = |j: usize| COARSE_RANGE.0 * ratio.powi(j as i32) / rms;
+    let top = steps as f32;
+    let cos_at = |t: f32| coarse_cos(y, t, top);
+    let mut best = (f32::NEG_INFINITY, 0);
+    for j in 0..COARSE_SCALES {
+        let cos = cos_at(scale(j));
+        if cos > best.0 {
+            best = (cos, j);
+        }
+    }
+    let j = best.1;
+    let lo = if j < BRACKET_SCALES {
+        0.0
+    } else {
+        scale(j - BRACKET_SCALES)
+    };
+    let hi = if j + BRACKET_SCALES >= COARSE_SCALES {
+        f32::INFINITY
+    } else {
+        scale(j + BRACKET_SCALES)
+    };
+    (lo, hi)
+}
+
+/// `<x, y> / |x|` for the levels of scale `t` (`top` steps at most), in f32:
+/// good enough to rank scales. Eight independent sums so the loop runs in
+/// vector registers; the floor is a rounding through the float mantissa
+/// (`ROUND_TO_INTEGER`) of `x - 1/2`, ties at whole numbers going either
+/// way (the ranking does not care).
+fn coarse_cos(y: &[f32], t: f32, top: f32) -> f32 {
+    let (mut ip, mut sq) = ([0f32; 8], [0f32; 8]);
+    let mut chunks = y.chunks_exact(8);
+    for c in &mut chunks {
+        for lane in 0..8 {
+            let a = c[lane].abs();
+            let x = (t * a).min(top + 0.5) - 0.5 + ROUND_TO_INTEGER - ROUND_TO_INTEGER + 0.5;
+            ip[lane] += x * a;
+            sq[lane] += x * x;
+        }
+    }
+    for (lane, &v) in chunks.remainder().iter().enumerate() {
+        let a = v.abs();
+        let x = (t * a).min(top + 0.5) - 0.5 + ROUND_TO_INTEGER - ROUND_TO_INTEGER + 0.5;
+        ip[lane] += x * a;
+        sq[lane] += x * x;
+    }
+    ip.iter().sum::<f32>() / sq.iter().sum::<f32>().sqrt()
+}
+
+/// Writes the levels `c_B +- (1/2 + steps_of[i])` (the sign of `y_i`) into
+/// `out`; returns `<x, y>` and `|u - c_B|`.
+fn pack_levels(y: &[f32], steps_of: &[u8], bits: u32, out: &mut [u64]) -> (f32, f32) {
+    let middle = ((1u32 << bits) - 1) as f64 / 2.0;
+    out.fill(0);
+    let (mut ip, mut sq) = (0.0f64, 0.0f64);
+    for (i, &v) in y.iter().enumerate() {
+        let x = (0.5 + steps_of[i] as f64).copysign(if v < 0.0 { -1.0 } else { 1.0 });
+        let u = (x + middle) as u64;
+        out[i / 16] |= u << (4 * (i % 16));
+        ip += x * v as f64;
+        sq += x * x;
+    }
+    let norm = sq.sqrt();
+    ((ip / norm) as f32, norm as f32)
+}
+
+/// `best_levels` trying every step from zero: the oracle its bracket is
+/// tested against.
+#[cfg(test)]
+fn exhaustive_best_levels(y: &[f32], bits: u32, out: &mut [u64]) -> (f32, f32) {
+    let steps = (1u32 << (bits - 1)) - 1;
+    let mut events: Vec<(f32, u32)> = Vec::new();
     for (i, &v) in y.iter().enumerate() {
         let a = v.abs();
         if a > 0.0 {
@@ -200,10 +378,9 @@ fn best_levels(y: &[f32], bits: u32, out: &mut [u64]) -> (f32, f32) {
         }
     }
     events.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-    // every coordinate at +-1/2 to start
     let mut ip: f64 = y.iter().map(|v| 0.5 * v.abs() as f64).sum();
     let mut sq: f64 = 0.25 * y.len() as f64;
-    let mut steps_of = vec![0u32; y.len()];
+    let mut steps_of = vec![0u8; y.len()];
     let (mut best, mut best_n) = (ip / sq.sqrt(), 0);
     for (n, &(_, i)) in events.iter().enumerate() {
         let i = i as usize;
@@ -220,18 +397,7 @@ fn best_levels(y: &[f32], bits: u32, out: &mut [u64]) -> (f32, f32) {
     for &(_, i) in &events[..best_n] {
         steps_of[i as usize] += 1;
     }
-    let middle = ((1u32 << bits) - 1) as f64 / 2.0;
-    out.fill(0);
-    let (mut ip, mut sq) = (0.0f64, 0.0f64);
-    for (i, &v) in y.iter().enumerate() {
-        let x = (0.5 + steps_of[i] as f64).copysign(if v < 0.0 { -1.0 } else { 1.0 });
-        let u = (x + middle) as u64;
-        out[i / 16] |= u << (4 * (i % 16));
-        ip += x * v as f64;
-        sq += x * x;
-    }
-    let norm = sq.sqrt();
-    ((ip / norm) as f32, norm as f32)
+    pack_levels(y, &steps_of, bits, out)
 }
 
 /// The unnormalised fast Walsh-Hadamard transform, in place (`v.len()` a

@@ -488,3 +488,58 @@ fn code_queries_estimate(bits: u32) {
     let l1 = Query::new(Metric::L1, Element::F32(&rows[1])).with_code(Some(&prepared));
     assert!(l1.estimate(&bytes).is_none());
 }
+
+#[test]
+fn bracketed_level_search_finds_the_exhaustive_searchs_levels() {
+    let mut rng = Rng::new(77);
+    let mut checked = 0;
+    for dims in [3usize, 64, 200, 384, 1536, 3000] {
+        let rotation = Rotation::new(dims, 9);
+        let padded = rotation.padded();
+        for case in 0..12 {
+            // rotated rows as encoding makes them: Gaussian, shifted (an
+            // embedding's common direction), sparse and one-hot
+            let v: Vec<f32> = (0..dims)
+                .map(|i| match case % 4 {
+                    0 => gauss(&mut rng),
+                    1 => 3.0 + gauss(&mut rng),
+                    2 if i % 17 == 0 => gauss(&mut rng),
+                    2 => 0.0,
+                    _ if i == 0 => 1.0,
+                    _ => 0.0,
+                })
+                .collect();
+            let n = (dot(&v, &v) as f32).sqrt();
+            if n == 0.0 {
+                continue;
+            }
+            let unit: Vec<f32> = v.iter().map(|x| x / n).collect();
+            let mut rotated = vec![0.0; padded];
+            rotation.rotate(&unit, &mut rotated);
+            // and unrotated, heavy-tailed coordinates (a worse case than
+            // encoding ever sees)
+            let tailed: Vec<f32> = (0..padded)
+                .map(|_| {
+                    let g = gauss(&mut rng);
+                    g * g * g
+                })
+                .collect();
+            for y in [rotated, tailed] {
+                let (mut fast, mut slow) = (vec![0u64; padded / 16], vec![0u64; padded / 16]);
+                let got = best_levels(&y, 4, &mut fast);
+                let want = exhaustive_best_levels(&y, 4, &mut slow);
+                assert!(
+                    got.0 >= want.0 - 1e-6,
+                    "dims {dims} case {case}: {} against {}",
+                    got.0,
+                    want.0
+                );
+                if got.0 == want.0 {
+                    assert_eq!(fast, slow, "dims {dims} case {case}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 144);
+}
