@@ -221,8 +221,22 @@ fn best_levels(y: &[f32], bits: u32, out: &mut [u64]) -> (f32, f32) {
         sq += x * x;
     }
     sort_steps(&mut events, lo, hi);
+    take_best_steps(y, &events, &mut steps_of, ip, sq);
+    pack_levels(y, &steps_of, bits, out)
+}
+
+/// Takes the steps `events` (in order of scale) one by one from the levels
+/// `steps_of` (whose `<u - c_B, |y|>` and `|u - c_B|^2` are `ip` and `sq`)
+/// and leaves in `steps_of` the levels of the best angle met.
+fn take_best_steps(
+    y: &[f32],
+    events: &[(f32, u32)],
+    steps_of: &mut [u8],
+    mut ip: f64,
+    mut sq: f64,
+) {
     let (mut best, mut best_n) = (ip / sq.sqrt(), 0);
-    let mut moved = steps_of.clone();
+    let mut moved = steps_of.to_vec();
     for (n, &(_, i)) in events.iter().enumerate() {
         let i = i as usize;
         let x = 0.5 + moved[i] as f64;
@@ -237,7 +251,6 @@ fn best_levels(y: &[f32], bits: u32, out: &mut [u64]) -> (f32, f32) {
     for &(_, i) in &events[..best_n] {
         steps_of[i as usize] += 1;
     }
-    pack_levels(y, &steps_of, bits, out)
 }
 
 /// `x + ROUND_TO_INTEGER - ROUND_TO_INTEGER` is `x` rounded to an integer
@@ -378,25 +391,9 @@ fn exhaustive_best_levels(y: &[f32], bits: u32, out: &mut [u64]) -> (f32, f32) {
         }
     }
     events.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-    let mut ip: f64 = y.iter().map(|v| 0.5 * v.abs() as f64).sum();
-    let mut sq: f64 = 0.25 * y.len() as f64;
+    let ip: f64 = y.iter().map(|v| 0.5 * v.abs() as f64).sum();
     let mut steps_of = vec![0u8; y.len()];
-    let (mut best, mut best_n) = (ip / sq.sqrt(), 0);
-    for (n, &(_, i)) in events.iter().enumerate() {
-        let i = i as usize;
-        let x = 0.5 + steps_of[i] as f64;
-        ip += y[i].abs() as f64;
-        sq += 2.0 * x + 1.0;
-        steps_of[i] += 1;
-        let cos = ip / sq.sqrt();
-        if cos > best {
-            (best, best_n) = (cos, n + 1);
-        }
-    }
-    steps_of.fill(0);
-    for &(_, i) in &events[..best_n] {
-        steps_of[i as usize] += 1;
-    }
+    take_best_steps(y, &events, &mut steps_of, ip, 0.25 * y.len() as f64);
     pack_levels(y, &steps_of, bits, out)
 }
 
