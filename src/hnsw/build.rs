@@ -141,8 +141,12 @@ impl BuildState {
         am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LINK);
         am::report_progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, g.len() as i64);
         am::check_for_interrupts();
-        // linking reads a binary16 copy of the vectors when it fits too
-        let half_copy = g.memory_bytes() + g.half_copy_bytes() <= self.memory_limit;
+        // an index of codes links on four-bit codes of the vectors when they
+        // fit, others on a binary16 copy of the vectors when it fits
+        let codes =
+            g.link_code_bytes() > 0 && g.memory_bytes() + g.link_code_bytes() <= self.memory_limit;
+        g.use_codes(codes);
+        let half_copy = !codes && g.memory_bytes() + g.half_copy_bytes() <= self.memory_limit;
         g.use_half_copy(half_copy);
         let t = std::time::Instant::now();
         g.insert_pending(&self.pool, LINK_BATCH, |linked| {
@@ -155,7 +159,9 @@ impl BuildState {
             self.pool.current_num_threads(),
             t.elapsed().as_secs_f64(),
             g.memory_bytes() >> 20,
-            if half_copy && g.half_copy_bytes() > 0 {
+            if codes {
+                format!(", and {} MB for four-bit codes", g.link_code_bytes() >> 20)
+            } else if half_copy && g.half_copy_bytes() > 0 {
                 format!(", and {} MB for a binary16 copy", g.half_copy_bytes() >> 20)
             } else {
                 String::new()

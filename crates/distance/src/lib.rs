@@ -66,6 +66,9 @@ pub struct Kernels {
     /// Four-bit RaBitQ levels against a query's even and odd 8-bit levels
     /// (see `scalar::nibble_dot_split`).
     pub nibble_dot: NibbleDot,
+    /// Two codes of four-bit levels' bytes: (sum of a's levels, sum of
+    /// b's, dot product) (see `scalar::nibble_pair`).
+    pub nibble_pair: fn(&[u8], &[u8]) -> (u32, u32, u32),
     pub l2_squared_f16: F16Pair,
     pub dot_f16: F16Pair,
     pub l1_f16: F16Pair,
@@ -85,6 +88,7 @@ pub const SCALAR: Kernels = Kernels {
     l1_mixed: scalar::l1_mixed,
     rabitq_counts: scalar::rabitq_counts,
     nibble_dot: scalar::nibble_dot_kernel,
+    nibble_pair: scalar::nibble_pair,
     hamming: scalar::hamming_bits,
     jaccard_counts: scalar::jaccard_counts,
     l2_squared_f16: scalar::l2_squared_f16,

@@ -146,6 +146,7 @@ pub const NEON: Kernels = Kernels {
     hamming: crate::scalar::hamming_bits,
     rabitq_counts: crate::scalar::rabitq_counts,
     nibble_dot: crate::scalar::nibble_dot_kernel,
+    nibble_pair: crate::scalar::nibble_pair,
     jaccard_counts: crate::scalar::jaccard_counts,
     l2_squared: l2,
     dot,

@@ -662,7 +662,10 @@ impl Quantizer {
                     (padded - 2.0 * differ as f32) / padded
                 } else {
                     // sum (u_a - c)(u_b - c) from integer sums
-                    let (sa, sb, dot) = crate::scalar::nibble_pair(ba, bb);
+                    let (sa, sb, dot) = (crate::kernels().nibble_pair)(
+                        bytemuck::cast_slice(ba),
+                        bytemuck::cast_slice(bb),
+                    );
                     let centred = dot as f32 - middle * (sa + sb) as f32 + middle * middle * padded;
                     centred / (fa.level_norm * fb.level_norm)
                 };

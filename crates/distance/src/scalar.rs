@@ -134,21 +134,19 @@ pub fn nibble_dot(code: &[u64], levels: &[u8]) -> (u32, u32) {
 
 /// Two codes of four-bit levels (as `nibble_dot` reads them): the sums of
 /// each one's levels and the dot product of their levels.
-pub fn nibble_pair(a: &[u64], b: &[u64]) -> (u32, u32, u32) {
+pub fn nibble_pair(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
     assert_eq!(a.len(), b.len());
     let (mut sa, mut sb, mut dot) = (0u32, 0u32, 0u32);
-    for (x, y) in a.iter().zip(b) {
-        for (p, q) in x.to_le_bytes().iter().zip(y.to_le_bytes()) {
-            let (pl, ph, ql, qh) = (
-                (p & 15) as u32,
-                (p >> 4) as u32,
-                (q & 15) as u32,
-                (q >> 4) as u32,
-            );
-            sa += pl + ph;
-            sb += ql + qh;
-            dot += pl * ql + ph * qh;
-        }
+    for (p, q) in a.iter().zip(b) {
+        let (pl, ph, ql, qh) = (
+            (p & 15) as u32,
+            (p >> 4) as u32,
+            (q & 15) as u32,
+            (q >> 4) as u32,
+        );
+        sa += pl + ph;
+        sb += ql + qh;
+        dot += pl * ql + ph * qh;
     }
     (sa, sb, dot)
 }

@@ -269,7 +269,31 @@ fn nibble_dots_match_a_level_by_level_oracle() {
             d + level(&a, i) * level(&b, i),
         )
     });
-    assert_eq!(scalar::nibble_pair(&a, &b), want);
+    let bytes = |w: &[u64]| -> Vec<u8> { w.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    assert_eq!(scalar::nibble_pair(&bytes(&a), &bytes(&b)), want);
+    // every kernel set's pair kernel agrees, past whole 32-byte blocks too,
+    // and at the largest levels
+    for words in [1usize, 4, 9, 64] {
+        let a: Vec<u8> = (0..8 * words).map(|_| rng.below(256) as u8).collect();
+        let b: Vec<u8> = (0..8 * words).map(|_| rng.below(256) as u8).collect();
+        for k in crate::available() {
+            assert_eq!(
+                (k.nibble_pair)(&a, &b),
+                scalar::nibble_pair(&a, &b),
+                "{} at {words} words",
+                k.name
+            );
+        }
+    }
+    let most = vec![0xFFu8; 8192];
+    for k in crate::available() {
+        assert_eq!(
+            (k.nibble_pair)(&most, &most),
+            (15 * 16384, 15 * 16384, 225 * 16384),
+            "{}",
+            k.name
+        );
+    }
     // the largest levels do not overflow at 16,384 dimensions
     let code = vec![u64::MAX; 1024];
     let levels = vec![255u8; 16384];

@@ -572,6 +572,59 @@ unsafe fn nibble_avx2(code: &[u8], even: &[u8], odd: &[u8]) -> (u32, u32) {
     )
 }
 
+/// `scalar::nibble_pair` 32 bytes (64 levels of each code) at a time:
+/// low nibbles times low nibbles and high times high by `maddubs` (levels
+/// of at most 15 are valid signed bytes; adjacent products summed to 16
+/// bits, at most 450, the two added), widened to 32 bits by `madd`; each
+/// code's levels summed by `sad` against zero.
+#[target_feature(enable = "avx2")]
+unsafe fn nibble_pair_avx2(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
+    assert_eq!(a.len(), b.len());
+    let whole = a.len() - a.len() % 32;
+    let mask = _mm256_set1_epi8(0x0F);
+    let ones = _mm256_set1_epi16(1);
+    let zero = _mm256_setzero_si256();
+    let (mut dot, mut sum_a, mut sum_b) = (zero, zero, zero);
+    let mut i = 0;
+    while i < whole {
+        // SAFETY: i + 32 <= whole <= both slices' length; loadu takes any
+        // alignment.
+        let (x, y) = unsafe {
+            (
+                _mm256_loadu_si256(a.as_ptr().add(i) as *const __m256i),
+                _mm256_loadu_si256(b.as_ptr().add(i) as *const __m256i),
+            )
+        };
+        let (xl, xh) = (
+            _mm256_and_si256(x, mask),
+            _mm256_and_si256(_mm256_srli_epi16(x, 4), mask),
+        );
+        let (yl, yh) = (
+            _mm256_and_si256(y, mask),
+            _mm256_and_si256(_mm256_srli_epi16(y, 4), mask),
+        );
+        let pairs = _mm256_add_epi16(_mm256_maddubs_epi16(xl, yl), _mm256_maddubs_epi16(xh, yh));
+        dot = _mm256_add_epi32(dot, _mm256_madd_epi16(pairs, ones));
+        sum_a = _mm256_add_epi64(sum_a, _mm256_sad_epu8(_mm256_add_epi8(xl, xh), zero));
+        sum_b = _mm256_add_epi64(sum_b, _mm256_sad_epu8(_mm256_add_epi8(yl, yh), zero));
+        i += 32;
+    }
+    let mut d = [0i32; 8];
+    let (mut sa, mut sb) = ([0u64; 4], [0u64; 4]);
+    // SAFETY: storeu to local arrays of 32 bytes.
+    unsafe {
+        _mm256_storeu_si256(d.as_mut_ptr() as *mut __m256i, dot);
+        _mm256_storeu_si256(sa.as_mut_ptr() as *mut __m256i, sum_a);
+        _mm256_storeu_si256(sb.as_mut_ptr() as *mut __m256i, sum_b);
+    }
+    let (ta, tb, td) = crate::scalar::nibble_pair(&a[whole..], &b[whole..]);
+    (
+        sa.iter().sum::<u64>() as u32 + ta,
+        sb.iter().sum::<u64>() as u32 + tb,
+        d.iter().sum::<i32>() as u32 + td,
+    )
+}
+
 #[target_feature(enable = "popcnt")]
 unsafe fn jaccard_popcnt(a: &[u8], b: &[u8]) -> (u64, u64, u64) {
     crate::scalar::jaccard_counts(a, b)
@@ -612,6 +665,7 @@ entry!(e_hamming, hamming_popcnt, (a: &[u8], b: &[u8]) -> u64);
 entry!(e_rabitq, rabitq_popcnt, (code: &[u64], planes: &[u64]) -> (u32, u32));
 entry!(e_jaccard, jaccard_popcnt, (a: &[u8], b: &[u8]) -> (u64, u64, u64));
 entry!(e_nibble, nibble_avx2, (code: &[u8], even: &[u8], odd: &[u8]) -> (u32, u32));
+entry!(e_nibble_pair, nibble_pair_avx2, (a: &[u8], b: &[u8]) -> (u32, u32, u32));
 
 entry!(e_l2_256, l2_256, (a: &[f32], b: &[f32]) -> f32);
 entry!(e_dot_256, dot_256, (a: &[f32], b: &[f32]) -> f32);
@@ -638,6 +692,7 @@ pub const AVX512: Kernels = Kernels {
     hamming: e_hamming,
     rabitq_counts: e_rabitq,
     nibble_dot: e_nibble,
+    nibble_pair: e_nibble_pair,
     jaccard_counts: e_jaccard,
     l2_squared_f16: e_l2_512_h,
     dot_f16: e_dot_512_h,
@@ -659,6 +714,7 @@ pub const AVX2: Kernels = Kernels {
     hamming: e_hamming,
     rabitq_counts: e_rabitq,
     nibble_dot: e_nibble,
+    nibble_pair: e_nibble_pair,
     jaccard_counts: e_jaccard,
     l2_squared_f16: e_l2_256_h,
     dot_f16: e_dot_256_h,

@@ -59,16 +59,14 @@ pub fn write_graph_in<S: PageStore>(
         pages,
     } = plan;
     store.extend(|_, p| page::init(p, 0));
-    // codes are made around the rows' mean, except for inner products:
-    // their estimates' error grows with |q - c|, and inner-product queries
-    // need not lie among the rows (spread64 of tests/python: recall@10
-    // 0.69 around the mean, 0.79 around zero; full vectors 0.80)
-    let centred = g.params().metric != crate::Metric::InnerProduct;
-    let center = (storage.is_quantized() && !g.is_empty() && centred).then(|| mean(g));
+    // codes are made around the center the graph chose (`code_center`)
+    let center = g.code_center();
     let codec = g.params().codec(dims, center.clone());
-    // every code made before the pages are: on the pool when there is one
+    // every code made before the pages are: on the pool when there is one,
+    // unless the graph linked on codes the pages take
     let mut encoded: Vec<Vec<u8>> = Vec::new();
-    if let (Some(pool), true) = (pool, storage.is_quantized()) {
+    let linked_on_page_codes = !g.is_empty() && g.page_code(g.len() as u32 - 1).is_some();
+    if let (Some(pool), true, false) = (pool, storage.is_quantized(), linked_on_page_codes) {
         use rayon::prelude::*;
         encoded.reserve(g.len());
         for first in (0..g.len()).step_by(ENCODE_BATCH) {
@@ -92,9 +90,10 @@ pub fn write_graph_in<S: PageStore>(
             let (tuple, want) =
                 if is_element {
                     (
-                        match encoded.get(id as usize) {
-                            Some(code) => element_with(g, code, id, neighbor_tid[id as usize]),
-                            None => encode_element(g, &codec, id, neighbor_tid[id as usize]),
+                        match (g.page_code(id), encoded.get(id as usize)) {
+                            (Some(code), _) => element_with(g, code, id, neighbor_tid[id as usize]),
+                            (_, Some(code)) => element_with(g, code, id, neighbor_tid[id as usize]),
+                            _ => encode_element(g, &codec, id, neighbor_tid[id as usize]),
                         },
                         element_tid[id as usize],
                     )
@@ -160,17 +159,6 @@ pub fn write_graph_in<S: PageStore>(
     };
     store.write(0, |p| meta.store(p));
     Ok(meta)
-}
-
-/// The mean of the graph's vectors (computed in f64).
-fn mean(g: &BuildGraph) -> Vec<f32> {
-    let mut sum = vec![0.0f64; g.dim()];
-    for id in 0..g.len() as u32 {
-        sum.iter_mut()
-            .zip(g.vector(id))
-            .for_each(|(s, &x)| *s += x as f64);
-    }
-    sum.iter().map(|s| (s / g.len() as f64) as f32).collect()
 }
 
 /// Where pass 1 put every tuple: per node its element's and neighbour
