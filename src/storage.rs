@@ -285,6 +285,10 @@ impl PageStore for BufferStore {
             let lp = line_pointer_at(t.offset);
             if lp + 4 <= PAGE_SIZE {
                 let page = blocks.wrapping_add(i * PAGE_SIZE);
+                // the page header and the special space, which every read
+                // checks before the tuple
+                prefetch_lines(page as *const i8, 1);
+                prefetch_lines(page.wrapping_add(PAGE_SIZE - 64) as *const i8, 1);
                 prefetch_lines(page.wrapping_add(lp) as *const i8, 1);
                 pages.push((page, lp));
             }

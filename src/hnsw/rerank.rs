@@ -158,12 +158,7 @@ pub(super) unsafe fn with_rows<R>(
             let mut measure = |tid: Tid| {
                 let value = rows.value(tid)?;
                 am::with_vector(value, exact.input, |v| {
-                    let v = exact.metric.prepare(v)?;
-                    Some(
-                        exact
-                            .metric
-                            .between(exact.query.as_element(), v.as_element()),
-                    )
+                    exact.metric.between_unprepared(exact.query.as_element(), v)
                 })
             };
             let r = f(&mut measure);

@@ -397,6 +397,32 @@ impl Metric {
         )
     }
 
+    /// `between(query, prepare(v))` for a prepared `query` and a row `v`
+    /// as it is, without the prepared copy for dense rows: the distance a
+    /// re-rank measures a heap row by (for cosine `-<q, v> / |v|`, the
+    /// norm from the same pass). None where `prepare` gives None (a zero
+    /// row under cosine).
+    pub fn between_unprepared(self, query: Element, v: Element) -> Option<f32> {
+        match (self, query, v) {
+            (
+                Metric::L2 | Metric::InnerProduct,
+                Element::F32(_),
+                Element::F32(_) | Element::F16(_),
+            ) => Some(self.between(query, v)),
+            (Metric::Cosine, Element::F32(q), Element::F32(x)) if q.len() == x.len() => {
+                let (dot, norm_sq) = crate::dot_and_norm(x, q);
+                let norm = (norm_sq as f64).sqrt();
+                (norm > 0.0 && norm.is_finite()).then(|| -((dot as f64 / norm) as f32))
+            }
+            (Metric::Cosine, Element::F32(q), Element::F16(x)) if q.len() == x.len() => {
+                let dot = crate::dot_mixed(q, x);
+                let norm = (crate::dot_f16(x, x) as f64).sqrt();
+                (norm > 0.0 && norm.is_finite()).then(|| -((dot as f64 / norm) as f32))
+            }
+            _ => Some(self.between(query, self.prepare(v)?.as_element())),
+        }
+    }
+
     /// The form a vector is stored and searched in: unit length for cosine
     /// (computed in f64), dense values as f32, bit strings padded to whole
     /// words. None for a vector cosine cannot order (zero norm): such rows

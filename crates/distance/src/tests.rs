@@ -663,3 +663,38 @@ fn scorers_match_query_distance() {
     let q = Query::new(Metric::Hamming, Element::Bits(&bits));
     assert_eq!(q.scorer(Storage::Bits).distance(&[0, 1, 0, 0]), 3.0);
 }
+
+#[test]
+fn distances_to_unprepared_rows_match_the_prepared_ones() {
+    let mut rng = testkit::Rng::new(23);
+    for dims in [3usize, 384, 1536] {
+        let row = |rng: &mut testkit::Rng| -> Vec<f32> {
+            (0..dims)
+                .map(|_| (rng.below(2001) as f32 - 1000.0) / 97.0)
+                .collect()
+        };
+        let (q, v) = (row(&mut rng), row(&mut rng));
+        let h: Vec<f16> = v.iter().map(|x| f16::from_f32(*x)).collect();
+        for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+            let pq = metric.prepare(Element::F32(&q)).unwrap();
+            for e in [Element::F32(&v), Element::F16(&h)] {
+                let want = metric.between(pq.as_element(), metric.prepare(e).unwrap().as_element());
+                let got = metric.between_unprepared(pq.as_element(), e).unwrap();
+                assert!(
+                    (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{metric:?} {dims}: {got} against {want}"
+                );
+            }
+        }
+    }
+    // a zero row cannot be ordered by cosine, as `prepare` says
+    let pq = Metric::Cosine.prepare(Element::F32(&[1.0, 2.0])).unwrap();
+    assert_eq!(
+        Metric::Cosine.between_unprepared(pq.as_element(), Element::F32(&[0.0, 0.0])),
+        None
+    );
+    assert_eq!(
+        Metric::L2.between_unprepared(Element::F32(&[1.0, 2.0]), Element::F32(&[0.0, 0.0])),
+        Some(5.0)
+    );
+}
