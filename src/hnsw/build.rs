@@ -54,21 +54,7 @@ unsafe fn build_params(index: pg_sys::Relation) -> (BuildParams, usize, hnsw::St
     } = unsafe { index_formats(index) };
     let most = hnsw::format::most_dims(stored, bits);
     // SAFETY: per the contract.
-    let dims = unsafe {
-        am::index_dimensions(
-            index,
-            "hnsw",
-            input,
-            most.max(hnsw::format::most_dims(stored, 1)),
-        )
-    };
-    if dims > most {
-        am::error(
-            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-            format!("column cannot have more than {most} dimensions for hnsw index with {bits}-bit codes"),
-            Some("bits = 1 indexes up to 16000 dimensions."),
-        );
-    }
+    let dims = unsafe { am::index_dimensions(index, "hnsw", input, most) };
     // SAFETY: per the contract.
     let (m, ef_construction) = unsafe { index_options(index) };
     if ef_construction < 2 * m {

@@ -30,7 +30,12 @@
 //!
 //! The rotation is three rounds of random sign flips and a normalised
 //! Walsh-Hadamard transform: orthogonal, O(D log D), defined by its seed
-//! alone, so an index stores the seed, not a D x D matrix.
+//! alone, so an index stores the seed, not a D x D matrix. `D` is the
+//! dimensions rounded up to a multiple of 64, not to a power of two (a
+//! 1,536-d code would be a third larger): when `D` is not a power of two,
+//! each round transforms the first `B` coordinates (`B` the largest power
+//! of two below `D`), mixes the two halves pairwise, then transforms the
+//! last `B` (as RaBitQ's authors' library does for such dimensions).
 
 use crate::SplitMix;
 
@@ -52,9 +57,10 @@ const ROUNDING_SIGMAS: f32 = 4.0;
 const QUERY_BITS: usize = 4;
 
 /// Dimensions of the rotated vectors (and bits of a code) for vectors of
-/// `dims`: the next power of two, at least 64.
+/// `dims`: the next multiple of 64 (whole 64-bit words of one-bit codes,
+/// whole 32-byte blocks of four-bit ones), at least 64.
 pub fn padded_dims(dims: usize) -> usize {
-    dims.next_power_of_two().max(64)
+    dims.max(1).div_ceil(64) * 64
 }
 
 /// Bits per dimension a code may have: one (the original RaBitQ) or four
@@ -107,6 +113,9 @@ pub fn with_code<R>(bytes: &[u8], f: impl FnOnce(&[u64], &Factors) -> R) -> Opti
 pub struct Rotation {
     dims: usize,
     padded: usize,
+    /// The Hadamard transforms' length: `padded` when it is a power of two,
+    /// else the largest power of two below it (see `rotate_in_place`).
+    block: usize,
     /// `ROUNDS` masks of `padded` bits: a set bit flips that coordinate.
     signs: Vec<u64>,
 }
@@ -117,9 +126,15 @@ impl Rotation {
         let padded = padded_dims(dims);
         let mut rng = SplitMix::new(seed);
         let signs = (0..ROUNDS * padded / 64).map(|_| rng.next_u64()).collect();
+        let block = if padded.is_power_of_two() {
+            padded
+        } else {
+            padded.next_power_of_two() / 2
+        };
         Rotation {
             dims,
             padded,
+            block,
             signs,
         }
     }
@@ -145,38 +160,71 @@ impl Rotation {
     pub fn rotate_in_place(&self, out: &mut [f32]) {
         assert_eq!(out.len(), self.padded);
         out[self.dims..].fill(0.0);
-        let scale = 1.0 / (self.padded as f32).sqrt();
-        let words = self.padded / 64;
         for round in 0..ROUNDS {
-            let mask = &self.signs[round * words..(round + 1) * words];
-            for (i, v) in out.iter_mut().enumerate() {
-                if mask[i / 64] >> (i % 64) & 1 == 1 {
-                    *v = -*v;
-                }
+            self.flip(round, out);
+            if self.block == self.padded {
+                self.hadamard_block(out);
+            } else {
+                let (p, b) = (self.padded, self.block);
+                self.hadamard_block(&mut out[..b]);
+                halves_butterfly(out);
+                self.hadamard_block(&mut out[p - b..]);
             }
-            hadamard(out);
-            out.iter_mut().for_each(|v| *v *= scale);
         }
+    }
+
+    /// Flips the coordinates round `round`'s mask says.
+    fn flip(&self, round: usize, out: &mut [f32]) {
+        let words = self.padded / 64;
+        let mask = &self.signs[round * words..(round + 1) * words];
+        for (i, v) in out.iter_mut().enumerate() {
+            if mask[i / 64] >> (i % 64) & 1 == 1 {
+                *v = -*v;
+            }
+        }
+    }
+
+    /// The normalised Hadamard transform of `block` coordinates, in place.
+    fn hadamard_block(&self, v: &mut [f32]) {
+        debug_assert_eq!(v.len(), self.block);
+        hadamard(v);
+        let scale = 1.0 / (self.block as f32).sqrt();
+        v.iter_mut().for_each(|x| *x *= scale);
     }
 
     /// The inverse of `rotate_in_place`: `out` (`padded` long) is rotated
     /// back; the vector is in `out[..dims]` after.
     pub fn unrotate_in_place(&self, out: &mut [f32]) {
         assert_eq!(out.len(), self.padded);
-        let scale = 1.0 / (self.padded as f32).sqrt();
-        let words = self.padded / 64;
-        // each round is a sign flip then a normalised Hadamard transform,
-        // both their own inverses: undo the rounds in reverse order
+        // each step (sign flip, normalised Hadamard transform, butterfly)
+        // is its own inverse: undo them in reverse order
         for round in (0..ROUNDS).rev() {
-            hadamard(out);
-            out.iter_mut().for_each(|v| *v *= scale);
-            let mask = &self.signs[round * words..(round + 1) * words];
-            for (i, v) in out.iter_mut().enumerate() {
-                if mask[i / 64] >> (i % 64) & 1 == 1 {
-                    *v = -*v;
-                }
+            if self.block == self.padded {
+                self.hadamard_block(out);
+            } else {
+                let (p, b) = (self.padded, self.block);
+                self.hadamard_block(&mut out[p - b..]);
+                halves_butterfly(out);
+                self.hadamard_block(&mut out[..b]);
             }
+            self.flip(round, out);
         }
+    }
+}
+
+/// Mixes the two halves of `v` pairwise, `(a, b) -> ((a + b), (a - b)) /
+/// sqrt(2)` for `a = v[i]`, `b = v[i + n/2]`: orthogonal and its own
+/// inverse. Between the Hadamard transforms of the first and the last
+/// `block` coordinates of a length that is not a power of two, it carries
+/// what each transform mixed into the other's part.
+fn halves_butterfly(v: &mut [f32]) {
+    let half = v.len() / 2;
+    let (a, b) = v.split_at_mut(half);
+    let scale = std::f32::consts::FRAC_1_SQRT_2;
+    for (x, y) in a.iter_mut().zip(b.iter_mut()) {
+        let (s, d) = ((*x + *y) * scale, (*x - *y) * scale);
+        *x = s;
+        *y = d;
     }
 }
 

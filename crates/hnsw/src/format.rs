@@ -126,7 +126,11 @@ struct MetaTuple {
     entry_level: U16,
     /// Bits per dimension of RaBitQ codes (0 in other indexes).
     bits: u8,
-    unused: u8,
+    /// The form of the codes' rotation: `ROTATION_BLOCKS` in an index of
+    /// codes (0 in other indexes, and in indexes of codes written before
+    /// codes were padded to a multiple of 64 dimensions, which are
+    /// refused).
+    rotation: u8,
     insert_page: U32,
     free_page: [U32; FREE_CLASSES],
     /// The rotation seed of an index of RaBitQ codes (low word first);
@@ -138,6 +142,15 @@ struct MetaTuple {
     center: U32,
 }
 const META_SIZE: usize = size_of::<MetaTuple>();
+
+/// Where `MetaTuple::rotation` sits in the metapage (for tests that damage it).
+#[cfg(test)]
+pub(crate) const META_ROTATION_AT: usize =
+    page::HEADER_SIZE + std::mem::offset_of!(MetaTuple, rotation);
+
+/// `MetaTuple::rotation` of an index of codes: dimensions padded to a
+/// multiple of 64, Hadamard transforms of blocks (`distance::rabitq::Rotation`).
+const ROTATION_BLOCKS: u8 = 1;
 const _: () = assert!(META_SIZE == 60);
 
 /// The metapage contents.
@@ -225,7 +238,11 @@ impl Meta {
             entry: self.entry.into(),
             entry_level: U16::new(self.entry_level),
             bits: self.bits,
-            unused: 0,
+            rotation: if self.storage.is_quantized() {
+                ROTATION_BLOCKS
+            } else {
+                0
+            },
             insert_page: U32::new(self.insert_page),
             free_page: self.free_page.map(U32::new),
             seed: [
@@ -259,6 +276,13 @@ impl Meta {
             && !distance::rabitq::SUPPORTED_BITS.contains(&(meta.bits as u32))
         {
             return Err(Corrupt(format!("metapage has codes of {} bits", meta.bits)));
+        }
+        if storage == Storage::RaBitQ && t.rotation != ROTATION_BLOCKS {
+            return Err(Corrupt(format!(
+                "codes rotated in form {} (written by an earlier development build, \
+                 whose codes were padded to a power of two)",
+                t.rotation
+            )));
         }
         let most = most_dims(storage, meta.bits as u32);
         if meta.dims == 0 || meta.dims as usize > most || meta.m < 2 {
@@ -326,9 +350,8 @@ pub(crate) const ELEMENT_HEADER_MAX: usize =
 
 /// The most dimensions an index of RaBitQ codes takes: as many as the
 /// `vector` and `halfvec` types have, with one bit per dimension (a code
-/// of 16,000 dimensions takes 2,064 bytes); codes are padded to a power of
-/// two, so four-bit ones stop at 8,192 (4,112 bytes; 8,193 would take
-/// 8,208, more than a page).
+/// of 16,000 dimensions takes 2,016 bytes) or four (8,016 bytes: its
+/// element, 8,088 bytes, still fits a page).
 pub const QUANTIZED_MAX_DIMS: usize = 16_000;
 
 /// The most dimensions vectors in `storage` may have in an index (codes
@@ -343,9 +366,10 @@ pub fn most_dims(storage: Storage, bits: u32) -> usize {
                     distance::rabitq::code_bytes(d, bits),
                 ))
             };
+            // codes grow by whole 64-dimension steps
             let mut most = QUANTIZED_MAX_DIMS;
             while !fits(most) {
-                most = distance::rabitq::padded_dims(most) / 2;
+                most = distance::rabitq::padded_dims(most) - 64;
             }
             most
         }

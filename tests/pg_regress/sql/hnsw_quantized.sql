@@ -99,8 +99,8 @@ SELECT id FROM th4 ORDER BY val <-> (SELECT val FROM th4 WHERE id = 7) LIMIT 3;
 DROP TABLE th4;
 CREATE TABLE t16 (id int, val vector(16000));
 INSERT INTO t16 SELECT i, ARRAY(SELECT ((i * j) % 17)::float4 FROM generate_series(1, 16000) j) FROM generate_series(1, 12) i;
--- four-bit codes stop at 8,192 dimensions (padded to a power of two);
--- one-bit codes take 16,000
+-- four-bit and one-bit codes both take 16,000 dimensions (codes are
+-- padded to a multiple of 64: a four-bit element still fits a page)
 CREATE INDEX ON t16 USING hnsw (val vector_ip_ops) WITH (quantization = 'rabitq');
 CREATE INDEX ON t16 USING hnsw (val vector_ip_ops) WITH (quantization = 'rabitq', bits = 1);
 INSERT INTO t16 SELECT 13, ARRAY(SELECT ((13 * j) % 17)::float4 FROM generate_series(1, 16000) j);
