@@ -28,11 +28,68 @@ pub fn maintenance_work_mem_bytes() -> usize {
 /// `min_parallel_table_scan_size`); at most
 /// `max_parallel_maintenance_workers`, none for temporary tables.
 ///
+/// Except that the size counts the table's TOAST relation too: vectors too
+/// long for a page (more than about 2,000 dimensions) are kept out of line
+/// there, so the planner sees a table of 100,000 3,072-d rows as a few MB
+/// of row headers (no worker) when it holds 1.3 GB of vectors.
+///
 /// # Safety
 /// `heap` and `index` must be the open relations ambuild got.
 pub unsafe fn build_workers(heap: pg_sys::Relation, index: pg_sys::Relation) -> usize {
     // SAFETY: per the contract; the planner call reads catalogs only.
-    unsafe { pg_sys::plan_create_index_workers((*heap).rd_id, (*index).rd_id) }.max(0) as usize
+    let planned =
+        unsafe { pg_sys::plan_create_index_workers((*heap).rd_id, (*index).rd_id) }.max(0) as usize;
+    // SAFETY: per the contract; the GUCs are read on the backend thread.
+    let (toast, temporary, explicit, most) = unsafe {
+        let class = &*(*heap).rd_rel;
+        let options = (*heap).rd_options as *const pg_sys::StdRdOptions;
+        (
+            class.reltoastrelid,
+            class.relpersistence == pg_sys::RELPERSISTENCE_TEMP as std::ffi::c_char,
+            !options.is_null() && (*options).parallel_workers >= 0,
+            pg_sys::max_parallel_maintenance_workers.max(0) as usize,
+        )
+    };
+    if planned > 0 || toast == pg_sys::InvalidOid || temporary || explicit || most == 0 {
+        return planned;
+    }
+    // SAFETY: the heap is open and locked, so its TOAST relation is kept;
+    // opened and closed here under the lock a reader takes.
+    let pages = unsafe {
+        let t = pg_sys::relation_open(toast, pg_sys::AccessShareLock as i32);
+        let n = pg_sys::RelationGetNumberOfBlocksInFork(t, pg_sys::ForkNumber::MAIN_FORKNUM)
+            + pg_sys::RelationGetNumberOfBlocksInFork(heap, pg_sys::ForkNumber::MAIN_FORKNUM);
+        pg_sys::relation_close(t, pg_sys::AccessShareLock as i32);
+        n as u64
+    };
+    // SAFETY: reading GUC variables on the backend thread.
+    let (threshold, memory_kb) = unsafe {
+        (
+            pg_sys::min_parallel_table_scan_size.max(1) as u64,
+            pg_sys::maintenance_work_mem.max(0) as u64,
+        )
+    };
+    workers_for(pages, threshold, most, memory_kb)
+}
+
+/// Postgres' rule for a scan of `pages` (`compute_parallel_worker`): none
+/// below `threshold` pages, then one more each time the size triples, at
+/// most `most`; fewer while a participant would get less than 32 MB of
+/// `memory_kb` (`plan_create_index_workers`).
+fn workers_for(pages: u64, threshold: u64, most: usize, memory_kb: u64) -> usize {
+    if pages < threshold {
+        return 0;
+    }
+    let (mut workers, mut step) = (1usize, threshold.saturating_mul(3));
+    while pages >= step && workers < most {
+        workers += 1;
+        step = step.saturating_mul(3);
+    }
+    workers = workers.min(most);
+    while workers > 0 && memory_kb / (workers as u64 + 1) < 32 * 1024 {
+        workers -= 1;
+    }
+    workers
 }
 
 /// A thread pool for the pure computation of an index build: `workers` +

@@ -167,3 +167,50 @@ def test_build_parallelism_follows_the_tables_parallel_workers(am, opclass):
         c.execute("SET max_parallel_maintenance_workers = 0")
         assert build(1) == [], "max_parallel_maintenance_workers = 0 means none"
         c.execute("DROP TABLE build_workers")
+
+
+@pytest.mark.parametrize("am,definition", [
+    ("hnsw", "(v vector_l2_ops) WITH (quantization = 'rabitq')"),
+    ("ivfflat", "((v::halfvec(2100)) halfvec_l2_ops)"),
+])
+def test_build_parallelism_counts_the_tables_toasted_vectors(am, definition):
+    """Vectors too long for a page (more than about 2,000 dimensions) live
+    in the table's TOAST relation, which Postgres' size rule does not
+    count: a build counts it,
+    so a table of long vectors gets the workers its size calls for
+    (unless its parallel_workers parameter or the settings say none)."""
+    cores = os.cpu_count() or 1
+    with connect() as c:
+        c.execute("DROP TABLE IF EXISTS toasted_workers")
+        c.execute("CREATE TABLE toasted_workers (v vector(2100))")
+        # 300 rows of 8.4 KB: about 320 TOAST pages, a few heap pages
+        c.execute("INSERT INTO toasted_workers SELECT ARRAY(SELECT random() FROM generate_series(1, 2100 + i * 0)) "
+                  "FROM generate_series(1, 300) i")
+        heap, toast = c.execute(
+            "SELECT pg_relation_size(oid) / 8192, pg_relation_size(reltoastrelid) / 8192 "
+            "FROM pg_class WHERE relname = 'toasted_workers'").fetchone()
+        assert heap < 16 and 250 < toast < 384, (heap, toast)
+        messages = []
+        c.add_notice_handler(lambda d: messages.append(d.message_primary))
+        c.execute("SET max_parallel_maintenance_workers = 2")
+        c.execute("SET maintenance_work_mem = '256MB'")
+        c.execute("SET min_parallel_table_scan_size = '1MB'")  # 128 pages
+
+        def build():
+            c.execute("DROP INDEX IF EXISTS toasted_workers_idx")
+            messages.clear()
+            c.execute("SET client_min_messages = debug1")
+            c.execute(f"CREATE INDEX toasted_workers_idx ON toasted_workers USING {am} {definition}")
+            c.execute("RESET client_min_messages")
+            return [m for m in messages if m.startswith("using ")]
+
+        assert build() == (["using 1 parallel workers"] if cores > 1 else [])
+        c.execute("SET min_parallel_table_scan_size = '8MB'")
+        assert build() == [], "below min_parallel_table_scan_size with its TOAST pages"
+        c.execute("SET min_parallel_table_scan_size = '1MB'")
+        c.execute("ALTER TABLE toasted_workers SET (parallel_workers = 0)")
+        assert build() == [], "the table's parallel_workers = 0 is kept"
+        c.execute("ALTER TABLE toasted_workers RESET (parallel_workers)")
+        c.execute("SET max_parallel_maintenance_workers = 0")
+        assert build() == []
+        c.execute("DROP TABLE toasted_workers")
