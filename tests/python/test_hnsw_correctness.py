@@ -128,6 +128,26 @@ def test_inner_product_recall_on_rows_of_varied_norms(name, typ, opclass, option
     assert after >= built - 0.02, (after, built)
 
 
+def worker_messages(c, table, am, definition):
+    """Sets up `c` for the build-worker tests (at most two workers, 256MB)
+    and returns a function that rebuilds `table`'s index and gives the
+    DEBUG1 `using N parallel workers` messages of that build."""
+    messages = []
+    c.add_notice_handler(lambda d: messages.append(d.message_primary))
+    c.execute("SET max_parallel_maintenance_workers = 2")
+    c.execute("SET maintenance_work_mem = '256MB'")
+
+    def build():
+        c.execute(f"DROP INDEX IF EXISTS {table}_idx")
+        messages.clear()
+        c.execute("SET client_min_messages = debug1")
+        c.execute(f"CREATE INDEX {table}_idx ON {table} USING {am} {definition}")
+        c.execute("RESET client_min_messages")
+        return [m for m in messages if m.startswith("using ")]
+
+    return build
+
+
 @pytest.mark.parametrize("am,opclass", [("hnsw", "vector_l2_ops"), ("ivfflat", "vector_l2_ops")])
 def test_build_parallelism_follows_the_tables_parallel_workers(am, opclass):
     """A build uses the workers Postgres plans for the table, as pgvector's
@@ -142,22 +162,14 @@ def test_build_parallelism_follows_the_tables_parallel_workers(am, opclass):
         c.execute("CREATE TABLE build_workers (v vector(3))")
         c.execute("INSERT INTO build_workers SELECT ARRAY[random(), random(), random()] "
                   "FROM generate_series(1, 3000)")
-        messages = []
-        c.add_notice_handler(lambda d: messages.append(d.message_primary))
-        c.execute("SET max_parallel_maintenance_workers = 2")
-        c.execute("SET maintenance_work_mem = '256MB'")
+        build_messages = worker_messages(c, "build_workers", am, f"(v {opclass})")
 
         def build(parallel_workers):
             if parallel_workers is None:
                 c.execute("ALTER TABLE build_workers RESET (parallel_workers)")
             else:
                 c.execute(f"ALTER TABLE build_workers SET (parallel_workers = {parallel_workers})")
-            c.execute("DROP INDEX IF EXISTS build_workers_idx")
-            messages.clear()
-            c.execute("SET client_min_messages = debug1")
-            c.execute(f"CREATE INDEX build_workers_idx ON build_workers USING {am} (v {opclass})")
-            c.execute("RESET client_min_messages")
-            return [m for m in messages if m.startswith("using ")]
+            return build_messages()
 
         assert build(None) == [], "a small table builds on the backend alone"
         assert build(0) == []
@@ -176,8 +188,8 @@ def test_build_parallelism_follows_the_tables_parallel_workers(am, opclass):
 def test_build_parallelism_counts_the_tables_toasted_vectors(am, definition):
     """Vectors too long for a page (more than about 2,000 dimensions) live
     in the table's TOAST relation, which Postgres' size rule does not
-    count: a build counts it,
-    so a table of long vectors gets the workers its size calls for
+    count: a build counts it, so a table of long vectors gets the workers
+    its size calls for
     (unless its parallel_workers parameter or the settings say none)."""
     cores = os.cpu_count() or 1
     with connect() as c:
@@ -190,19 +202,8 @@ def test_build_parallelism_counts_the_tables_toasted_vectors(am, definition):
             "SELECT pg_relation_size(oid) / 8192, pg_relation_size(reltoastrelid) / 8192 "
             "FROM pg_class WHERE relname = 'toasted_workers'").fetchone()
         assert heap < 16 and 250 < toast < 384, (heap, toast)
-        messages = []
-        c.add_notice_handler(lambda d: messages.append(d.message_primary))
-        c.execute("SET max_parallel_maintenance_workers = 2")
-        c.execute("SET maintenance_work_mem = '256MB'")
+        build = worker_messages(c, "toasted_workers", am, definition)
         c.execute("SET min_parallel_table_scan_size = '1MB'")  # 128 pages
-
-        def build():
-            c.execute("DROP INDEX IF EXISTS toasted_workers_idx")
-            messages.clear()
-            c.execute("SET client_min_messages = debug1")
-            c.execute(f"CREATE INDEX toasted_workers_idx ON toasted_workers USING {am} {definition}")
-            c.execute("RESET client_min_messages")
-            return [m for m in messages if m.startswith("using ")]
 
         assert build() == (["using 1 parallel workers"] if cores > 1 else [])
         c.execute("SET min_parallel_table_scan_size = '8MB'")

@@ -342,17 +342,9 @@ impl BuildGraph {
     /// against node `b`.
     fn pair_distance(&self, a: u32, b: u32) -> f32 {
         match (&self.codes, self.on_codes) {
-            (Some(c), true) => {
-                let (a, b) = (c.code(a), c.code(b));
-                let Codec::Quantized(q) = &c.codec else {
-                    unreachable!("link codes are RaBitQ codes")
-                };
-                match q.between_codes(a, b) {
-                    Some(e) if self.params.metric == Metric::L2 => e.l2_squared,
-                    Some(e) => -e.inner_product,
-                    None => f32::INFINITY,
-                }
-            }
+            (Some(c), true) => c
+                .codec
+                .between_codes(self.params.metric, c.code(a), c.code(b)),
             _ => self.distance(&self.query_of(a), b),
         }
     }

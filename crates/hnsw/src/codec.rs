@@ -150,15 +150,24 @@ impl Codec {
     pub fn distance(&self, metric: Metric, a: &[f32], b: &[f32]) -> f32 {
         match self {
             Codec::Plain(_) => metric.distance(a, b),
-            Codec::Quantized(q) => {
-                // the code's bytes, as `decode` put them into words
-                let (a, b): (&[u8], &[u8]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
-                match q.between_codes(a, b) {
-                    Some(e) if metric == Metric::L2 => e.l2_squared,
-                    Some(e) => -e.inner_product,
-                    None => f32::INFINITY,
-                }
+            // the code's bytes, as `decode` put them into words
+            Codec::Quantized(_) => {
+                self.between_codes(metric, bytemuck::cast_slice(a), bytemuck::cast_slice(b))
             }
+        }
+    }
+
+    /// Two stored codes' estimated distance in `metric`'s order (squared
+    /// L2, negative inner product; `Quantizer::between_codes`), infinite
+    /// when they cannot be compared or the codec holds no codes.
+    pub fn between_codes(&self, metric: Metric, a: &[u8], b: &[u8]) -> f32 {
+        let Codec::Quantized(q) = self else {
+            return f32::INFINITY;
+        };
+        match q.between_codes(a, b) {
+            Some(e) if metric == Metric::L2 => e.l2_squared,
+            Some(e) => -e.inner_product,
+            None => f32::INFINITY,
         }
     }
 
