@@ -320,14 +320,18 @@ fn paged_with(
     for (i, v) in data.iter().enumerate() {
         g.push_w(v, crate::format::tid_payload(heap_tid(i)));
     }
-    let serial = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
-    g.insert_pending(&serial, 128, |_| {});
+    g.insert_pending(&serial_pool(), 128, |_| {});
     let store = pagestore::MemStore::new();
     crate::write::write_graph(&g, &store).unwrap();
     (g, store)
+}
+
+/// A pool of one thread: builds on it link the same graph on every run.
+fn serial_pool() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
 }
 
 /// A pool of two threads, as the machine the tests run on has.

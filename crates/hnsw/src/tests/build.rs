@@ -30,11 +30,7 @@ fn recall_against_brute_force_for_every_metric() {
             (&data, &queries)
         };
         // One thread: a reproducible graph, so the floors below are exact.
-        let serial = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let g = build(&serial, data, metric, 16, 100);
+        let g = build(&serial_pool(), data, metric, 16, 100);
         let r = recall(&g, data, queries, 10, 100);
         // Inner product is not a metric: vectors of smaller norm lose their
         // in-links and recall stops converging (0.96 at ef = 400 here). A
@@ -308,10 +304,7 @@ fn a_half_copy_links_as_well_as_f32() {
 /// graph it builds without the copy.
 #[test]
 fn vectors_out_of_half_range_link_on_f32() {
-    let serial = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let serial = serial_pool();
     let base = clustered(1000, 16, 8, 3);
     for (scale, same) in [(1e6f32, true), (1e-6, true), (1.0, false)] {
         let data: Vec<Vec<f32>> = base
@@ -336,10 +329,7 @@ fn vectors_out_of_half_range_link_on_f32() {
 fn out_of_distribution_queries_converge() {
     let data = clustered(3000, 24, 12, 1);
     let queries = clustered(60, 24, 12, 2);
-    let serial = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let serial = serial_pool();
     let g = build(&serial, &data, Metric::L2, 16, 100);
     let wide = recall(&g, &data, &queries, 10, 1000);
     assert!(wide >= 0.99, "recall@10 at ef=1000 {wide}");
@@ -366,10 +356,7 @@ fn inner_product_builds_reach_every_row_without_losing_recall() {
         ),
     ];
     for (name, data, queries) in cases {
-        let serial = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
+        let serial = serial_pool();
         let mut g = BuildGraph::new(
             BuildParams {
                 m: 16,

@@ -3,10 +3,7 @@ use crate::iterative::IterativeSearch;
 use crate::page_graph::PageGraph;
 
 fn graph(data: &[Vec<f32>]) -> BuildGraph {
-    let serial = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let serial = serial_pool();
     build(&serial, data, Metric::L2, 16, 64)
 }
 
