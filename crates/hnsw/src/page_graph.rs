@@ -109,6 +109,27 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
         self.read(t, |p| Ok(read_element(p, t, bytes)?.heap_tids().collect()))
     }
 
+    /// The heap TIDs element `t` stands for and, in an index of codes, the
+    /// estimate of its distance from the query with its error bound (what
+    /// `Rerank::push_estimate` orders measurements by): one read of its page.
+    pub fn rows_and_estimate(
+        &self,
+        query: &Query,
+        t: Tid,
+    ) -> Result<(Vec<Tid>, Option<Estimate>), Corrupt> {
+        let bytes = self.meta.vector_bytes();
+        let quantized = self.meta.storage.is_quantized();
+        self.read(t, |p| {
+            let e = read_element(p, t, bytes)?;
+            let estimate = if quantized {
+                query.estimate(e.vector())
+            } else {
+                None
+            };
+            Ok((e.heap_tids().collect(), estimate))
+        })
+    }
+
     /// Runs `f`, a search (any function of a `Graph`: `search`,
     /// `search_layer`, an `IterativeSearch` batch), over the pages. Graph
     /// callbacks cannot fail, so the first corruption met ends that path
@@ -136,19 +157,6 @@ impl<'s, S: PageStore> PageGraph<'s, S> {
     /// The distance between two vectors read by `element`.
     pub fn distance_between(&self, a: &[f32], b: &[f32]) -> f32 {
         self.codec.distance(self.meta.metric, a, b)
-    }
-
-    /// The estimated distance from a query (with its code form) to element
-    /// `t` of an index of codes, with its error bound; None in an index of
-    /// full vectors.
-    pub fn estimate(&self, query: &Query, t: Tid) -> Result<Option<Estimate>, Corrupt> {
-        if !self.meta.storage.is_quantized() {
-            return Ok(None);
-        }
-        self.read(t, |p| {
-            let e = read_element(p, t, self.meta.vector_bytes())?;
-            Ok(query.estimate(e.vector()))
-        })
     }
 
     /// Distance from a prepared query to element `t`.
