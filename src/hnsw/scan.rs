@@ -16,7 +16,8 @@
 //! element (maybe flagged deleted, which the scan passes through).
 //!
 //! An index of codes (`quantization = 'rabitq'`) searches by estimated
-//! distances, and its rows leave in exact distance order: rows are measured
+//! distances in a window somewhat wider than hnsw.ef_search
+//! (`hnsw::rerank::code_window`), and its rows leave in exact distance order: rows are measured
 //! from the heap (`super::rerank`) nearest lower bound first (the estimate
 //! less two error bounds, `hnsw::rerank::RERANK_SLACK`), and the nearest
 //! measured row is returned once no unmeasured one may be nearer. With
@@ -74,6 +75,12 @@ unsafe fn start(scan: pg_sys::IndexScanDesc) -> Run {
         )
     };
     let ef = EF_SEARCH.get().max(1) as usize;
+    // an index of codes searches a wider window (its re-rank measures few
+    // of the rows that adds)
+    let ef = match meta.storage.is_quantized() {
+        true => hnsw::rerank::code_window(ef, meta.bits as u32),
+        false => ef,
+    };
     // SAFETY: reading a GUC variable on the backend thread.
     let work_mem = unsafe { pg_sys::work_mem } as f64 * 1024.0;
     let mode = ITERATIVE_SCAN.get();
