@@ -219,7 +219,10 @@ macro_rules! ambulkdelete {
                 let store = crate::storage::BufferStore::logged(index);
                 let is_dead = |t: pagestore::Tid| {
                     let mut p = crate::am::pointer_from_tid(t);
-                    callback(&mut p, callback_state)
+                    // an ERROR in the callback (CREATE INDEX CONCURRENTLY's
+                    // writes a tuplesort) becomes a Rust panic here, not a
+                    // longjmp over the Rust frames between
+                    pgrx::pg_sys::ffi::pg_guard_ffi_boundary(|| callback(&mut p, callback_state))
                 };
                 let (removed, left) = bulk_delete(index, &store, &is_dead);
                 (*stats).tuples_removed += removed as f64;

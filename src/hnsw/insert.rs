@@ -17,9 +17,13 @@ am::aminsert!(insert);
 unsafe fn insert(index: pg_sys::Relation, value: pg_sys::Datum, tid: Tid) {
     let store = BufferStore::with_prefetch(index);
     let meta = read_meta(&store);
-    // SAFETY: per the contract. The update lock is a heavyweight lock: an
-    // ERROR before the unlock releases it with the (sub)transaction.
+    // SAFETY: per the contract. The value is detoasted before the update
+    // lock is taken (an UPDATE of another column passes the row's TOAST
+    // pointer): no TOAST read while VACUUM may wait on the lock. The lock
+    // is a heavyweight lock: an ERROR before the unlock releases it with
+    // the (sub)transaction.
     unsafe {
+        let value = pg_sys::Datum::from(pg_sys::pg_detoast_datum(value.cast_mut_ptr()));
         pg_sys::LockPage(index, UPDATE_LOCK, pg_sys::ShareLock as pg_sys::LOCKMODE);
         // the column's type (its opclass's), whatever the pages store
         let input = super::opclass_metric(index).1;

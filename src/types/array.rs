@@ -1,7 +1,7 @@
 //! Postgres arrays: casts from numeric arrays, to real[], and the float8[]
 //! state of avg().
 
-use super::varlena::detoast;
+use super::varlena::{detoast, varsize};
 use crate::error::{raise, OrRaise};
 use crate::fmgr::{float4_datum, float4_from_datum, float8_datum, float8_from_datum, Args};
 use pgrx::pg_sys;
@@ -140,12 +140,16 @@ pub struct Float8State {
 pub fn float8_state(d: pg_sys::Datum, caller: &str) -> Float8State {
     let ptr = detoast(d) as *mut u8;
     // SAFETY: the argument is declared double precision[], so the array
-    // header is present; dims follow it when ndim >= 1.
+    // header is present; the first dimension is read only once the header
+    // says there is one, and the values only when the size holds them all.
     let ok_len = unsafe {
         let h = &*(ptr as *const pg_sys::ArrayType);
-        let len = *(ptr.add(std::mem::size_of::<pg_sys::ArrayType>()) as *const i32);
-        (h.ndim == 1 && h.dataoffset == 0 && h.elemtype == pg_sys::FLOAT8OID && len >= 1)
-            .then_some(len)
+        let shaped = h.ndim == 1 && h.dataoffset == 0 && h.elemtype == pg_sys::FLOAT8OID;
+        let len = match shaped {
+            true => *(ptr.add(std::mem::size_of::<pg_sys::ArrayType>()) as *const i32),
+            false => 0,
+        };
+        (len >= 1 && varsize(ptr) >= ONE_DIM_DATA_OFFSET + 8 * len as usize).then_some(len)
     };
     let Some(len) = ok_len else {
         pgrx::error!("{caller}: expected state array");
@@ -167,7 +171,7 @@ impl Float8State {
 
     /// # Safety
     /// Only for the aggregate's own transition state.
-    pub unsafe fn values_mut(&self) -> &mut [f64] {
+    pub unsafe fn values_mut(&mut self) -> &mut [f64] {
         // SAFETY: as in values; the caller owns the memory.
         unsafe {
             std::slice::from_raw_parts_mut(self.ptr.add(ONE_DIM_DATA_OFFSET) as *mut f64, self.len)

@@ -364,7 +364,7 @@ pub fn compare<E: Element>(args: &Args) -> i32 {
 
 pub fn accum<E: Element>(args: Args, caller: &str) -> pg_sys::Datum {
     let v = args.dense::<E>(1);
-    let state = float8_state(args.datum(0), caller);
+    let mut state = float8_state(args.datum(0), caller);
     let add = || v.as_slice().iter().map(|x| x.to_f32() as f64);
     if state.dims() == 0 {
         let mut values = Vec::with_capacity(v.dim() + 1);

@@ -186,8 +186,11 @@ impl<'a, E: Element> DenseRef<'a, E> {
     #[inline]
     pub unsafe fn from_datum(d: pg_sys::Datum) -> Self {
         let ptr = detoast(d);
-        // SAFETY: a detoasted value has at least its 8-byte header, checked
-        // against the varlena size right below.
+        if varsize(ptr) < VECTOR_HEADER {
+            corrupted(E::TYPE_NAME);
+        }
+        // SAFETY: the value holds its 8-byte header (checked above); the
+        // size is checked against `dim` right below.
         let dim = unsafe { (ptr.add(4) as *const i16).read_unaligned() };
         if dim < 0 || varsize(ptr) != dense_size::<E>(dim as usize) {
             corrupted(E::TYPE_NAME);

@@ -10,6 +10,8 @@ use std::arch::aarch64::*;
 macro_rules! neon_reduce {
     ($name:ident, |$x:ident, $y:ident, $acc:ident| $step:expr) => {
         fn $name(a: &[f32], b: &[f32]) -> f32 {
+            // the kernel set is public: a caller may pass any slices
+            assert_eq!(a.len(), b.len(), "distance kernels need equal lengths");
             let n = a.len();
             let (pa, pb) = (a.as_ptr(), b.as_ptr());
             // SAFETY: NEON is mandatory on aarch64; loads read 4 floats below n.
@@ -55,6 +57,8 @@ neon_reduce!(dot, |x, y, acc| vfmaq_f32(acc, x, y));
 neon_reduce!(l1, |x, y, acc| vaddq_f32(acc, vabdq_f32(x, y)));
 
 fn cosine(a: &[f32], b: &[f32]) -> CosineParts {
+    // the kernel set is public: a caller may pass any slices
+    assert_eq!(a.len(), b.len(), "distance kernels need equal lengths");
     let n = a.len();
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     // SAFETY: NEON is mandatory on aarch64; loads read 4 floats below n.

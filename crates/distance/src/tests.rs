@@ -698,3 +698,35 @@ fn distances_to_unprepared_rows_match_the_prepared_ones() {
         Some(5.0)
     );
 }
+
+/// The kernel sets are public and their kernels safe functions: slices of
+/// different lengths panic instead of reading past the end of the shorter
+/// one. (The scalar set's loops stop at the shorter and read nothing past.)
+#[test]
+fn simd_kernels_refuse_mismatched_lengths() {
+    let (a, b) = (vec![0.5f32; 40], vec![0.25f32; 24]);
+    let (ah, bh): (Vec<f16>, Vec<f16>) = (
+        a.iter().map(|x| f16::from_f32(*x)).collect(),
+        b.iter().map(|x| f16::from_f32(*x)).collect(),
+    );
+    for k in available().into_iter().filter(|k| k.name != "scalar") {
+        let calls: [(&str, &dyn Fn()); 12] = [
+            ("l2_squared", &|| drop((k.l2_squared)(&a, &b))),
+            ("dot", &|| drop((k.dot)(&a, &b))),
+            ("l1", &|| drop((k.l1)(&a, &b))),
+            ("cosine_parts", &|| drop((k.cosine_parts)(&a, &b))),
+            ("dot_and_norm", &|| drop((k.dot_and_norm)(&a, &b))),
+            ("l2_squared_mixed", &|| drop((k.l2_squared_mixed)(&a, &bh))),
+            ("dot_mixed", &|| drop((k.dot_mixed)(&a, &bh))),
+            ("l1_mixed", &|| drop((k.l1_mixed)(&a, &bh))),
+            ("l2_squared_f16", &|| drop((k.l2_squared_f16)(&ah, &bh))),
+            ("dot_f16", &|| drop((k.dot_f16)(&ah, &bh))),
+            ("l1_f16", &|| drop((k.l1_f16)(&ah, &bh))),
+            ("cosine_parts_f16", &|| drop((k.cosine_parts_f16)(&ah, &bh))),
+        ];
+        for (name, call) in calls {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+            assert!(r.is_err(), "{} {name}: read past the shorter slice", k.name);
+        }
+    }
+}

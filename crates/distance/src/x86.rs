@@ -51,6 +51,8 @@ macro_rules! avx512_reduce {
                 // SAFETY: only reached from the avx512f function above.
                 unsafe { $step }
             }
+            // the kernel set is public: a caller may pass any slices
+            assert_eq!(a.len(), b.len(), "distance kernels need equal lengths");
             let n = a.len();
             let (pa, pb) = (a.as_ptr(), b.as_ptr());
             let mut acc = [_mm512_setzero_ps(); 4];
@@ -136,6 +138,8 @@ macro_rules! avx512_cosine {
     ($name:ident, $ty:ty, $load:ident) => {
         #[target_feature(enable = "avx512f")]
         unsafe fn $name(a: &[$ty], b: &[$ty]) -> CosineParts {
+            // the kernel set is public: a caller may pass any slices
+            assert_eq!(a.len(), b.len(), "distance kernels need equal lengths");
             let n = a.len();
             let (pa, pb) = (a.as_ptr(), b.as_ptr());
             let z = _mm512_setzero_ps();
@@ -180,6 +184,8 @@ avx512_cosine!(cosine_512_f16, f16, load512_f16);
 
 #[target_feature(enable = "avx512f")]
 unsafe fn dot_norm_512(a: &[f32], b: &[f32]) -> (f32, f32) {
+    // the kernel set is public: a caller may pass any slices
+    assert_eq!(a.len(), b.len(), "distance kernels need equal lengths");
     let n = a.len();
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let z = _mm512_setzero_ps();
@@ -258,6 +264,8 @@ macro_rules! avx2_reduce {
                 // SAFETY: only reached from the avx2+fma function above.
                 unsafe { $step }
             }
+            // the kernel set is public: a caller may pass any slices
+            assert_eq!(a.len(), b.len(), "distance kernels need equal lengths");
             let n = a.len();
             let (pa, pb) = (a.as_ptr(), b.as_ptr());
             let mut acc = [_mm256_setzero_ps(); 4];
@@ -342,6 +350,8 @@ macro_rules! avx2_cosine {
     ($name:ident, $ty:ty, $load:ident) => {
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn $name(a: &[$ty], b: &[$ty]) -> CosineParts {
+            // the kernel set is public: a caller may pass any slices
+            assert_eq!(a.len(), b.len(), "distance kernels need equal lengths");
             let n = a.len();
             let (pa, pb) = (a.as_ptr(), b.as_ptr());
             let z = _mm256_setzero_ps();

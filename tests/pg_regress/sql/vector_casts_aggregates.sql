@@ -43,6 +43,10 @@ SELECT halfvec_combine(array_fill(1::float8, ARRAY[16002]), '{0}');
 SELECT array_length(vector_combine(array_fill(1::float8, ARRAY[16001]), array_fill(1::float8, ARRAY[16001])), 1);
 SELECT vector_avg('{2,2,4}');
 SELECT vector_accum('{}', '[1]');
+-- states of no dimension or of two: refused before any dimension is read
+SELECT vector_avg('{}');
+SELECT vector_combine('{}', '{0}');
+SELECT halfvec_avg('{{1,2},{3,4}}');
 SELECT vector_accum('{1,2}', '[1,2]');
 
 -- parallel aggregation uses the combine functions
