@@ -95,33 +95,40 @@ fn workers_for(pages: u64, threshold: u64, most: usize, memory_kb: u64) -> usize
 /// A thread pool for the pure computation of an index build: `workers` +
 /// 1 threads (the backend counts as one of them, as a leader does), at most
 /// the number of cores; a DEBUG1 message says how many workers in
-/// pgvector's words. The threads block every signal so that Postgres'
-/// signal handlers only ever run on the backend's own thread.
+/// pgvector's words. The threads block every signal from their start, so
+/// that Postgres' signal handlers only ever run on the backend's own thread.
 pub fn build_pool(workers: usize) -> rayon::ThreadPool {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = (workers + 1).min(cores).max(1);
     if threads > 1 {
         pgrx::debug1!("using {} parallel workers", threads - 1);
     }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("vector_ext build {i}"))
-        .start_handler(|_| {
-            // SAFETY: blocks signals for this (pool) thread only.
-            unsafe {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigfillset(&mut set);
-                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            }
-        })
-        .build()
-        .unwrap_or_else(|e| {
-            error(
-                PgSqlErrorCode::ERRCODE_INSUFFICIENT_RESOURCES,
-                format!("could not start index build threads: {e}"),
-                None,
-            )
-        })
+    // Threads inherit the signal mask of the thread that creates them:
+    // every signal is blocked on the backend's thread while the pool starts
+    // (one arriving meanwhile stays pending and is delivered on restore),
+    // so no pool thread ever runs a Postgres signal handler, not even
+    // before its first instruction.
+    // SAFETY: changes this thread's mask and restores it right after; the
+    // pool's construction calls no Postgres code.
+    let pool = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut before: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut before);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("vector_ext build {i}"))
+            .build();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut());
+        pool
+    };
+    pool.unwrap_or_else(|e| {
+        error(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_RESOURCES,
+            format!("could not start index build threads: {e}"),
+            None,
+        )
+    })
 }
 
 /// A heap scan (for CREATE INDEX) handing each non-null row's vector to

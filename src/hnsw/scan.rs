@@ -133,8 +133,15 @@ impl Run {
             self.done = true;
             self.search.take_evaluated(usize::MAX)
         } else {
+            // the final sweep reads the index a stretch at a time: cancel
+            // and statement_timeout act between, and the budget holds
+            let (max_tuples, max_memory) = (self.max_tuples, self.max_memory);
+            let mut go_on = |s: &IterativeSearch<Tid>| {
+                am::check_for_interrupts();
+                s.evaluated < max_tuples && s.memory_bytes() <= max_memory
+            };
             graph
-                .walk(|w| self.search.next_batch(w))
+                .walk(|w| self.search.next_batch_pausing(w, &mut go_on))
                 .unwrap_or_else(|e| am::corrupted_index(index, e))
         };
         if batch.is_empty() || self.mode == ITERATIVE_OFF {

@@ -869,9 +869,13 @@ impl Graph for BuildGraph {
         }
     }
 
-    fn all_nodes(&self, out: &mut Vec<u32>) {
+    fn sweep_nodes(&self, from: u64, out: &mut Vec<u32>) -> Option<u64> {
         out.clear();
-        out.extend(0..self.len() as u32);
+        let len = self.len() as u64;
+        let first = from.saturating_mul(crate::search::SWEEP_NODES).min(len);
+        let end = first.saturating_add(crate::search::SWEEP_NODES).min(len);
+        out.extend(first as u32..end as u32);
+        (end < len).then_some(from + 1)
     }
 
     fn distances(&self, query: &Query, ids: &[u32], out: &mut Vec<f32>) {

@@ -150,6 +150,17 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
     /// The next up to `ef` nodes, nearest first; empty when the reachable
     /// graph is exhausted.
     pub fn next_batch<G: Graph<Id = Id>>(&mut self, graph: &G) -> Vec<Candidate<Id>> {
+        self.next_batch_pausing(graph, &mut |_| true)
+    }
+
+    /// `next_batch`, calling `go_on` after each stretch of the final sweep
+    /// (`Graph::sweep_nodes`): the caller checks for interrupts there, and
+    /// false (its budget spent) ends the sweep where it is.
+    pub fn next_batch_pausing<G: Graph<Id = Id>>(
+        &mut self,
+        graph: &G,
+        go_on: &mut dyn FnMut(&Self) -> bool,
+    ) -> Vec<Candidate<Id>> {
         if !self.started {
             self.start(graph);
         }
@@ -199,12 +210,19 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             // the walk is exhausted: what it never saw joins the pending
             // nodes, to come out in distance order with them
             self.swept = true;
-            graph.all_nodes(&mut neighbors);
-            neighbors.retain(|n| self.visited.insert(*n));
-            graph.distances(&self.query(), &neighbors, &mut distances);
-            for (&id, &distance) in neighbors.iter().zip(&distances) {
-                self.evaluated += 1;
-                self.pending.push(Reverse(Candidate { distance, id }));
+            let mut from = 0;
+            loop {
+                let next = graph.sweep_nodes(from, &mut neighbors);
+                neighbors.retain(|n| self.visited.insert(*n));
+                graph.distances(&self.query(), &neighbors, &mut distances);
+                for (&id, &distance) in neighbors.iter().zip(&distances) {
+                    self.evaluated += 1;
+                    self.pending.push(Reverse(Candidate { distance, id }));
+                }
+                match next {
+                    Some(n) if go_on(self) => from = n,
+                    _ => break,
+                }
             }
         }
         let mut batch = Vec::with_capacity(self.ef);

@@ -6,7 +6,7 @@ use crate::codec::{Codec, OwnedQuery};
 use crate::format::{
     links_from_bytes, page_elements, read_element, read_neighbors, Link, Meta, ELEMENT_HEADER_MAX,
 };
-use crate::search::{Candidate, Graph};
+use crate::search::{Candidate, Graph, SWEEP_PAGES};
 use distance::rabitq::Estimate;
 use distance::Query;
 use pagestore::page;
@@ -244,17 +244,23 @@ impl<S: PageStore> Graph for Walk<'_, '_, S> {
         }
     }
 
-    fn all_nodes(&self, out: &mut Vec<Tid>) {
+    fn sweep_nodes(&self, from: u64, out: &mut Vec<Tid>) -> Option<u64> {
         out.clear();
         let g = self.graph;
         let bytes = g.meta.vector_bytes();
-        for block in 1..g.store.nblocks() {
+        let blocks = g.store.nblocks() as u64;
+        // stretch k: blocks 1 + k * SWEEP_PAGES onwards (0 is the metapage)
+        let first = 1 + from.saturating_mul(SWEEP_PAGES);
+        let end = first.saturating_add(SWEEP_PAGES).min(blocks);
+        for block in first..end {
+            let block = block as u32;
             let heads = g.store.read(block, |p| page_elements(p, block, bytes));
             let Some(heads) = self.keep(heads) else {
-                return;
+                return None;
             };
             out.extend(heads.iter().filter(|e| !e.deleted()).map(|e| e.tid));
         }
+        (end < blocks).then_some(from + 1)
     }
 
     fn distances(&self, query: &Query, ids: &[Tid], out: &mut Vec<f32>) {

@@ -41,11 +41,21 @@ pub trait Graph {
         deleted.resize(ids.len(), false);
     }
 
-    /// Replaces `out` with every live node, however it is linked: the
-    /// iterative search's last resort once the walk is exhausted (see
+    /// Replaces `out` with the live nodes of one stretch of the graph (a
+    /// few pages, or `SWEEP_NODES` nodes in memory), however they are
+    /// linked, starting at stretch `from` (0 first); returns the next
+    /// stretch, None after the last. The iterative search's last resort once
+    /// the walk is exhausted, read a stretch at a time so that its caller
+    /// can check for interrupts and budgets between (see
     /// `IterativeSearch::sweeping`).
-    fn all_nodes(&self, out: &mut Vec<Self::Id>);
+    fn sweep_nodes(&self, from: u64, out: &mut Vec<Self::Id>) -> Option<u64>;
 }
+
+/// Pages one stretch of a sweep over pages reads (`Graph::sweep_nodes`).
+pub const SWEEP_PAGES: u64 = 32;
+
+/// Nodes one stretch of a sweep over a graph in memory holds.
+pub const SWEEP_NODES: u64 = 4096;
 
 /// A node and its distance to the query, ordered by distance then id.
 #[derive(Clone, Copy, Debug)]

@@ -255,8 +255,11 @@ fn row_of(t: pagestore::Tid) -> usize {
 /// Every live element of an index on pages.
 fn live_elements(pg: &crate::page_graph::PageGraph<pagestore::MemStore>) -> Vec<pagestore::Tid> {
     pg.walk(|w| {
-        let mut all = Vec::new();
-        w.all_nodes(&mut all);
+        let (mut all, mut stretch, mut from) = (Vec::new(), Vec::new(), Some(0));
+        while let Some(f) = from {
+            from = w.sweep_nodes(f, &mut stretch);
+            all.append(&mut stretch);
+        }
         all
     })
     .unwrap()

@@ -133,3 +133,36 @@ fn continues_on_pages_too() {
     }
     assert_eq!(n, g.len());
 }
+
+/// The final sweep reads the pages a stretch at a time and asks its caller
+/// between stretches whether to go on (a scan checks for interrupts and its
+/// budget there): once between every two stretches when the answer is yes,
+/// and no stretch more once it is no.
+#[test]
+fn the_sweep_pauses_between_stretches_and_stops_when_told() {
+    let data = clustered(6000, 64, 8, 5);
+    let (_, store) = paged_index(&data, Metric::L2, 8, 2);
+    let stretches = (pagestore::PageStore::nblocks(&store) as u64 - 1)
+        .div_ceil(crate::search::SWEEP_PAGES) as usize;
+    assert!(stretches >= 4, "{stretches} stretches");
+    let pg = PageGraph::open(&store).unwrap();
+    let run = |answers_yes: usize| {
+        let mut it = IterativeSearch::<pagestore::Tid>::new(&pg.wq(&data[0]), 50).sweeping();
+        let (mut asked, mut rows) = (0, 0);
+        loop {
+            let mut go_on = |_: &IterativeSearch<pagestore::Tid>| {
+                asked += 1;
+                asked <= answers_yes
+            };
+            let b = pg.walk(|w| it.next_batch_pausing(w, &mut go_on)).unwrap();
+            if b.is_empty() {
+                break;
+            }
+            rows += b.len();
+        }
+        (asked, rows)
+    };
+    assert_eq!(run(usize::MAX), (stretches - 1, 6000));
+    assert_eq!(run(0).0, 1, "asked once, then no stretch more");
+    assert_eq!(run(2).0, 3);
+}
