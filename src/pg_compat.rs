@@ -147,3 +147,42 @@ pub unsafe fn disable_path(path: *mut pg_sys::IndexPath) {
     #[cfg(not(feature = "pg18"))]
     let _ = path;
 }
+
+/// What Postgres counts when a read finds its block in shared buffers, for
+/// a block pinned through `ReadRecentBuffer`, which counts only the
+/// backend's buffer usage: the relation's blocks fetched and hit
+/// (`pg_statio_*_indexes`), and VACUUM's cost of a page hit (with the
+/// page-hit counter of versions before 18).
+///
+/// # Safety
+/// `rel` must be an open relation.
+pub unsafe fn count_buffer_hit(rel: pg_sys::Relation) {
+    // SAFETY: per the contract; this is pgstat_count_buffer_read and
+    // pgstat_count_buffer_hit (pgstat_should_count_relation), then
+    // ReadBuffer's vacuum accounting, on the backend's own globals.
+    unsafe {
+        if (*rel).pgstat_info.is_null() && (*rel).pgstat_enabled {
+            pg_sys::pgstat_assoc_relation(rel);
+        }
+        let stats = (*rel).pgstat_info;
+        if !stats.is_null() {
+            #[cfg(feature = "pg15")]
+            {
+                (*stats).t_counts.t_blocks_fetched += 1;
+                (*stats).t_counts.t_blocks_hit += 1;
+            }
+            #[cfg(not(feature = "pg15"))]
+            {
+                (*stats).counts.blocks_fetched += 1;
+                (*stats).counts.blocks_hit += 1;
+            }
+        }
+        #[cfg(not(feature = "pg18"))]
+        {
+            pg_sys::VacuumPageHit += 1;
+        }
+        if pg_sys::VacuumCostActive {
+            pg_sys::VacuumCostBalance += pg_sys::VacuumCostPageHit;
+        }
+    }
+}

@@ -31,6 +31,10 @@ pub struct BufferStore {
     /// other backend extends it (nor inserts, even under CONCURRENTLY,
     /// before the build commits), so adding a block needs no extension lock.
     building: bool,
+    /// VACUUM's buffer access strategy (a small ring of buffers, so that a
+    /// pass over the whole index does not evict the working set), or null.
+    /// Reads through a strategy take no `ReadRecentBuffer` hints.
+    strategy: pg_sys::BufferAccessStrategy,
 }
 
 const _: () = assert!(PAGE_SIZE == pg_sys::BLCKSZ as usize);
@@ -48,6 +52,14 @@ impl BufferStore {
     pub fn with_prefetch(rel: pg_sys::Relation) -> Self {
         let mut store = Self::logged(rel);
         store.prefetch = true;
+        store
+    }
+
+    /// A logged store reading through VACUUM's buffer access strategy
+    /// (`IndexVacuumInfo::strategy`; null reads as `logged` does).
+    pub fn for_vacuum(rel: pg_sys::Relation, strategy: pg_sys::BufferAccessStrategy) -> Self {
+        let mut store = Self::logged(rel);
+        store.strategy = strategy;
         store
     }
 
@@ -76,6 +88,7 @@ impl BufferStore {
             shared,
             prefetch: false,
             building: false,
+            strategy: std::ptr::null_mut(),
         }
     }
 
@@ -102,13 +115,16 @@ impl BufferStore {
         // returns false; a block beyond the end raises an ERROR in
         // ReadBufferExtended, it does not crash.
         unsafe {
-            if self.shared {
+            let hints = self.shared && self.strategy.is_null();
+            if hints {
                 if let Some(recent) = recent_buffer(
                     crate::pg_compat::rel_file_number(&self.node),
                     self.fork,
                     block,
                 ) {
                     if pg_sys::ReadRecentBuffer(self.node, self.fork, block, recent) {
+                        // what ReadBuffer would have counted for the hit
+                        crate::pg_compat::count_buffer_hit(self.rel);
                         return recent;
                     }
                 }
@@ -118,9 +134,9 @@ impl BufferStore {
                 self.fork,
                 block,
                 pg_sys::ReadBufferMode::RBM_NORMAL,
-                std::ptr::null_mut(),
+                self.strategy,
             );
-            if self.shared {
+            if hints {
                 remember_buffer(
                     crate::pg_compat::rel_file_number(&self.node),
                     self.fork,
@@ -133,21 +149,40 @@ impl BufferStore {
     }
 }
 
-/// Where this backend last found each index block in shared buffers, per
-/// relation file: `ReadRecentBuffer` then pins it without the buffer
+/// Where this backend last found index blocks in shared buffers, per
+/// relation file: `ReadRecentBuffer` then pins one without the buffer
 /// mapping lookup (a shared hash table probe under a partition lock, the
 /// largest single cost of a graph search). A stale hint costs one failed
-/// tag check. Kept for a handful of relation files at a time.
+/// tag check. Each file's hints are a direct-mapped table of at most
+/// `MAX_HINTS` entries (and no more than shared buffers has buffers): a
+/// block shares its entry with the blocks `MAX_HINTS` apart, so an index
+/// larger than that keeps hints for part of its blocks at a time, and a
+/// backend holds at most `RECENT_FILES * MAX_HINTS * 8` bytes (8 MB).
 struct RecentBuffers {
-    files: Vec<(pg_sys::Oid, pg_sys::ForkNumber::Type, Vec<pg_sys::Buffer>)>,
+    files: Vec<(pg_sys::Oid, pg_sys::ForkNumber::Type, Vec<Hint>)>,
 }
 
-const RECENT_FILES: usize = 8;
-/// Hints are kept for the first 16M blocks (128 GB) of a file.
-const MAX_REMEMBERED_BLOCKS: usize = 1 << 24;
+/// A block and the buffer it was last found in (buffer 0: none).
+#[derive(Clone, Copy, Default)]
+struct Hint {
+    block: BlockNumber,
+    buffer: pg_sys::Buffer,
+}
+
+const RECENT_FILES: usize = 4;
+/// Entries of one file's hint table (2 GB of blocks without collisions).
+const MAX_HINTS: usize = 1 << 18;
 
 thread_local! {
     static RECENT: RefCell<RecentBuffers> = const { RefCell::new(RecentBuffers { files: Vec::new() }) };
+}
+
+/// Entries of a file's hint table: a power of two, at most MAX_HINTS and
+/// at most the number of shared buffers (more could not all be current).
+fn hint_entries() -> usize {
+    // SAFETY: NBuffers is set once at server start.
+    let buffers = unsafe { pg_sys::NBuffers }.max(1) as usize;
+    buffers.next_power_of_two().min(MAX_HINTS)
 }
 
 fn recent_buffer(
@@ -157,8 +192,9 @@ fn recent_buffer(
 ) -> Option<pg_sys::Buffer> {
     RECENT.with(|r| {
         let r = r.borrow();
-        let (_, _, blocks) = r.files.iter().find(|(f, k, _)| *f == file && *k == fork)?;
-        blocks.get(block as usize).copied().filter(|b| *b != 0)
+        let (_, _, hints) = r.files.iter().find(|(f, k, _)| *f == file && *k == fork)?;
+        let h = hints[block as usize & (hints.len() - 1)];
+        (h.buffer != 0 && h.block == block).then_some(h.buffer)
     })
 }
 
@@ -166,7 +202,7 @@ fn remember_buffer(
     file: pg_sys::Oid,
     fork: pg_sys::ForkNumber::Type,
     block: BlockNumber,
-    buf: pg_sys::Buffer,
+    buffer: pg_sys::Buffer,
 ) {
     RECENT.with(|r| {
         let mut r = r.borrow_mut();
@@ -180,19 +216,14 @@ fn remember_buffer(
                 if r.files.len() >= RECENT_FILES {
                     r.files.remove(0);
                 }
-                r.files.push((file, fork, Vec::new()));
+                r.files
+                    .push((file, fork, vec![Hint::default(); hint_entries()]));
                 r.files.len() - 1
             }
         };
-        let blocks = &mut r.files[pos].2;
-        let i = block as usize;
-        if i >= MAX_REMEMBERED_BLOCKS {
-            return;
-        }
-        if i >= blocks.len() {
-            blocks.resize(i + 1, 0);
-        }
-        blocks[i] = buf;
+        let hints = &mut r.files[pos].2;
+        let slot = block as usize & (hints.len() - 1);
+        hints[slot] = Hint { block, buffer };
     })
 }
 

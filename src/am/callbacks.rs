@@ -216,7 +216,7 @@ macro_rules! ambulkdelete {
                 let Some(callback) = callback else {
                     return stats;
                 };
-                let store = crate::storage::BufferStore::logged(index);
+                let store = crate::storage::BufferStore::for_vacuum(index, (*info).strategy);
                 let is_dead = |t: pagestore::Tid| {
                     let mut p = crate::am::pointer_from_tid(t);
                     // an ERROR in the callback (CREATE INDEX CONCURRENTLY's
@@ -254,7 +254,7 @@ macro_rules! amvacuumcleanup {
                     return stats;
                 }
                 let index = (*info).index;
-                let store = crate::storage::BufferStore::logged(index);
+                let store = crate::storage::BufferStore::for_vacuum(index, (*info).strategy);
                 let stats = if stats.is_null() {
                     if !$cleanup(index, &store) {
                         return stats;

@@ -71,3 +71,38 @@ def test_update_of_another_column_passes_a_toast_pointer():
             first = c.execute("SELECT id, note FROM toast_update ORDER BY s <-> %s::sparsevec LIMIT 1", (s,)).fetchone()
             assert first == (i, "b"), (i, first)
         c.execute("DROP TABLE toast_update")
+
+
+def index_blocks_fetched(c, index):
+    c.execute("SELECT pg_stat_force_next_flush()")
+    c.execute("SELECT pg_stat_clear_snapshot()")
+    return c.execute("SELECT idx_blks_read + idx_blks_hit FROM pg_statio_user_indexes "
+                     "WHERE indexrelname = %s", (index,)).fetchone()[0]
+
+
+def test_index_reads_count_in_the_statistics():
+    """A scan pins most pages through the backend's buffer hints
+    (ReadRecentBuffer, which counts nothing in pg_statio): each such read
+    is counted as the hit it is, so pg_statio_user_indexes shows the index's
+    real traffic (a graph search reads hundreds of pages)."""
+    with connect() as c:
+        c.execute("DROP TABLE IF EXISTS statio_items")
+        c.execute("CREATE TABLE statio_items (id int, v vector(16))")
+        c.execute("INSERT INTO statio_items SELECT g, array_agg(sin(g * i))::vector(16) "
+                  "FROM generate_series(1, 5000) g, generate_series(1, 16) i GROUP BY g")
+        c.execute("CREATE INDEX statio_items_idx ON statio_items USING hnsw (v vector_l2_ops)")
+        c.execute("SET enable_seqscan = off")
+        queries = [f"[{','.join(str((q * 7 + i) % 5 - 2) for i in range(16))}]" for q in range(40)]
+        for q in queries:  # the hints are taken
+            c.execute("SELECT id FROM statio_items ORDER BY v <-> %s LIMIT 10", (q,)).fetchall()
+        before = index_blocks_fetched(c, "statio_items_idx")
+        for q in queries:
+            c.execute("SELECT id FROM statio_items ORDER BY v <-> %s LIMIT 10", (q,)).fetchall()
+        per_query = (index_blocks_fetched(c, "statio_items_idx") - before) / len(queries)
+        # what EXPLAIN counts for one of them
+        plan = c.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT id FROM statio_items "
+                         "ORDER BY v <-> %s LIMIT 10", (queries[0],)).fetchone()[0][0]["Plan"]
+        shared = plan["Shared Hit Blocks"] + plan["Shared Read Blocks"]
+        print(f"\n{per_query:.0f} index blocks a query in pg_statio, {shared} shared blocks in EXPLAIN")
+        assert per_query >= 100, per_query
+        c.execute("DROP TABLE statio_items")
