@@ -241,9 +241,10 @@ fn real_embeddings_keep_their_recall() {
 
 /// Tight clusters far from the rows' mean are where one bit per dimension
 /// is weakest: the estimates' error (a fraction of the distance to the
-/// mean) exceeds the gaps between a cluster's members. A window four
-/// times as wide recovers the full-precision recall; four bits do at the
-/// same window.
+/// mean) exceeds the gaps between a cluster's members (cosine: 0.69
+/// against 1.0 at a window of 64 codes). The window of codes at ef_search
+/// 64 (`code_window`: 128 at one bit) gives 0.988, ef_search 256 the
+/// full-precision recall; four bits do at ef_search 64.
 #[test]
 fn tight_clusters_need_a_wider_window_or_more_bits() {
     let data = uneven_rows(3000, 96, 41);
