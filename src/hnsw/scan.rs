@@ -17,9 +17,10 @@
 //!
 //! An index of codes (`quantization = 'rabitq'`) searches by estimated
 //! distances in a window somewhat wider than hnsw.ef_search
-//! (`hnsw::rerank::code_window`), and its rows leave in exact distance order: rows are measured
-//! from the heap (`super::rerank`) nearest lower bound first (the estimate
-//! less two error bounds, `hnsw::rerank::RERANK_SLACK`), and the nearest
+//! (`hnsw::rerank::code_window`), and its rows leave in exact distance
+//! order: rows are measured from the heap (`super::rerank`) nearest lower
+//! bound first (the estimate less two error bounds,
+//! `hnsw::rerank::RERANK_SLACK`), and the nearest
 //! measured row is returned once no unmeasured one may be nearer. With
 //! LIMIT 10 at four bits that measures about a fifth of the window
 //! (`hnsw::tests::quantized`). The bounds hold with high probability, not
@@ -147,9 +148,10 @@ impl Run {
         if batch.is_empty() || self.mode == ITERATIVE_OFF {
             self.done = true;
         }
+        let query = self.search.query();
         for c in batch {
             let (tids, estimate) = graph
-                .rows_and_estimate(&self.search.query(), c.id)
+                .rows_and_estimate(&query, c.id)
                 .unwrap_or_else(|e| am::corrupted_index(index, e));
             match &mut self.rerank {
                 Some((rerank, _)) => {
