@@ -764,3 +764,7 @@ CREATE FUNCTION vector_ext_index_check(regclass) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'vx_index_check' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION vector_ext_index_check(regclass) IS 'check an hnsw or ivfflat index: page layout, links or lists, heap TIDs';
 REVOKE ALL ON FUNCTION vector_ext_index_check(regclass) FROM PUBLIC;
+CREATE FUNCTION vector_ext_index_repair(regclass) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'vx_index_repair' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION vector_ext_index_repair(regclass) IS 'link back the elements of an hnsw index no search reaches (what VACUUM does after removing rows); returns how many';
+REVOKE ALL ON FUNCTION vector_ext_index_repair(regclass) FROM PUBLIC;

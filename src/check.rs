@@ -4,6 +4,8 @@
 //! reports everything as one JSON object: counts, up to 20 problems, and
 //! `ok` (no problems). Like amcheck, it reads every page; it takes
 //! AccessShareLock on the table and the index, so writes go on meanwhile.
+//! `vector_ext_index_repair(regclass) RETURNS bigint`: VACUUM's pass that
+//! links back unreachable hnsw elements, on demand.
 
 use crate::am;
 use crate::fmgr::pg_function;
@@ -67,11 +69,19 @@ fn report_json(
     out
 }
 
-pg_function!(pg_finfo_vx_index_check, vx_index_check, |args| {
-    let oid = pg_sys::Oid::from(args.datum(0).value() as u32);
-    // SAFETY: catalog lookups and relation opens on the backend thread;
-    // the relations stay open (and locked) until the end of this call.
-    let json = unsafe {
+/// An index by OID, opened with its table under `lock`: Postgres' index
+/// relation, its table, and its access method's name. ERROR when `oid` is
+/// not an index.
+///
+/// # Safety
+/// On the backend thread, in a transaction; the caller closes both with
+/// `close_index`.
+unsafe fn open_index(
+    oid: pg_sys::Oid,
+    lock: pg_sys::LOCKMODE,
+) -> (pg_sys::Relation, pg_sys::Relation, String) {
+    // SAFETY: catalog lookups and relation opens (the caller's contract).
+    unsafe {
         let heap_oid = pg_sys::IndexGetRelation(oid, true);
         if heap_oid == pg_sys::InvalidOid {
             let name = pg_sys::get_rel_name(oid);
@@ -86,17 +96,52 @@ pg_function!(pg_finfo_vx_index_check, vx_index_check, |args| {
                 None,
             );
         }
-        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
         let heap = pg_sys::relation_open(heap_oid, lock);
         let index = pg_sys::index_open(oid, lock);
-        let am_name = {
-            let p = pg_sys::get_am_name((*(*index).rd_rel).relam);
-            if p.is_null() {
-                String::new()
-            } else {
-                CStr::from_ptr(p).to_string_lossy().into_owned()
-            }
+        let p = pg_sys::get_am_name((*(*index).rd_rel).relam);
+        let am_name = if p.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
         };
+        (heap, index, am_name)
+    }
+}
+
+/// Closes what `open_index` opened.
+///
+/// # Safety
+/// `heap` and `index` from `open_index` with this `lock`.
+unsafe fn close_index(heap: pg_sys::Relation, index: pg_sys::Relation, lock: pg_sys::LOCKMODE) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        pg_sys::index_close(index, lock);
+        pg_sys::relation_close(heap, lock);
+    }
+}
+
+/// ERROR: the index is not one of `ams`.
+///
+/// # Safety
+/// `index` is open.
+unsafe fn not_ours(index: pg_sys::Relation, ams: &str) -> ! {
+    am::error(
+        PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+        // SAFETY: the caller's contract.
+        format!("\"{}\" is not {ams} index", unsafe {
+            am::relation_name(index)
+        }),
+        None,
+    )
+}
+
+pg_function!(pg_finfo_vx_index_check, vx_index_check, |args| {
+    let oid = pg_sys::Oid::from(args.datum(0).value() as u32);
+    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    // SAFETY: on the backend thread; the relations stay open (and locked)
+    // until the end of this call.
+    let json = unsafe {
+        let (heap, index, am_name) = open_index(oid, lock);
         let heap_blocks =
             pg_sys::RelationGetNumberOfBlocksInFork(heap, pg_sys::ForkNumber::MAIN_FORKNUM);
         let store = BufferStore::logged(index);
@@ -134,17 +179,9 @@ pg_function!(pg_finfo_vx_index_check, vx_index_check, |args| {
                     &r.problems,
                 )
             }
-            _ => am::error(
-                PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-                format!(
-                    "\"{}\" is not an hnsw or ivfflat index",
-                    am::relation_name(index)
-                ),
-                None,
-            ),
+            _ => not_ours(index, "an hnsw or ivfflat"),
         };
-        pg_sys::index_close(index, lock);
-        pg_sys::relation_close(heap, lock);
+        close_index(heap, index, lock);
         json
     };
     let c = CString::new(json).expect("no NUL in the report");
@@ -158,4 +195,44 @@ pg_function!(pg_finfo_vx_index_check, vx_index_check, |args| {
             -1,
         )
     }
+});
+
+// `vector_ext_index_repair(regclass) RETURNS bigint`: links back the hnsw
+// elements no search reaches, as a VACUUM that removed rows does, and
+// returns how many it linked. VACUUM runs this pass only after removing
+// rows (an insert-only table's VACUUM reads no index page); elements an
+// insert left unreachable without any row removed are rare (inserts adopt
+// the links they evict) and iterative scans sweep them up meanwhile.
+// Takes ShareUpdateExclusiveLock, as VACUUM: inserts and scans go on.
+pg_function!(pg_finfo_vx_index_repair, vx_index_repair, |args| {
+    let oid = pg_sys::Oid::from(args.datum(0).value() as u32);
+    let lock = pg_sys::ShareUpdateExclusiveLock as pg_sys::LOCKMODE;
+    // SAFETY: as in vx_index_check.
+    let relinked = unsafe {
+        pg_sys::PreventCommandDuringRecovery(c"vector_ext_index_repair()".as_ptr());
+        let (heap, index, am_name) = open_index(oid, lock);
+        if am_name != "hnsw" {
+            not_ours(index, "an hnsw");
+        }
+        let store = BufferStore::logged(index);
+        let budget = am::vacuum_work_mem_bytes();
+        let reach = hnsw::reach::repair_reachability(&store, budget, am::check_for_interrupts)
+            .unwrap_or_else(|e| am::corrupted_index(index, e));
+        let relinked = match reach {
+            hnsw::reach::Reach::Relinked(n) => n,
+            hnsw::reach::Reach::OverBudget { needs, .. } => am::error(
+                PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                format!(
+                    "linking back the unreachable elements of index \"{}\" needs {} MB, maintenance_work_mem is {} MB",
+                    am::relation_name(index),
+                    needs.div_ceil(1 << 20),
+                    budget >> 20
+                ),
+                Some("Raise maintenance_work_mem."),
+            ),
+        };
+        close_index(heap, index, lock);
+        relinked
+    };
+    pg_sys::Datum::from(relinked as i64)
 });

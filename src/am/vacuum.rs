@@ -39,8 +39,40 @@ pub fn vacuum_pause() {
     }
 }
 
+/// The memory a VACUUM of this backend may use, in bytes:
+/// `autovacuum_work_mem` in an autovacuum worker when it is set, else
+/// `maintenance_work_mem` (as Postgres sizes its own dead-TID store).
+pub fn vacuum_work_mem_bytes() -> usize {
+    // SAFETY: reading GUC variables and the backend type on the backend
+    // thread.
+    let kb = unsafe {
+        let autovacuum = pg_sys::MyBackendType == pg_sys::BackendType::B_AUTOVAC_WORKER;
+        if autovacuum && autovacuum_work_mem != -1 {
+            autovacuum_work_mem
+        } else {
+            pg_sys::maintenance_work_mem
+        }
+    };
+    kb.max(0) as usize * 1024
+}
+
+/// A WARNING that VACUUM's pass linking back unreachable hnsw elements did
+/// not run: it needs `needs` bytes, more than `vacuum_work_mem_bytes`.
+pub fn reach_over_budget(index: pg_sys::Relation, needs: usize) {
+    let mb = |b: usize| b.div_ceil(1 << 20);
+    // SAFETY: the index is open.
+    let name = unsafe { super::relation_name(index) };
+    pgrx::warning!(
+        "index \"{name}\": not linking back unreachable elements: that needs {} MB, the limit is {} MB; raise maintenance_work_mem (or autovacuum_work_mem) and run vector_ext_index_repair",
+        mb(needs),
+        mb(vacuum_work_mem_bytes())
+    );
+}
+
 unsafe extern "C" {
     /// storage/pmsignal.h (PostmasterIsAlive without its cached flag):
     /// false once the postmaster has exited.
     fn PostmasterIsAliveInternal() -> bool;
+    /// postmaster/autovacuum.h: KB, -1 for maintenance_work_mem.
+    static autovacuum_work_mem: std::ffi::c_int;
 }

@@ -13,21 +13,26 @@ am::ambulkdelete!(|index, store, is_dead| {
     // the pure crate holds no page while it waits
     // SAFETY: the index is open, no buffer lock held (bulk_delete's contract).
     let wait = || unsafe { super::wait_for_inserts(index) };
-    let result = hnsw::vacuum::bulk_delete_waiting(store, is_dead, am::vacuum_pause, wait);
+    let budget = am::vacuum_work_mem_bytes();
+    let result = hnsw::vacuum::bulk_delete_within(store, is_dead, budget, am::vacuum_pause, wait);
     let v = result.unwrap_or_else(|e| am::corrupted_index(index, e));
+    if let Some(needs) = v.reach_needs {
+        am::reach_over_budget(index, needs);
+    }
     (v.heap_tids_removed, v.live_heap_tids)
 });
 
 am::amvacuumcleanup!(cleanup);
 
-/// After a VACUUM that deleted nothing (no dead rows): the pass that links
-/// back elements no search can reach, so that insert-only tables get it
-/// from autovacuum too. True: report the index's statistics.
+/// After a VACUUM that deleted nothing (no dead rows): nothing to do, and
+/// no page read (an insert-only table's autovacuum used to walk the whole
+/// graph here for the few elements inserts may leave unreachable; inserts
+/// now adopt the links they evict, the next VACUUM that removes rows relinks
+/// what is left, and `vector_ext_index_repair` does it on demand). True:
+/// report the index's statistics.
 ///
 /// # Safety
-/// The index VACUUM works on, open; no buffer lock held.
-unsafe fn cleanup(index: pg_sys::Relation, store: &BufferStore) -> bool {
-    hnsw::reach::repair_reachability(store, am::vacuum_pause)
-        .unwrap_or_else(|e| am::corrupted_index(index, e));
+/// Nothing to uphold (`amvacuumcleanup!` calls it unsafely).
+unsafe fn cleanup(_index: pg_sys::Relation, _store: &BufferStore) -> bool {
     true
 }

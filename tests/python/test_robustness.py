@@ -106,3 +106,39 @@ def test_index_reads_count_in_the_statistics():
         print(f"\n{per_query:.0f} index blocks a query in pg_statio, {shared} shared blocks in EXPLAIN")
         assert per_query >= 100, per_query
         c.execute("DROP TABLE statio_items")
+
+
+def test_vacuum_of_an_insert_only_table_reads_no_index_page():
+    """VACUUM with no dead rows calls only amvacuumcleanup: it reads no
+    index page (it used to walk the whole graph for elements inserts left
+    unreachable; inserts now adopt the links they evict). A VACUUM that
+    removes rows does walk it, and vector_ext_index_repair does on demand."""
+    with connect() as c:
+        c.execute("DROP TABLE IF EXISTS insert_only")
+        c.execute("CREATE TABLE insert_only (id int, v vector(16))")
+        rows = ("INSERT INTO insert_only SELECT g, array_agg(sin(g * i) * (1 + g %% 5))::vector(16) "
+                "FROM generate_series(%s::int, %s::int) g, generate_series(1, 16) i GROUP BY g")
+        c.execute(rows, (1, 3000))
+        c.execute("CREATE INDEX insert_only_idx ON insert_only USING hnsw (v vector_ip_ops) WITH (m = 8)")
+        c.execute(rows, (3001, 6000))  # inserted one by one into the graph
+        c.execute("VACUUM insert_only")  # sets the visibility map
+        c.execute(rows, (6001, 7000))
+        before = index_blocks_fetched(c, "insert_only_idx")
+        c.execute("VACUUM insert_only")
+        insert_only = index_blocks_fetched(c, "insert_only_idx") - before
+        check = c.execute("SELECT vector_ext_index_check('insert_only_idx')").fetchone()[0]
+        relinked = c.execute("SELECT vector_ext_index_repair('insert_only_idx')").fetchone()[0]
+        assert c.execute("SELECT vector_ext_index_repair('insert_only_idx')").fetchone()[0] == 0
+        c.execute("DELETE FROM insert_only WHERE id % 10 = 0")
+        before = index_blocks_fetched(c, "insert_only_idx")
+        c.execute("VACUUM insert_only")
+        removing = index_blocks_fetched(c, "insert_only_idx") - before
+        pages = c.execute("SELECT pg_relation_size('insert_only_idx') / 8192").fetchone()[0]
+        print(f"\nVACUUM read {insert_only} index blocks with nothing to remove, {removing} removing "
+              f"rows ({pages} pages); {check['unreachable_elements']} unreachable, {relinked} relinked")
+        assert insert_only <= 1, insert_only
+        assert removing >= pages, (removing, pages)
+        assert relinked == check["unreachable_elements"], (relinked, check)
+        after = c.execute("SELECT vector_ext_index_check('insert_only_idx')").fetchone()[0]
+        assert after["ok"] and after["heap_tids"] == 6300, after
+        c.execute("DROP TABLE insert_only")

@@ -977,7 +977,7 @@ impl Repairable for LevelRepair<'_> {
             .collect())
     }
 
-    fn offer(&mut self, link: Proposal, in_degree: &[u32]) -> Result<Offer, Self::Error> {
+    fn offer(&mut self, link: Proposal, in_degree: &[u8]) -> Result<Offer, Self::Error> {
         let Proposal {
             host,
             lost,

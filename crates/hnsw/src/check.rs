@@ -181,7 +181,7 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
                 // final sweep does): a problem, which VACUUM repairs
                 if r.unreachable > 0 {
                     r.problems.push(format!(
-                        "{} live elements cannot be reached from the entry point (VACUUM relinks them)",
+                        "{} live elements cannot be reached from the entry point (vector_ext_index_repair or a VACUUM that removes rows relinks them)",
                         r.unreachable
                     ));
                 }

@@ -84,6 +84,19 @@ struct Slot {
     neighbors: Tid,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests turn adoption off to make the orphans `reach` relinks.
+    static ADOPTING: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+fn adopting() -> bool {
+    #[cfg(test)]
+    return ADOPTING.with(|a| a.get());
+    #[cfg(not(test))]
+    true
+}
+
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
@@ -319,15 +332,102 @@ fn link_back_chosen<S: PageStore>(
     cache: &mut VectorCache,
 ) -> Result<(), Corrupt> {
     let meta = graph.meta();
+    let mut evicted = Vec::new();
     for (l, sel) in chosen {
+        evicted.clear();
         let mut accepted = false;
         for n in sel {
-            accepted |= link_back(store, graph, meta, n, et, *l, cache, false)?;
+            accepted |= link_back(store, graph, meta, n, et, *l, cache, false, &mut evicted)?;
         }
         if *l == 0 && !accepted {
             if let Some(nearest) = sel.first() {
-                link_back(store, graph, meta, nearest, et, 0, cache, true)?;
+                link_back(
+                    store,
+                    graph,
+                    meta,
+                    nearest,
+                    et,
+                    0,
+                    cache,
+                    true,
+                    &mut evicted,
+                )?;
             }
+        }
+        adopt(store, graph, meta, et, *l, &evicted, cache)?;
+    }
+    Ok(())
+}
+
+/// Links the new element `et` to the elements its neighbours' `level`
+/// lists dropped to take it in (`evicted`). A dropped link may have been
+/// an element's last way in: without this, inserts alone left elements no
+/// search reaches (most rows of an inner-product index of uniform rows,
+/// whose interior rows no list keeps; a few at m = 4 under L2), and only a
+/// pass over the whole index (`reach`) found them. Each takes an empty
+/// slot of `et`'s list, else the place of its farthest non-diverse link
+/// to an element not dropped: that link is one this insert made, so its
+/// target keeps every way in it had before. Adopted links are
+/// non-diverse: the next element to need a slot of the list takes theirs,
+/// and adopts them in turn.
+fn adopt<S: PageStore>(
+    store: &S,
+    graph: &PageGraph<S>,
+    meta: &Meta,
+    et: Tid,
+    level: usize,
+    evicted: &[Tid],
+    cache: &mut VectorCache,
+) -> Result<(), Corrupt> {
+    if evicted.is_empty() || !adopting() {
+        return Ok(());
+    }
+    let m = meta.m as usize;
+    let (nt, et_level) = store.read(et.block, |p| -> Result<(Tid, usize), Corrupt> {
+        let e = read_element(p, et, meta.vector_bytes())?;
+        Ok((e.neighbors(), e.level()))
+    })?;
+    cache.prefetch(evicted.iter().copied(), graph);
+    let mut adopted: Vec<Link> = Vec::new();
+    for &x in evicted {
+        if x == et || adopted.iter().any(|l| l.tid == x) || !cache.load(x, graph)? {
+            continue;
+        }
+        let distance = graph.distance_between(cache.get(et), cache.get(x));
+        adopted.push(Link {
+            tid: x,
+            distance,
+            diverse: false,
+        });
+    }
+    for _ in 0..RETRIES {
+        let (before, current) = read_links(store, nt, m, et_level, level)?;
+        let mut list: Vec<Link> = current
+            .iter()
+            .copied()
+            .filter(|l| l.tid.is_valid())
+            .collect();
+        for a in &adopted {
+            if list.iter().any(|l| l.tid == a.tid) {
+                continue;
+            }
+            if list.len() < current.len() {
+                list.push(*a);
+                continue;
+            }
+            let replaceable = |l: &Link| !l.diverse && !evicted.contains(&l.tid);
+            let Some(victim) = (0..list.len())
+                .filter(|i| replaceable(&list[*i]))
+                .max_by(|a, b| list[*a].distance.total_cmp(&list[*b].distance))
+            else {
+                break;
+            };
+            list[victim] = *a;
+        }
+        list.resize(current.len(), Link::EMPTY);
+        let after = links_bytes(level, &list);
+        if after == before || write_slots_if_unchanged(store, nt, m, level, &before, &after)? {
+            return Ok(());
         }
     }
     Ok(())
@@ -469,6 +569,7 @@ fn link_back<S: PageStore>(
     level: usize,
     cache: &mut VectorCache,
     force: bool,
+    evicted: &mut Vec<Tid>,
 ) -> Result<bool, Corrupt> {
     let m = meta.m as usize;
     // Chosen neighbours were read (and found live) during selection; one
@@ -516,7 +617,14 @@ fn link_back<S: PageStore>(
                 if list[victim].tid == new {
                     return Ok(false);
                 }
-                list.swap_remove(victim);
+                let dropped = list.swap_remove(victim).tid;
+                list.resize(current.len(), Link::EMPTY);
+                let after = links_bytes(level, &list);
+                if write_slots_if_unchanged(store, nt, m, level, &before, &after)? {
+                    evicted.push(dropped);
+                    return Ok(true);
+                }
+                continue;
             }
             list.resize(current.len(), Link::EMPTY);
             let after = links_bytes(level, &list);
@@ -538,6 +646,13 @@ fn link_back<S: PageStore>(
         let done =
             write_slots_if_unchanged(store, nt, m, level, &before, &links_bytes(level, &list))?;
         if done {
+            let kept = |t: &Tid| list.iter().any(|l| l.tid == *t);
+            evicted.extend(
+                current
+                    .iter()
+                    .map(|l| l.tid)
+                    .filter(|t| t.is_valid() && !kept(t)),
+            );
             return Ok(true);
         }
     }
@@ -608,8 +723,19 @@ pub(crate) fn link_back_existing<S: PageStore>(
     let (mut slots, mut arena) = (HashMap::new(), Vec::new());
     let mut cache = VectorCache::new(v.to_vec(), &mut slots, &mut arena);
     cache.name_new(t);
+    let mut evicted = Vec::new();
     for n in links {
-        link_back(store, graph, meta, n, t, level, &mut cache, false)?;
+        link_back(
+            store,
+            graph,
+            meta,
+            n,
+            t,
+            level,
+            &mut cache,
+            false,
+            &mut evicted,
+        )?;
     }
     Ok(())
 }
@@ -702,4 +828,14 @@ impl<'a> VectorCache<'a> {
         }
         Ok(self.slots[&t])
     }
+}
+
+/// Runs `f` with inserts on this thread not adopting evicted elements (as
+/// pgvector's inserts), to test what repairs the orphans that leaves.
+#[cfg(test)]
+pub(crate) fn without_adoption<R>(f: impl FnOnce() -> R) -> R {
+    ADOPTING.with(|a| a.set(false));
+    let r = f();
+    ADOPTING.with(|a| a.set(true));
+    r
 }

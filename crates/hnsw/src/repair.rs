@@ -32,6 +32,13 @@ use crate::search::Candidate;
 use crate::select::LinkList;
 use std::collections::HashMap;
 
+/// Bytes a repair of `len` elements needs besides the graph itself: what
+/// it keeps per element (reached, reached before the repair, incoming
+/// links, repair links hosted).
+pub fn repair_bytes(len: usize) -> usize {
+    len * 4
+}
+
 /// Passes over the lost elements (each can use the hosts the previous made).
 const REPAIR_PASSES: usize = 8;
 
@@ -43,7 +50,7 @@ const SIBLING_HOSTS: usize = 4;
 /// cost inner-product recall: 20,000 rows of 64-d with norms 1 to 7,
 /// recall@10 at ef 40 0.768 with 1, 0.761 with 2, 0.752 with 4, 0.64
 /// unbounded; 0.772 without any repair).
-const GATEWAY_LINKS: u32 = 1;
+const GATEWAY_LINKS: u8 = 1;
 
 /// What a host did with a repair link offered to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,8 +89,8 @@ pub trait Repairable {
     /// first.
     fn nearest(&self, i: usize) -> Result<Vec<Candidate<usize>>, Self::Error>;
     /// Offers the link to its host, in the slot `repair_slot` picks given
-    /// these incoming-link counts.
-    fn offer(&mut self, link: Proposal, in_degree: &[u32]) -> Result<Offer, Self::Error>;
+    /// these incoming-link counts (saturating at 255).
+    fn offer(&mut self, link: Proposal, in_degree: &[u8]) -> Result<Offer, Self::Error>;
     /// Runs after each element repaired (interrupt checks, pauses).
     fn between(&mut self) {}
 }
@@ -106,7 +113,7 @@ pub fn repair_slot<L: LinkList>(
     list: &L,
     max: usize,
     gone: impl Fn(L::Id) -> bool,
-    in_degree: impl Fn(L::Id) -> u32,
+    in_degree: impl Fn(L::Id) -> u8,
 ) -> Option<Slot> {
     if list.len() < max {
         return Some(Slot::Append);
@@ -124,7 +131,7 @@ pub fn repair_slot<L: LinkList>(
 /// reached members, and the members it does not reach.
 struct Survey {
     seen: Vec<bool>,
-    in_degree: Vec<u32>,
+    in_degree: Vec<u8>,
     lost: Vec<usize>,
 }
 
@@ -144,7 +151,7 @@ fn survey<G: Repairable>(g: &G) -> Survey {
 
 /// Marks `from` and what its links reach, counting the links of what it
 /// reaches as incoming links.
-fn mark<G: Repairable>(g: &G, from: usize, seen: &mut [bool], in_degree: &mut [u32]) {
+fn mark<G: Repairable>(g: &G, from: usize, seen: &mut [bool], in_degree: &mut [u8]) {
     seen[from] = true;
     let (mut stack, mut links) = (vec![from], Vec::new());
     while let Some(n) = stack.pop() {
@@ -156,7 +163,7 @@ fn mark<G: Repairable>(g: &G, from: usize, seen: &mut [bool], in_degree: &mut [u
         links.clear();
         g.links(n, &mut links);
         for &t in &links {
-            in_degree[t] += 1;
+            in_degree[t] = in_degree[t].saturating_add(1);
             if !seen[t] {
                 seen[t] = true;
                 stack.push(t);
@@ -169,7 +176,7 @@ fn mark<G: Repairable>(g: &G, from: usize, seen: &mut [bool], in_degree: &mut [u
 /// were linked.
 pub fn repair<G: Repairable>(g: &mut G) -> Result<u64, G::Error> {
     let natural = survey(g).seen;
-    let mut gateway_used = vec![0u32; g.len()];
+    let mut gateway_used = vec![0u8; g.len()];
     // per element, the lost ones linking to it that the repair has linked
     // in (the latest few are tried as hosts)
     let mut linked_in: HashMap<usize, Vec<usize>> = HashMap::new();
@@ -231,10 +238,10 @@ pub fn repair<G: Repairable>(g: &mut G) -> Result<u64, G::Error> {
                             if let Some(r) = replaced {
                                 in_degree[r] = in_degree[r].saturating_sub(1);
                             }
-                            in_degree[id] += 1;
+                            in_degree[id] = in_degree[id].saturating_add(1);
                         }
                     }
-                    gateway_used[host] += gateway as u32;
+                    gateway_used[host] = gateway_used[host].saturating_add(gateway as u8);
                     linked = true;
                     break;
                 }

@@ -82,7 +82,7 @@ fn build_with(
 /// (which inserts may leave, as pgvector's do, until VACUUM relinks them).
 fn problems_besides_unreachable(r: &crate::check::Report) -> Vec<String> {
     let unreachable = format!(
-        "{} live elements cannot be reached from the entry point (VACUUM relinks them)",
+        "{} live elements cannot be reached from the entry point (vector_ext_index_repair or a VACUUM that removes rows relinks them)",
         r.unreachable
     );
     r.problems

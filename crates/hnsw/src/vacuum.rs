@@ -23,6 +23,7 @@ use crate::format::{
     element_mut, links_bytes, page_elements, read_element, Link, Meta, FLAG_DELETED, FREE_CLASSES,
 };
 use crate::page_graph::{read_slots, write_slots_if_unchanged, PageGraph};
+use crate::reach::Reach;
 use crate::search::{search_level_counting, Candidate};
 use crate::select::select_neighbors;
 use pagestore::{Corrupt, PageStore, Tid};
@@ -39,6 +40,8 @@ pub struct VacuumStats {
     pub elements_freed: u64,
     /// Unreachable elements linked back in (pass 5, `reach`).
     pub elements_relinked: u64,
+    /// Pass 5 did not run: the bytes it needs are over the budget.
+    pub reach_needs: Option<usize>,
 }
 
 const RETRIES: usize = 8;
@@ -75,6 +78,18 @@ pub fn bulk_delete<S: PageStore>(
 pub fn bulk_delete_waiting<S: PageStore>(
     store: &S,
     is_dead: impl Fn(Tid) -> bool,
+    between_pages: impl FnMut(),
+    wait_for_inserts: impl FnOnce(),
+) -> Result<VacuumStats, Corrupt> {
+    bulk_delete_within(store, is_dead, usize::MAX, between_pages, wait_for_inserts)
+}
+
+/// `bulk_delete_waiting` whose reachability pass (5) keeps within
+/// `budget` bytes (`reach`; the extension: `maintenance_work_mem`).
+pub fn bulk_delete_within<S: PageStore>(
+    store: &S,
+    is_dead: impl Fn(Tid) -> bool,
+    budget: usize,
     mut between_pages: impl FnMut(),
     wait_for_inserts: impl FnOnce(),
 ) -> Result<VacuumStats, Corrupt> {
@@ -210,7 +225,10 @@ pub fn bulk_delete_waiting<S: PageStore>(
     stats.elements_freed = freed;
     set_free_hints(store, lowest.map(|b| b.unwrap_or(0)))?;
     // Pass 5
-    stats.elements_relinked = crate::reach::repair_reachability(store, between_pages)?;
+    match crate::reach::repair_reachability(store, budget, between_pages)? {
+        Reach::Relinked(n) => stats.elements_relinked = n,
+        Reach::OverBudget { needs, .. } => stats.reach_needs = Some(needs),
+    }
     Ok(stats)
 }
 

@@ -17,11 +17,18 @@ VACUUM tc;
 SELECT count(*) AS live_rows FROM tc;
 SELECT r->'ok' AS ok, r->'heap_tids' AS heap_tids FROM (SELECT vector_ext_index_check('tc_hnsw') AS r) s;
 SELECT r->'ok' AS ok, r->'heap_tids' AS heap_tids FROM (SELECT vector_ext_index_check('tc_ivf') AS r) s;
+-- vector_ext_index_repair: a sound index has nothing to relink
+SELECT vector_ext_index_repair('tc_hnsw') AS relinked;
 -- not ours, not an index, NULL
 CREATE INDEX tc_btree ON tc (id);
 SELECT vector_ext_index_check('tc_btree');
 SELECT vector_ext_index_check('tc');
 SELECT vector_ext_index_check(NULL);
+SELECT vector_ext_index_repair('tc_ivf');
+SELECT vector_ext_index_repair('tc_btree');
+SELECT vector_ext_index_repair('tc');
+SELECT vector_ext_index_repair(NULL);
 -- superusers only unless granted, as amcheck
 SELECT has_function_privilege('public', 'vector_ext_index_check(regclass)', 'execute') AS public_may_run;
+SELECT has_function_privilege('public', 'vector_ext_index_repair(regclass)', 'execute') AS public_may_repair;
 DROP TABLE tc;

@@ -29,7 +29,7 @@ fn unreachable_elements_are_a_problem_until_vacuum_relinks_them() {
     assert_eq!(
         r.problems.first,
         [format!(
-            "{} live elements cannot be reached from the entry point (VACUUM relinks them)",
+            "{} live elements cannot be reached from the entry point (vector_ext_index_repair or a VACUUM that removes rows relinks them)",
             victims.len()
         )]
     );

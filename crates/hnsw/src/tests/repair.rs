@@ -119,7 +119,7 @@ impl Repairable for Toy {
         c.truncate(8);
         Ok(c)
     }
-    fn offer(&mut self, link: Proposal, in_degree: &[u32]) -> Result<Offer, Infallible> {
+    fn offer(&mut self, link: Proposal, in_degree: &[u8]) -> Result<Offer, Infallible> {
         let Proposal {
             host,
             lost,

@@ -259,11 +259,11 @@ fn vacuum_links_back_elements_no_search_can_reach() {
 
 #[test]
 fn vacuum_relinks_inner_product_orphans_without_losing_recall() {
-    // The insert path leaves most of these rows unreachable (no repair, as
-    // pgvector); VACUUM links every one back and keeps the recall.
+    // Inserts as pgvector's (no adoption) leave most of these rows
+    // unreachable; VACUUM links every one back and keeps the recall.
     let data = uniform_rows(10_000, 3, 77);
     let queries = uniform_rows(100, 3, 78);
-    let store = inserted_index(&data, Metric::InnerProduct);
+    let store = crate::insert::without_adoption(|| inserted_index(&data, Metric::InnerProduct));
     let before = crate::check::check_index(&store, || {});
     assert!(before.unreachable > 5_000, "{}", before.unreachable);
     let recall_before = page_recall_at(&store, &data, &queries, Metric::InnerProduct, 40);
@@ -279,4 +279,84 @@ fn vacuum_relinks_inner_product_orphans_without_losing_recall() {
         recall_after >= recall_before - 0.01,
         "{recall_after} vs {recall_before}"
     );
+}
+
+/// A store counting its page reads.
+struct Counting {
+    inner: pagestore::MemStore,
+    reads: std::cell::Cell<u64>,
+}
+
+impl PageStore for Counting {
+    fn nblocks(&self) -> u32 {
+        self.inner.nblocks()
+    }
+    fn read<R>(&self, block: u32, f: impl FnOnce(&[u8]) -> R) -> R {
+        self.reads.set(self.reads.get() + 1);
+        self.inner.read(block, f)
+    }
+    fn write<R>(&self, block: u32, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        self.inner.write(block, f)
+    }
+    fn extend<R>(&self, f: impl FnOnce(u32, &mut [u8]) -> R) -> R {
+        self.inner.extend(f)
+    }
+}
+
+#[test]
+fn the_reachability_pass_keeps_within_its_budget() {
+    use crate::reach::{repair_reachability, Reach};
+    // orphans made by inserts that do not adopt (as pgvector's)
+    let data = uniform_rows(3000, 4, 91);
+    let queries = uniform_rows(60, 4, 92);
+    let fresh = || crate::insert::without_adoption(|| inserted_index(&data, Metric::InnerProduct));
+    let lost = crate::check::check_index(&fresh(), || {}).unreachable;
+    assert!(lost > 300, "{lost}");
+    // all links in memory, links read from pages, no room at all
+    let mut results = Vec::new();
+    for budget in [usize::MAX, 30_000, 1_000] {
+        let store = Counting {
+            inner: fresh(),
+            reads: Default::default(),
+        };
+        let mut pauses = 0;
+        let reach = repair_reachability(&store, budget, || pauses += 1).unwrap();
+        let reads = store.reads.get();
+        let after = crate::check::check_index(&store.inner, || {});
+        let recall = page_recall_at(&store.inner, &data, &queries, Metric::InnerProduct, 40);
+        eprintln!(
+            "budget {budget}: {reach:?}, {reads} page reads, {} unreachable, recall {recall:.3}",
+            after.unreachable
+        );
+        results.push((
+            reach,
+            reads,
+            after.unreachable,
+            recall,
+            pauses,
+            store.nblocks(),
+        ));
+    }
+    let [(all, reads_all, left_all, recall_all, ..), (paged, reads_paged, left_paged, recall_paged, ..), (none, _, left_none, _, pauses, nblocks)] =
+        results[..]
+    else {
+        unreachable!()
+    };
+    assert_eq!((left_all, left_paged), (0, 0));
+    assert!(all.relinked() > 0);
+    // the same walk and the same hosts: the same repair, the links read
+    // from the pages each time they are followed
+    assert_eq!(all, paged);
+    assert_eq!(recall_all, recall_paged);
+    assert!(
+        reads_paged > reads_all + 3 * nblocks as u64,
+        "{reads_paged} {reads_all}"
+    );
+    // over budget: one pass over the pages, nothing changed
+    assert!(
+        matches!(none, Reach::OverBudget { needs, budget: 1_000 } if needs > 1_000),
+        "{none:?}"
+    );
+    assert_eq!(left_none, lost);
+    assert_eq!(pauses as u32, nblocks - 1);
 }
