@@ -369,7 +369,9 @@ fn link_back_chosen<S: PageStore>(
 /// to an element not dropped: that link is one this insert made, so its
 /// target keeps every way in it had before. Adopted links are
 /// non-diverse: the next element to need a slot of the list takes theirs,
-/// and adopts them in turn.
+/// and adopts them in turn. Distances are measured only for the elements
+/// that find room. The cost: about a tenth of insert throughput
+/// (bench/README.md, "Inserts that adopt what they evict").
 fn adopt<S: PageStore>(
     store: &S,
     graph: &PageGraph<S>,
@@ -387,19 +389,8 @@ fn adopt<S: PageStore>(
         let e = read_element(p, et, meta.vector_bytes())?;
         Ok((e.neighbors(), e.level()))
     })?;
-    cache.prefetch(evicted.iter().copied(), graph);
-    let mut adopted: Vec<Link> = Vec::new();
-    for &x in evicted {
-        if x == et || adopted.iter().any(|l| l.tid == x) || !cache.load(x, graph)? {
-            continue;
-        }
-        let distance = graph.distance_between(cache.get(et), cache.get(x));
-        adopted.push(Link {
-            tid: x,
-            distance,
-            diverse: false,
-        });
-    }
+    // distances from et, measured only for the elements that find room
+    let mut measured: Vec<(Tid, Option<f32>)> = Vec::new();
     for _ in 0..RETRIES {
         let (before, current) = read_links(store, nt, m, et_level, level)?;
         let mut list: Vec<Link> = current
@@ -407,22 +398,43 @@ fn adopt<S: PageStore>(
             .copied()
             .filter(|l| l.tid.is_valid())
             .collect();
-        for a in &adopted {
-            if list.iter().any(|l| l.tid == a.tid) {
-                continue;
-            }
-            if list.len() < current.len() {
-                list.push(*a);
-                continue;
-            }
-            let replaceable = |l: &Link| !l.diverse && !evicted.contains(&l.tid);
-            let Some(victim) = (0..list.len())
-                .filter(|i| replaceable(&list[*i]))
-                .max_by(|a, b| list[*a].distance.total_cmp(&list[*b].distance))
-            else {
+        // the links adoption may take, the farthest last
+        let mut replaceable: Vec<usize> = (0..list.len())
+            .filter(|&i| !list[i].diverse && !evicted.contains(&list[i].tid))
+            .collect();
+        replaceable.sort_by(|&a, &b| list[a].distance.total_cmp(&list[b].distance));
+        for &x in evicted {
+            let room = list.len() < current.len();
+            if !room && replaceable.is_empty() {
                 break;
+            }
+            if x == et || list.iter().any(|l| l.tid == x) {
+                continue;
+            }
+            let distance = match measured.iter().find(|(t, _)| *t == x) {
+                Some((_, d)) => *d,
+                None => {
+                    let d = cache
+                        .load(x, graph)?
+                        .then(|| graph.distance_between(cache.get(et), cache.get(x)));
+                    measured.push((x, d));
+                    d
+                }
             };
-            list[victim] = *a;
+            let Some(distance) = distance else {
+                continue; // deleted meanwhile: never linked to
+            };
+            let link = Link {
+                tid: x,
+                distance,
+                diverse: false,
+            };
+            if room {
+                list.push(link);
+            } else {
+                let i = replaceable.pop().expect("checked above");
+                list[i] = link;
+            }
         }
         list.resize(current.len(), Link::EMPTY);
         let after = links_bytes(level, &list);
