@@ -33,6 +33,21 @@ use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::pg_sys::panic::ErrorReport;
 use std::ffi::CStr;
 
+/// `ERROR: out of memory` (53200) with `detail`, as palloc's: for Rust
+/// allocations sized by data or settings that are made fallibly
+/// (`try_reserve`) instead of aborting the backend when they fail.
+#[cold]
+pub fn out_of_memory(detail: String) -> ! {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
+        "out of memory",
+        "vector_ext",
+    )
+    .set_detail(detail)
+    .report(PgLogLevel::ERROR);
+    unreachable!("ereport(ERROR) does not return")
+}
+
 /// Raises an ERROR with `code`, `message` and optional DETAIL / HINT.
 #[cold]
 pub fn error(code: PgSqlErrorCode, message: String, hint: Option<&str>) -> ! {

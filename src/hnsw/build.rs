@@ -100,11 +100,16 @@ impl BuildState {
             }
         }
         match &mut self.graph {
-            Some(g) => {
-                if g.push(v, tid_payload(tid)).is_some() {
-                    self.indexed += 1;
-                }
-            }
+            Some(g) => match g.try_push(v, tid_payload(tid)) {
+                Ok(Some(_)) => self.indexed += 1,
+                Ok(None) => {}
+                Err(_) => am::out_of_memory(format!(
+                    "Failed to grow the hnsw build's graph of {} tuples ({} MB; maintenance_work_mem is {} MB).",
+                    g.len(),
+                    g.memory_bytes() >> 20,
+                    self.memory_limit >> 20
+                )),
+            },
             None => match hnsw::insert::insert(&self.store, v, tid, LEVEL_SEED) {
                 Ok(hnsw::insert::Inserted::NotIndexed) => {}
                 Ok(_) => {

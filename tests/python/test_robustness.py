@@ -3,6 +3,9 @@ Postgres inside a callback our code calls, and rows whose indexed value
 arrives as a TOAST pointer, each through SQL on a live server that must
 stay up (its start time unchanged) and answer correctly after."""
 
+import os
+import subprocess
+
 import psycopg
 import pytest
 
@@ -142,3 +145,46 @@ def test_vacuum_of_an_insert_only_table_reads_no_index_page():
         after = c.execute("SELECT vector_ext_index_check('insert_only_idx')").fetchone()[0]
         assert after["ok"] and after["heap_tids"] == 6300, after
         c.execute("DROP TABLE insert_only")
+
+
+def prlimit(pid, soft_hard):
+    """Sets a backend's address-space limit (soft:hard) as the server's
+    user (root in a container may lack CAP_SYS_RESOURCE)."""
+    cmd = ["prlimit", f"--pid={pid}", f"--as={soft_hard}"]
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    subprocess.run(cmd, check=True)
+
+
+def backend_vm_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
+
+
+def test_a_build_out_of_memory_is_an_error():
+    """maintenance_work_mem far above what the backend may allocate (its
+    address space capped with prlimit, as ulimit -v would): the in-memory
+    graph's growth fails and CREATE INDEX ends with ERROR: out of memory
+    (53200); the session and the server go on (an allocation failing in
+    Rust used to abort the backend, and the postmaster restarted every
+    session)."""
+    with connect() as c:
+        c.execute("DROP TABLE IF EXISTS oom_items")
+        c.execute("CREATE TABLE oom_items (id int, v vector(256))")
+        c.execute("INSERT INTO oom_items SELECT g, array_agg(sin(g * i))::vector(256) "
+                  "FROM generate_series(1, 60000) g, generate_series(1, 256) i GROUP BY g")
+        c.execute("SET maintenance_work_mem = '4GB'")
+        started = start_time(c)
+        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        # 48 MB more than the backend maps now; the graph needs about 90
+        limit = (backend_vm_kb(pid) + 48 * 1024) * 1024
+        prlimit(pid, f"{limit}:unlimited")
+        try:
+            with pytest.raises(psycopg.errors.OutOfMemory) as e:
+                c.execute("CREATE INDEX oom_items_idx ON oom_items USING hnsw (v vector_l2_ops)")
+            print(f"\n{e.value.diag.message_primary}: {e.value.diag.message_detail}")
+            assert c.execute("SELECT count(*) FROM oom_items").fetchone()[0] == 60000
+        finally:
+            prlimit(pid, "unlimited:unlimited")
+        assert start_time(c) == started
+        c.execute("DROP TABLE oom_items")

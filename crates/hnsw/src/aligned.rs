@@ -50,6 +50,21 @@ impl<T: Pod> Aligned<T> {
         &self.buf[self.start..self.start + self.len]
     }
 
+    /// Makes room for `additional` more elements (growing as
+    /// `extend_from_slice` would), or says the allocation failed. True when
+    /// the buffer grew.
+    pub fn try_reserve(
+        &mut self,
+        additional: usize,
+    ) -> Result<bool, std::collections::TryReserveError> {
+        let end = self.len + additional + 64 / std::mem::size_of::<T>();
+        if end <= self.buf.capacity() {
+            return Ok(false);
+        }
+        self.buf.try_reserve(end - self.buf.len())?;
+        Ok(true)
+    }
+
     pub fn extend_from_slice(&mut self, v: &[T]) {
         let size = std::mem::size_of::<T>();
         let end = self.len + v.len() + 64 / size;

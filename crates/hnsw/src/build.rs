@@ -247,13 +247,42 @@ impl BuildGraph {
     /// node number, or None when the metric cannot order it (a zero vector
     /// under cosine).
     pub fn push(&mut self, v: Element, payload: u64) -> Option<u32> {
+        self.try_push(v, payload)
+            .expect("memory for the build graph")
+    }
+
+    /// `push`, or the error of an allocation that failed (nothing pushed).
+    /// The graph's arrays grow by doubling; when they do, the memory the
+    /// nodes until the next growth will allocate one by one (their lists)
+    /// is asked for once, and given back, so that a build running out of
+    /// memory fails here and not in an infallible small allocation.
+    pub fn try_push(
+        &mut self,
+        v: Element,
+        payload: u64,
+    ) -> Result<Option<u32>, std::collections::TryReserveError> {
         assert_eq!(v.dims(), self.dim, "vector of the wrong dimension");
-        let mut prepared = self.params.metric.prepare(v)?;
+        let Some(mut prepared) = self.params.metric.prepare(v) else {
+            return Ok(None);
+        };
         self.params.storage.round_buf(&mut prepared);
         let mut words = Vec::new();
         prepared.as_element().append_words(&mut words);
         if self.starts.is_empty() {
             assert_eq!(words.len(), self.dim, "a vector of another format");
+        }
+        if self.vectors.try_reserve(words.len())? {
+            let room = self.vectors.capacity_bytes() / 4 - self.vectors.len();
+            let window = room / words.len().max(1) + 1;
+            let level0 = window * (2 * self.params.m + 1);
+            self.levels.try_reserve(window)?;
+            self.nodes.try_reserve(window)?;
+            self.level0.try_reserve(level0)?;
+            if !self.starts.is_empty() {
+                self.starts.try_reserve(window)?;
+            }
+            let lists = window.saturating_mul(Self::node_bytes(1, self.params.m));
+            Vec::<u8>::new().try_reserve_exact(lists)?;
         }
 
         let id = self.levels.len() as u32;
@@ -278,7 +307,7 @@ impl BuildGraph {
             merged: false,
         }));
         self.node_bytes += Self::node_bytes(level, self.params.m);
-        Some(id)
+        Ok(Some(id))
     }
 
     /// What one node costs besides its vector once linked: the node, its
