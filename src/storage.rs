@@ -369,6 +369,33 @@ impl PageStore for BufferStore {
         }
     }
 
+    fn init_if_new(&self, block: BlockNumber, init: impl FnOnce(&mut [u8])) -> bool {
+        // `extend` adds the block and locks its buffer under the relation
+        // extension lock: holding it here, no extension is between the two,
+        // so a zero page seen under the buffer lock is one a crash left.
+        // SAFETY: the index is open; the lock is released on every path
+        // (an ERROR releases heavyweight locks at abort).
+        unsafe {
+            if !self.building {
+                pg_sys::LockRelationForExtension(self.rel, pg_sys::ExclusiveLock as i32);
+            }
+        }
+        let done = self.write(block, |p| {
+            let new = pagestore::page::is_new(p);
+            if new {
+                init(p);
+            }
+            new
+        });
+        // SAFETY: taken above.
+        unsafe {
+            if !self.building {
+                pg_sys::UnlockRelationForExtension(self.rel, pg_sys::ExclusiveLock as i32);
+            }
+        }
+        done
+    }
+
     fn extend<R>(&self, f: impl FnOnce(BlockNumber, &mut [u8]) -> R) -> R {
         // SAFETY: the extension lock (or, in a build, being the only
         // backend that writes the relation) serialises adding blocks; the

@@ -1,7 +1,8 @@
 //! Vacuum (what `ambulkdelete` runs): remove dead heap TIDs and repair the
 //! graph around elements that lost all of theirs.
 //!
-//! Pass 1 visits every data page once: dead heap TIDs leave their element,
+//! Pass 1 visits every data page once (an all-zero one a crash left is
+//! initialised, and inserts are pointed at it): dead heap TIDs leave their element,
 //! and an element left with none is flagged deleted. Searches still pass
 //! through deleted elements (their own links stay intact, so scans running
 //! meanwhile keep working) but never return them. Then VACUUM waits for the
@@ -20,13 +21,14 @@
 //! Pass 5 links back any element no search can reach (`reach`).
 
 use crate::format::{
-    element_mut, links_bytes, page_elements, read_element, Link, Meta, FLAG_DELETED, FREE_CLASSES,
+    element_mut, init_index_page, links_bytes, page_elements, read_element, Link, Meta,
+    FLAG_DELETED, FREE_CLASSES,
 };
 use crate::page_graph::{read_slots, write_slots_if_unchanged, PageGraph};
 use crate::reach::Reach;
 use crate::search::{search_level_counting, Candidate};
 use crate::select::select_neighbors;
-use pagestore::{Corrupt, PageStore, Tid};
+use pagestore::{page, Corrupt, PageStore, Tid};
 use std::collections::{HashMap, HashSet};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub struct VacuumStats {
     pub elements_relinked: u64,
     /// Pass 5 did not run: the bytes it needs are over the budget.
     pub reach_needs: Option<usize>,
+    /// All-zero pages a crash left, initialised for inserts (pass 1).
+    pub pages_initialised: u64,
 }
 
 const RETRIES: usize = 8;
@@ -104,7 +108,17 @@ pub fn bulk_delete_within<S: PageStore>(
     let mut newly_deleted = 0;
 
     // Pass 1
+    let mut first_empty = None;
     for block in 1..store.nblocks() {
+        if store.read(block, page::is_new) {
+            // added and never initialised (a crash): inserts take it again
+            if store.init_if_new(block, init_index_page) {
+                stats.pages_initialised += 1;
+                first_empty.get_or_insert(block);
+            }
+            between_pages();
+            continue;
+        }
         let page_result = |p: &mut [u8], write: bool| -> Result<(u64, Vec<Seen>), Corrupt> {
             let heads = page_elements(p, block, meta.vector_bytes())?;
             let mut removed = 0;
@@ -224,6 +238,14 @@ pub fn bulk_delete_within<S: PageStore>(
     )?;
     stats.elements_freed = freed;
     set_free_hints(store, lowest.map(|b| b.unwrap_or(0)))?;
+    if let Some(block) = first_empty {
+        store.write(0, |p| -> Result<(), Corrupt> {
+            let mut m = Meta::decode(p)?;
+            m.insert_page = block;
+            m.store(p);
+            Ok(())
+        })?;
+    }
     // Pass 5
     match crate::reach::repair_reachability(store, budget, between_pages)? {
         Reach::Relinked(n) => stats.elements_relinked = n,

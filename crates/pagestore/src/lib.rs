@@ -95,6 +95,21 @@ pub trait PageStore {
     fn write<R>(&self, block: BlockNumber, f: impl FnOnce(&mut [u8]) -> R) -> R;
     /// Adds a zeroed page at the end and lets `f` initialise it.
     fn extend<R>(&self, f: impl FnOnce(BlockNumber, &mut [u8]) -> R) -> R;
+    /// Lets `init` initialise `block` if it is still all zeros (a crash
+    /// came between adding the page and initialising it), as one write;
+    /// true when it did. A store whose `extend` adds the page before it
+    /// locks it must make sure no `extend` is under way on the block (the
+    /// extension: the relation extension lock), or `init` could take a
+    /// page that `extend` then initialises over it.
+    fn init_if_new(&self, block: BlockNumber, init: impl FnOnce(&mut [u8])) -> bool {
+        self.write(block, |p| {
+            let new = page::is_new(p);
+            if new {
+                init(p);
+            }
+            new
+        })
+    }
 }
 
 /// Pages in memory, for tests of everything built on `PageStore`.

@@ -360,3 +360,41 @@ fn the_reachability_pass_keeps_within_its_budget() {
     assert_eq!(left_none, lost);
     assert_eq!(pauses as u32, nblocks - 1);
 }
+
+#[test]
+fn vacuum_hands_pages_a_crash_left_zeroed_to_inserts() {
+    use crate::insert::Inserted;
+    let data = clustered(400, 8, 4, 17);
+    let store = inserted_index(&data[..300], Metric::L2);
+    // a crash between adding a page and initialising it leaves it zeroed;
+    // inserts pass it by (it might be one being added right now)
+    let zeroed = store.extend(|b, _| b);
+    for (i, v) in data.iter().enumerate().take(340).skip(300) {
+        insert(&store, v, heap_tid(i), 7).unwrap();
+    }
+    assert!(store.nblocks() > zeroed + 1, "inserts went on past it");
+    assert_eq!(crate::check::check_index(&store, || {}).new_pages, 1);
+    let stats = bulk_delete(&store, |t| row_of(t) < 10, || {}).unwrap();
+    assert_eq!(stats.pages_initialised, 1);
+    let r = crate::check::check_index(&store, || {});
+    assert_eq!(
+        (r.new_pages, r.problems.count),
+        (0, 0),
+        "{:?}",
+        r.problems.first
+    );
+    // inserts take the deleted rows' freed elements, then that page
+    let blocks: Vec<u32> = (340..400)
+        .map(
+            |i| match insert(&store, &data[i], heap_tid(i), 7).unwrap() {
+                Inserted::Element(t) => t.block,
+                other => panic!("{other:?}"),
+            },
+        )
+        .collect();
+    let first = blocks.iter().position(|b| *b == zeroed);
+    assert!(first.is_some_and(|i| i <= 12), "{blocks:?}");
+    let r = crate::check::check_index(&store, || {});
+    assert_eq!(r.problems.count, 0, "{:?}", r.problems.first);
+    assert_eq!(r.heap_tids.len(), 390);
+}
