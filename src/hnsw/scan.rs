@@ -4,8 +4,11 @@
 //! hnsw.iterative_scan on, each further batch continues the same best-first
 //! search (see `hnsw::iterative`) until the executor stops asking (LIMIT
 //! reached), the graph is exhausted, or hnsw.max_scan_tuples /
-//! hnsw.scan_mem_multiplier * work_mem is spent; then the nodes already
-//! evaluated are returned without further page reads. A scan that exhausts
+//! hnsw.scan_mem_multiplier * work_mem is spent (checked every few dozen
+//! expansions, the memory from the first batch on); then the nodes already
+//! evaluated are returned, a chunk at a time, without further page reads.
+//! The search grows fallibly: where the allocator has no more, the scan
+//! ends with ERROR: out of memory, not the backend with an abort. A scan that exhausts
 //! the walk reads every page for elements no link leads to (see
 //! `hnsw::iterative`), so it can return every row. relaxed_order returns
 //! each batch in order; strict_order drops a row nearer than one already
@@ -40,14 +43,19 @@ use pagestore::Tid;
 use pgrx::pg_sys;
 use std::collections::VecDeque;
 
+/// Nodes one batch of a scan past its budget takes (its results stay small).
+const DRAIN_CHUNK: usize = 1000;
+
 /// One execution of the scan (between amrescan calls).
 struct Run {
     search: IterativeSearch<Tid>,
     /// Heap TIDs found and not returned yet, nearest first within a batch.
     results: VecDeque<(f32, Tid)>,
     mode: i32,
-    /// No further batch: graph exhausted or budget spent.
+    /// No further batch: graph exhausted, or budget spent and drained.
     done: bool,
+    /// The budget is spent: batches come from the nodes evaluated.
+    draining: bool,
     last_distance: f32,
     max_tuples: usize,
     max_memory: usize,
@@ -114,6 +122,7 @@ unsafe fn start(scan: pg_sys::IndexScanDesc) -> Run {
         results: VecDeque::new(),
         mode,
         done: false,
+        draining: false,
         last_distance: f32::NEG_INFINITY,
         max_tuples: MAX_SCAN_TUPLES.get().max(1) as usize,
         max_memory: (work_mem * SCAN_MEM_MULTIPLIER.get()).min(usize::MAX as f64 / 2.0) as usize,
@@ -127,23 +136,36 @@ impl Run {
     fn fetch(&mut self, index: pg_sys::Relation, first: bool) {
         let store = BufferStore::with_prefetch(index);
         let graph = PageGraph::open(&store).unwrap_or_else(|e| am::corrupted_index(index, e));
-        let over_budget = !first
-            && (self.search.evaluated >= self.max_tuples
-                || self.search.memory_bytes() > self.max_memory);
-        let batch: Vec<Candidate<Tid>> = if over_budget {
-            self.done = true;
-            self.search.take_evaluated(usize::MAX)
+        if !first && !self.draining {
+            self.draining = self.search.evaluated >= self.max_tuples
+                || self.search.memory_bytes() > self.max_memory;
+        }
+        let batch: Vec<Candidate<Tid>> = if self.draining {
+            // the budget is spent: what is evaluated goes out a chunk at a
+            // time, without further page reads
+            self.search.take_evaluated(DRAIN_CHUNK)
         } else {
-            // the final sweep reads the index a stretch at a time: cancel
-            // and statement_timeout act between, and the budget holds
+            // the walk and the final sweep pause every stretch: cancel and
+            // statement_timeout act there, and an iterative scan's budget
+            // holds there (its memory from the first batch on, its tuples
+            // after it, as pgvector counts them)
             let (max_tuples, max_memory) = (self.max_tuples, self.max_memory);
+            let iterative = self.mode != ITERATIVE_OFF;
             let mut go_on = |s: &IterativeSearch<Tid>| {
                 am::check_for_interrupts();
-                s.evaluated < max_tuples && s.memory_bytes() <= max_memory
+                !iterative
+                    || ((first || s.evaluated < max_tuples) && s.memory_bytes() <= max_memory)
             };
-            graph
+            let found = graph
                 .walk(|w| self.search.next_batch_pausing(w, &mut go_on))
-                .unwrap_or_else(|e| am::corrupted_index(index, e))
+                .unwrap_or_else(|e| am::corrupted_index(index, e));
+            found.unwrap_or_else(|_| {
+                am::out_of_memory(format!(
+                    "Failed to grow the hnsw scan's search past {} nodes ({} MB).",
+                    self.search.evaluated,
+                    self.search.memory_bytes() >> 20
+                ))
+            })
         };
         if batch.is_empty() || self.mode == ITERATIVE_OFF {
             self.done = true;

@@ -13,7 +13,7 @@ use crate::am;
 use crate::storage::BufferStore;
 use distance::Query;
 use ivf::format::Meta;
-use ivf::scan::Scan;
+use ivf::scan::{ProbeError, Scan};
 use pgrx::pg_sys;
 
 /// One execution of the scan (between amrescan calls).
@@ -64,10 +64,15 @@ impl Run {
         if left == 0 {
             return false;
         }
-        self.scan
-            .probe(store, &self.meta, self.probes.min(left))
-            .unwrap_or_else(|e| am::corrupted_index(store.relation(), e));
-        true
+        match self.scan.probe(store, &self.meta, self.probes.min(left)) {
+            Ok(()) => true,
+            Err(ProbeError::Corrupt(e)) => am::corrupted_index(store.relation(), e),
+            Err(ProbeError::OutOfMemory(_)) => am::out_of_memory(format!(
+                "Failed to hold the rows of {} more ivfflat lists (after {} rows).",
+                self.probes.min(left),
+                self.scan.tuples
+            )),
+        }
     }
 }
 

@@ -3,6 +3,7 @@ Postgres inside a callback our code calls, and rows whose indexed value
 arrives as a TOAST pointer, each through SQL on a live server that must
 stay up (its start time unchanged) and answer correctly after."""
 
+import contextlib
 import os
 import subprocess
 
@@ -147,18 +148,36 @@ def test_vacuum_of_an_insert_only_table_reads_no_index_page():
         c.execute("DROP TABLE insert_only")
 
 
-def prlimit(pid, soft_hard):
+def prlimit(pid, soft_hard, check=True):
     """Sets a backend's address-space limit (soft:hard) as the server's
-    user (root in a container may lack CAP_SYS_RESOURCE)."""
+    user (root in a container may lack CAP_SYS_RESOURCE). Lifting it
+    (check=False) does not fail when the backend is gone."""
     cmd = ["prlimit", f"--pid={pid}", f"--as={soft_hard}"]
     if os.geteuid() == 0:
         cmd = ["runuser", "-u", "postgres", "--"] + cmd
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=check)
 
 
 def backend_vm_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
+
+
+@contextlib.contextmanager
+def out_of_memory_beyond(c, headroom_mb):
+    """Caps the session's backend at `headroom_mb` more address space than
+    it maps now, expects the block to raise ERROR: out of memory (53200),
+    prints it, lifts the cap, and checks the server did not restart."""
+    started = start_time(c)
+    pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+    prlimit(pid, f"{(backend_vm_kb(pid) + headroom_mb * 1024) * 1024}:unlimited")
+    try:
+        with pytest.raises(psycopg.errors.OutOfMemory) as e:
+            yield e
+        print(f"\n{e.value.diag.message_primary}: {e.value.diag.message_detail}")
+    finally:
+        prlimit(pid, "unlimited:unlimited", check=False)
+    assert start_time(c) == started, "the server restarted"
 
 
 def test_a_build_out_of_memory_is_an_error():
@@ -174,17 +193,46 @@ def test_a_build_out_of_memory_is_an_error():
         c.execute("INSERT INTO oom_items SELECT g, array_agg(sin(g * i))::vector(256) "
                   "FROM generate_series(1, 60000) g, generate_series(1, 256) i GROUP BY g")
         c.execute("SET maintenance_work_mem = '4GB'")
-        started = start_time(c)
-        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
-        # 48 MB more than the backend maps now; the graph needs about 90
-        limit = (backend_vm_kb(pid) + 48 * 1024) * 1024
-        prlimit(pid, f"{limit}:unlimited")
-        try:
-            with pytest.raises(psycopg.errors.OutOfMemory) as e:
-                c.execute("CREATE INDEX oom_items_idx ON oom_items USING hnsw (v vector_l2_ops)")
-            print(f"\n{e.value.diag.message_primary}: {e.value.diag.message_detail}")
-            assert c.execute("SELECT count(*) FROM oom_items").fetchone()[0] == 60000
-        finally:
-            prlimit(pid, "unlimited:unlimited")
-        assert start_time(c) == started
+        with out_of_memory_beyond(c, 48):  # the graph needs about 90 MB
+            c.execute("CREATE INDEX oom_items_idx ON oom_items USING hnsw (v vector_l2_ops)")
+        assert c.execute("SELECT count(*) FROM oom_items").fetchone()[0] == 60000
         c.execute("DROP TABLE oom_items")
+
+
+@pytest.mark.parametrize("method,options,settings", [
+    ("hnsw", "m = 8, ef_construction = 16",
+     ["hnsw.iterative_scan = relaxed_order", "hnsw.max_scan_tuples = 2147483647",
+      "hnsw.scan_mem_multiplier = 1000"]),
+    ("ivfflat", "lists = 4",
+     ["ivfflat.iterative_scan = relaxed_order", "ivfflat.probes = 4"]),
+])
+def test_a_scan_out_of_memory_is_an_error(method, options, settings):
+    """A scan whose budget is larger than what the backend may allocate
+    (work_mem at its maximum, 2 TB; its address space capped with prlimit): a filter no
+    row passes makes it evaluate every row, its search outgrows the cap,
+    and the query ends with ERROR: out of memory (53200) whose DETAIL names
+    the scan; the session and the server go on (before, the failed Rust
+    allocation aborted the backend and the postmaster restarted every
+    session)."""
+    table = f"oom_scan_{method}"
+    with connect() as c:
+        c.execute(f"DROP TABLE IF EXISTS {table}")
+        c.execute(f"CREATE TABLE {table} (id int, v vector(4))")
+        c.execute(f"INSERT INTO {table} SELECT g, ARRAY[random(), random(), random(), random()] "
+                  "FROM generate_series(1, 300000) g")
+        c.execute(f"CREATE INDEX ON {table} USING {method} (v vector_l2_ops) WITH ({options})")
+    # a backend that built nothing (the allocator keeps what a build freed)
+    with connect() as c:
+        for s in settings + ["work_mem = '2147483647kB'", "enable_seqscan = off"]:
+            c.execute(f"SET {s}")
+        query = f"SELECT id FROM {table} WHERE id < 0 ORDER BY v <-> '[0.5,0.5,0.5,0.5]' LIMIT 10"
+        plan = "\n".join(r[0] for r in c.execute("EXPLAIN " + query).fetchall())
+        assert f"{table}_v_idx" in plan, plan
+        # a short scan first: what any scan loads is loaded before the cap
+        # (the whole scan is not run: the allocator would keep its memory)
+        assert c.execute(query.replace("LIMIT 10", "LIMIT 3").replace("id < 0", "id > 0")).rowcount == 3
+        with out_of_memory_beyond(c, 2) as e:  # the scan needs about 10 MB
+            c.execute(query)
+        assert method in (e.value.diag.message_detail or ""), e.value.diag.message_detail
+        assert c.execute(query).fetchall() == []  # uncapped, the whole scan runs
+        c.execute(f"DROP TABLE {table}")

@@ -26,8 +26,11 @@ use crate::Visited;
 use distance::rabitq::PreparedQuery;
 use distance::{ElementBuf, Metric, Query};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, TryReserveError};
 use std::hash::Hash;
+
+/// Expansions between two calls of a batch's `go_on` during the walk.
+pub const WALK_PAUSE: usize = 64;
 
 /// How many elements a batch may take per `ef` when the elements after its
 /// last are at exactly the same distance: enough for the 10 heap rows per
@@ -51,6 +54,10 @@ pub struct IterativeSearch<Id> {
     /// The `ef` nearest of `pending` (a max-heap): its top bounds what is settled.
     window: BinaryHeap<Candidate<Id>>,
     started: bool,
+    /// `window` holds nodes taken since (`take_evaluated`): refill it before
+    /// the walk goes on (lazily: a scan draining its nodes in chunks would
+    /// refill it from every pending node once a chunk).
+    window_stale: bool,
     /// Whether the entry point has been added as a second start (see next_batch).
     entry_added: bool,
     /// Whether to sweep for unreached nodes once the walk is exhausted.
@@ -77,6 +84,7 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             pending: BinaryHeap::new(),
             window: BinaryHeap::new(),
             started: false,
+            window_stale: false,
             entry_added: false,
             sweep: false,
             swept: false,
@@ -140,6 +148,22 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
         out
     }
 
+    /// Makes room for `n` more evaluated nodes in the visited set and the
+    /// heaps, failing (where growing them would abort the process) when the
+    /// allocator has no more: their size comes from the data and the scan's
+    /// settings, so a scan gets an ERROR out of it, not the server a crash.
+    fn try_grow(&mut self, n: usize) -> Result<(), TryReserveError> {
+        self.visited.try_reserve(n)?;
+        self.frontier.try_reserve(n)?;
+        self.pending.try_reserve(n)
+    }
+
+    /// Whether the final sweep has begun (`go_on` is then called between
+    /// its stretches).
+    pub fn in_sweep(&self) -> bool {
+        self.swept
+    }
+
     /// Approximate bytes held (visited set, heaps), for scan memory limits.
     pub fn memory_bytes(&self) -> usize {
         let c = std::mem::size_of::<Candidate<Id>>();
@@ -148,22 +172,31 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
     }
 
     /// The next up to `ef` nodes, nearest first; empty when the reachable
-    /// graph is exhausted.
+    /// graph is exhausted. Panics where the allocator fails, as `Vec` does.
     pub fn next_batch<G: Graph<Id = Id>>(&mut self, graph: &G) -> Vec<Candidate<Id>> {
         self.next_batch_pausing(graph, &mut |_| true)
+            .expect("memory for the search")
     }
 
-    /// `next_batch`, calling `go_on` after each stretch of the final sweep
+    /// `next_batch`, calling `go_on` every `WALK_PAUSE` expansions of the
+    /// walk and after each stretch of the final sweep
     /// (`Graph::sweep_nodes`): the caller checks for interrupts there, and
-    /// false (its budget spent) ends the sweep where it is.
+    /// false (its budget spent) ends the walk or the sweep where it is (the
+    /// batch is then the nearest of the nodes evaluated so far). The error
+    /// is the allocator's: the search holds what it held before.
     pub fn next_batch_pausing<G: Graph<Id = Id>>(
         &mut self,
         graph: &G,
         go_on: &mut dyn FnMut(&Self) -> bool,
-    ) -> Vec<Candidate<Id>> {
+    ) -> Result<Vec<Candidate<Id>>, TryReserveError> {
         if !self.started {
+            self.try_grow(1)?; // the descent (width 1) ends at one node
             self.start(graph);
         }
+        if std::mem::take(&mut self.window_stale) {
+            self.refill_window();
+        }
+        let mut expansions = 0usize;
         let mut neighbors = Vec::new();
         let mut distances = Vec::new();
         let mut deleted = Vec::new();
@@ -176,6 +209,7 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             if self.frontier.is_empty() && !self.entry_added {
                 self.entry_added = true;
                 if let Some((entry, _)) = graph.entry_point() {
+                    self.try_grow(1)?;
                     if self.visited.insert(entry) {
                         graph.distances_flagged(
                             &self.query(),
@@ -198,8 +232,13 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
                 Some(Reverse(next)) if bound.is_none_or(|b| next.distance <= b) => {}
                 _ => break,
             }
+            expansions += 1;
+            if expansions % WALK_PAUSE == 0 && !go_on(self) {
+                break;
+            }
             let Reverse(c) = self.frontier.pop().expect("peeked");
             graph.neighbors(c.id, 0, &mut neighbors);
+            self.try_grow(neighbors.len())?;
             neighbors.retain(|n| self.visited.insert(*n));
             graph.distances_flagged(&self.query(), &neighbors, &mut distances, &mut deleted);
             for ((&id, &distance), &gone) in neighbors.iter().zip(&distances).zip(&deleted) {
@@ -213,6 +252,7 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             let mut from = 0;
             loop {
                 let next = graph.sweep_nodes(from, &mut neighbors);
+                self.try_grow(neighbors.len())?;
                 neighbors.retain(|n| self.visited.insert(*n));
                 graph.distances(&self.query(), &neighbors, &mut distances);
                 for (&id, &distance) in neighbors.iter().zip(&distances) {
@@ -247,7 +287,7 @@ impl<Id: Copy + Eq + Hash + Ord> IterativeSearch<Id> {
             }
         }
         self.refill_window();
-        batch
+        Ok(batch)
     }
 
     /// The window held the nodes just returned; refill it with the next ef.

@@ -50,6 +50,11 @@ impl<Id: Hash + Eq + Copy> Visited<Id> {
         self.set.insert(id)
     }
 
+    /// Room for `n` more ids, or the allocator's error.
+    pub fn try_reserve(&mut self, n: usize) -> Result<(), std::collections::TryReserveError> {
+        self.set.try_reserve(n)
+    }
+
     pub fn clear(&mut self) {
         self.set.clear();
     }

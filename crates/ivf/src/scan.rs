@@ -7,7 +7,22 @@ use crate::lists::{for_each_center, walk_chain};
 use distance::{ElementBuf, Query};
 use pagestore::{BlockNumber, Corrupt, PageStore, Tid};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, TryReserveError};
+
+/// Why `Scan::probe` failed.
+#[derive(Debug)]
+pub enum ProbeError {
+    Corrupt(Corrupt),
+    /// The allocator had no room for the lists' rows (their number comes
+    /// from the data and ivfflat.probes): the scan keeps what it had.
+    OutOfMemory(TryReserveError),
+}
+
+impl From<Corrupt> for ProbeError {
+    fn from(e: Corrupt) -> Self {
+        ProbeError::Corrupt(e)
+    }
+}
 
 /// A (distance, heap TID) ordered by distance, then TID.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -73,25 +88,44 @@ impl Scan {
         self.order.len()
     }
 
-    /// Reads the next `n` lists (fewer at the end) into the candidates.
-    pub fn probe<S: PageStore>(&mut self, store: &S, meta: &Meta, n: usize) -> Result<(), Corrupt> {
+    /// Reads the next `n` lists (fewer at the end) into the candidates;
+    /// the candidates grow fallibly (see `ProbeError::OutOfMemory`).
+    pub fn probe<S: PageStore>(
+        &mut self,
+        store: &S,
+        meta: &Meta,
+        n: usize,
+    ) -> Result<(), ProbeError> {
         let bytes = meta.vector_bytes();
         let query = Query::new(meta.metric, self.query.as_element());
         let scorer = query.scorer(meta.storage);
         let end = (self.probed + n).min(self.order.len());
         let mut found = Vec::new();
+        let mut failed = None;
         for &start in &self.order[self.probed..end] {
             walk_chain(store, start, |_, p| {
                 for_each_item(p, bytes, |_, heap, v| {
-                    let d = scorer.distance(v);
-                    found.push(Reverse(Hit { distance: d, heap }));
+                    if found.len() == found.capacity() && failed.is_none() {
+                        failed = found.try_reserve(found.len().max(64)).err();
+                    }
+                    if failed.is_none() {
+                        let d = scorer.distance(v);
+                        found.push(Reverse(Hit { distance: d, heap }));
+                    }
                 })
             })?;
         }
-        self.tuples += found.len() as u64;
-        self.probed = end;
+        if let Some(e) = failed {
+            return Err(ProbeError::OutOfMemory(e));
+        }
         // Heapify the new batch together with what is left: O(n).
         let mut all = std::mem::take(&mut self.hits).into_vec();
+        if let Err(e) = all.try_reserve(found.len()) {
+            self.hits = BinaryHeap::from(all);
+            return Err(ProbeError::OutOfMemory(e));
+        }
+        self.tuples += found.len() as u64;
+        self.probed = end;
         all.extend(found);
         self.hits = BinaryHeap::from(all);
         Ok(())

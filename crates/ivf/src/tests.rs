@@ -453,7 +453,10 @@ fn corrupted_pages_are_reported_not_crashed_on() {
     let try_all = |store: &MemStore| -> Result<(), pagestore::Corrupt> {
         let meta: Meta = read_meta(store)?;
         let mut s = scan_words(store, &meta, q)?;
-        s.probe(store, &meta, 4)?;
+        match s.probe(store, &meta, 4) {
+            Err(crate::scan::ProbeError::Corrupt(e)) => return Err(e),
+            r => r.expect("memory for four lists"),
+        }
         insert(store, &meta, None, q, heap_tid(999))?;
         bulk_delete(store, &meta, |_| true, || {})?;
         Ok(())

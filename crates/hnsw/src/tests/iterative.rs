@@ -150,11 +150,17 @@ fn the_sweep_pauses_between_stretches_and_stops_when_told() {
         let mut it = IterativeSearch::<pagestore::Tid>::new(&pg.wq(&data[0]), 50).sweeping();
         let (mut asked, mut rows) = (0, 0);
         loop {
-            let mut go_on = |_: &IterativeSearch<pagestore::Tid>| {
+            let mut go_on = |s: &IterativeSearch<pagestore::Tid>| {
+                if !s.in_sweep() {
+                    return true; // a pause of the walk
+                }
                 asked += 1;
                 asked <= answers_yes
             };
-            let b = pg.walk(|w| it.next_batch_pausing(w, &mut go_on)).unwrap();
+            let b = pg
+                .walk(|w| it.next_batch_pausing(w, &mut go_on))
+                .unwrap()
+                .unwrap();
             if b.is_empty() {
                 break;
             }
@@ -165,4 +171,42 @@ fn the_sweep_pauses_between_stretches_and_stops_when_told() {
     assert_eq!(run(usize::MAX), (stretches - 1, 6000));
     assert_eq!(run(0).0, 1, "asked once, then no stretch more");
     assert_eq!(run(2).0, 3);
+}
+
+/// The walk asks its caller whether to go on every `WALK_PAUSE`
+/// expansions: a batch told no at the first pause ends there with the
+/// nearest of the nodes evaluated so far, having evaluated a small part of
+/// what the whole batch does (a scan's budget and interrupts act within a
+/// batch, not only between batches).
+#[test]
+fn the_walk_pauses_and_stops_when_told() {
+    use crate::iterative::WALK_PAUSE;
+    let data = clustered(6000, 64, 8, 5);
+    let (_, store) = paged_index(&data, Metric::L2, 8, 2);
+    let pg = PageGraph::open(&store).unwrap();
+    let run = |answer: bool| {
+        let mut it = IterativeSearch::<pagestore::Tid>::new(&pg.wq(&data[0]), 2000);
+        let mut asked = 0;
+        let mut go_on = |_: &IterativeSearch<pagestore::Tid>| {
+            asked += 1;
+            answer
+        };
+        let b = pg
+            .walk(|w| it.next_batch_pausing(w, &mut go_on))
+            .unwrap()
+            .unwrap();
+        (asked, it.evaluated, b)
+    };
+    let (asked, evaluated, whole) = run(true);
+    assert!(asked >= 2000 / WALK_PAUSE, "asked {asked} times");
+    assert_eq!(whole.len(), 2000);
+    let (asked, cut, part) = run(false);
+    assert_eq!(asked, 1);
+    // one descent, then WALK_PAUSE - 1 expansions of at most 2m = 16 links
+    assert!(
+        cut <= 1 + WALK_PAUSE * 16 && cut * 3 < evaluated,
+        "{cut} of {evaluated}"
+    );
+    assert!(!part.is_empty() && part.len() <= cut);
+    assert!(part.windows(2).all(|p| p[0].distance <= p[1].distance));
 }
