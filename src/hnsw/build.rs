@@ -11,7 +11,7 @@ use crate::am;
 use crate::storage::{relation_needs_wal, BufferStore};
 use distance::Element;
 use hnsw::format::tid_payload;
-use hnsw::write::{write_graph, write_graph_in};
+use hnsw::write::{write_graph, write_graph_in, WriteError};
 use hnsw::{BuildGraph, BuildParams};
 use pagestore::PageStore;
 use pgrx::pg_sys;
@@ -83,7 +83,9 @@ impl BuildState {
     fn add(&mut self, v: Element, tid: pagestore::Tid) {
         super::check_value(v, self.dims, self.stored);
         if let Some(g) = &self.graph {
-            if !g.is_empty() && g.memory_bytes() + g.bytes_per_node() > self.memory_limit {
+            // the graph, what writing it takes, and one node more
+            let next = g.bytes_per_node() + hnsw::write::WRITE_BYTES_PER_NODE;
+            if !g.is_empty() && g.memory_bytes() + g.write_bytes() + next > self.memory_limit {
                 ErrorReport::new(
                     PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
                     format!(
@@ -165,13 +167,27 @@ impl BuildState {
             am::check_for_interrupts()
         });
         if let Err(e) = written {
-            am::error(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e, None);
+            write_failed(e, &g);
         }
         pgrx::debug1!(
             "hnsw build: wrote {} pages in {:.2}s",
             self.store.nblocks(),
             t.elapsed().as_secs_f64()
         );
+    }
+}
+
+/// The ERROR for a graph `write_graph` could not write.
+fn write_failed(e: WriteError, g: &BuildGraph) -> ! {
+    match e {
+        WriteError::TooLarge(e) => {
+            am::error(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e, None)
+        }
+        WriteError::OutOfMemory => am::out_of_memory(format!(
+            "Failed to plan the pages of an hnsw graph of {} tuples ({} MB).",
+            g.len(),
+            g.write_bytes() >> 20
+        )),
     }
 }
 
@@ -238,8 +254,9 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
     // SAFETY: Postgres hands ambuildempty an open, locked index.
     let (params, dims, _) = unsafe { build_params(index) };
     let store = BufferStore::unlogged(index, pg_sys::ForkNumber::INIT_FORKNUM);
-    if let Err(e) = write_graph(&BuildGraph::new(params, dims), &store) {
-        am::error(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e, None);
+    let g = BuildGraph::new(params, dims);
+    if let Err(e) = write_graph(&g, &store) {
+        write_failed(e, &g);
     }
     store.log_all_pages();
 }

@@ -329,6 +329,21 @@ impl BuildGraph {
         self.vectors.capacity_bytes() + self.starts.capacity() * 8 + self.node_bytes
     }
 
+    /// What writing the graph onto pages allocates besides the graph
+    /// (`write::WRITE_BYTES_PER_NODE` a node, and the codes of an index of
+    /// codes unless the graph linked on codes the pages take): a build
+    /// keeps `memory_bytes() + write_bytes()` within its limit.
+    pub fn write_bytes(&self) -> usize {
+        let codes = match self.params.quantize {
+            Some(q) if !(q.bits == LINK_BITS && self.code_link) => {
+                // a Vec a code
+                distance::rabitq::code_bytes(self.dim, q.bits) + 24
+            }
+            _ => 0,
+        };
+        self.len() * (crate::write::WRITE_BYTES_PER_NODE + codes)
+    }
+
     /// What pushing one more vector would add to `memory_bytes` (on average
     /// over levels, ignoring vector capacity doubling).
     /// Sparse vectors count as the average pushed so far (64 words before
@@ -544,9 +559,13 @@ impl BuildGraph {
                 }
             }
         };
-        codes
+        if codes
             .codes
-            .reserve((self.len() - codes.len()) * codes.words);
+            .try_reserve_exact((self.len() - codes.len()) * codes.words)
+            .is_err()
+        {
+            return; // no room: linking measures vectors
+        }
         while codes.len() < self.len() {
             let first = codes.len();
             let end = (first + ENCODE_BATCH).min(self.len());
@@ -587,11 +606,17 @@ impl BuildGraph {
         if !self.vectors.as_slice().chunks_exact(self.dim).all(fits) {
             return Aligned::default();
         }
-        self.vectors
-            .as_slice()
-            .iter()
-            .map(|x| half::f16::from_f32(*x))
-            .collect()
+        let mut halves = Aligned::default();
+        if halves.try_reserve(self.vectors.len()).is_err() {
+            return halves; // no room: linking reads the f32 vectors
+        }
+        let mut chunk = Vec::with_capacity(1024);
+        for words in self.vectors.as_slice().chunks(1024) {
+            chunk.clear();
+            chunk.extend(words.iter().map(|x| half::f16::from_f32(*x)));
+            halves.extend_from_slice(&chunk); // within the room reserved
+        }
+        halves
     }
 
     /// Node `id`'s vector in the binary16 copy, while linking reads one.

@@ -362,6 +362,7 @@ mod build;
 mod check;
 mod insert;
 mod iterative;
+mod memory;
 mod pages;
 mod quantized;
 mod repair;

@@ -16,9 +16,41 @@ use pagestore::{PageStore, Tid, PAGE_SIZE};
 /// Nodes encoded per parallel step (`write_graph_in`).
 const ENCODE_BATCH: usize = 4096;
 
+/// Bytes per node the writing allocates besides what the graph holds: a
+/// placement order (4), the page plan's two TIDs (2 x 8) and two tuple
+/// entries (2 x 8), with room for the page boundaries. A build that keeps
+/// its graph within maintenance_work_mem counts these too
+/// (`BuildGraph::write_bytes`; `writing_stays_within_write_bytes` measures
+/// the allocations).
+pub const WRITE_BYTES_PER_NODE: usize = 40;
+
+/// Why a graph was not written.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Vectors or elements that do not fit a page (a program limit).
+    TooLarge(String),
+    /// The allocator had no room for the page plan.
+    OutOfMemory,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::TooLarge(s) => f.write_str(s),
+            WriteError::OutOfMemory => f.write_str("out of memory for the page plan"),
+        }
+    }
+}
+
+impl From<std::collections::TryReserveError> for WriteError {
+    fn from(_: std::collections::TryReserveError) -> Self {
+        WriteError::OutOfMemory
+    }
+}
+
 /// Writes a built graph into an empty store: metapage, then elements with
 /// their neighbour tuples. Payloads must be packed TIDs (`tid_payload`).
-pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, String> {
+pub fn write_graph<S: PageStore>(g: &BuildGraph, store: &S) -> Result<Meta, WriteError> {
     write_graph_in(g, store, None, &mut || {})
 }
 
@@ -30,34 +62,36 @@ pub fn write_graph_in<S: PageStore>(
     store: &S,
     pool: Option<&rayon::ThreadPool>,
     between: &mut dyn FnMut(),
-) -> Result<Meta, String> {
+) -> Result<Meta, WriteError> {
     assert_eq!(store.nblocks(), 0, "write_graph needs an empty store");
     let dims = g.dim();
     let storage = g.params().page_storage();
     let most = most_dims(storage, g.params().quantize.map_or(1, |q| q.bits));
     if dims > most {
-        return Err(format!(
+        return Err(WriteError::TooLarge(format!(
             "vectors of {dims} dimensions do not fit on a page (at most {most})"
-        ));
+        )));
     }
     let m = g.params().m;
-    // Pass 1: decide where every tuple goes, for two orders, and keep the
-    // one that takes fewer pages.
-    let (spread, grouped) = placement_orders(g);
-    let plan = {
-        let a = plan_pages(g, &spread)?;
-        let b = plan_pages(g, &grouped)?;
-        if b.pages.len() < a.pages.len() {
-            b
+    // Pass 1: count the pages each of two orders takes, then decide where
+    // every tuple goes in the one that takes fewer.
+    let order = {
+        let (spread, grouped) = placement_orders(g)?;
+        let count = |order: &[u32]| lay_out(g, order, |_, _| {});
+        let (a, b) = (count(&spread)?, count(&grouped)?);
+        if b < a {
+            (grouped, b)
         } else {
-            a
+            (spread, a)
         }
     };
     let Plan {
         element_tid,
         neighbor_tid,
-        pages,
-    } = plan;
+        tuples,
+        page_ends,
+    } = plan_pages(g, &order.0, order.1)?;
+    drop(order);
     store.extend(|_, p| page::init(p, 0));
     // codes are made around the center the graph chose (`code_center`)
     let center = g.code_center();
@@ -68,7 +102,7 @@ pub fn write_graph_in<S: PageStore>(
     let linked_on_page_codes = !g.is_empty() && g.page_code(g.len() as u32 - 1).is_some();
     if let (Some(pool), true, false) = (pool, storage.is_quantized(), linked_on_page_codes) {
         use rayon::prelude::*;
-        encoded.reserve(g.len());
+        encoded.try_reserve_exact(g.len())?;
         for first in (0..g.len()).step_by(ENCODE_BATCH) {
             let ids = first as u32..(first + ENCODE_BATCH).min(g.len()) as u32;
             let batch: Vec<Vec<u8>> = pool.install(|| {
@@ -84,9 +118,10 @@ pub fn write_graph_in<S: PageStore>(
     // buffer operation per page.
     let mut image = vec![0u8; PAGE_SIZE];
     let mut links = Vec::new();
-    for (i, tuples) in pages.iter().enumerate() {
+    let mut first = 0;
+    for (i, &end) in page_ends.iter().enumerate() {
         init_index_page(&mut image);
-        for &(id, is_element) in tuples {
+        for &(id, is_element) in &tuples[first..end as usize] {
             let (tuple, want) =
                 if is_element {
                     (
@@ -127,8 +162,9 @@ pub fn write_graph_in<S: PageStore>(
             assert_eq!(b, i as u32 + 1, "pages are added in order");
             p.copy_from_slice(&image)
         });
+        first = end as usize;
     }
-    let current = (!pages.is_empty()).then_some(pages.len() as u32);
+    let current = (!page_ends.is_empty()).then_some(page_ends.len() as u32);
     // the center's pages follow the graph's (inserts add pages after them)
     let mut center_page = 0;
     for tuple in center.as_deref().map(center_tuples).unwrap_or_default() {
@@ -162,59 +198,99 @@ pub fn write_graph_in<S: PageStore>(
 }
 
 /// Where pass 1 put every tuple: per node its element's and neighbour
-/// tuple's TID, and per data page (block 1 on) its tuples in order.
+/// tuple's TID, and the data pages' tuples in order (page i, block i + 1,
+/// holds `tuples[page_ends[i - 1]..page_ends[i]]`).
 struct Plan {
     element_tid: Vec<Tid>,
     neighbor_tid: Vec<Tid>,
-    pages: Vec<Vec<(u32, bool)>>,
+    tuples: Vec<(u32, bool)>,
+    page_ends: Vec<u32>,
+}
+
+/// The plan of the `pages` data pages `order` takes (`lay_out`).
+fn plan_pages(g: &BuildGraph, order: &[u32], pages: usize) -> Result<Plan, WriteError> {
+    let tids = || -> Result<Vec<Tid>, WriteError> {
+        let mut v = Vec::new();
+        v.try_reserve_exact(g.len())?;
+        v.resize(g.len(), Tid::INVALID);
+        Ok(v)
+    };
+    let mut plan = Plan {
+        element_tid: tids()?,
+        neighbor_tid: tids()?,
+        tuples: Vec::new(),
+        page_ends: Vec::new(),
+    };
+    plan.tuples.try_reserve_exact(2 * order.len())?;
+    plan.page_ends.try_reserve_exact(pages)?;
+    lay_out(g, order, |(id, is_element), tid| {
+        if tid.offset == 1 && tid.block > 1 {
+            plan.page_ends.push(plan.tuples.len() as u32);
+        }
+        match is_element {
+            true => plan.element_tid[id as usize] = tid,
+            false => plan.neighbor_tid[id as usize] = tid,
+        }
+        plan.tuples.push((id, is_element));
+    })?;
+    if !plan.tuples.is_empty() {
+        plan.page_ends.push(plan.tuples.len() as u32);
+    }
+    Ok(plan)
 }
 
 /// Lays out the nodes in `order` by filling a scratch page with tuples of
-/// the right sizes: an element and its neighbour tuple share a page when
-/// both fit.
-fn plan_pages(g: &BuildGraph, order: &[u32]) -> Result<Plan, String> {
+/// the right sizes (an element and its neighbour tuple share a page when
+/// both fit), telling `place` each tuple's (node, is its element) and TID
+/// in order; the number of data pages.
+fn lay_out(
+    g: &BuildGraph,
+    order: &[u32],
+    mut place: impl FnMut((u32, bool), Tid),
+) -> Result<usize, WriteError> {
     let m = g.params().m;
-    let mut plan = Plan {
-        element_tid: vec![Tid::INVALID; g.len()],
-        neighbor_tid: vec![Tid::INVALID; g.len()],
-        pages: Vec::new(),
-    };
-    let pages = &mut plan.pages;
     let mut scratch = vec![0u8; PAGE_SIZE];
     let zeros = vec![0u8; PAGE_SIZE];
-    let new_page = |pages: &mut Vec<Vec<(u32, bool)>>, scratch: &mut [u8]| {
-        init_index_page(scratch);
-        pages.push(Vec::new()); // block pages.len(): the metapage is block 0
-    };
+    let mut pages = 0u32; // the metapage is block 0
     for &id in order {
         let level = g.level(id);
         let (elen, nlen) = (node_element_len(g, id), neighbor_len(m, level));
         if !fits_a_page(elen) {
-            return Err(format!("an element of {elen} bytes does not fit on a page"));
+            return Err(WriteError::TooLarge(format!(
+                "an element of {elen} bytes does not fit on a page"
+            )));
         }
         let both = page::maxalign(elen) + page::maxalign(nlen) + 8;
-        if pages.is_empty() || page::free_space(&scratch) + 4 < both {
-            new_page(pages, &mut scratch);
+        if pages == 0 || page::free_space(&scratch) + 4 < both {
+            init_index_page(&mut scratch);
+            pages += 1;
         }
-        let block = pages.len() as u32;
         let offset =
             page::add_item(&mut scratch, &zeros[..elen]).expect("element fits an empty page");
-        plan.element_tid[id as usize] = Tid { block, offset };
-        pages.last_mut().expect("a page").push((id, true));
+        place(
+            (id, true),
+            Tid {
+                block: pages,
+                offset,
+            },
+        );
         let offset = match page::add_item(&mut scratch, &zeros[..nlen]) {
             Some(o) => o,
             None => {
-                new_page(pages, &mut scratch);
+                init_index_page(&mut scratch);
+                pages += 1;
                 page::add_item(&mut scratch, &zeros[..nlen]).expect("fits an empty page")
             }
         };
-        plan.neighbor_tid[id as usize] = Tid {
-            block: pages.len() as u32,
-            offset,
-        };
-        pages.last_mut().expect("a page").push((id, false));
+        place(
+            (id, false),
+            Tid {
+                block: pages,
+                offset,
+            },
+        );
     }
-    Ok(plan)
+    Ok(pages as usize)
 }
 
 /// Two orders to lay elements out in, both node order within each kind:
@@ -226,16 +302,24 @@ fn plan_pages(g: &BuildGraph, order: &[u32]) -> Result<Plan, String> {
 /// is on an upper level, so spread they spoil most pages and grouped packs
 /// tighter (page counts in bench/README.md, "Measurements behind design
 /// choices").
-pub(crate) fn placement_orders(g: &BuildGraph) -> (Vec<u32>, Vec<u32>) {
-    let linked = (0..g.len() as u32).filter(|id| g.is_linked_node(*id));
-    let (upper, level0): (Vec<u32>, Vec<u32>) = linked.partition(|id| g.level(*id) > 0);
-    let grouped: Vec<u32> = upper.iter().chain(&level0).copied().collect();
-    if upper.is_empty() || level0.is_empty() {
-        return (grouped.clone(), grouped);
+pub(crate) fn placement_orders(
+    g: &BuildGraph,
+) -> Result<(Vec<u32>, Vec<u32>), std::collections::TryReserveError> {
+    let linked = || (0..g.len() as u32).filter(|id| g.is_linked_node(*id));
+    let upper = || linked().filter(|id| g.level(*id) > 0);
+    let level0 = || linked().filter(|id| g.level(*id) == 0);
+    let (uppers, level0s) = (upper().count(), level0().count());
+    let mut grouped = Vec::new();
+    grouped.try_reserve_exact(uppers + level0s)?;
+    grouped.extend(upper().chain(level0()));
+    let mut out = Vec::new();
+    out.try_reserve_exact(uppers + level0s)?;
+    if uppers == 0 || level0s == 0 {
+        out.extend_from_slice(&grouped);
+        return Ok((out, grouped));
     }
-    let mut out = Vec::with_capacity(upper.len() + level0.len());
-    let ratio = level0.len() as f64 / upper.len() as f64;
-    let (mut u, mut l) = (upper.into_iter().peekable(), level0.into_iter().peekable());
+    let ratio = level0s as f64 / uppers as f64;
+    let (mut u, mut l) = (upper().peekable(), level0().peekable());
     let mut owed = 0.0;
     while u.peek().is_some() || l.peek().is_some() {
         match u.next() {
@@ -254,7 +338,7 @@ pub(crate) fn placement_orders(g: &BuildGraph) -> (Vec<u32>, Vec<u32>) {
             owed -= 1.0;
         }
     }
-    (out, grouped)
+    Ok((out, grouped))
 }
 
 /// Bytes of node `id`'s element tuple.

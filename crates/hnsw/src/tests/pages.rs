@@ -172,6 +172,7 @@ fn empty_graph_and_dimension_limit() {
     let big = small_graph(max_dims() + 1);
     assert!(write_graph(&big, &MemStore::new())
         .unwrap_err()
+        .to_string()
         .contains("do not fit"));
     // the largest element still fits, next to its neighbour tuple or not
     let mut g = BuildGraph::new(
@@ -418,7 +419,7 @@ fn upper_level_elements_are_spread_so_pages_hold_four_384_d_elements() {
     // tuples when at most two of them are on upper levels
     let data = clustered(2000, 384, 8, 97);
     let (g, store) = paged_index(&data, Metric::L2, 16, 5);
-    let order = crate::write::placement_orders(&g).0;
+    let order = crate::write::placement_orders(&g).unwrap().0;
     let mut sorted = order.clone();
     sorted.sort();
     assert_eq!(sorted, (0..2000u32).collect::<Vec<_>>(), "every node once");

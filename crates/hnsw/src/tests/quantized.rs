@@ -427,7 +427,9 @@ fn sixteen_thousand_dimensions_index_and_search() {
         // one dimension more is refused (codes are padded to a multiple of
         // 64 dimensions: a four-bit element of 16,000 takes 8,088 bytes)
         let g = BuildGraph::new(quantized_params(Metric::Cosine, bits), dims + 1);
-        let err = crate::write::write_graph(&g, &MemStore::new()).unwrap_err();
+        let err = crate::write::write_graph(&g, &MemStore::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("at most 16000"), "{err}");
     }
 }

@@ -1,0 +1,91 @@
+//! What the build's steps allocate, counted by the test binary's global
+//! allocator (`testkit::alloc`).
+
+use super::*;
+use pagestore::{BlockNumber, PageStore, PAGE_SIZE};
+use std::cell::{Cell, RefCell};
+use testkit::alloc::peak_of;
+
+#[global_allocator]
+static COUNTING: testkit::alloc::Counting = testkit::alloc::Counting;
+
+/// A store that keeps no page (one reused buffer): what writing to it
+/// allocates is the writing's own.
+struct Discard {
+    blocks: Cell<BlockNumber>,
+    page: RefCell<Vec<u8>>,
+}
+
+impl PageStore for Discard {
+    fn nblocks(&self) -> BlockNumber {
+        self.blocks.get()
+    }
+    fn read<R>(&self, _: BlockNumber, _: impl FnOnce(&[u8]) -> R) -> R {
+        unreachable!("writing a graph reads no page")
+    }
+    fn write<R>(&self, _: BlockNumber, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        f(&mut self.page.borrow_mut())
+    }
+    fn extend<R>(&self, f: impl FnOnce(BlockNumber, &mut [u8]) -> R) -> R {
+        let b = self.blocks.get();
+        self.blocks.set(b + 1);
+        let mut page = self.page.borrow_mut();
+        page.fill(0);
+        f(b, &mut page)
+    }
+}
+
+/// Writing a graph onto pages allocates no more than `write_bytes` (what a
+/// build counts against maintenance_work_mem for it) and a few pages'
+/// worth of scratch: for 384-d f32 elements (four a page), 8-d ones (many
+/// a page), and an index of four-bit codes. With both placement plans
+/// alive and a `Vec` a page, writing the 384-d rows held 94 bytes a node
+/// (the limit is `WRITE_BYTES_PER_NODE`, 40).
+#[test]
+fn writing_stays_within_write_bytes() {
+    let cases = [
+        (clustered(3000, 384, 8, 3), None),
+        (clustered(20000, 8, 8, 4), None),
+        (
+            clustered(3000, 384, 8, 5),
+            Some(crate::Quantize { seed: 7, bits: 4 }),
+        ),
+    ];
+    for (data, quantize) in cases {
+        let params = BuildParams {
+            m: 16,
+            ef_construction: 32,
+            metric: Metric::L2,
+            seed: 1,
+            storage: Storage::F32,
+            quantize,
+        };
+        let mut g = BuildGraph::new(params, data[0].len());
+        for (i, v) in data.iter().enumerate() {
+            g.push_w(v, crate::format::tid_payload(heap_tid(i)));
+        }
+        g.insert_pending(&pool(), 128, |_| {});
+        let store = Discard {
+            blocks: Cell::new(0),
+            page: RefCell::new(vec![0; PAGE_SIZE]),
+        };
+        let (written, peak) = peak_of(|| crate::write::write_graph(&g, &store));
+        written.unwrap();
+        let (budget, scratch) = (g.write_bytes(), 8 * PAGE_SIZE);
+        println!(
+            "{} x {}-d{}: writing held {peak} bytes at most, write_bytes {budget}",
+            g.len(),
+            g.dim(),
+            if quantize.is_some() { " codes" } else { "" }
+        );
+        assert!(peak <= budget + scratch, "{peak} > {budget} + {scratch}");
+        if quantize.is_none() {
+            // (for codes it also counts the codes a build's pool makes
+            // before the pages, which writing on this thread does not)
+            assert!(
+                peak * 3 > budget,
+                "write_bytes {budget} is far above {peak}"
+            );
+        }
+    }
+}
