@@ -12,7 +12,7 @@ export VECTOR_EXT_PGOPTS="-c shared_buffers=4GB"
 setup_all
 VENV="$ROOT/target/venv"
 [ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r "$ROOT/tests/python/requirements.txt"; }
-# bench/run.sh exact|hnsw|ivf|halfvec|churn|ip|planner|quantized|inserts|plot-quantized [options]
+# bench/run.sh exact|hnsw|ivf|halfvec|churn|ip|planner|quantized|inserts|scale|plot-quantized [options]
 case "${1:-}" in
   exact) shift; "$VENV/bin/python" "$ROOT/bench/exact_scan.py" "$@" ;;
   hnsw) shift; "$VENV/bin/python" "$ROOT/bench/hnsw.py" "$@" ;;
@@ -23,8 +23,9 @@ case "${1:-}" in
   planner) shift; "$VENV/bin/python" "$ROOT/bench/planner.py" "$@" ;;
   quantized) shift; "$VENV/bin/python" "$ROOT/bench/quantized.py" "$@" ;;
   inserts) shift; "$VENV/bin/python" "$ROOT/bench/inserts.py" "$@" ;;
+  scale) shift; "$VENV/bin/python" "$ROOT/bench/scale.py" "$@" ;;
   plot-quantized) shift
     "$VENV/bin/python" -c "import matplotlib" 2>/dev/null || "$VENV/bin/pip" install -q matplotlib==3.11.2
     "$VENV/bin/python" "$ROOT/bench/plot_quantized.py" "$@" ;;
-  *) echo "usage: bash bench/run.sh exact|hnsw|ivf|halfvec|churn|ip|planner|quantized|inserts|plot-quantized [options]" >&2; exit 2 ;;
+  *) echo "usage: bash bench/run.sh exact|hnsw|ivf|halfvec|churn|ip|planner|quantized|inserts|scale|plot-quantized [options]" >&2; exit 2 ;;
 esac
