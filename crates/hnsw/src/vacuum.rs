@@ -6,8 +6,10 @@
 //! and an element left with none is flagged deleted. Searches still pass
 //! through deleted elements (their own links stay intact, so scans running
 //! meanwhile keep working) but never return them. Then VACUUM waits for the
-//! inserts running (`bulk_delete_waiting`) and lists live elements again.
-//! Pass 2 replaces every link to a deleted element (not yet free) with the
+//! inserts running (`bulk_delete_waiting`) and lists the deleted elements
+//! again (inserts may have taken free ones). Pass 2 reads the pages once
+//! more and, for each live element on them (those inserted meanwhile too;
+//! they are counted, not kept), replaces every link to a deleted element (not yet free) with the
 //! best of the element's remaining links, the deleted neighbour's live
 //! links (its 2-hop neighbourhood) and what a search for the element's
 //! vector finds on that level, chosen by the same heuristic as inserts; each
@@ -18,7 +20,8 @@
 //! Pass 4 flags the deleted elements free: nothing live links to them any
 //! more, so inserts may write new elements over them (`reuse`); the
 //! metapage's hints point at the first page holding one.
-//! Pass 5 links back any element no search can reach (`reach`).
+//! Pass 5 links back any element no search can reach (`reach`), within the
+//! budget, once what passes 1-4 held (the deleted elements) is given back.
 
 use crate::format::{
     element_mut, init_index_page, links_bytes, page_elements, read_element, Link, Meta,
@@ -104,7 +107,9 @@ pub fn bulk_delete_within<S: PageStore>(
     let mut deleted: HashSet<Tid> = HashSet::new();
     // every deleted element, free or not, and its level (pass 4)
     let mut deleted_levels: Vec<(Tid, usize)> = Vec::new();
-    let mut live: Vec<(Tid, usize)> = Vec::new();
+    // live elements are counted, not kept: pass 2 finds them on the pages
+    // again (16 bytes an element was 160 MB at 10M rows)
+    let mut live = Live::default();
     let mut newly_deleted = 0;
 
     // Pass 1
@@ -166,29 +171,26 @@ pub fn bulk_delete_within<S: PageStore>(
                     newly_deleted += 1;
                 }
             } else {
-                live.push((e.t, e.level));
+                live.see(e.t, e.level);
                 stats.live_heap_tids += e.heap_tids;
             }
         }
         between_pages();
     }
     stats.elements_deleted = newly_deleted;
-    stats.live_elements = live.len() as u64;
+    stats.live_elements = live.count;
 
     if !deleted.is_empty() {
         // Elements inserted during pass 1 may link to the ones it deleted:
-        // once the inserts running now are done, list live elements again.
+        // once the inserts running now are done, list the deleted elements
+        // again, then repair the live ones, all of them on the pages now.
         // Elements already free need no repair (nothing links to them) and
         // inserts may take them meanwhile: the repair leaves them alone.
         wait_for_inserts();
-        (live, deleted, deleted_levels) = (Vec::new(), HashSet::new(), Vec::new());
+        (deleted, deleted_levels) = (HashSet::new(), Vec::new());
         for block in 1..store.nblocks() {
             let heads = store.read(block, |p| page_elements(p, block, meta.vector_bytes()))?;
-            for e in heads {
-                if !e.deleted() {
-                    live.push((e.tid, e.level));
-                    continue;
-                }
+            for e in heads.into_iter().filter(|e| e.deleted()) {
                 if !e.free() {
                     deleted.insert(e.tid);
                 }
@@ -196,13 +198,16 @@ pub fn bulk_delete_within<S: PageStore>(
             }
             between_pages();
         }
-    }
-
-    // Pass 2
-    if !deleted.is_empty() {
-        for &(t, level) in &live {
-            for l in 0..=level {
-                stats.links_repaired += repair_level(store, &graph, &meta, t, level, l, &deleted)?;
+        // Pass 2, page by page
+        live = Live::default();
+        for block in 1..store.nblocks() {
+            let heads = store.read(block, |p| page_elements(p, block, meta.vector_bytes()))?;
+            for e in heads.into_iter().filter(|e| !e.deleted()) {
+                live.see(e.tid, e.level);
+                for l in 0..=e.level {
+                    stats.links_repaired +=
+                        repair_level(store, &graph, &meta, e.tid, e.level, l, &deleted)?;
+                }
             }
             between_pages();
         }
@@ -210,11 +215,8 @@ pub fn bulk_delete_within<S: PageStore>(
 
     // Pass 3
     let entry_gone = deleted_levels.iter().any(|(t, _)| *t == meta.entry);
-    if entry_gone || (!meta.entry.is_valid() && !live.is_empty()) {
-        let new_entry = live
-            .iter()
-            .max_by_key(|(t, level)| (*level, std::cmp::Reverse(*t)))
-            .copied();
+    if entry_gone || (!meta.entry.is_valid() && live.count > 0) {
+        let new_entry = live.top;
         store.write(0, |p| -> Result<(), Corrupt> {
             let mut m = Meta::decode(p)?;
             if m.entry == meta.entry {
@@ -237,6 +239,8 @@ pub fn bulk_delete_within<S: PageStore>(
         &mut between_pages,
     )?;
     stats.elements_freed = freed;
+    // what passes 1-4 held goes before pass 5 takes its budget
+    drop((deleted, deleted_levels));
     set_free_hints(store, lowest.map(|b| b.unwrap_or(0)))?;
     if let Some(block) = first_empty {
         store.write(0, |p| -> Result<(), Corrupt> {
@@ -252,6 +256,26 @@ pub fn bulk_delete_within<S: PageStore>(
         Reach::OverBudget { needs, .. } => stats.reach_needs = Some(needs),
     }
     Ok(stats)
+}
+
+/// Live elements seen: how many, and the one on the highest level (the
+/// lowest TID among equals), the entry point when the old one goes.
+#[derive(Default)]
+struct Live {
+    count: u64,
+    top: Option<(Tid, usize)>,
+}
+
+impl Live {
+    fn see(&mut self, t: Tid, level: usize) {
+        self.count += 1;
+        if self
+            .top
+            .is_none_or(|(top, l)| level > l || (level == l && t < top))
+        {
+            self.top = Some((t, level));
+        }
+    }
 }
 
 /// Replaces `t`'s links to deleted elements on level `l`; returns how many.
