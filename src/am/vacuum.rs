@@ -3,6 +3,55 @@
 use super::check_for_interrupts;
 use pgrx::pg_sys;
 
+/// The lock inserts hold in share mode while they run and VACUUM takes
+/// exclusively to wait for the inserts running at that moment (hnsw: the
+/// ones that may still link to elements it flagged deleted; ivfflat: the
+/// ones that may not have linked the page they added yet): the heavyweight
+/// page lock of block 0, which nothing else takes on our indexes (buffer
+/// locks are another kind).
+const INSERT_LOCK: pg_sys::BlockNumber = 0;
+
+/// Runs `f` (one insert) under the insert lock in share mode. An ERROR in
+/// `f` releases the lock with the (sub)transaction.
+///
+/// # Safety
+/// `index` is an open index of ours; no buffer lock is held.
+pub unsafe fn with_insert_lock<R>(index: pg_sys::Relation, f: impl FnOnce() -> R) -> R {
+    // SAFETY: per the contract; a heavyweight lock, released below or at
+    // abort.
+    unsafe { pg_sys::LockPage(index, INSERT_LOCK, pg_sys::ShareLock as pg_sys::LOCKMODE) };
+    let r = f();
+    // SAFETY: taken above.
+    unsafe { pg_sys::UnlockPage(index, INSERT_LOCK, pg_sys::ShareLock as pg_sys::LOCKMODE) };
+    r
+}
+
+/// Waits until every insert into `index` running now has finished, and
+/// runs `then` before any other starts.
+///
+/// # Safety
+/// `index` is an open index of ours; no buffer lock is held.
+pub unsafe fn wait_for_inserts<R>(index: pg_sys::Relation, then: impl FnOnce() -> R) -> R {
+    // SAFETY: per the contract; taken and released at once.
+    unsafe {
+        pg_sys::LockPage(
+            index,
+            INSERT_LOCK,
+            pg_sys::ExclusiveLock as pg_sys::LOCKMODE,
+        )
+    };
+    let r = then();
+    // SAFETY: taken above.
+    unsafe {
+        pg_sys::UnlockPage(
+            index,
+            INSERT_LOCK,
+            pg_sys::ExclusiveLock as pg_sys::LOCKMODE,
+        )
+    };
+    r
+}
+
 /// ambulkdelete's stats: the earlier pass's, or new zeroed ones.
 ///
 /// # Safety

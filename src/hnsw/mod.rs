@@ -151,34 +151,6 @@ fn read_meta(store: &BufferStore) -> Meta {
         .unwrap_or_else(|e| am::corrupted_index(store.relation(), e))
 }
 
-/// The lock inserts hold in share mode while they run and VACUUM takes
-/// exclusively, between flagging elements deleted and repairing the links
-/// into them, to wait for the inserts that may still be linking to them
-/// (`hnsw::vacuum::bulk_delete_waiting`): the heavyweight page lock of
-/// block 0, which nothing else takes on an hnsw index (buffer locks are
-/// another kind).
-pub(crate) const UPDATE_LOCK: pg_sys::BlockNumber = 0;
-
-/// Waits until every insert into `index` running now has finished.
-///
-/// # Safety
-/// `index` is an open hnsw index; no buffer lock is held.
-pub(crate) unsafe fn wait_for_inserts(index: pg_sys::Relation) {
-    // SAFETY: as the caller promises; taken and released at once.
-    unsafe {
-        pg_sys::LockPage(
-            index,
-            UPDATE_LOCK,
-            pg_sys::ExclusiveLock as pg_sys::LOCKMODE,
-        );
-        pg_sys::UnlockPage(
-            index,
-            UPDATE_LOCK,
-            pg_sys::ExclusiveLock as pg_sys::LOCKMODE,
-        );
-    }
-}
-
 /// Seed of the level each element gets (mixed with its heap TID).
 const LEVEL_SEED: u64 = 0x5658_484E_5357_0001;
 

@@ -12,7 +12,7 @@ use pgrx::pg_sys;
 am::ambulkdelete!(|index, store, is_dead| {
     // the pure crate holds no page while it waits
     // SAFETY: the index is open, no buffer lock held (bulk_delete's contract).
-    let wait = || unsafe { super::wait_for_inserts(index) };
+    let wait = || unsafe { am::wait_for_inserts(index, || ()) };
     let budget = am::vacuum_work_mem_bytes();
     let result = hnsw::vacuum::bulk_delete_within(store, is_dead, budget, am::vacuum_pause, wait);
     let v = result.unwrap_or_else(|e| am::corrupted_index(index, e));

@@ -1,4 +1,6 @@
-//! INSERT: one row into the list whose center is nearest (`ivf::insert`).
+//! INSERT: one row into the list whose center is nearest (`ivf::insert`),
+//! under the insert lock VACUUM waits on (`am::with_insert_lock`) before it
+//! reclaims pages no list holds (`ivf::vacuum`).
 
 use super::read_meta;
 use crate::am;
@@ -16,13 +18,17 @@ am::aminsert!(insert);
 unsafe fn insert(index: pg_sys::Relation, value: pg_sys::Datum, tid: Tid) {
     let store = BufferStore::logged(index);
     let meta = read_meta(&store);
-    // SAFETY: per the contract.
+    // SAFETY: per the contract; detoasted before the lock is taken, as
+    // hnsw's insert does.
     unsafe {
-        am::with_vector(value, meta.storage, |v| {
-            am::expect_dims(v, meta.dims as usize);
-            if let Err(e) = ivf::insert::insert(&store, &meta, None, v, tid) {
-                am::corrupted_index(index, e);
-            }
+        let value = pg_sys::Datum::from(pg_sys::pg_detoast_datum(value.cast_mut_ptr()));
+        am::with_insert_lock(index, || {
+            am::with_vector(value, meta.storage, |v| {
+                am::expect_dims(v, meta.dims as usize);
+                if let Err(e) = ivf::insert::insert(&store, &meta, None, v, tid) {
+                    am::corrupted_index(index, e);
+                }
+            })
         })
     };
 }

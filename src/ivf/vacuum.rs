@@ -2,17 +2,29 @@
 //! and points each list's insert hint back at its first page with room
 //! (see `ivf::vacuum`); every page change goes through the logged
 //! `BufferStore`, one atomic write per page, so scans and inserts may run
-//! meanwhile.
+//! meanwhile. It also gives the pages a crash left outside every list to
+//! the lists, once no insert that started before it runs.
 
 use super::read_meta;
 use crate::am;
 use crate::storage::BufferStore;
+use pagestore::PageStore;
 use pgrx::pg_sys;
 
 am::ambulkdelete!(|index, store, is_dead| {
     let meta = read_meta(store);
-    let v = ivf::vacuum::bulk_delete(store, &meta, is_dead, am::vacuum_pause)
+    // the index's size while no insert runs (the pure crate holds no page
+    // when it calls this)
+    // SAFETY: the index is open, no buffer lock held.
+    let quiesce = || unsafe { am::wait_for_inserts(index, || store.nblocks()) };
+    let v = ivf::vacuum::bulk_delete_reclaiming(store, &meta, is_dead, am::vacuum_pause, quiesce)
         .unwrap_or_else(|e| am::corrupted_index(index, e));
+    if v.pages_reclaimed > 0 {
+        pgrx::debug1!(
+            "ivfflat vacuum: {} pages no list held reclaimed",
+            v.pages_reclaimed
+        );
+    }
     (v.removed, v.remaining)
 });
 

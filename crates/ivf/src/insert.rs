@@ -147,7 +147,7 @@ pub fn insert<S: PageStore>(
 }
 
 /// Links `fresh` after the tail of the chain through `from`.
-fn append_page<S: PageStore>(
+pub(crate) fn append_page<S: PageStore>(
     store: &S,
     mut from: BlockNumber,
     fresh: BlockNumber,
