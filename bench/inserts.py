@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from exact_scan import connect
+from exact_scan import connect, load
 from hnsw import SYSTEMS, backend_cpu, open_systems
 
 TABLE = "inserts"
@@ -43,16 +43,9 @@ def main():
         for case, (opclass, rows, new) in cases.items():
             for system in order:
                 c = conns[system]
-                c.execute(f"DROP TABLE IF EXISTS {TABLE}")
-                c.execute(f"CREATE TABLE {TABLE} (id int, emb vector(384))")
-                with c.cursor() as cur:
-                    with cur.copy(f"COPY {TABLE} (id, emb) FROM STDIN WITH (FORMAT BINARY)") as copy:
-                        copy.set_types(["int4", "vector"])
-                        for i, v in enumerate(rows):
-                            copy.write_row([i, v])
+                load(c, TABLE, rows)
                 c.execute(f"CREATE INDEX {TABLE}_idx ON {TABLE} USING hnsw (emb {opclass}) "
                           "WITH (m = 16, ef_construction = 64)")
-                c.execute(f"VACUUM ANALYZE {TABLE}")
                 cpu0, t0 = backend_cpu(c), time.perf_counter()
                 with c.cursor() as cur:
                     for i in range(0, len(new), 100):

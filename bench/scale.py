@@ -35,7 +35,7 @@ import time
 import numpy as np
 import psycopg
 
-from exact_scan import connect
+from exact_scan import connect, load
 from hnsw import SYSTEMS, open_systems, recall
 
 TABLE = "scale"
@@ -121,17 +121,6 @@ class PeakMemory:
             time.sleep(0.2)
 
 
-def load(c, rows):
-    c.execute(f"DROP TABLE IF EXISTS {TABLE}")
-    c.execute(f"CREATE TABLE {TABLE} (id int, emb vector({rows.shape[1]}))")
-    with c.cursor() as cur:
-        with cur.copy(f"COPY {TABLE} (id, emb) FROM STDIN WITH (FORMAT BINARY)") as copy:
-            copy.set_types(["int4", "vector"])
-            for i, v in enumerate(rows):
-                copy.write_row([i, v])
-    c.execute(f"VACUUM ANALYZE {TABLE}")
-
-
 def query_figures(c, queries, truth):
     out = {}
     for ef in (40, 100):
@@ -154,7 +143,7 @@ def build(conns, rows, queries, truth, mwms, reload, workers):
             exists = c.execute("SELECT count(*) FROM pg_class WHERE relname = %s", (TABLE,)).fetchone()[0]
             if reload or not exists or c.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] != len(rows):
                 t0 = time.perf_counter()
-                load(c, rows)
+                load(c, TABLE, rows)
                 print(f"{system}: loaded {len(rows)} rows in {time.perf_counter() - t0:.0f}s", flush=True)
             c.execute(f"DROP INDEX IF EXISTS {TABLE}_idx")
             c.execute("CHECKPOINT")

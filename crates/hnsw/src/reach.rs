@@ -34,6 +34,7 @@ pub enum Reach {
     OverBudget { needs: usize, budget: usize },
 }
 
+#[cfg(test)]
 impl Reach {
     /// How many were relinked (none when over budget).
     pub fn relinked(self) -> u64 {
