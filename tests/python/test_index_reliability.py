@@ -488,7 +488,15 @@ def test_streaming_replica_serves_the_same_index(data, am):
                 c.execute(f"INSERT INTO {table} VALUES (%s, 0, 0, %s)", (100_000 + j, extra[j]), prepare=True)
             c.execute(f"DELETE FROM {table} WHERE id % 4 = 0")
             c.execute(f"VACUUM {table}")
-            lsn = c.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+            c.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+            # nothing but this test changes the table from here on
+            c.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+            # the insert position, not pg_current_wal_lsn(): that is where
+            # WAL has been written to, and VACUUM (no transaction id, so no
+            # commit record to flush) may leave its last records unwritten
+            # in WAL buffers until the WAL writer's next round
+            lsn = c.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+            pages = index_pages(c, table)
             apply(c, AMS[am]["search"] | {"enable_seqscan": "off"})
             on_primary = index_results(c, table, "<#>", queries[:100])
         with psycopg.connect(DSN.replace(f"port={os.environ['PGPORT']}", f"port={port}"), autocommit=True) as s:
@@ -499,6 +507,13 @@ def test_streaming_replica_serves_the_same_index(data, am):
                 time.sleep(0.5)
             else:
                 raise AssertionError("standby did not catch up")
+            # the standby's index pages are the primary's, byte for byte
+            # (but the free space between pd_lower and pd_upper, which WAL
+            # replay zeroes); then its answers are too
+            replayed = index_pages(s, table)
+            assert len(replayed) == len(pages)
+            different = [b for b, (p, q) in enumerate(zip(pages, replayed)) if p != q]
+            assert not different, f"index blocks {different[:20]} differ on the standby"
             apply(s, AMS[am]["search"] | {"enable_seqscan": "off"})
             assert index_results(s, table, "<#>", queries[:100]) == on_primary
             assert_index_matches_table(s, am, table, "<#>", queries[0], sample=list(range(0, 3000, 7)))
@@ -516,6 +531,24 @@ def test_streaming_replica_serves_the_same_index(data, am):
             c.execute(f"DROP TABLE IF EXISTS {table}")
             c.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                       "WHERE slot_name = 'vx_standby'")
+
+
+def index_pages(conn, table):
+    """The raw pages of the table's one index, the free space between
+    pd_lower and pd_upper and the checksum zeroed."""
+    index = conn.execute("SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass",
+                         (table,)).fetchone()[0]
+    blocks = conn.execute("SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int",
+                          (index,)).fetchone()[0]
+    pages = []
+    for b in range(blocks):
+        page = bytearray(conn.execute("SELECT get_raw_page(%s, %s)", (index, b)).fetchone()[0])
+        lower, upper = int.from_bytes(page[12:14], "little"), int.from_bytes(page[14:16], "little")
+        page[8:10] = bytes(2)  # pd_checksum: set when a page is written out
+        if 24 <= lower <= upper <= len(page):
+            page[lower:upper] = bytes(upper - lower)
+        pages.append(bytes(page))
+    return pages
 
 
 SOAK_SECONDS = float(os.environ.get("VECTOR_EXT_SOAK_SECONDS", "15"))
