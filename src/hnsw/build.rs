@@ -210,7 +210,11 @@ unsafe fn build(call: am::BuildCall) -> *mut pg_sys::IndexBuildResult {
         store,
         dims,
         stored: params.storage,
-        graph: Some(BuildGraph::new(params, dims)),
+        graph: Some({
+            let mut g = BuildGraph::new(params, dims);
+            g.set_memory_limit(am::maintenance_work_mem_bytes());
+            g
+        }),
         memory_limit: am::maintenance_work_mem_bytes(),
         indexed: 0,
         // SAFETY: the relations ambuild got.

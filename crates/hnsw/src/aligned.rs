@@ -65,6 +65,20 @@ impl<T: Pod> Aligned<T> {
         Ok(true)
     }
 
+    /// `try_reserve` growing to room for exactly `additional` more (and no
+    /// more), where a doubling would reserve past what the caller may hold.
+    pub fn try_reserve_exact(
+        &mut self,
+        additional: usize,
+    ) -> Result<bool, std::collections::TryReserveError> {
+        let end = self.len + additional + 64 / std::mem::size_of::<T>();
+        if end <= self.buf.capacity() {
+            return Ok(false);
+        }
+        self.buf.try_reserve_exact(end - self.buf.len())?;
+        Ok(true)
+    }
+
     pub fn extend_from_slice(&mut self, v: &[T]) {
         let size = std::mem::size_of::<T>();
         let end = self.len + v.len() + 64 / size;
