@@ -7,8 +7,9 @@ if [ ! -f "$("$PG_CONFIG" --sharedir)/extension/vector.control" ]; then
   echo "pgvector is not installed into $("$PG_CONFIG" --sharedir); build it locally first" >&2
   exit 1
 fi
-# Room for both systems' tables in shared_buffers (about 1.8 GB in all).
-export VECTOR_EXT_PGOPTS="-c shared_buffers=4GB"
+# Room for both systems' tables in shared_buffers (about 1.8 GB in all),
+# unless the caller says otherwise.
+export VECTOR_EXT_PGOPTS="${VECTOR_EXT_PGOPTS:--c shared_buffers=4GB}"
 setup_all
 VENV="$ROOT/target/venv"
 [ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r "$ROOT/tests/python/requirements.txt"; }

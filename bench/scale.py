@@ -20,6 +20,16 @@ Phases (--phase, in order; each appends its figures to results.json in
   and VACUUM again (nothing to remove): index blocks read, from
   pg_statio_user_indexes.
 
+- cold: the index larger than memory. For each system and each
+  hnsw.ef_search of --cold-ef, the cluster is restarted with
+  shared_buffers = --shared-buffers (256MB: an eighth of the 2 GB index)
+  and the kernel's page cache dropped (where /proc/sys/vm/drop_caches is
+  writable; results.json says whether it was), then the queries run twice:
+  first from disk ("cold"), then again with the page cache warm but
+  shared buffers still too small ("page cache"). For each pass: queries
+  per second, recall@10, and shared blocks read (from the kernel) and hit
+  per query, index and table, from pg_statio_user_indexes/_tables.
+
 Peak memory is sampled every 0.2 s: the private memory (RssAnon) of the
 backend and its parallel workers, plus what the backend maps of dynamic
 shared memory (pgvector's parallel build keeps its graph there); shared
@@ -29,6 +39,7 @@ buffers are not counted.
 import argparse
 import json
 import os
+import subprocess
 import threading
 import time
 
@@ -208,16 +219,74 @@ def vacuum(conns, rows, mwm):
     return results
 
 
+def statio(c):
+    """Shared blocks (read, hit) so far of the table's index and heap."""
+    c.execute("SELECT pg_stat_clear_snapshot()")
+    return c.execute(
+        "SELECT i.idx_blks_read, i.idx_blks_hit, t.heap_blks_read, t.heap_blks_hit "
+        "FROM pg_statio_user_indexes i JOIN pg_statio_user_tables t USING (relid) "
+        "WHERE i.indexrelname = %s", (f"{TABLE}_idx",)).fetchone()
+
+
+def restart(shared_buffers):
+    """Restarts the cluster with shared_buffers and an empty page cache;
+    says whether the page cache could be dropped."""
+    lib = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "lib.sh")
+    env = dict(os.environ, VECTOR_EXT_PGOPTS=f"-c shared_buffers={shared_buffers}")
+    subprocess.run(["bash", "-c", f'source "{lib}" && cluster_stop'], check=True, env=env)
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        dropped = True
+    except OSError:
+        dropped = False
+    subprocess.run(["bash", "-c", f'source "{lib}" && cluster_start'], check=True, env=env,
+                   stderr=subprocess.DEVNULL)
+    return dropped
+
+
+def cold(queries, truth, efs, shared_buffers):
+    results = {"shared_buffers": shared_buffers}
+    sql = f"SELECT id FROM {TABLE} ORDER BY emb <=> %s LIMIT 10"
+    for system, (db, _) in SYSTEMS.items():
+        for ef in efs:
+            dropped = restart(shared_buffers)
+            results["page cache dropped"] = dropped
+            with connect(db) as c, connect(db) as stats:
+                c.execute(f"SET hnsw.ef_search = {ef}")
+                r = {}
+                for name in ("cold", "page cache"):
+                    before = statio(stats)
+                    t0 = time.perf_counter()
+                    found = [[x[0] for x in c.execute(sql, (q,), prepare=True).fetchall()] for q in queries]
+                    seconds = time.perf_counter() - t0
+                    c.execute("SELECT pg_stat_force_next_flush()")
+                    c.execute("SELECT 1")
+                    time.sleep(0.5)
+                    d = [b - a for a, b in zip(before, statio(stats))]
+                    n = len(queries)
+                    r[name] = {"qps": round(n / seconds, 1), "recall@10": round(recall(found, truth), 4),
+                               "index reads/query": round(d[0] / n, 1), "index hits/query": round(d[1] / n, 1),
+                               "heap reads/query": round(d[2] / n, 1), "heap hits/query": round(d[3] / n, 1)}
+            results.setdefault(system, {})[f"ef {ef}"] = r
+            print(f"cold {system} ef {ef}: {json.dumps(r)}", flush=True)
+    return results
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", help="directory of ds-a-npm-minilm (phase make)")
     ap.add_argument("--out", required=True, help="directory for the 1M rows and results.json")
-    ap.add_argument("--phase", action="append", choices=["make", "build", "vacuum"], required=True)
+    ap.add_argument("--phase", action="append", choices=["make", "build", "vacuum", "cold"], required=True)
     ap.add_argument("--copies", type=int, default=10)
     ap.add_argument("--noise", type=float, default=0.01)
     ap.add_argument("--mwm", action="append", help="maintenance_work_mem of a build (default 8GB, 256MB)")
     ap.add_argument("--vacuum-mwm", default="256MB")
     ap.add_argument("--workers", type=int, default=1, help="max_parallel_maintenance_workers")
+    ap.add_argument("--shared-buffers", default="256MB", help="shared_buffers of phase cold")
+    ap.add_argument("--cold-ef", type=int, action="append", help="hnsw.ef_search of phase cold "
+                    "(default 40, 100, 200, 400, 1000)")
     ap.add_argument("--reload", action="store_true", help="load the rows even when the table has them")
     args = ap.parse_args()
     path = f"{args.out}/results.json"
@@ -244,6 +313,10 @@ def main():
             save("build", done)
         if "vacuum" in args.phase:
             save("vacuum", vacuum(conns, rows, args.vacuum_mwm))
+    if "cold" in args.phase:
+        queries = np.load(f"{args.out}/query.f32.npy")
+        truth = np.load(f"{args.out}/gt_cos.i32.npy").tolist()
+        save("cold", cold(queries, truth, args.cold_ef or [40, 100, 200, 400, 1000], args.shared_buffers))
 
 
 if __name__ == "__main__":
