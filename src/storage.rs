@@ -71,6 +71,13 @@ impl BufferStore {
         store
     }
 
+    /// Pages of `rel`'s main fork changed without WAL by a build's
+    /// participants together (the leader and its parallel workers): as
+    /// `unlogged`, but adding blocks under the relation extension lock.
+    pub fn unlogged_shared(rel: pg_sys::Relation) -> Self {
+        Self::new(rel, pg_sys::ForkNumber::MAIN_FORKNUM, false)
+    }
+
     fn new(rel: pg_sys::Relation, fork: pg_sys::ForkNumber::Type, wal: bool) -> Self {
         // SAFETY: rel is an open relation (callers get it from Postgres).
         let (node, shared) = unsafe {

@@ -183,20 +183,70 @@ pub unsafe fn scan_rows(
     storage: Storage,
     sink: &mut dyn FnMut(Element, Tid),
 ) -> f64 {
+    // SAFETY: per the contract.
+    unsafe { scan(heap, index, index_info, None, progress, storage, sink) }
+}
+
+/// `scan_rows` over heap blocks `start .. start + blocks` only (no
+/// synchronised scan, no progress reporting), for builds that hand out
+/// parts of the heap to parallel workers. Same snapshot rules as
+/// `scan_rows`: every row a non-concurrent build must index.
+///
+/// # Safety
+/// As `scan_rows`, in the leader or in one of its parallel workers.
+pub unsafe fn scan_row_range(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    index_info: *mut pg_sys::IndexInfo,
+    storage: Storage,
+    start: pg_sys::BlockNumber,
+    blocks: pg_sys::BlockNumber,
+    sink: &mut dyn FnMut(Element, Tid),
+) -> f64 {
+    // SAFETY: per the contract.
+    unsafe {
+        scan(
+            heap,
+            index,
+            index_info,
+            Some((start, blocks)),
+            false,
+            storage,
+            sink,
+        )
+    }
+}
+
+/// # Safety
+/// As `scan_rows`.
+unsafe fn scan(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    index_info: *mut pg_sys::IndexInfo,
+    range: Option<(pg_sys::BlockNumber, pg_sys::BlockNumber)>,
+    progress: bool,
+    storage: Storage,
+    sink: &mut dyn FnMut(Element, Tid),
+) -> f64 {
     let mut st = RowScan {
         cx: pgrx::PgMemoryContexts::new("vector_ext build row"),
         storage,
         sink,
     };
+    let (start, blocks) = range.unwrap_or((0, pg_sys::InvalidBlockNumber));
     // SAFETY: the callback gets &mut st back through the void pointer and
-    // only during this call.
+    // only during this call; a synchronised scan only over the whole heap,
+    // as heap scan limits need.
     unsafe {
-        pg_sys::table_index_build_scan(
+        pg_sys::table_index_build_range_scan(
             heap,
             index,
             index_info,
-            true,
+            range.is_none(),
+            false,
             progress,
+            start,
+            blocks,
             Some(row_callback),
             &mut st as *mut RowScan as *mut c_void,
             std::ptr::null_mut(),

@@ -4,7 +4,10 @@
 //! then it is written to pages without WAL and logged once with
 //! log_newpage_range. When the graph outgrows maintenance_work_mem it is
 //! linked and written at that point, and the remaining rows are inserted
-//! into the on-disk graph one by one, as pgvector does.
+//! into the on-disk graph one by one, as pgvector does: by the backend
+//! alone, or with parallel workers by the leader and the workers together,
+//! each taking the next heap blocks in turn (`scan_in_parts`); then one
+//! pass links back any element those inserts left unreachable.
 
 use super::{index_formats, index_options, Formats, LEVEL_SEED};
 use crate::am;
@@ -18,6 +21,7 @@ use pgrx::pg_sys;
 use pgrx::pg_sys::elog::PgLogLevel;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::pg_sys::panic::ErrorReport;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const PHASE_LOAD: i64 = 2;
 pub const PHASE_LINK: i64 = 3;
@@ -37,6 +41,8 @@ struct BuildState {
     memory_limit: usize,
     /// Rows given to the index (NULLs and zero vectors under cosine excluded).
     indexed: u64,
+    /// Rows the in-memory graph held when it was written.
+    in_graph: u64,
     pool: rayon::ThreadPool,
 }
 
@@ -126,11 +132,39 @@ impl BuildState {
         }
     }
 
+    /// After rows were inserted on pages (the graph outgrew memory): links
+    /// back the elements those inserts left without an in-link (racing
+    /// each other in a parallel build, or a link-back evicting an
+    /// element's last in-link), as VACUUM does, so that the new index
+    /// reaches every row. One pass over the pages, within
+    /// maintenance_work_mem; skipped (DEBUG1 says so) when that cannot
+    /// hold the pass.
+    fn relink(&mut self) {
+        let t = std::time::Instant::now();
+        let reach = hnsw::reach::repair_reachability(
+            &self.store,
+            self.memory_limit,
+            am::check_for_interrupts,
+        )
+        .unwrap_or_else(|e| am::corrupted_index(self.index, e));
+        match reach {
+            hnsw::reach::Reach::Relinked(n) => pgrx::debug1!(
+                "hnsw build: linked back {n} unreachable elements in {:.2}s",
+                t.elapsed().as_secs_f64()
+            ),
+            hnsw::reach::Reach::OverBudget { needs, .. } => pgrx::debug1!(
+                "hnsw build: not linking back unreachable elements: that needs {} MB",
+                needs >> 20
+            ),
+        }
+    }
+
     /// Links the in-memory graph and writes it to the (empty) index.
     fn flush_graph(&mut self) {
         let Some(mut g) = self.graph.take() else {
             return;
         };
+        self.in_graph = g.len() as u64;
         am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LINK);
         am::report_progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, g.len() as i64);
         am::check_for_interrupts();
@@ -205,6 +239,8 @@ unsafe fn build(call: am::BuildCall) -> *mut pg_sys::IndexBuildResult {
     // SAFETY: per the contract.
     let (params, dims, input) = unsafe { build_params(index) };
     am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LOAD);
+    // SAFETY: the relations ambuild got.
+    let workers = unsafe { am::build_workers(heap, index) };
     let mut state = BuildState {
         index,
         store,
@@ -217,21 +253,28 @@ unsafe fn build(call: am::BuildCall) -> *mut pg_sys::IndexBuildResult {
         }),
         memory_limit: am::maintenance_work_mem_bytes(),
         indexed: 0,
-        // SAFETY: the relations ambuild got.
-        pool: am::build_pool(unsafe { am::build_workers(heap, index) }),
+        in_graph: 0,
+        pool: am::build_pool(workers),
     };
     let started = std::time::Instant::now();
     // SAFETY: the relations ambuild got.
     let reltuples = unsafe {
-        am::scan_rows(heap, index, index_info, true, input, &mut |v, tid| {
-            state.add(v, tid)
-        })
+        if workers == 0 || (*index_info).ii_Concurrent {
+            am::scan_rows(heap, index, index_info, true, input, &mut |v, tid| {
+                state.add(v, tid)
+            })
+        } else {
+            scan_in_parts(&mut state, heap, index_info, input, workers)
+        }
     };
     pgrx::debug1!(
         "hnsw build: scanned {reltuples} rows in {:.2}s",
         started.elapsed().as_secs_f64()
     );
     state.flush_graph();
+    if state.indexed > state.in_graph {
+        state.relink();
+    }
     // SAFETY: index is open.
     if unsafe { relation_needs_wal(index) } {
         let t = std::time::Instant::now();
@@ -248,6 +291,261 @@ unsafe fn build(call: am::BuildCall) -> *mut pg_sys::IndexBuildResult {
         (*result).heap_tuples = reltuples;
         (*result).index_tuples = state.indexed as f64;
         result
+    }
+}
+
+/// Heap blocks a participant of a parallel build scans at a time.
+const PART_BLOCKS: u64 = 32;
+
+/// The heap scan of a build with parallel workers (not CONCURRENTLY): the
+/// leader scans the heap part by part into the in-memory graph; if the
+/// graph outgrows maintenance_work_mem, it is written, the leader inserts
+/// the rest of that part on pages, and then the leader and `workers`
+/// parallel workers insert the remaining parts on pages together, each
+/// taking the next part from a shared counter. Returns the heap tuples
+/// scanned.
+///
+/// # Safety
+/// The relations ambuild got; `index_info` not concurrent.
+unsafe fn scan_in_parts(
+    state: &mut BuildState,
+    heap: pg_sys::Relation,
+    index_info: *mut pg_sys::IndexInfo,
+    input: hnsw::Storage,
+    workers: usize,
+) -> f64 {
+    let index = state.index;
+    // SAFETY: heap is open; under the build's ShareLock no rows are added.
+    let blocks =
+        unsafe { pg_sys::RelationGetNumberOfBlocksInFork(heap, pg_sys::ForkNumber::MAIN_FORKNUM) }
+            as u64;
+    am::report_progress(pg_sys::PROGRESS_SCAN_BLOCKS_TOTAL, blocks as i64);
+    let mut tuples = 0.0;
+    let mut next = 0u64;
+    while next < blocks && state.graph.is_some() {
+        let n = PART_BLOCKS.min(blocks - next);
+        // SAFETY: per the contract.
+        tuples += unsafe {
+            am::scan_row_range(
+                heap,
+                index,
+                index_info,
+                input,
+                next as u32,
+                n as u32,
+                &mut |v, tid| state.add(v, tid),
+            )
+        };
+        next += n;
+        am::report_progress(pg_sys::PROGRESS_SCAN_BLOCKS_DONE, next as i64);
+    }
+    if next >= blocks {
+        return tuples;
+    }
+    // rows the leader inserted on pages after writing the graph, in the
+    // rest of the part it was scanning
+    let tail = state.indexed - state.in_graph;
+    // SAFETY: heap and index are open relations of this backend.
+    let (heap_oid, index_oid) = unsafe { ((*heap).rd_id, (*index).rd_id) };
+    let parts = Parts {
+        heap: heap_oid,
+        index: index_oid,
+        blocks,
+        next: AtomicU64::new(next),
+        tuples: AtomicU64::new(0),
+        indexed: AtomicU64::new(0),
+    };
+    // SAFETY: the leader's relations, open and locked; the workers open
+    // their own under the group's locks.
+    let launched = unsafe {
+        with_parallel_workers(&parts, workers, |shared| {
+            let store = BufferStore::unlogged_shared(index);
+            insert_parts(
+                shared,
+                heap,
+                &store,
+                index_info,
+                input,
+                state.dims,
+                state.stored,
+                true,
+            )
+        })
+    };
+    pgrx::debug1!(
+        "hnsw build: the leader inserted {} rows on pages beside {} parallel workers, from heap block {next}",
+        tail + launched.1,
+        launched.0
+    );
+    state.indexed += parts.indexed.load(Ordering::Relaxed);
+    tuples + parts.tuples.load(Ordering::Relaxed) as f64
+}
+
+/// What the participants of a build's on-page inserts share, in the
+/// parallel context's dynamic shared memory.
+#[repr(C)]
+struct Parts {
+    heap: pg_sys::Oid,
+    index: pg_sys::Oid,
+    blocks: u64,
+    /// The first heap block no participant has taken yet.
+    next: AtomicU64,
+    /// Heap tuples scanned and rows indexed, by all participants.
+    tuples: AtomicU64,
+    indexed: AtomicU64,
+}
+
+/// The key of `Parts` in the parallel context's table of contents.
+const PARTS_KEY: u64 = 0x5658_4857_0000_0001;
+
+/// Runs `leader` with `Parts` copied into a parallel context while
+/// `workers` parallel workers run `vector_ext_hnsw_build_worker` on it,
+/// then waits for them (their errors are raised here) and copies the
+/// shared counts back. Returns the number of workers launched and what
+/// `leader` returned.
+///
+/// # Safety
+/// In ambuild, on the backend's thread.
+unsafe fn with_parallel_workers<R>(
+    parts: &Parts,
+    workers: usize,
+    leader: impl FnOnce(&Parts) -> R,
+) -> (usize, R) {
+    // SAFETY: the parallel context API as Postgres' own parallel index
+    // builds use it: entered, sized, filled before the launch, and torn
+    // down after every worker finished. The shared Parts is plain data
+    // and atomics, valid in every process that maps the segment.
+    unsafe {
+        pg_sys::EnterParallelMode();
+        let pcxt = pg_sys::CreateParallelContext(
+            c"vector_ext".as_ptr(),
+            c"vector_ext_hnsw_build_worker".as_ptr(),
+            workers as i32,
+        );
+        let size =
+            std::mem::size_of::<Parts>().next_multiple_of(pg_sys::MAXIMUM_ALIGNOF as usize * 4);
+        (*pcxt).estimator.space_for_chunks += size;
+        (*pcxt).estimator.number_of_keys += 1;
+        pg_sys::InitializeParallelDSM(pcxt);
+        let shared = pg_sys::shm_toc_allocate((*pcxt).toc, size) as *mut Parts;
+        shared.write(Parts {
+            heap: parts.heap,
+            index: parts.index,
+            blocks: parts.blocks,
+            next: AtomicU64::new(parts.next.load(Ordering::Relaxed)),
+            tuples: AtomicU64::new(0),
+            indexed: AtomicU64::new(0),
+        });
+        pg_sys::shm_toc_insert((*pcxt).toc, PARTS_KEY, shared as *mut std::ffi::c_void);
+        pg_sys::LaunchParallelWorkers(pcxt);
+        let launched = (*pcxt).nworkers_launched.max(0) as usize;
+        let r = leader(&*shared);
+        pg_sys::WaitForParallelWorkersToFinish(pcxt);
+        parts
+            .tuples
+            .store((*shared).tuples.load(Ordering::SeqCst), Ordering::Relaxed);
+        parts
+            .indexed
+            .store((*shared).indexed.load(Ordering::SeqCst), Ordering::Relaxed);
+        pg_sys::DestroyParallelContext(pcxt);
+        pg_sys::ExitParallelMode();
+        (launched, r)
+    }
+}
+
+/// Takes parts of the heap from `parts` until none is left and inserts
+/// their rows into the graph on pages, adding to the shared counts.
+/// Returns the rows this participant indexed.
+///
+/// # Safety
+/// Relations open in this process under the build's locks.
+#[allow(clippy::too_many_arguments)]
+unsafe fn insert_parts(
+    parts: &Parts,
+    heap: pg_sys::Relation,
+    store: &BufferStore,
+    index_info: *mut pg_sys::IndexInfo,
+    input: hnsw::Storage,
+    dims: usize,
+    stored: hnsw::Storage,
+    leader: bool,
+) -> u64 {
+    let index = store.relation();
+    let mut mine = 0;
+    loop {
+        let start = parts.next.fetch_add(PART_BLOCKS, Ordering::SeqCst);
+        if start >= parts.blocks {
+            return mine;
+        }
+        let n = PART_BLOCKS.min(parts.blocks - start);
+        let mut indexed = 0u64;
+        // SAFETY: per the contract.
+        let tuples = unsafe {
+            am::scan_row_range(
+                heap,
+                index,
+                index_info,
+                input,
+                start as u32,
+                n as u32,
+                &mut |v, tid| {
+                    super::check_value(v, dims, stored);
+                    match hnsw::insert::insert(store, v, tid, LEVEL_SEED) {
+                        Ok(hnsw::insert::Inserted::NotIndexed) => {}
+                        Ok(_) => indexed += 1,
+                        Err(e) => am::corrupted_index(index, e),
+                    }
+                },
+            )
+        };
+        parts.tuples.fetch_add(tuples as u64, Ordering::SeqCst);
+        mine += indexed;
+        let done = parts.indexed.fetch_add(indexed, Ordering::SeqCst) + indexed;
+        if leader {
+            am::report_progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, done as i64);
+            am::report_progress(
+                pg_sys::PROGRESS_SCAN_BLOCKS_DONE,
+                (start + n).min(parts.blocks) as i64,
+            );
+        }
+    }
+}
+
+/// A parallel worker of an hnsw build: inserts parts of the heap on pages
+/// beside the leader (`scan_in_parts`). Postgres calls it by name.
+///
+/// # Safety
+/// Called by Postgres' parallel worker machinery with the leader's
+/// segment and table of contents.
+#[pgrx::pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn vector_ext_hnsw_build_worker(
+    _seg: *mut pg_sys::dsm_segment,
+    toc: *mut pg_sys::shm_toc,
+) {
+    // SAFETY: the leader put Parts under PARTS_KEY before launching; the
+    // locks are the leader's (a non-concurrent build), shared by the
+    // lock group, as btree's parallel build workers take them.
+    unsafe {
+        let parts = &*(pg_sys::shm_toc_lookup(toc, PARTS_KEY, false) as *const Parts);
+        let heap = pg_sys::table_open(parts.heap, pg_sys::ShareLock as i32);
+        let index = pg_sys::index_open(parts.index, pg_sys::AccessExclusiveLock as i32);
+        let index_info = pg_sys::BuildIndexInfo(index);
+        let (params, dims, input) = build_params(index);
+        let store = BufferStore::unlogged_shared(index);
+        let mine = insert_parts(
+            parts,
+            heap,
+            &store,
+            index_info,
+            input,
+            dims,
+            params.storage,
+            false,
+        );
+        pgrx::debug1!("hnsw build: a parallel worker inserted {mine} rows on pages");
+        pg_sys::index_close(index, pg_sys::AccessExclusiveLock as i32);
+        pg_sys::table_close(heap, pg_sys::ShareLock as i32);
     }
 }
 

@@ -248,7 +248,8 @@ impl BuildGraph {
         if affordable >= doubled || affordable < self.vectors.len() + words {
             return self.vectors.try_reserve(words);
         }
-        self.vectors.try_reserve_exact(affordable - self.vectors.len())
+        self.vectors
+            .try_reserve_exact(affordable - self.vectors.len())
     }
 
     pub fn params(&self) -> &BuildParams {
