@@ -403,7 +403,12 @@ impl PageStore for BufferStore {
         done
     }
 
-    fn extend<R>(&self, f: impl FnOnce(BlockNumber, &mut [u8]) -> R) -> R {
+    /// Checks `blocks` under the extension lock.
+    fn extend_if<R>(
+        &self,
+        blocks: Option<BlockNumber>,
+        f: impl FnOnce(BlockNumber, &mut [u8]) -> R,
+    ) -> Option<R> {
         // SAFETY: the extension lock (or, in a build, being the only
         // backend that writes the relation) serialises adding blocks; the
         // new buffer is pinned and exclusively locked before the extension
@@ -412,6 +417,14 @@ impl PageStore for BufferStore {
         unsafe {
             if !self.building {
                 pg_sys::LockRelationForExtension(self.rel, pg_sys::ExclusiveLock as i32);
+            }
+            if let Some(b) = blocks {
+                if pg_sys::RelationGetNumberOfBlocksInFork(self.rel, self.fork) != b {
+                    if !self.building {
+                        pg_sys::UnlockRelationForExtension(self.rel, pg_sys::ExclusiveLock as i32);
+                    }
+                    return None;
+                }
             }
             let buf = pg_sys::ReadBufferExtended(
                 self.rel,
@@ -447,7 +460,7 @@ impl PageStore for BufferStore {
                 r
             };
             pg_sys::UnlockReleaseBuffer(buf);
-            r
+            Some(r)
         }
     }
 }

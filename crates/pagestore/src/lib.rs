@@ -94,7 +94,27 @@ pub trait PageStore {
     fn prefetch(&self, _items: &[Tid], _bytes: usize) {}
     fn write<R>(&self, block: BlockNumber, f: impl FnOnce(&mut [u8]) -> R) -> R;
     /// Adds a zeroed page at the end and lets `f` initialise it.
-    fn extend<R>(&self, f: impl FnOnce(BlockNumber, &mut [u8]) -> R) -> R;
+    fn extend<R>(&self, f: impl FnOnce(BlockNumber, &mut [u8]) -> R) -> R {
+        self.extend_if(None, f).expect("an unconditional extension")
+    }
+    /// `extend`, unless the store no longer has `blocks` blocks (another
+    /// writer added a page since the caller counted): then None, and the
+    /// caller may use that page rather than add one more.
+    fn extend_from<R>(
+        &self,
+        blocks: BlockNumber,
+        f: impl FnOnce(BlockNumber, &mut [u8]) -> R,
+    ) -> Option<R> {
+        self.extend_if(Some(blocks), f)
+    }
+    /// What `extend` and `extend_from` are: adds a page, if `blocks` is
+    /// given only while the store has that many (checked under what
+    /// serialises its extensions).
+    fn extend_if<R>(
+        &self,
+        blocks: Option<BlockNumber>,
+        f: impl FnOnce(BlockNumber, &mut [u8]) -> R,
+    ) -> Option<R>;
     /// Lets `init` initialise `block` if it is still all zeros (a crash
     /// came between adding the page and initialising it), as one write;
     /// true when it did. A store whose `extend` adds the page before it
@@ -146,12 +166,19 @@ impl PageStore for MemStore {
         f(&mut page)
     }
 
-    fn extend<R>(&self, f: impl FnOnce(BlockNumber, &mut [u8]) -> R) -> R {
+    fn extend_if<R>(
+        &self,
+        blocks: Option<BlockNumber>,
+        f: impl FnOnce(BlockNumber, &mut [u8]) -> R,
+    ) -> Option<R> {
         let mut pages = self.pages.write().expect("store lock");
         let block = pages.len() as BlockNumber;
+        if blocks.is_some_and(|b| b != block) {
+            return None;
+        }
         pages.push(RwLock::new(vec![0u8; PAGE_SIZE].into_boxed_slice()));
         let mut page = pages[block as usize].write().expect("page lock");
-        f(block, &mut page)
+        Some(f(block, &mut page))
     }
 }
 

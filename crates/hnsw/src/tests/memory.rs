@@ -26,12 +26,19 @@ impl PageStore for Discard {
     fn write<R>(&self, _: BlockNumber, f: impl FnOnce(&mut [u8]) -> R) -> R {
         f(&mut self.page.borrow_mut())
     }
-    fn extend<R>(&self, f: impl FnOnce(BlockNumber, &mut [u8]) -> R) -> R {
+    fn extend_if<R>(
+        &self,
+        blocks: Option<BlockNumber>,
+        f: impl FnOnce(BlockNumber, &mut [u8]) -> R,
+    ) -> Option<R> {
         let b = self.blocks.get();
+        if blocks.is_some_and(|n| n != b) {
+            return None;
+        }
         self.blocks.set(b + 1);
         let mut page = self.page.borrow_mut();
         page.fill(0);
-        f(b, &mut page)
+        Some(f(b, &mut page))
     }
 }
 

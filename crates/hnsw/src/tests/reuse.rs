@@ -164,9 +164,9 @@ impl<F: Fn()> PageStore for Hooked<'_, F> {
         (self.before_write)();
         self.inner.write(block, f)
     }
-    fn extend<R>(&self, f: impl FnOnce(u32, &mut [u8]) -> R) -> R {
+    fn extend_if<R>(&self, blocks: Option<u32>, f: impl FnOnce(u32, &mut [u8]) -> R) -> Option<R> {
         (self.before_write)();
-        self.inner.extend(f)
+        self.inner.extend_if(blocks, f)
     }
 }
 

@@ -298,8 +298,8 @@ impl PageStore for Counting {
     fn write<R>(&self, block: u32, f: impl FnOnce(&mut [u8]) -> R) -> R {
         self.inner.write(block, f)
     }
-    fn extend<R>(&self, f: impl FnOnce(u32, &mut [u8]) -> R) -> R {
-        self.inner.extend(f)
+    fn extend_if<R>(&self, blocks: Option<u32>, f: impl FnOnce(u32, &mut [u8]) -> R) -> Option<R> {
+        self.inner.extend_if(blocks, f)
     }
 }
 
