@@ -14,7 +14,10 @@ Phases (--phase, in order; each appends its figures to results.json in
   --workers (1: two processes for pgvector, two threads for vector_ext, on
   the 2 cores, as bench/hnsw.py):
   wall time, the build's peak memory (below), index size, recall@10 and
-  queries per second (one client) at hnsw.ef_search 40 and 100.
+  queries per second (one client) at hnsw.ef_search 40 and 100. Before
+  each build the cluster is restarted (same shared_buffers) with the page
+  cache dropped, and the table is read into shared buffers (pg_prewarm),
+  so that each system starts from the same state.
 - vacuum: on the index of the last build, delete 10% of the rows and
   VACUUM with --vacuum-mwm: time and peak memory; then insert 10k rows
   and VACUUM again (nothing to remove): index blocks read, from
@@ -158,6 +161,17 @@ def build(conns, rows, queries, truth, mwms, reload, workers):
                 print(f"{system}: loaded {len(rows)} rows in {time.perf_counter() - t0:.0f}s", flush=True)
             c.execute(f"DROP INDEX IF EXISTS {TABLE}_idx")
             c.execute("CHECKPOINT")
+            # every build starts from the same state: a fresh postmaster
+            # (shared memory no build has touched yet: the first touch of
+            # each page costs, and it fell on whichever system ran first),
+            # the page cache dropped, then the table read into shared
+            # buffers, untimed
+            shared_buffers = c.execute("SHOW shared_buffers").fetchone()[0]
+            c.close()
+            dropped = restart(shared_buffers)
+            conns[system] = c = connect(db)
+            c.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+            c.execute("SELECT pg_prewarm(%s)", (TABLE,))
             # a fresh backend: one that loaded the rows keeps what COPY and
             # ANALYZE took in its allocator
             with connect(db) as b:
@@ -174,6 +188,7 @@ def build(conns, rows, queries, truth, mwms, reload, workers):
                     seconds = time.perf_counter() - t0
             size = c.execute(f"SELECT pg_relation_size('{TABLE}_idx')").fetchone()[0]
             r = {"build s": round(seconds, 1), "peak memory MB": round(mem.peak / 2**20),
+                 "start": f"restarted, page cache {'dropped' if dropped else 'kept'}, table prewarmed",
                  "index MB": round(size / 2**20), "notices": notices[-2:]}
             r.update(query_figures(c, queries, truth))
             results.setdefault(mwm, {})[system] = r

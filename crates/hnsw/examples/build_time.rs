@@ -1,6 +1,8 @@
-//! Times an in-memory build on the first N rows of a float16 .npy matrix
-//! (2 threads); the default file is the repository's 20k-row fixture:
-//! cargo run --release -p hnsw --example build_time -- 20000 [FILE.f16.npy]
+//! Times an in-memory build on the first N rows of a 384-column float16 or
+//! float32 .npy matrix (2 threads; float32 when the name ends in
+//! `f32.npy`, as bench/scale.py's rows); the default file is the
+//! repository's 20k-row fixture:
+//! cargo run --release -p hnsw --example build_time -- 20000 [FILE.npy]
 use hnsw::{BuildGraph, BuildParams, Metric};
 use std::time::Instant;
 
@@ -20,8 +22,13 @@ fn main() {
     let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let data = &bytes[10 + header_len..];
     let dim = 384;
+    let width = if path.to_string_lossy().ends_with("f32.npy") {
+        4
+    } else {
+        2
+    };
     assert!(
-        data.len() >= 2 * n * dim,
+        data.len() >= width * n * dim,
         "{} holds fewer than {n} rows",
         path.display()
     );
@@ -40,8 +47,11 @@ fn main() {
     let mut v = vec![0f32; dim];
     for i in 0..n {
         for (j, x) in v.iter_mut().enumerate() {
-            let o = 2 * (i * dim + j);
-            *x = half::f16::from_bits(u16::from_le_bytes([data[o], data[o + 1]])).to_f32();
+            let o = width * (i * dim + j);
+            *x = match width {
+                4 => f32::from_le_bytes(data[o..o + 4].try_into().expect("4 bytes")),
+                _ => half::f16::from_bits(u16::from_le_bytes([data[o], data[o + 1]])).to_f32(),
+            };
         }
         g.push(distance::Element::F32(&v), i as u64);
     }
