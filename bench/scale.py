@@ -153,7 +153,8 @@ def build(conns, rows, queries, truth, mwms, reload, workers):
     results = {}
     for mwm in mwms:
         for system, (db, _) in SYSTEMS.items():
-            c = conns[system]
+            conns[system].close()  # (the last build's restart ended it)
+            conns[system] = c = connect(db)
             exists = c.execute("SELECT count(*) FROM pg_class WHERE relname = %s", (TABLE,)).fetchone()[0]
             if reload or not exists or c.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] != len(rows):
                 t0 = time.perf_counter()

@@ -35,7 +35,20 @@ pub struct BufferStore {
     /// pass over the whole index does not evict the working set), or null.
     /// Reads through a strategy take no `ReadRecentBuffer` hints.
     strategy: pg_sys::BufferAccessStrategy,
+    /// Whether `append` WAL-logs the pages it writes (`log_appends`).
+    log_appends: Cell<bool>,
+    /// Blocks `append` wrote and logged, which `log_all_pages` skips (None
+    /// once a page among them changed through a buffer).
+    appended: Cell<Option<(BlockNumber, BlockNumber)>>,
+    /// `append`'s copy of the pages it writes (aligned for direct I/O).
+    append_scratch: RefCell<Vec<IoPage>>,
 }
+
+/// A page in memory aligned as Postgres aligns pages it reads and writes
+/// (PG_IO_ALIGN_SIZE), for writes that bypass shared buffers.
+#[derive(Clone, Copy)]
+#[repr(C, align(4096))]
+struct IoPage([u8; PAGE_SIZE]);
 
 const _: () = assert!(PAGE_SIZE == pg_sys::BLCKSZ as usize);
 
@@ -96,6 +109,27 @@ impl BufferStore {
             prefetch: false,
             building: false,
             strategy: std::ptr::null_mut(),
+            log_appends: Cell::new(false),
+            appended: Cell::new(None),
+            append_scratch: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Lets `append` (a build writing its graph) WAL-log the pages it
+    /// writes as it writes them, when the relation needs WAL: for the
+    /// build's last write, after which no page changes. Otherwise the
+    /// build logs every page at the end (`log_all_pages`).
+    pub fn log_appends(&self, on: bool) {
+        self.log_appends.set(on);
+    }
+
+    /// Forgets that blocks `append` logged are logged, if `block` is one:
+    /// it is about to change through a buffer.
+    fn changing(&self, block: BlockNumber) {
+        if let Some((lo, hi)) = self.appended.get() {
+            if (lo..hi).contains(&block) {
+                self.appended.set(None);
+            }
         }
     }
 
@@ -105,12 +139,25 @@ impl BufferStore {
 
     /// Writes every page of the fork to WAL as a full image (after an
     /// unlogged build of a relation that needs WAL, or of an init fork).
+    /// Pages `append` logged as it wrote them are skipped; as they were
+    /// written past shared buffers, where no checkpoint sees them, the
+    /// relation's file is synced to disk first (a checkpoint during the
+    /// build would otherwise move crash recovery past their WAL with the
+    /// pages not on disk), as Postgres' own index builds do.
     pub fn log_all_pages(&self) {
         let n = self.nblocks();
-        if n > 0 {
-            // SAFETY: rel is open and locked by the caller (index build);
-            // every block below n exists and has a standard page layout.
-            unsafe { pg_sys::log_newpage_range(self.rel, self.fork, 0, n, true) };
+        let (lo, hi) = self.appended.get().unwrap_or((n, n));
+        // SAFETY: rel is open and locked by the caller (index build);
+        // every block below n exists and has a standard page layout.
+        unsafe {
+            if hi > lo {
+                pg_sys::smgrimmedsync(pg_sys::RelationGetSmgr(self.rel), self.fork);
+            }
+            for (from, to) in [(0, lo), (hi, n)] {
+                if to > from {
+                    pg_sys::log_newpage_range(self.rel, self.fork, from, to, true);
+                }
+            }
         }
     }
 
@@ -347,6 +394,7 @@ impl PageStore for BufferStore {
     }
 
     fn write<R>(&self, block: BlockNumber, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        self.changing(block);
         let buf = self.read_buffer(block);
         // SAFETY: buf is pinned and exclusively locked while f changes the
         // page. With WAL, f changes GenericXLog's copy of the page and
@@ -401,6 +449,74 @@ impl PageStore for BufferStore {
             }
         }
         done
+    }
+
+    /// In a build (the only backend writing the relation), the pages go to
+    /// the relation's file directly, past shared buffers, as btree's build
+    /// writes its pages: one write a page instead of a buffer added, zeroed
+    /// in the file, filled, and written again, and the build does not evict
+    /// shared buffers' working set. With `log_appends` they are WAL-logged
+    /// first (full images, up to 32 a record) and `log_all_pages` syncs the
+    /// file and skips them.
+    fn append(&self, pages: &[u8]) {
+        assert_eq!(pages.len() % PAGE_SIZE, 0, "whole pages");
+        if !self.building || self.fork != pg_sys::ForkNumber::MAIN_FORKNUM {
+            for image in pages.chunks_exact(PAGE_SIZE) {
+                self.extend(|_, p| p.copy_from_slice(image));
+            }
+            return;
+        }
+        let n = pages.len() / PAGE_SIZE;
+        let mut scratch = self.append_scratch.borrow_mut();
+        let have = scratch.len();
+        if have < n {
+            if scratch.try_reserve_exact(n - have).is_err() {
+                crate::am::out_of_memory(format!(
+                    "Failed to allocate {n} pages to write an index's pages."
+                ));
+            }
+            scratch.resize(n, IoPage([0; PAGE_SIZE]));
+        }
+        for (to, from) in scratch.iter_mut().zip(pages.chunks_exact(PAGE_SIZE)) {
+            to.0.copy_from_slice(from);
+        }
+        // SAFETY: rel is open and locked by its build, which alone writes
+        // it (`building`), so no other backend extends the file meanwhile
+        // and no buffer holds a block past its end. Each page is a
+        // standard index page; log_newpages sets its LSN before it is
+        // written, and its checksum is set last, as for a page a buffer
+        // writes out.
+        unsafe {
+            let first = pg_sys::RelationGetNumberOfBlocksInFork(self.rel, self.fork);
+            let mut blocks: Vec<BlockNumber> = (first..first + n as BlockNumber).collect();
+            let mut images: Vec<*mut std::ffi::c_char> = scratch[..n]
+                .iter_mut()
+                .map(|p| p.0.as_mut_ptr() as *mut std::ffi::c_char)
+                .collect();
+            let log = self.log_appends.get() && relation_needs_wal(self.rel);
+            if log {
+                let mut node = self.node;
+                pg_sys::log_newpages(
+                    &mut node,
+                    self.fork,
+                    n as std::ffi::c_int,
+                    blocks.as_mut_ptr(),
+                    images.as_mut_ptr(),
+                    true,
+                );
+            }
+            let smgr = pg_sys::RelationGetSmgr(self.rel);
+            for (&block, &image) in blocks.iter().zip(&images) {
+                pg_sys::PageSetChecksumInplace(image as pg_sys::Page, block);
+                pg_sys::smgrextend(smgr, self.fork, block, image as _, true);
+            }
+            let end = first + n as BlockNumber;
+            self.known_blocks.set(end);
+            if log {
+                let lo = self.appended.get().map_or(first, |(lo, _)| lo);
+                self.appended.set(Some((lo, end)));
+            }
+        }
     }
 
     /// Checks `blocks` under the extension lock.

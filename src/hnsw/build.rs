@@ -103,7 +103,7 @@ impl BuildState {
                 .set_detail("Building will take significantly more time.")
                 .set_hint("Increase maintenance_work_mem to speed up builds.")
                 .report(PgLogLevel::NOTICE);
-                self.flush_graph();
+                self.flush_graph(false);
                 am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LOAD);
             }
         }
@@ -159,8 +159,10 @@ impl BuildState {
         }
     }
 
-    /// Links the in-memory graph and writes it to the (empty) index.
-    fn flush_graph(&mut self) {
+    /// Links the in-memory graph and writes it to the (empty) index;
+    /// `last` when no row follows, so that its pages are WAL-logged as they
+    /// are written (`BufferStore::log_appends`), not read back at the end.
+    fn flush_graph(&mut self, last: bool) {
         let Some(mut g) = self.graph.take() else {
             return;
         };
@@ -196,6 +198,7 @@ impl BuildState {
         );
         am::report_progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE);
         let t = std::time::Instant::now();
+        self.store.log_appends(last);
         // codes (an index of codes) are made on the build's threads
         let written = write_graph_in(&g, &self.store, Some(&self.pool), &mut || {
             am::check_for_interrupts()
@@ -271,7 +274,7 @@ unsafe fn build(call: am::BuildCall) -> *mut pg_sys::IndexBuildResult {
         "hnsw build: scanned {reltuples} rows in {:.2}s",
         started.elapsed().as_secs_f64()
     );
-    state.flush_graph();
+    state.flush_graph(true);
     if state.indexed > state.in_graph {
         state.relink();
     }

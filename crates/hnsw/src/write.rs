@@ -1,7 +1,7 @@
 //! Writing a graph built in memory (`BuildGraph`) onto the pages of an
 //! empty index: where every tuple goes (two placement orders, the one
-//! taking fewer pages wins), then each page built whole and added with one
-//! buffer operation.
+//! taking fewer pages wins), then each page built whole and the pages added
+//! in batches (`PageStore::append`).
 
 use crate::build::BuildGraph;
 use crate::codec::Codec;
@@ -15,6 +15,10 @@ use pagestore::{PageStore, Tid, PAGE_SIZE};
 
 /// Nodes encoded per parallel step (`write_graph_in`).
 const ENCODE_BATCH: usize = 4096;
+
+/// Pages `write_graph_in` hands the store at a time (128 KB, beside the
+/// plan; Postgres logs new pages up to 32 to a WAL record).
+pub(crate) const APPEND_PAGES: usize = 16;
 
 /// Bytes per node the writing allocates besides what the graph holds: a
 /// placement order (4), the page plan's two TIDs (2 x 8) and two tuple
@@ -114,8 +118,10 @@ pub fn write_graph_in<S: PageStore>(
             between();
         }
     }
-    // Pass 2: build each page with its final contents and add it, one
-    // buffer operation per page.
+    // Pass 2: build each page with its final contents, and add them
+    // `APPEND_PAGES` at a time (`PageStore::append`).
+    let mut batch = Vec::new();
+    batch.try_reserve_exact(APPEND_PAGES * PAGE_SIZE)?;
     let mut image = vec![0u8; PAGE_SIZE];
     let mut links = Vec::new();
     let mut first = 0;
@@ -158,10 +164,17 @@ pub fn write_graph_in<S: PageStore>(
                 "placement"
             );
         }
-        store.extend(|b, p| {
-            assert_eq!(b, i as u32 + 1, "pages are added in order");
-            p.copy_from_slice(&image)
-        });
+        batch.extend_from_slice(&image);
+        if batch.len() == APPEND_PAGES * PAGE_SIZE || i + 1 == page_ends.len() {
+            let pages = (batch.len() / PAGE_SIZE) as u32;
+            assert_eq!(
+                store.nblocks() + pages,
+                i as u32 + 2,
+                "pages are added in order"
+            );
+            store.append(&batch);
+            batch.clear();
+        }
         first = end as usize;
     }
     let current = (!page_ends.is_empty()).then_some(page_ends.len() as u32);

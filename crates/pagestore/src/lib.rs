@@ -97,6 +97,16 @@ pub trait PageStore {
     fn extend<R>(&self, f: impl FnOnce(BlockNumber, &mut [u8]) -> R) -> R {
         self.extend_if(None, f).expect("an unconditional extension")
     }
+    /// Adds finished pages at the end: `pages` holds their images one after
+    /// another (whole pages), for a build writing out what it laid out. A
+    /// store may write them past its page cache, as Postgres' own index
+    /// builds write theirs past shared buffers.
+    fn append(&self, pages: &[u8]) {
+        assert_eq!(pages.len() % PAGE_SIZE, 0, "whole pages");
+        for image in pages.chunks_exact(PAGE_SIZE) {
+            self.extend(|_, p| p.copy_from_slice(image));
+        }
+    }
     /// `extend`, unless the store no longer has `blocks` blocks (another
     /// writer added a page since the caller counted): then None, and the
     /// caller may use that page rather than add one more.

@@ -78,7 +78,10 @@ fn writing_stays_within_write_bytes() {
         };
         let (written, peak) = peak_of(|| crate::write::write_graph(&g, &store));
         written.unwrap();
-        let (budget, scratch) = (g.write_bytes(), 8 * PAGE_SIZE);
+        let (budget, scratch) = (
+            g.write_bytes(),
+            (8 + crate::write::APPEND_PAGES) * PAGE_SIZE,
+        );
         println!(
             "{} x {}-d{}: writing held {peak} bytes at most, write_bytes {budget}",
             g.len(),
