@@ -118,17 +118,15 @@ impl BuildState {
                     self.memory_limit >> 20
                 )),
             },
-            None => match hnsw::insert::insert(&self.store, v, tid, LEVEL_SEED) {
-                Ok(hnsw::insert::Inserted::NotIndexed) => {}
-                Ok(_) => {
+            None => {
+                if insert_on_pages(&self.store, v, tid) {
                     self.indexed += 1;
                     am::report_progress(
                         pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE,
                         self.indexed as i64,
                     );
                 }
-                Err(e) => am::corrupted_index(self.index, e),
-            },
+            }
         }
     }
 
@@ -297,6 +295,16 @@ unsafe fn build(call: am::BuildCall) -> *mut pg_sys::IndexBuildResult {
     }
 }
 
+/// Inserts a (checked) row into the index on `store`'s pages, as a build
+/// whose graph outgrew memory does; whether it was indexed.
+fn insert_on_pages(store: &BufferStore, v: Element, tid: pagestore::Tid) -> bool {
+    match hnsw::insert::insert(store, v, tid, LEVEL_SEED) {
+        Ok(hnsw::insert::Inserted::NotIndexed) => false,
+        Ok(_) => true,
+        Err(e) => am::corrupted_index(store.relation(), e),
+    }
+}
+
 /// Heap blocks a participant of a parallel build scans at a time.
 const PART_BLOCKS: u64 = 32;
 
@@ -354,14 +362,15 @@ unsafe fn scan_in_parts(
         heap: heap_oid,
         index: index_oid,
         blocks,
+        indexed_before: state.indexed,
         next: AtomicU64::new(next),
         tuples: AtomicU64::new(0),
         indexed: AtomicU64::new(0),
     };
     // SAFETY: the leader's relations, open and locked; the workers open
     // their own under the group's locks.
-    let launched = unsafe {
-        with_parallel_workers(&parts, workers, |shared| {
+    let (launched, mine, counts) = unsafe {
+        with_parallel_workers(parts, workers, |shared| {
             let store = BufferStore::unlogged_shared(index);
             insert_parts(
                 shared,
@@ -376,12 +385,11 @@ unsafe fn scan_in_parts(
         })
     };
     pgrx::debug1!(
-        "hnsw build: the leader inserted {} rows on pages beside {} parallel workers, from heap block {next}",
-        tail + launched.1,
-        launched.0
+        "hnsw build: the leader inserted {} rows on pages beside {launched} parallel workers, from heap block {next}",
+        tail + mine,
     );
-    state.indexed += parts.indexed.load(Ordering::Relaxed);
-    tuples + parts.tuples.load(Ordering::Relaxed) as f64
+    state.indexed += counts.indexed;
+    tuples + counts.tuples as f64
 }
 
 /// What the participants of a build's on-page inserts share, in the
@@ -391,6 +399,8 @@ struct Parts {
     heap: pg_sys::Oid,
     index: pg_sys::Oid,
     blocks: u64,
+    /// Rows indexed before the participants started (progress reports).
+    indexed_before: u64,
     /// The first heap block no participant has taken yet.
     next: AtomicU64,
     /// Heap tuples scanned and rows indexed, by all participants.
@@ -401,19 +411,24 @@ struct Parts {
 /// The key of `Parts` in the parallel context's table of contents.
 const PARTS_KEY: u64 = 0x5658_4857_0000_0001;
 
-/// Runs `leader` with `Parts` copied into a parallel context while
+/// What the participants of `with_parallel_workers` scanned and indexed.
+struct Counts {
+    tuples: u64,
+    indexed: u64,
+}
+
+/// Runs `leader` with `parts` in a parallel context's shared memory while
 /// `workers` parallel workers run `vector_ext_hnsw_build_worker` on it,
-/// then waits for them (their errors are raised here) and copies the
-/// shared counts back. Returns the number of workers launched and what
-/// `leader` returned.
+/// then waits for them (their errors are raised here). Returns the number
+/// of workers launched, what `leader` returned, and the shared counts.
 ///
 /// # Safety
 /// In ambuild, on the backend's thread.
 unsafe fn with_parallel_workers<R>(
-    parts: &Parts,
+    parts: Parts,
     workers: usize,
     leader: impl FnOnce(&Parts) -> R,
-) -> (usize, R) {
+) -> (usize, R, Counts) {
     // SAFETY: the parallel context API as Postgres' own parallel index
     // builds use it: entered, sized, filled before the launch, and torn
     // down after every worker finished. The shared Parts is plain data
@@ -431,28 +446,19 @@ unsafe fn with_parallel_workers<R>(
         (*pcxt).estimator.number_of_keys += 1;
         pg_sys::InitializeParallelDSM(pcxt);
         let shared = pg_sys::shm_toc_allocate((*pcxt).toc, size) as *mut Parts;
-        shared.write(Parts {
-            heap: parts.heap,
-            index: parts.index,
-            blocks: parts.blocks,
-            next: AtomicU64::new(parts.next.load(Ordering::Relaxed)),
-            tuples: AtomicU64::new(0),
-            indexed: AtomicU64::new(0),
-        });
+        shared.write(parts);
         pg_sys::shm_toc_insert((*pcxt).toc, PARTS_KEY, shared as *mut std::ffi::c_void);
         pg_sys::LaunchParallelWorkers(pcxt);
         let launched = (*pcxt).nworkers_launched.max(0) as usize;
         let r = leader(&*shared);
         pg_sys::WaitForParallelWorkersToFinish(pcxt);
-        parts
-            .tuples
-            .store((*shared).tuples.load(Ordering::SeqCst), Ordering::Relaxed);
-        parts
-            .indexed
-            .store((*shared).indexed.load(Ordering::SeqCst), Ordering::Relaxed);
+        let counts = Counts {
+            tuples: (*shared).tuples.load(Ordering::SeqCst),
+            indexed: (*shared).indexed.load(Ordering::SeqCst),
+        };
         pg_sys::DestroyParallelContext(pcxt);
         pg_sys::ExitParallelMode();
-        (launched, r)
+        (launched, r, counts)
     }
 }
 
@@ -493,11 +499,7 @@ unsafe fn insert_parts(
                 n as u32,
                 &mut |v, tid| {
                     super::check_value(v, dims, stored);
-                    match hnsw::insert::insert(store, v, tid, LEVEL_SEED) {
-                        Ok(hnsw::insert::Inserted::NotIndexed) => {}
-                        Ok(_) => indexed += 1,
-                        Err(e) => am::corrupted_index(index, e),
-                    }
+                    indexed += u64::from(insert_on_pages(store, v, tid));
                 },
             )
         };
@@ -505,7 +507,10 @@ unsafe fn insert_parts(
         mine += indexed;
         let done = parts.indexed.fetch_add(indexed, Ordering::SeqCst) + indexed;
         if leader {
-            am::report_progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, done as i64);
+            am::report_progress(
+                pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE,
+                (parts.indexed_before + done) as i64,
+            );
             am::report_progress(
                 pg_sys::PROGRESS_SCAN_BLOCKS_DONE,
                 (start + n).min(parts.blocks) as i64,

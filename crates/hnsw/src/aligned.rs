@@ -57,12 +57,7 @@ impl<T: Pod> Aligned<T> {
         &mut self,
         additional: usize,
     ) -> Result<bool, std::collections::TryReserveError> {
-        let end = self.len + additional + 64 / std::mem::size_of::<T>();
-        if end <= self.buf.capacity() {
-            return Ok(false);
-        }
-        self.buf.try_reserve(end - self.buf.len())?;
-        Ok(true)
+        self.grow(additional, false)
     }
 
     /// `try_reserve` growing to room for exactly `additional` more (and no
@@ -71,11 +66,23 @@ impl<T: Pod> Aligned<T> {
         &mut self,
         additional: usize,
     ) -> Result<bool, std::collections::TryReserveError> {
+        self.grow(additional, true)
+    }
+
+    fn grow(
+        &mut self,
+        additional: usize,
+        exact: bool,
+    ) -> Result<bool, std::collections::TryReserveError> {
         let end = self.len + additional + 64 / std::mem::size_of::<T>();
         if end <= self.buf.capacity() {
             return Ok(false);
         }
-        self.buf.try_reserve_exact(end - self.buf.len())?;
+        let more = end - self.buf.len();
+        match exact {
+            true => self.buf.try_reserve_exact(more)?,
+            false => self.buf.try_reserve(more)?,
+        }
         Ok(true)
     }
 
