@@ -456,8 +456,8 @@ impl PageStore for BufferStore {
     /// writes its pages: one write a page instead of a buffer added, zeroed
     /// in the file, filled, and written again, and the build does not evict
     /// shared buffers' working set. With `log_appends` they are WAL-logged
-    /// first (full images, up to 32 a record) and `log_all_pages` syncs the
-    /// file and skips them.
+    /// first (full images, the call's pages in one record, up to 32) and
+    /// `log_all_pages` syncs the file and skips them.
     fn append(&self, pages: &[u8]) {
         assert_eq!(pages.len() % PAGE_SIZE, 0, "whole pages");
         if !self.building || self.fork != pg_sys::ForkNumber::MAIN_FORKNUM {
