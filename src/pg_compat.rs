@@ -151,8 +151,8 @@ pub unsafe fn disable_path(path: *mut pg_sys::IndexPath) {
 /// What Postgres counts when a read finds its block in shared buffers, for
 /// a block pinned through `ReadRecentBuffer`, which counts only the
 /// backend's buffer usage: the relation's blocks fetched and hit
-/// (`pg_statio_*_indexes`), and VACUUM's cost of a page hit (with the
-/// page-hit counter of versions before 18).
+/// (`pg_statio_*_indexes`), the hit in `pg_stat_io` (16+), and VACUUM's
+/// cost of a page hit (with the page-hit counter of versions before 18).
 ///
 /// # Safety
 /// `rel` must be an open relation.
@@ -177,6 +177,22 @@ pub unsafe fn count_buffer_hit(rel: pg_sys::Relation) {
                 (*stats).counts.blocks_hit += 1;
             }
         }
+        // the server-wide I/O view (16+): a hit on a relation's shared
+        // buffer in the normal context, as ReadBuffer counts it
+        #[cfg(any(feature = "pg16", feature = "pg17"))]
+        pg_sys::pgstat_count_io_op(
+            pg_sys::IOObject::IOOBJECT_RELATION,
+            pg_sys::IOContext::IOCONTEXT_NORMAL,
+            pg_sys::IOOp::IOOP_HIT,
+        );
+        #[cfg(feature = "pg18")]
+        pg_sys::pgstat_count_io_op(
+            pg_sys::IOObject::IOOBJECT_RELATION,
+            pg_sys::IOContext::IOCONTEXT_NORMAL,
+            pg_sys::IOOp::IOOP_HIT,
+            1,
+            0,
+        );
         #[cfg(not(feature = "pg18"))]
         {
             pg_sys::VacuumPageHit += 1;

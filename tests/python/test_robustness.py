@@ -88,7 +88,8 @@ def test_index_reads_count_in_the_statistics():
     """A scan pins most pages through the backend's buffer hints
     (ReadRecentBuffer, which counts nothing in pg_statio): each such read
     is counted as the hit it is, so pg_statio_user_indexes shows the index's
-    real traffic (a graph search reads hundreds of pages)."""
+    real traffic (a graph search reads hundreds of pages), and on
+    PostgreSQL 16+ pg_stat_io counts them too."""
     with connect() as c:
         c.execute("DROP TABLE IF EXISTS statio_items")
         c.execute("CREATE TABLE statio_items (id int, v vector(16))")
@@ -99,10 +100,20 @@ def test_index_reads_count_in_the_statistics():
         queries = [f"[{','.join(str((q * 7 + i) % 5 - 2) for i in range(16))}]" for q in range(40)]
         for q in queries:  # the hints are taken
             c.execute("SELECT id FROM statio_items ORDER BY v <-> %s LIMIT 10", (q,)).fetchall()
+        io = c.execute("SELECT current_setting('server_version_num')::int >= 160000").fetchone()[0]
+        io_hits = ("SELECT sum(hits) FROM pg_stat_io WHERE backend_type = 'client backend' "
+                   "AND object = 'relation' AND context = 'normal'")
         before = index_blocks_fetched(c, "statio_items_idx")
+        hits_before = io and c.execute(io_hits).fetchone()[0]
         for q in queries:
             c.execute("SELECT id FROM statio_items ORDER BY v <-> %s LIMIT 10", (q,)).fetchall()
         per_query = (index_blocks_fetched(c, "statio_items_idx") - before) / len(queries)
+        if io:
+            # PostgreSQL 16+: the server-wide I/O view counts the same hits
+            # (every backend's, so at least this index's)
+            io_per_query = (c.execute(io_hits).fetchone()[0] - hits_before) / len(queries)
+            print(f"\n{io_per_query:.0f} relation hits a query in pg_stat_io")
+            assert io_per_query >= per_query, (io_per_query, per_query)
         # what EXPLAIN counts for one of them
         plan = c.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT id FROM statio_items "
                          "ORDER BY v <-> %s LIMIT 10", (queries[0],)).fetchone()[0][0]["Plan"]
