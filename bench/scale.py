@@ -208,7 +208,8 @@ def blocks(c):
 def vacuum(conns, rows, mwm):
     results = {}
     for system, (db, _) in SYSTEMS.items():
-        c = conns[system]
+        conns[system].close()  # (a build's restart may have ended it)
+        conns[system] = c = connect(db)
         c.execute(f"DELETE FROM {TABLE} WHERE id % 10 = 3")
         with connect(db) as v:  # a fresh backend, as for the build
             v.execute(f"SET maintenance_work_mem = '{mwm}'")
