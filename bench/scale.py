@@ -19,7 +19,9 @@ Phases (--phase, in order; each appends its figures to results.json in
   cache dropped, and the table is read into shared buffers (pg_prewarm),
   so that each system starts from the same state.
 - vacuum: on the index of the last build, delete 10% of the rows and
-  VACUUM with --vacuum-mwm: time and peak memory; then insert 10k rows
+  VACUUM with --vacuum-mwm (each system from a restarted cluster with its
+  table and index read into shared buffers, untimed): time and peak
+  memory; then insert 10k rows
   and VACUUM again (nothing to remove): index blocks read, from
   pg_statio_user_indexes.
 
@@ -209,7 +211,15 @@ def vacuum(conns, rows, mwm):
     results = {}
     for system, (db, _) in SYSTEMS.items():
         conns[system].close()  # (a build's restart may have ended it)
+        # the same start for each system, as for the builds, with the table
+        # and its index in shared buffers
+        c = connect(db)
+        shared_buffers = c.execute("SHOW shared_buffers").fetchone()[0]
+        c.close()
+        restart(shared_buffers)
         conns[system] = c = connect(db)
+        c.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        c.execute("SELECT pg_prewarm(%s), pg_prewarm(%s)", (TABLE, f"{TABLE}_idx"))
         c.execute(f"DELETE FROM {TABLE} WHERE id % 10 = 3")
         with connect(db) as v:  # a fresh backend, as for the build
             v.execute(f"SET maintenance_work_mem = '{mwm}'")
