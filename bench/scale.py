@@ -164,17 +164,9 @@ def build(conns, rows, queries, truth, mwms, reload, workers):
                 print(f"{system}: loaded {len(rows)} rows in {time.perf_counter() - t0:.0f}s", flush=True)
             c.execute(f"DROP INDEX IF EXISTS {TABLE}_idx")
             c.execute("CHECKPOINT")
-            # every build starts from the same state: a fresh postmaster
-            # (shared memory no build has touched yet: the first touch of
-            # each page costs, and it fell on whichever system ran first),
-            # the page cache dropped, then the table read into shared
-            # buffers, untimed
-            shared_buffers = c.execute("SHOW shared_buffers").fetchone()[0]
             c.close()
-            dropped = restart(shared_buffers)
-            conns[system] = c = connect(db)
-            c.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-            c.execute("SELECT pg_prewarm(%s)", (TABLE,))
+            conns[system], dropped = same_start(db, [TABLE])
+            c = conns[system]
             # a fresh backend: one that loaded the rows keeps what COPY and
             # ANALYZE took in its allocator
             with connect(db) as b:
@@ -211,15 +203,10 @@ def vacuum(conns, rows, mwm):
     results = {}
     for system, (db, _) in SYSTEMS.items():
         conns[system].close()  # (a build's restart may have ended it)
-        # the same start for each system, as for the builds, with the table
-        # and its index in shared buffers
-        c = connect(db)
-        shared_buffers = c.execute("SHOW shared_buffers").fetchone()[0]
-        c.close()
-        restart(shared_buffers)
-        conns[system] = c = connect(db)
-        c.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-        c.execute("SELECT pg_prewarm(%s), pg_prewarm(%s)", (TABLE, f"{TABLE}_idx"))
+        # the same start for each system, as for the builds, with the index
+        # in shared buffers too
+        conns[system], _ = same_start(db, [TABLE, f"{TABLE}_idx"])
+        c = conns[system]
         c.execute(f"DELETE FROM {TABLE} WHERE id % 10 = 3")
         with connect(db) as v:  # a fresh backend, as for the build
             v.execute(f"SET maintenance_work_mem = '{mwm}'")
@@ -271,6 +258,23 @@ def restart(shared_buffers):
     subprocess.run(["bash", "-c", f'source "{lib}" && cluster_start'], check=True, env=env,
                    stderr=subprocess.DEVNULL)
     return dropped
+
+
+def same_start(db, relations):
+    """Puts a system in the state each of its timed phases starts from: a
+    fresh postmaster (shared memory nothing has touched yet: on this virtual
+    machine the first touch of each page costs, and it fell on whichever
+    system ran first), the page cache dropped, then `relations` read into
+    shared buffers, untimed. Returns a new connection and whether the page
+    cache could be dropped."""
+    with connect(db) as c:
+        shared_buffers = c.execute("SHOW shared_buffers").fetchone()[0]
+    dropped = restart(shared_buffers)
+    c = connect(db)
+    c.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+    for rel in relations:
+        c.execute("SELECT pg_prewarm(%s)", (rel,))
+    return c, dropped
 
 
 def cold(queries, truth, efs, shared_buffers):

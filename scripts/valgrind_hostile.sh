@@ -50,13 +50,12 @@ trap - EXIT
 # errors whose stack passes through the extension
 found=0
 for f in "$LOGS"/*.log; do
-  if awk '/^==[0-9]+== (Invalid (read|write)|Conditional jump|Use of uninitialised)/ {e=1; buf=$0; next}
-          e && /^==[0-9]+== *$/ {if (buf ~ /vector_ext/) print buf; e=0; next}
-          e {buf = buf "\n" $0}' "$f" | grep -q .; then
+  ours=$(awk '/^==[0-9]+== (Invalid (read|write)|Conditional jump|Use of uninitialised)/ {e=1; buf=$0; next}
+              e && /^==[0-9]+== *$/ {if (buf ~ /vector_ext/) print buf "\n"; e=0; next}
+              e {buf = buf "\n" $0}' "$f")
+  if [ -n "$ours" ]; then
     echo "== $f"
-    awk '/^==[0-9]+== (Invalid (read|write)|Conditional jump|Use of uninitialised)/ {e=1; buf=$0; next}
-         e && /^==[0-9]+== *$/ {if (buf ~ /vector_ext/) print buf "\n"; e=0; next}
-         e {buf = buf "\n" $0}' "$f"
+    echo "$ours"
     found=1
   fi
 done

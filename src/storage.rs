@@ -10,7 +10,7 @@
 //! `log_newpage_range` once it is done.
 
 use crate::types::varlena::prefetch_lines;
-use pagestore::{BlockNumber, PageStore, Tid, PAGE_SIZE};
+use pagestore::{append_by_extending, BlockNumber, PageStore, Tid, PAGE_SIZE};
 use pgrx::pg_sys;
 use std::cell::{Cell, RefCell};
 
@@ -458,14 +458,11 @@ impl PageStore for BufferStore {
     /// shared buffers' working set. With `log_appends` they are WAL-logged
     /// first (full images, the call's pages in one record, up to 32) and
     /// `log_all_pages` syncs the file and skips them.
-    fn append(&self, pages: &[u8]) {
-        assert_eq!(pages.len() % PAGE_SIZE, 0, "whole pages");
+    fn append(&self, pages: &[u8]) -> BlockNumber {
         if !self.building || self.fork != pg_sys::ForkNumber::MAIN_FORKNUM {
-            for image in pages.chunks_exact(PAGE_SIZE) {
-                self.extend(|_, p| p.copy_from_slice(image));
-            }
-            return;
+            return append_by_extending(self, pages);
         }
+        assert_eq!(pages.len() % PAGE_SIZE, 0, "whole pages");
         let n = pages.len() / PAGE_SIZE;
         let mut scratch = self.append_scratch.borrow_mut();
         let have = scratch.len();
@@ -513,9 +510,17 @@ impl PageStore for BufferStore {
             let end = first + n as BlockNumber;
             self.known_blocks.set(end);
             if log {
-                let lo = self.appended.get().map_or(first, |(lo, _)| lo);
+                // One range of logged pages: this call's, joined to the
+                // last call's when they meet. Pages added otherwise in
+                // between (none in a build today) end the old range, which
+                // `log_all_pages` then logs again: redundant, never missing.
+                let lo = match self.appended.get() {
+                    Some((lo, hi)) if hi == first => lo,
+                    _ => first,
+                };
                 self.appended.set(Some((lo, end)));
             }
+            first
         }
     }
 

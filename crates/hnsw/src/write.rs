@@ -167,12 +167,8 @@ pub fn write_graph_in<S: PageStore>(
         batch.extend_from_slice(&image);
         if batch.len() == APPEND_PAGES * PAGE_SIZE || i + 1 == page_ends.len() {
             let pages = (batch.len() / PAGE_SIZE) as u32;
-            assert_eq!(
-                store.nblocks() + pages,
-                i as u32 + 2,
-                "pages are added in order"
-            );
-            store.append(&batch);
+            let at = store.append(&batch);
+            assert_eq!(at + pages, i as u32 + 2, "pages are added in order");
             batch.clear();
         }
         first = end as usize;

@@ -78,6 +78,22 @@ impl Problems {
     }
 }
 
+/// `PageStore::append` done page by page with `extend`: what a store
+/// does when it has no faster way. Returns the first page's block number
+/// (the store's size when `pages` is empty).
+pub fn append_by_extending<S: PageStore + ?Sized>(store: &S, pages: &[u8]) -> BlockNumber {
+    assert_eq!(pages.len() % PAGE_SIZE, 0, "whole pages");
+    let mut first = None;
+    for image in pages.chunks_exact(PAGE_SIZE) {
+        let b = store.extend(|b, p| {
+            p.copy_from_slice(image);
+            b
+        });
+        first.get_or_insert(b);
+    }
+    first.unwrap_or_else(|| store.nblocks())
+}
+
 /// Page access for index algorithms. Closures keep the page locked only
 /// while they run; a `write` is one atomic, logged change.
 pub trait PageStore {
@@ -100,12 +116,10 @@ pub trait PageStore {
     /// Adds finished pages at the end: `pages` holds their images one after
     /// another (whole pages), for a build writing out what it laid out. A
     /// store may write them past its page cache, as Postgres' own index
-    /// builds write theirs past shared buffers.
-    fn append(&self, pages: &[u8]) {
-        assert_eq!(pages.len() % PAGE_SIZE, 0, "whole pages");
-        for image in pages.chunks_exact(PAGE_SIZE) {
-            self.extend(|_, p| p.copy_from_slice(image));
-        }
+    /// builds write theirs past shared buffers. Returns the first page's
+    /// block number.
+    fn append(&self, pages: &[u8]) -> BlockNumber {
+        append_by_extending(self, pages)
     }
     /// `extend`, unless the store no longer has `blocks` blocks (another
     /// writer added a page since the caller counted): then None, and the
