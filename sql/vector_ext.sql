@@ -768,3 +768,30 @@ CREATE FUNCTION vector_ext_index_repair(regclass) RETURNS bigint
     AS 'MODULE_PATHNAME', 'vx_index_repair' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION vector_ext_index_repair(regclass) IS 'link back the elements of an hnsw index no search reaches (what VACUUM does after removing rows); returns how many';
 REVOKE ALL ON FUNCTION vector_ext_index_repair(regclass) FROM PUBLIC;
+
+-- The search settings of this session, for a coordinator that reaches this
+-- database through postgres_fdw: it cannot SET them in its connection, but
+-- it can update this view through a foreign table, and the update sets them
+-- in the connection its searches use (as SET does: for the session, undone
+-- if the transaction aborts). The settings exist once the extension's
+-- library is loaded; vector_dims('[0]') loads it while the view is planned.
+CREATE VIEW vector_ext_settings AS
+    SELECT name::text AS name, setting::text AS setting
+    FROM pg_catalog.pg_settings
+    WHERE (name LIKE 'hnsw.%' OR name LIKE 'ivfflat.%') AND vector_dims('[0]'::vector) = 1;
+COMMENT ON VIEW vector_ext_settings IS 'the search settings (hnsw.*, ivfflat.*) of this session; an UPDATE of setting sets them, as SET';
+CREATE FUNCTION vector_ext_settings_update() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    IF NEW.name IS DISTINCT FROM OLD.name THEN
+        RAISE EXCEPTION 'cannot change the name of setting "%"', OLD.name
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Update the setting column only.';
+    END IF;
+    NEW.setting := set_config(OLD.name, NEW.setting, false);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER vector_ext_settings_update INSTEAD OF UPDATE ON vector_ext_settings
+    FOR EACH ROW EXECUTE FUNCTION vector_ext_settings_update();
+GRANT SELECT, UPDATE ON vector_ext_settings TO PUBLIC;
