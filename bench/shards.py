@@ -35,10 +35,13 @@ SINGLE_DB = "vector_ext_bench_single"
 COORD_DB = "vector_ext_bench_shards"
 
 
-def connect(db, port=None):
-    c = psycopg.connect(f"host={os.environ['PGHOST']} port={port or os.environ['PGPORT']} user=postgres dbname={db}",
+def connect(db, vectors=True):
+    c = psycopg.connect(f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname={db}",
                         autocommit=True)
-    register_vector(c)
+    if vectors:
+        c.execute("SET client_min_messages = warning")
+        c.execute("CREATE EXTENSION IF NOT EXISTS vector_ext")
+        register_vector(c)
     c.execute("SET jit = off")
     return c
 
@@ -114,21 +117,22 @@ def main():
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--fetch-size", type=int, help="the servers' fetch_size (postgres_fdw's default: 100)")
     args = ap.parse_args()
     base = np.load(os.path.join(args.data, "base.f16.npy")).astype(np.float32)
     queries = np.load(os.path.join(args.data, "query.f16.npy")).astype(np.float32)[: args.queries]
     truth = np.load(os.path.join(args.data, "gt_cos.i32.npy"))[: args.queries]
     efs = [int(x) for x in args.ef.split(",")]
-    results = {}
+    results = {"fetch_size": args.fetch_size or 100}
 
-    with connect("postgres") as c:
+    with connect("postgres", vectors=False) as c:
         if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (SINGLE_DB,)).fetchone():
             c.execute(f"CREATE DATABASE {SINGLE_DB}")
     with connect(SINGLE_DB) as c:
-        c.execute("CREATE EXTENSION IF NOT EXISTS vector_ext")
         c.execute("DROP TABLE IF EXISTS items")
         c.execute(f"CREATE TABLE items (id int PRIMARY KEY, emb vector({base.shape[1]}))")
         copy_rows(c, "items", base)
+        c.execute("SET maintenance_work_mem = '1GB'")
         c.execute("CREATE INDEX ON items USING hnsw (emb vector_cosine_ops) WITH (m = 16, ef_construction = 64)")
         c.execute("VACUUM ANALYZE items")
         for ef in efs:
@@ -150,6 +154,8 @@ def main():
             with connect(COORD_DB) as c:
                 for k in range(1, n + 1):
                     c.execute(f"ALTER SERVER shard{k} OPTIONS (ADD batch_size '1000')")
+                    if args.fetch_size:
+                        c.execute(f"ALTER SERVER shard{k} OPTIONS (ADD fetch_size '{args.fetch_size}')")
                 c.execute(f"CREATE TABLE items (id int, emb vector({base.shape[1]})) PARTITION BY HASH (id)")
                 for k in range(1, n + 1):
                     c.execute(f"CREATE FOREIGN TABLE items_{k} PARTITION OF items "
@@ -159,8 +165,8 @@ def main():
                 copy_rows(c, "items", base)
                 load_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            shards("each", "CREATE INDEX ON items USING hnsw (emb vector_cosine_ops) "
-                           "WITH (m = 16, ef_construction = 64); VACUUM ANALYZE items")
+            shards("each", "SET maintenance_work_mem = '1GB'; CREATE INDEX ON items USING hnsw (emb vector_cosine_ops) "
+                           "WITH (m = 16, ef_construction = 64); ANALYZE items")
             index_s = time.perf_counter() - t0
             with connect(COORD_DB) as c:
                 c.execute("ANALYZE items")

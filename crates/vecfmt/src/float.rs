@@ -1,7 +1,5 @@
 //! strtof-compatible scanning and Postgres-style shortest float output.
 
-use std::fmt::Write;
-
 /// A number found at the start of the input by `scan_float`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ScannedFloat {
@@ -177,87 +175,130 @@ fn scan_hex(s: &[u8]) -> Option<(usize, f32)> {
     Some((i, value as f32))
 }
 
+/// The shortest decimal digits that read back as a finite, non-zero `v`
+/// (Ryu, as Postgres' float4out uses), without sign: `(digits, count,
+/// exponent)` for `d.ddd x 10^exponent`.
+fn shortest_digits(v: f32) -> ([u8; 24], usize, i32) {
+    let mut buf = ryu::Buffer::new();
+    // ryu writes "-1.2345e-7", "123.0", "0.00012" or "1e16"
+    let text = buf.format_finite(v).as_bytes();
+    let text = text.strip_prefix(b"-").unwrap_or(text);
+    let (mantissa, e10) = match text.iter().position(|&c| c == b'e') {
+        Some(i) => (&text[..i], parse_exponent(&text[i + 1..])),
+        None => (text, 0),
+    };
+    let mut digits = [0u8; 24];
+    let (mut n, mut before_point, mut leading_zeros, mut seen_point) = (0, 0i32, 0i32, false);
+    for &c in mantissa {
+        if c == b'.' {
+            seen_point = true;
+            continue;
+        }
+        if !seen_point {
+            before_point += 1;
+        }
+        if n == 0 && c == b'0' {
+            leading_zeros += 1;
+        } else {
+            digits[n] = c;
+            n += 1;
+        }
+    }
+    while n > 1 && digits[n - 1] == b'0' {
+        n -= 1;
+    }
+    (digits, n, before_point - 1 - leading_zeros + e10)
+}
+
+fn parse_exponent(s: &[u8]) -> i32 {
+    let (negative, s) = match s.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let e = s.iter().fold(0i32, |e, &c| e * 10 + i32::from(c - b'0'));
+    if negative {
+        -e
+    } else {
+        e
+    }
+}
+
 /// Appends the shortest text that reads back as `v`, in the layout of
 /// Postgres' float4out: plain notation for decimal exponents -4..5, otherwise
-/// `d.ddde+XX` with at least two exponent digits.
+/// `d.ddde+XX` with at least two exponent digits. Infinities and NaN (which no
+/// vector holds) are written as float4out writes them.
 pub fn write_shortest_f32(v: f32, out: &mut String) {
     if v == 0.0 {
         out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
         return;
     }
-    // Rust's `{:e}` prints the shortest round-trip digits: "-1.2345e-7".
-    let mut buf = SmallBuf::default();
-    let _ = write!(buf, "{v:e}");
-    let text = buf.as_str();
-    let (mantissa, exp) = text
-        .split_once('e')
-        .expect("LowerExp always has an exponent");
-    let exp: i32 = exp.parse().expect("LowerExp exponent is an integer");
-    let (negative, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
+    if !v.is_finite() {
+        out.push_str(match v {
+            f32::INFINITY => "Infinity",
+            f32::NEG_INFINITY => "-Infinity",
+            _ => "NaN",
+        });
+        return;
+    }
+    // Most values (embeddings' among them) have a decimal exponent in
+    // -4..5, for which ryu's own text is float4out's once a trailing ".0"
+    // goes: "0.0123", "-1.5", "123456.0".
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(v);
+    let body = text
+        .as_bytes()
+        .strip_prefix(b"-")
+        .unwrap_or(text.as_bytes());
+    if !body.contains(&b'e') {
+        let plain = if body[0] == b'0' {
+            body[2..].iter().take_while(|&&c| c == b'0').count() <= 3
+        } else {
+            body.iter().position(|&c| c == b'.').unwrap_or(body.len()) <= 6
+        };
+        if plain {
+            out.push_str(text.strip_suffix(".0").unwrap_or(text));
+            return;
+        }
+    }
+    let (digits, n, exp) = shortest_digits(v);
+    // the text is put together in a stack buffer and appended once
+    let mut text = [0u8; 32];
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| {
+        text[len..len + bytes.len()].copy_from_slice(bytes);
+        len += bytes.len();
     };
-    if negative {
-        out.push('-');
+    if v.is_sign_negative() {
+        put(b"-");
     }
-    let mut digits = [0u8; 16];
-    let mut n = 0;
-    for c in mantissa.bytes().filter(|c| *c != b'.') {
-        digits[n] = c;
-        n += 1;
-    }
-    let digits = std::str::from_utf8(&digits[..n]).expect("ASCII digits");
     if (-4..6).contains(&exp) {
         if exp < 0 {
-            out.push_str("0.");
-            for _ in 0..(-exp - 1) {
-                out.push('0');
-            }
-            out.push_str(digits);
+            put(b"0.");
+            put(&b"000"[..(-exp - 1) as usize]);
+            put(&digits[..n]);
         } else {
             let int_len = exp as usize + 1;
             if n <= int_len {
-                out.push_str(digits);
-                for _ in n..int_len {
-                    out.push('0');
-                }
+                put(&digits[..n]);
+                put(&b"00000"[..int_len - n]);
             } else {
-                out.push_str(&digits[..int_len]);
-                out.push('.');
-                out.push_str(&digits[int_len..]);
+                put(&digits[..int_len]);
+                put(b".");
+                put(&digits[int_len..n]);
             }
         }
     } else {
-        out.push_str(&digits[..1]);
+        put(&digits[..1]);
         if n > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
+            put(b".");
+            put(&digits[1..n]);
         }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
-    }
-}
-
-/// A fixed stack buffer for one formatted float (at most ~16 bytes).
-#[derive(Default)]
-struct SmallBuf {
-    bytes: [u8; 32],
-    len: usize,
-}
-
-impl SmallBuf {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..self.len]).expect("formatter writes UTF-8")
-    }
-}
-
-impl Write for SmallBuf {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        if end > self.bytes.len() {
-            return Err(std::fmt::Error);
+        put(if exp < 0 { b"e-" } else { b"e+" });
+        let e = exp.unsigned_abs();
+        if e >= 100 {
+            put(&[b'0' + (e / 100) as u8]);
         }
-        self.bytes[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
+        put(&[b'0' + (e / 10 % 10) as u8, b'0' + (e % 10) as u8]);
     }
+    out.push_str(std::str::from_utf8(&text[..len]).expect("ASCII"));
 }

@@ -170,6 +170,13 @@ fn formats_like_postgres_float4out() {
         (-0.0, "-0"),
         (100.0, "100"),
         (1.0 / 3.0, "0.33333334"),
+        (1e13, "1e+13"),
+        (12345678.0, "1.2345678e+07"),
+        (-0.00012, "-0.00012"),
+        (9.999999e-5, "9.999999e-05"),
+        (f32::INFINITY, "Infinity"),
+        (f32::NEG_INFINITY, "-Infinity"),
+        (f32::NAN, "NaN"),
     ] {
         assert_eq!(fmt1(v), want, "{v:e}");
     }
@@ -178,17 +185,27 @@ fn formats_like_postgres_float4out() {
     assert_eq!(s, "[1,2.5,-3]");
 }
 
-/// Every f32 bit pattern in a stride round-trips through text exactly.
+/// Every f32 bit pattern in a stride round-trips through text exactly, with
+/// the shortest digits that do: as many as Rust's own shortest formatting
+/// (`{:e}`) prints, in the expected layout (plain for decimal exponents -4..5).
 #[test]
-fn text_round_trips_bit_exact() {
+fn text_round_trips_bit_exact_and_shortest() {
+    let significant = |s: &str| {
+        let d: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
+        d.trim_start_matches('0').trim_end_matches('0').len()
+    };
     let mut bits: u32 = 1;
     while bits < u32::MAX - 7919 * 1024 {
         let v = f32::from_bits(bits);
         if v.is_finite() {
-            let mut s = String::from("[");
-            write_shortest_f32(v, &mut s);
-            s.push(']');
-            assert_eq!(parse(&s).unwrap()[0].to_bits(), bits, "{s}");
+            let ours = fmt1(v);
+            assert_eq!(parse(&format!("[{ours}]")).unwrap()[0].to_bits(), bits, "{ours}");
+            let rust = format!("{v:e}");
+            let (mantissa, exp) = rust.split_once('e').unwrap();
+            let ours_mantissa = ours.split('e').next().unwrap();
+            assert_eq!(significant(ours_mantissa), significant(mantissa), "{ours} against {rust}");
+            let exp: i32 = exp.parse().unwrap();
+            assert_eq!(ours.contains('e'), !(-4..6).contains(&exp), "{ours} against {rust}");
         }
         bits += 7919 * 1024 + 1;
     }

@@ -88,8 +88,11 @@ pub fn parse_dense_within(
 
 /// `[v1,v2,...]` with each value in shortest round-trip form.
 pub fn format_dense(values: impl IntoIterator<Item = f32>, out: &mut String) {
+    let values = values.into_iter();
+    // most values print in 8 to 12 characters
+    out.reserve(2 + 12 * values.size_hint().0);
     out.push('[');
-    for (i, v) in values.into_iter().enumerate() {
+    for (i, v) in values.enumerate() {
         if i > 0 {
             out.push(',');
         }
