@@ -47,7 +47,10 @@ def connect(db, vectors=True):
 
 
 def shards(*args):
-    env = dict(os.environ, VECTOR_EXT_COORDINATOR_DB=COORD_DB)
+    # each shard's index in its shared buffers, as the one node's is in its
+    # (100k rows: 200 MB at one shard)
+    env = dict(os.environ, VECTOR_EXT_COORDINATOR_DB=COORD_DB,
+               VECTOR_EXT_SHARD_PGOPTS=os.environ.get("VECTOR_EXT_SHARD_PGOPTS", "-c shared_buffers=512MB"))
     subprocess.run(["bash", os.path.join(ROOT, "scripts", "shards.sh"), *args], env=env, check=True,
                    stdout=subprocess.DEVNULL)
 
