@@ -17,7 +17,8 @@
 # at port $VECTOR_EXT_SHARD_PORT + K (default the coordinator's port + 10 + K)
 # and holds database vector_ext_shard. On the coordinator: foreign servers
 # shard1..shardN (postgres_fdw with `extensions 'vector_ext'`, so the
-# distance operators are sent to the shards, and `async_capable`), a user
+# distance operators are sent to the shards, `async_capable`, and JIT off in
+# the shards' sessions: see docs/sharding.md), a user
 # mapping for postgres on each, and shard_settings, whose rows are every
 # shard's search settings in the coordinator's connections (see
 # docs/sharding.md). Loopback trust authentication, fsync off: a test and
@@ -71,7 +72,7 @@ COMMENT ON TABLE shard_settings IS 'the search settings of every shard, a child 
     sql+="
 CREATE SERVER IF NOT EXISTS shard$k FOREIGN DATA WRAPPER postgres_fdw OPTIONS (
     host '$PGSOCK', port '$((SHARD_PORT + k))', dbname '$SHARD_DB',
-    extensions 'vector_ext', async_capable 'true');
+    extensions 'vector_ext', async_capable 'true', options '-c jit=off');
 ALTER SERVER shard$k OPTIONS (SET host '$PGSOCK', SET port '$((SHARD_PORT + k))', SET dbname '$SHARD_DB');
 CREATE USER MAPPING IF NOT EXISTS FOR postgres SERVER shard$k OPTIONS (user 'postgres');
 CREATE FOREIGN TABLE IF NOT EXISTS shard_settings_$k () INHERITS (shard_settings)
