@@ -128,7 +128,7 @@ def main():
     load(primary, base)
     try:
         sh(f'rm -rf {standby} && as_pg "$PG_BIN/pg_basebackup" -h "$PGSOCK" -p "$PGPORT" -U postgres '
-           f'-D {standby} -R -X stream -C -S {SLOT}')
+           f'-D {standby} -R -X stream -c fast -C -S {SLOT}')
         sh(f'as_pg "$PG_BIN/pg_ctl" -D {standby} -l {standby}/server.log -w start '
            f'-o "-p {port} -k $PGSOCK -c listen_addresses=\'\' -c hot_standby=on -c shared_buffers=1GB"')
         wait_caught_up(primary)
