@@ -175,14 +175,10 @@ fn scan_hex(s: &[u8]) -> Option<(usize, f32)> {
     Some((i, value as f32))
 }
 
-/// The shortest decimal digits that read back as a finite, non-zero `v`
-/// (Ryu, as Postgres' float4out uses), without sign: `(digits, count,
-/// exponent)` for `d.ddd x 10^exponent`.
-fn shortest_digits(v: f32) -> ([u8; 24], usize, i32) {
-    let mut buf = ryu::Buffer::new();
-    // ryu writes "-1.2345e-7", "123.0", "0.00012" or "1e16"
-    let text = buf.format_finite(v).as_bytes();
-    let text = text.strip_prefix(b"-").unwrap_or(text);
+/// The digits of ryu's text for a finite, non-zero value without its sign
+/// ("1.2345e-7", "123.0", "0.00012" or "1e16"): `(digits, count,
+/// exponent)` for `d.ddd x 10^exponent`, trailing zeros dropped.
+fn shortest_digits(text: &[u8]) -> ([u8; 24], usize, i32) {
     let (mantissa, e10) = match text.iter().position(|&c| c == b'e') {
         Some(i) => (&text[..i], parse_exponent(&text[i + 1..])),
         None => (text, 0),
@@ -260,7 +256,7 @@ pub fn write_shortest_f32(v: f32, out: &mut String) {
             return;
         }
     }
-    let (digits, n, exp) = shortest_digits(v);
+    let (digits, n, exp) = shortest_digits(body);
     // the text is put together in a stack buffer and appended once
     let mut text = [0u8; 32];
     let mut len = 0;

@@ -199,13 +199,25 @@ fn text_round_trips_bit_exact_and_shortest() {
         let v = f32::from_bits(bits);
         if v.is_finite() {
             let ours = fmt1(v);
-            assert_eq!(parse(&format!("[{ours}]")).unwrap()[0].to_bits(), bits, "{ours}");
+            assert_eq!(
+                parse(&format!("[{ours}]")).unwrap()[0].to_bits(),
+                bits,
+                "{ours}"
+            );
             let rust = format!("{v:e}");
             let (mantissa, exp) = rust.split_once('e').unwrap();
             let ours_mantissa = ours.split('e').next().unwrap();
-            assert_eq!(significant(ours_mantissa), significant(mantissa), "{ours} against {rust}");
+            assert_eq!(
+                significant(ours_mantissa),
+                significant(mantissa),
+                "{ours} against {rust}"
+            );
             let exp: i32 = exp.parse().unwrap();
-            assert_eq!(ours.contains('e'), !(-4..6).contains(&exp), "{ours} against {rust}");
+            assert_eq!(
+                ours.contains('e'),
+                !(-4..6).contains(&exp),
+                "{ours} against {rust}"
+            );
         }
         bits += 7919 * 1024 + 1;
     }
