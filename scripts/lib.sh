@@ -46,6 +46,9 @@ as_pg() {
 install_packages() {
   local pkgs=(build-essential pkg-config libssl-dev libclang-dev clang
     postgresql-15 postgresql-server-dev-15 sudo python3-venv curl ca-certificates xz-utils)
+  # Node.js and npm validate the Kubernetes manifests (deploy/kubernetes):
+  # Debian's when the machine has none of its own
+  command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
   local missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
