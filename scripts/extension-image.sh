@@ -5,6 +5,8 @@
 #   bash scripts/extension-image.sh OUT        OUT/lib/vector_ext.so
 #                                              OUT/share/extension/vector_ext.control
 #                                              OUT/share/extension/vector_ext--*.sql
+#                                              (the version's script, the released
+#                                              versions' and the upgrade scripts)
 #
 # The extension image's Dockerfile (deploy/kubernetes/image/Dockerfile) runs
 # this script and copies OUT into an empty image. A server loads the layout
@@ -33,5 +35,7 @@ fi
 rm -rf "$out" && mkdir -p "$out/lib" "$out/share/extension"
 cp "$pkg$("$PG_CONFIG" --pkglibdir)/vector_ext.so" "$out/lib/"
 cp "$pkg$("$PG_CONFIG" --sharedir)"/extension/vector_ext* "$out/share/extension/"
+# the released versions' install scripts and every upgrade script
+cp "$root"/sql/vector_ext--*.sql "$out/share/extension/"
 chmod -R a+rX "$out"
 (cd "$out" && find . -type f | sort)

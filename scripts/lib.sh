@@ -172,6 +172,9 @@ build_install() {
   (cd "$ROOT" && as_root env "PATH=$PATH" "HOME=$HOME" ${CARGO_HOME:+"CARGO_HOME=$CARGO_HOME"} \
     cargo pgrx install --release --pg-config "$PG_CONFIG" \
       --no-default-features --features "pg$PG_VERSION" >/dev/null)
+  # pgrx installs the current version's script and the upgrade scripts;
+  # the released versions' install scripts too (sql/README.md)
+  as_root install -m 644 "$ROOT"/sql/vector_ext--*.sql "$("$PG_CONFIG" --sharedir)/extension/"
 }
 
 cluster_stop() {

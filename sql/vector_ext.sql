@@ -768,6 +768,24 @@ CREATE FUNCTION vector_ext_index_repair(regclass) RETURNS bigint
     AS 'MODULE_PATHNAME', 'vx_index_repair' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION vector_ext_index_repair(regclass) IS 'link back the elements of an hnsw index no search reaches (what VACUUM does after removing rows); returns how many';
 REVOKE ALL ON FUNCTION vector_ext_index_repair(regclass) FROM PUBLIC;
+-- statistics of an index, for monitoring (pg_monitor, or as granted): one
+-- metapage read unless full_scan (which reads every page, as
+-- vector_ext_index_check does); NULL where the access method or the mode
+-- does not tell
+CREATE FUNCTION vector_ext_index_stats(index regclass, full_scan boolean DEFAULT false,
+    OUT access_method text, OUT distance text, OUT storage text, OUT dimensions integer,
+    OUT m integer, OUT ef_construction integer, OUT levels integer, OUT lists integer,
+    OUT pages bigint, OUT elements bigint, OUT live_elements bigint,
+    OUT deleted_elements bigint, OUT free_elements bigint, OUT mean_degree double precision,
+    OUT unreachable_elements bigint, OUT unused_pages bigint, OUT problems bigint,
+    OUT last_vacuum timestamptz, OUT last_vacuum_removed bigint,
+    OUT last_vacuum_remaining bigint, OUT last_vacuum_reused bigint,
+    OUT last_vacuum_relinked bigint, OUT last_vacuum_relink_skipped_bytes bigint)
+    RETURNS record
+    AS 'MODULE_PATHNAME', 'vx_index_stats' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION vector_ext_index_stats(regclass, boolean) IS 'statistics of an hnsw or ivfflat index: its metapage, its size, what the last VACUUM did; with full_scan, counts of elements from every page';
+REVOKE ALL ON FUNCTION vector_ext_index_stats(regclass, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vector_ext_index_stats(regclass, boolean) TO pg_monitor;
 
 -- The search settings of this session, for a coordinator that reaches this
 -- database through postgres_fdw: it cannot SET them in its connection, but

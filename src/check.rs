@@ -10,7 +10,7 @@
 use crate::am;
 use crate::fmgr::pg_function;
 use crate::storage::BufferStore;
-use pagestore::Tid;
+use pagestore::{PageStore, Tid};
 use pgrx::pg_sys;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use std::ffi::{CStr, CString};
@@ -69,18 +69,12 @@ fn report_json(
     out
 }
 
-/// An index by OID, opened with its table under `lock`: Postgres' index
-/// relation, its table, and its access method's name. ERROR when `oid` is
-/// not an index.
+/// The table of index `oid`; ERROR when `oid` is not an index.
 ///
 /// # Safety
-/// On the backend thread, in a transaction; the caller closes both with
-/// `close_index`.
-unsafe fn open_index(
-    oid: pg_sys::Oid,
-    lock: pg_sys::LOCKMODE,
-) -> (pg_sys::Relation, pg_sys::Relation, String) {
-    // SAFETY: catalog lookups and relation opens (the caller's contract).
+/// On the backend thread, in a transaction.
+unsafe fn table_of_index(oid: pg_sys::Oid) -> pg_sys::Oid {
+    // SAFETY: catalog lookups (the caller's contract).
     unsafe {
         let heap_oid = pg_sys::IndexGetRelation(oid, true);
         if heap_oid == pg_sys::InvalidOid {
@@ -96,14 +90,42 @@ unsafe fn open_index(
                 None,
             );
         }
-        let heap = pg_sys::relation_open(heap_oid, lock);
-        let index = pg_sys::index_open(oid, lock);
+        heap_oid
+    }
+}
+
+/// The name of an open index's access method.
+///
+/// # Safety
+/// `index` is open.
+unsafe fn am_name_of(index: pg_sys::Relation) -> String {
+    // SAFETY: a catalog lookup of an open relation (the caller's contract).
+    unsafe {
         let p = pg_sys::get_am_name((*(*index).rd_rel).relam);
-        let am_name = if p.is_null() {
+        if p.is_null() {
             String::new()
         } else {
             CStr::from_ptr(p).to_string_lossy().into_owned()
-        };
+        }
+    }
+}
+
+/// An index by OID, opened with its table under `lock`: Postgres' index
+/// relation, its table, and its access method's name. ERROR when `oid` is
+/// not an index.
+///
+/// # Safety
+/// On the backend thread, in a transaction; the caller closes both with
+/// `close_index`.
+unsafe fn open_index(
+    oid: pg_sys::Oid,
+    lock: pg_sys::LOCKMODE,
+) -> (pg_sys::Relation, pg_sys::Relation, String) {
+    // SAFETY: catalog lookups and relation opens (the caller's contract).
+    unsafe {
+        let heap = pg_sys::relation_open(table_of_index(oid), lock);
+        let index = pg_sys::index_open(oid, lock);
+        let am_name = am_name_of(index);
         (heap, index, am_name)
     }
 }
@@ -184,6 +206,11 @@ pg_function!(pg_finfo_vx_index_check, vx_index_check, |args| {
         close_index(heap, index, lock);
         json
     };
+    jsonb(json)
+});
+
+/// A jsonb Datum of JSON text made here.
+fn jsonb(json: String) -> pg_sys::Datum {
     let c = CString::new(json).expect("no NUL in the report");
     // SAFETY: jsonb's input function reads the NUL-terminated text and
     // returns a palloc'd jsonb.
@@ -195,6 +222,128 @@ pg_function!(pg_finfo_vx_index_check, vx_index_check, |args| {
             -1,
         )
     }
+}
+
+/// `vector_ext_index_stats(regclass, full_scan boolean DEFAULT false)`, a
+/// row: what the metapage tells (the distance, the storage, the options
+/// kept there, levels or lists, and what the last VACUUM that vacuumed the
+/// index did) and the index's size, from one page read under
+/// AccessShareLock on the index alone (a monitoring scrape never waits for
+/// the table, nor reads the index); with `full_scan`, also the counts only
+/// every page tells (what `vector_ext_index_check` reads), NULL otherwise.
+fn index_stats(
+    index: pg_sys::Relation,
+    am_name: &str,
+    full: bool,
+) -> Vec<(&'static str, Option<String>)> {
+    let store = BufferStore::logged(index);
+    let text = |v: &dyn ToString| Some(v.to_string());
+    let mut f: Vec<(&'static str, Option<String>)> = vec![("access_method", text(&am_name))];
+    if store.nblocks() == 0 && matches!(am_name, "hnsw" | "ivfflat") {
+        // CREATE INDEX CONCURRENTLY's index before its build: no metapage yet
+        f.push(("pages", text(&0)));
+        return f;
+    }
+    let record = match am_name {
+        "hnsw" => {
+            let meta = store
+                .read(0, hnsw::format::Meta::decode)
+                .unwrap_or_else(|e| am::corrupted_index(index, e));
+            f.push(("dimensions", text(&meta.dims)));
+            f.push(("distance", text(&meta.metric.name())));
+            f.push(("storage", text(&meta.storage.name())));
+            f.push(("m", text(&meta.m)));
+            f.push(("ef_construction", text(&meta.ef_construction)));
+            let levels = if meta.entry.is_valid() {
+                meta.entry_level as u32 + 1
+            } else {
+                0
+            };
+            f.push(("levels", text(&levels)));
+            if full {
+                let r = hnsw::check::check_index(&store, am::check_for_interrupts);
+                f.push(("elements", text(&r.elements)));
+                f.push(("live_elements", text(&(r.elements - r.deleted_elements))));
+                f.push((
+                    "deleted_elements",
+                    text(&(r.deleted_elements - r.free_elements)),
+                ));
+                f.push(("free_elements", text(&r.free_elements)));
+                if r.elements > 0 {
+                    f.push(("mean_degree", text(&(r.links as f64 / r.elements as f64))));
+                }
+                f.push(("unreachable_elements", text(&r.unreachable)));
+                f.push(("problems", text(&r.problems.count)));
+            }
+            meta.last_vacuum
+        }
+        "ivfflat" => {
+            let meta = store
+                .read(0, ivf::format::Meta::decode)
+                .unwrap_or_else(|e| am::corrupted_index(index, e));
+            f.push(("dimensions", text(&meta.dims)));
+            f.push(("distance", text(&meta.metric.name())));
+            f.push(("storage", text(&meta.storage.name())));
+            f.push(("lists", text(&meta.lists)));
+            if full {
+                let r = ivf::check::check_index(&store, am::check_for_interrupts);
+                f.push(("elements", text(&r.items)));
+                f.push(("live_elements", text(&r.items)));
+                f.push(("unused_pages", text(&r.unused_pages)));
+                f.push(("problems", text(&r.problems.count)));
+            }
+            meta.last_vacuum
+        }
+        // SAFETY: `index` is open (the caller's).
+        _ => unsafe { not_ours(index, "an hnsw or ivfflat") },
+    };
+    f.push(("pages", text(&store.nblocks())));
+    if record.at != 0 {
+        f.push(("last_vacuum", Some(timestamptz_text(record.at))));
+        f.push(("last_vacuum_removed", text(&record.removed)));
+        f.push(("last_vacuum_remaining", text(&record.remaining)));
+        f.push(("last_vacuum_reused", text(&record.reused)));
+        if am_name == "hnsw" {
+            f.push(("last_vacuum_relinked", text(&record.relinked)));
+            if record.reach_skipped_bytes > 0 {
+                f.push((
+                    "last_vacuum_relink_skipped_bytes",
+                    text(&record.reach_skipped_bytes),
+                ));
+            }
+        }
+    }
+    f
+}
+
+/// A TimestampTz as timestamptz's text (the session's DateStyle and
+/// TimeZone, which the row's input function reads back).
+fn timestamptz_text(at: i64) -> String {
+    // SAFETY: timestamptz's output function on a TimestampTz Datum returns
+    // a palloc'd NUL-terminated string.
+    unsafe {
+        let p = pg_sys::OidOutputFunctionCall(
+            pg_sys::Oid::from(pg_sys::F_TIMESTAMPTZ_OUT),
+            pg_sys::Datum::from(at),
+        );
+        CStr::from_ptr(p).to_string_lossy().into_owned()
+    }
+}
+
+pg_function!(pg_finfo_vx_index_stats, vx_index_stats, |args| {
+    let oid = pg_sys::Oid::from(args.datum(0).value() as u32);
+    let full = args.datum(1).value() != 0;
+    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    // SAFETY: on the backend thread; the index stays open (and locked)
+    // until the end of this call. Only the index is locked.
+    let values = unsafe {
+        table_of_index(oid);
+        let index = pg_sys::index_open(oid, lock);
+        let values = index_stats(index, &am_name_of(index), full);
+        pg_sys::index_close(index, lock);
+        values
+    };
+    args.record(&values)
 });
 
 // `vector_ext_index_repair(regclass) RETURNS bigint`: links back the hnsw

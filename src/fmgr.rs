@@ -75,6 +75,57 @@ impl Args {
         pg_sys::Datum::from(0usize)
     }
 
+    /// The row a function declared with OUT parameters returns, from each
+    /// column's text (None: NULL), matched by column name: a column
+    /// `values` does not name is NULL, so an older declaration of the
+    /// function (an earlier extension version's) still gets its columns.
+    pub fn record(&self, values: &[(&str, Option<String>)]) -> pg_sys::Datum {
+        let mut desc: pg_sys::TupleDesc = std::ptr::null_mut();
+        // SAFETY: fcinfo is live; get_call_result_type reads the function's
+        // declaration and sets `desc` for a composite result.
+        let class =
+            unsafe { pg_sys::get_call_result_type(self.fcinfo, std::ptr::null_mut(), &mut desc) };
+        if class != pg_sys::TypeFuncClass::TYPEFUNC_COMPOSITE {
+            crate::am::error(
+                pgrx::pg_sys::errcodes::PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "function returning record called in context that cannot accept type record".into(),
+                None,
+            );
+        }
+        // SAFETY: `desc` is the call's valid descriptor.
+        let desc = unsafe { pg_sys::BlessTupleDesc(desc) };
+        // SAFETY: as above.
+        let natts = unsafe { (*desc).natts } as usize;
+        let texts: Vec<Option<std::ffi::CString>> = (0..natts)
+            .map(|i| {
+                // SAFETY: i < natts.
+                let att = unsafe { crate::pg_compat::attribute(desc, i) };
+                // SAFETY: attname is a NUL-terminated NameData.
+                let name = unsafe { CStr::from_ptr(att.attname.data.as_ptr()) };
+                let name = name.to_str().unwrap_or("");
+                values
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .and_then(|(_, v)| v.as_deref())
+                    .map(|v| std::ffi::CString::new(v).expect("no NUL in a value"))
+            })
+            .collect();
+        let mut ptrs: Vec<*mut std::ffi::c_char> = texts
+            .iter()
+            .map(|t| {
+                t.as_ref()
+                    .map_or(std::ptr::null_mut(), |c| c.as_ptr().cast_mut())
+            })
+            .collect();
+        // SAFETY: one NUL-terminated text or NULL per attribute of `desc`,
+        // alive until the tuple is built (its input functions copy them).
+        unsafe {
+            let meta = pg_sys::TupleDescGetAttInMetadata(desc);
+            let tuple = pg_sys::BuildTupleFromCStrings(meta, ptrs.as_mut_ptr());
+            pg_sys::HeapTupleHeaderGetDatum((*tuple).t_data)
+        }
+    }
+
     /// The aggregate memory context when called as an aggregate transition or
     /// combine function, so the state may be updated in place.
     pub fn aggregate_context(&self) -> Option<pg_sys::MemoryContext> {

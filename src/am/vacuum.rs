@@ -88,6 +88,13 @@ pub fn vacuum_pause() {
     }
 }
 
+/// The current time as PostgreSQL's TimestampTz (what a metapage's vacuum
+/// record keeps).
+pub fn now() -> i64 {
+    // SAFETY: reads the clock; no state, on the backend thread.
+    unsafe { pg_sys::GetCurrentTimestamp() }
+}
+
 /// The memory a VACUUM of this backend may use, in bytes:
 /// `autovacuum_work_mem` in an autovacuum worker when it is set, else
 /// `maintenance_work_mem` (as Postgres sizes its own dead-TID store).

@@ -19,6 +19,8 @@ am::ambulkdelete!(|index, store, is_dead| {
     if let Some(needs) = v.reach_needs {
         am::reach_over_budget(index, needs);
     }
+    hnsw::vacuum::record_vacuum(store, v.record(am::now()))
+        .unwrap_or_else(|e| am::corrupted_index(index, e));
     (v.heap_tids_removed, v.live_heap_tids)
 });
 

@@ -19,6 +19,8 @@ am::ambulkdelete!(|index, store, is_dead| {
     let quiesce = || unsafe { am::wait_for_inserts(index, || store.nblocks()) };
     let v = ivf::vacuum::bulk_delete_reclaiming(store, &meta, is_dead, am::vacuum_pause, quiesce)
         .unwrap_or_else(|e| am::corrupted_index(index, e));
+    ivf::vacuum::record_vacuum(store, v.record(am::now()))
+        .unwrap_or_else(|e| am::corrupted_index(index, e));
     if v.pages_reclaimed > 0 {
         pgrx::debug1!(
             "ivfflat vacuum: {} pages no list held reclaimed",

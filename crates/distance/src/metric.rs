@@ -23,6 +23,19 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Its name in reports (`vector_ext_index_stats`): the distance, of
+    /// dense and sparse vectors alike.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::L2 | Metric::SparseL2 => "l2",
+            Metric::InnerProduct | Metric::SparseInnerProduct => "inner_product",
+            Metric::Cosine | Metric::SparseCosine => "cosine",
+            Metric::L1 | Metric::SparseL1 => "l1",
+            Metric::Hamming => "hamming",
+            Metric::Jaccard => "jaccard",
+        }
+    }
+
     /// The byte index metapages store the metric as.
     pub fn code(self) -> u8 {
         match self {
@@ -126,6 +139,17 @@ pub enum Storage {
 }
 
 impl Storage {
+    /// Its name in reports (`vector_ext_index_stats`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::F32 => "f32",
+            Storage::F16 => "f16",
+            Storage::Bits => "bits",
+            Storage::Sparse => "sparse",
+            Storage::RaBitQ => "rabitq",
+        }
+    }
+
     /// The byte metapages store it as (0 for f32, so metapages written
     /// before halfvec support read as f32).
     pub fn code(self) -> u8 {

@@ -6,8 +6,8 @@
 //! all; what a search can reach from the entry point is counted too.
 
 use crate::format::{
-    check_index_page, neighbor_level, read_element, tuple_kind, KIND_CENTER, KIND_ELEMENT,
-    KIND_NEIGHBORS,
+    check_index_page, neighbor_level, read_element, tuple_kind, FLAG_FREE, KIND_CENTER,
+    KIND_ELEMENT, KIND_NEIGHBORS,
 };
 use crate::page_graph::{read_links, PageGraph};
 use pagestore::{page, PageStore, Problems, Tid};
@@ -19,6 +19,8 @@ pub struct Report {
     pub pages: u32,
     pub elements: u64,
     pub deleted_elements: u64,
+    /// Deleted elements VACUUM flagged free: inserts may write over them.
+    pub free_elements: u64,
     /// Heap TIDs held by live elements.
     pub heap_tids: Vec<Tid>,
     pub links: u64,
@@ -75,6 +77,7 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
                     Some(KIND_ELEMENT) => match read_element(p, t, bytes) {
                         Ok(e) => {
                             let deleted = e.deleted();
+                            r.free_elements += (e.flags() & FLAG_FREE != 0) as u64;
                             if !deleted {
                                 for h in e.heap_tids() {
                                     if !h.is_valid() {

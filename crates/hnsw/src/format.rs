@@ -140,6 +140,9 @@ struct MetaTuple {
     /// The first page of the codes' center (`center_tuples`); 0: the
     /// center is the zero vector.
     center: U32,
+    /// What the last VACUUM did (zeros in metapages written before the
+    /// field existed: none recorded).
+    last_vacuum: page::VacuumRecordLe,
 }
 const META_SIZE: usize = size_of::<MetaTuple>();
 
@@ -151,7 +154,7 @@ pub(crate) const META_ROTATION_AT: usize =
 /// `MetaTuple::rotation` of an index of codes: dimensions padded to a
 /// multiple of 64, Hadamard transforms of blocks (`distance::rabitq::Rotation`).
 const ROTATION_BLOCKS: u8 = 1;
-const _: () = assert!(META_SIZE == 60);
+const _: () = assert!(META_SIZE == 108);
 
 /// The metapage contents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +181,8 @@ pub struct Meta {
     pub center: u32,
     /// Bits per dimension of RaBitQ codes; 0 for other storages.
     pub bits: u8,
+    /// What the last VACUUM that vacuumed the index did.
+    pub last_vacuum: page::VacuumRecord,
 }
 
 impl Meta {
@@ -250,6 +255,7 @@ impl Meta {
                 U32::new((self.seed >> 32) as u32),
             ],
             center: U32::new(self.center),
+            last_vacuum: self.last_vacuum.into(),
         };
         page::store_contents(p, &t);
     }
@@ -271,6 +277,7 @@ impl Meta {
             seed: t.seed[0].get() as u64 | (t.seed[1].get() as u64) << 32,
             center: t.center.get(),
             bits: t.bits,
+            last_vacuum: t.last_vacuum.into(),
         };
         if storage == Storage::RaBitQ
             && !distance::rabitq::SUPPORTED_BITS.contains(&(meta.bits as u32))
@@ -1091,6 +1098,11 @@ mod tests {
             seed: 0x0102_0304_0506_0708,
             center: 11,
             bits: 0,
+            last_vacuum: page::VacuumRecord {
+                at: 5,
+                removed: 6,
+                ..Default::default()
+            },
         };
         let mut p = vec![0u8; PAGE_SIZE];
         page::init(&mut p, 0);
@@ -1106,7 +1118,16 @@ mod tests {
         assert_eq!(b[44..48], 4u32.to_le_bytes());
         assert_eq!(b[48..56], 0x0102_0304_0506_0708u64.to_le_bytes());
         assert_eq!(b[56..60], 11u32.to_le_bytes());
+        assert_eq!(b[60..68], 5u64.to_le_bytes());
+        assert_eq!(b[68..76], 6u64.to_le_bytes());
         assert_eq!(Meta::decode(&p).unwrap(), meta);
+        // a metapage written before the vacuum record (60 bytes of
+        // contents) reads as no VACUUM recorded
+        let mut old = p.clone();
+        old[page::HEADER_SIZE + 60..page::HEADER_SIZE + META_SIZE].fill(0);
+        let m = Meta::decode(&old).unwrap();
+        assert_eq!(m.last_vacuum, page::VacuumRecord::default());
+        assert_eq!(m.center, 11);
         // a metapage written before the seed (48 bytes of contents) reads
         // with seed 0
         let mut old = p.clone();

@@ -51,6 +51,31 @@ pub struct VacuumStats {
     pub pages_initialised: u64,
 }
 
+impl VacuumStats {
+    /// What the metapage keeps of this VACUUM, finished at `at`
+    /// (TimestampTz).
+    pub fn record(&self, at: i64) -> page::VacuumRecord {
+        page::VacuumRecord {
+            at,
+            removed: self.heap_tids_removed,
+            remaining: self.live_heap_tids,
+            reused: self.elements_freed,
+            relinked: self.elements_relinked,
+            reach_skipped_bytes: self.reach_needs.unwrap_or(0) as u64,
+        }
+    }
+}
+
+/// Keeps `r` in the metapage as what the last VACUUM did.
+pub fn record_vacuum<S: PageStore>(store: &S, r: page::VacuumRecord) -> Result<(), Corrupt> {
+    store.write(0, |p| -> Result<(), Corrupt> {
+        let mut m = Meta::decode(p)?;
+        m.last_vacuum = r;
+        m.store(p);
+        Ok(())
+    })
+}
+
 const RETRIES: usize = 8;
 
 /// One element as pass 1 found it.

@@ -201,6 +201,7 @@ pub fn write_graph_in<S: PageStore>(
         seed: g.params().quantize.map_or(0, |q| q.seed),
         bits: g.params().quantize.map_or(0, |q| q.bits as u8),
         center: center_page,
+        last_vacuum: Default::default(),
     };
     store.write(0, |p| meta.store(p));
     Ok(meta)

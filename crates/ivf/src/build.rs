@@ -62,6 +62,7 @@ impl<'s, S: PageStore> ListWriter<'s, S> {
             metric,
             storage,
             list_pages: 0,
+            last_vacuum: Default::default(),
         };
         meta.list_pages = meta.lists.div_ceil(meta.lists_per_page());
         store.extend(|_, p| meta.store(p));

@@ -47,9 +47,12 @@ struct MetaTuple {
     storage: u8,
     unused: [u8; 2],
     list_pages: U32,
+    /// What the last VACUUM did (zeros in metapages written before the
+    /// field existed: none recorded).
+    last_vacuum: page::VacuumRecordLe,
 }
 const META_SIZE: usize = size_of::<MetaTuple>();
-const _: () = assert!(META_SIZE == 24);
+const _: () = assert!(META_SIZE == 72);
 
 /// The special space of every page but the metapage.
 #[repr(C)]
@@ -107,6 +110,8 @@ pub struct Meta {
     pub metric: Metric,
     pub storage: Storage,
     pub list_pages: u32,
+    /// What the last VACUUM that vacuumed the index did.
+    pub last_vacuum: page::VacuumRecord,
 }
 
 impl Meta {
@@ -139,6 +144,7 @@ impl Meta {
             storage: self.storage.code(),
             unused: [0; 2],
             list_pages: U32::new(self.list_pages),
+            last_vacuum: self.last_vacuum.into(),
         };
         page::init(p, 0);
         page::store_contents(p, &t);
@@ -160,6 +166,7 @@ impl Meta {
             metric,
             storage,
             list_pages: t.list_pages.get(),
+            last_vacuum: t.last_vacuum.into(),
         };
         if metric.is_sparse() {
             return Err(Corrupt(format!(
@@ -387,6 +394,11 @@ mod tests {
             metric: Metric::L2,
             storage: Storage::F32,
             list_pages: 1,
+            last_vacuum: page::VacuumRecord {
+                at: -7,
+                reused: 2,
+                ..Default::default()
+            },
         };
         let mut p = vec![0u8; PAGE_SIZE];
         meta.store(&mut p);
@@ -397,7 +409,17 @@ mod tests {
             b[16..24],
             [Metric::L2.code(), Storage::F32.code(), 0, 0, 1, 0, 0, 0]
         );
+        assert_eq!(b[24..32], (-7i64).to_le_bytes());
+        assert_eq!(b[48..56], 2u64.to_le_bytes());
         assert_eq!(Meta::decode(&p).unwrap(), meta);
+        // a metapage written before the vacuum record (24 bytes of
+        // contents) reads as no VACUUM recorded
+        let mut old = p.clone();
+        old[page::HEADER_SIZE + 24..page::HEADER_SIZE + META_SIZE].fill(0);
+        assert_eq!(
+            Meta::decode(&old).unwrap().last_vacuum,
+            page::VacuumRecord::default()
+        );
         // a storage byte naming hnsw's codes is damage, not a panic
         let mut bad = p.clone();
         bad[page::HEADER_SIZE + 17] = Storage::RaBitQ.code();

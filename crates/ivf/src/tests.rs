@@ -423,6 +423,13 @@ fn vacuum_removes_dead_rows_and_their_space_is_reused() {
         assert_eq!(found.len(), 1333);
         assert!(found.iter().all(|r| r % 3 != 0));
     }
+    // the metapage keeps what it did, and inserts keep that
+    crate::vacuum::record_vacuum(&store, stats.record(77)).unwrap();
+    let kept = || read_meta(&store).unwrap().last_vacuum;
+    assert_eq!(
+        (kept().at, kept().removed, kept().remaining),
+        (77, 667, 1333)
+    );
     let again = bulk_delete(&store, &meta, dead, || {}).unwrap();
     assert_eq!((again.removed, again.remaining), (0, 1333));
     // Re-inserting the dead rows fills the freed space: no new pages.
@@ -441,6 +448,7 @@ fn vacuum_removes_dead_rows_and_their_space_is_reused() {
         store.nblocks()
     );
     assert_eq!(recall(&store, &points, &points[..30 * dim], dim, 8), 1.0);
+    assert_eq!(kept().removed, 667);
 }
 
 #[test]

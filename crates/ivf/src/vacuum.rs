@@ -27,6 +27,30 @@ pub struct Stats {
     pub pages_reclaimed: u64,
 }
 
+impl Stats {
+    /// What the metapage keeps of this VACUUM, finished at `at`
+    /// (TimestampTz).
+    pub fn record(&self, at: i64) -> page::VacuumRecord {
+        page::VacuumRecord {
+            at,
+            removed: self.removed,
+            remaining: self.remaining,
+            reused: self.pages_reclaimed,
+            ..Default::default()
+        }
+    }
+}
+
+/// Keeps `r` in the metapage as what the last VACUUM did.
+pub fn record_vacuum<S: PageStore>(store: &S, r: page::VacuumRecord) -> Result<(), Corrupt> {
+    store.write(0, |p| -> Result<(), Corrupt> {
+        let mut m = Meta::decode(p)?;
+        m.last_vacuum = r;
+        m.store(p);
+        Ok(())
+    })
+}
+
 /// Removes every item whose heap TID `is_dead` says so. `between` runs
 /// after each list (interrupt checks). With no insert running (a test's
 /// store); see `bulk_delete_reclaiming`.

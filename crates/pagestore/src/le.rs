@@ -6,38 +6,32 @@
 use crate::Tid;
 use bytemuck::{Pod, Zeroable};
 
-/// A little-endian u16.
-#[repr(transparent)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
-pub struct U16([u8; 2]);
+/// Little-endian unsigned integers: U16, U32, U64.
+macro_rules! le_uint {
+    ($($name:ident($t:ty, $n:literal), $doc:literal;)*) => {$(
+        #[doc = $doc]
+        #[repr(transparent)]
+        #[derive(Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+        pub struct $name([u8; $n]);
 
-impl U16 {
-    pub const fn new(v: u16) -> U16 {
-        U16(v.to_le_bytes())
-    }
-    pub const fn get(self) -> u16 {
-        u16::from_le_bytes(self.0)
-    }
-    pub fn set(&mut self, v: u16) {
-        *self = U16::new(v)
-    }
+        impl $name {
+            pub const fn new(v: $t) -> $name {
+                $name(v.to_le_bytes())
+            }
+            pub const fn get(self) -> $t {
+                <$t>::from_le_bytes(self.0)
+            }
+            pub fn set(&mut self, v: $t) {
+                *self = $name::new(v)
+            }
+        }
+    )*};
 }
 
-/// A little-endian u32.
-#[repr(transparent)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
-pub struct U32([u8; 4]);
-
-impl U32 {
-    pub const fn new(v: u32) -> U32 {
-        U32(v.to_le_bytes())
-    }
-    pub const fn get(self) -> u32 {
-        u32::from_le_bytes(self.0)
-    }
-    pub fn set(&mut self, v: u32) {
-        *self = U32::new(v)
-    }
+le_uint! {
+    U16(u16, 2), "A little-endian u16.";
+    U32(u32, 4), "A little-endian u32.";
+    U64(u64, 8), "A little-endian u64.";
 }
 
 /// A TID in six bytes: block (u32), then offset (u16), little-endian

@@ -209,3 +209,65 @@ impl MetaHead {
         Ok(())
     }
 }
+
+/// What the last VACUUM that vacuumed an index did, as the index's metapage
+/// keeps it (after the access method's own fields). A metapage written
+/// before the record existed ends before it, and a page is zeroed past its
+/// contents: all zeros, `at` 0, reads as no VACUUM recorded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VacuumRecord {
+    /// When it finished: PostgreSQL's TimestampTz (microseconds since
+    /// 2000-01-01 UTC); 0 when no VACUUM is recorded.
+    pub at: i64,
+    /// Heap TIDs it removed from the index.
+    pub removed: u64,
+    /// Heap TIDs the index held after it.
+    pub remaining: u64,
+    /// Space it gave back for inserts: hnsw elements flagged free for
+    /// reuse, ivfflat pages a crash left outside every list.
+    pub reused: u64,
+    /// hnsw: elements no search reached, linked back in.
+    pub relinked: u64,
+    /// hnsw: the bytes the reachability pass needed when it did not run
+    /// (over `maintenance_work_mem`); 0 when it ran.
+    pub reach_skipped_bytes: u64,
+}
+
+/// `VacuumRecord` on the page.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct VacuumRecordLe {
+    at: crate::le::U64,
+    removed: crate::le::U64,
+    remaining: crate::le::U64,
+    reused: crate::le::U64,
+    relinked: crate::le::U64,
+    reach_skipped_bytes: crate::le::U64,
+}
+
+impl From<VacuumRecord> for VacuumRecordLe {
+    fn from(r: VacuumRecord) -> Self {
+        use crate::le::U64;
+        VacuumRecordLe {
+            at: U64::new(r.at as u64),
+            removed: U64::new(r.removed),
+            remaining: U64::new(r.remaining),
+            reused: U64::new(r.reused),
+            relinked: U64::new(r.relinked),
+            reach_skipped_bytes: U64::new(r.reach_skipped_bytes),
+        }
+    }
+}
+
+impl From<VacuumRecordLe> for VacuumRecord {
+    fn from(r: VacuumRecordLe) -> Self {
+        VacuumRecord {
+            at: r.at.get() as i64,
+            removed: r.removed.get(),
+            remaining: r.remaining.get(),
+            reused: r.reused.get(),
+            relinked: r.relinked.get(),
+            reach_skipped_bytes: r.reach_skipped_bytes.get(),
+        }
+    }
+}

@@ -86,6 +86,23 @@ fn vacuum_removes_dead_rows_and_keeps_recall() {
     assert_eq!(stats.live_elements, 1400);
     assert_eq!(stats.live_heap_tids, 1400);
     assert!(stats.links_repaired > 0 && calls >= store.nblocks() as usize - 1);
+    // the metapage keeps what it did, and later metapage writes keep that
+    let meta = |s: &MemStore| s.read(0, crate::format::Meta::decode).unwrap();
+    assert_eq!(
+        meta(&store).last_vacuum,
+        pagestore::page::VacuumRecord::default()
+    );
+    crate::vacuum::record_vacuum(&store, stats.record(1234)).unwrap();
+    let want = pagestore::page::VacuumRecord {
+        at: 1234,
+        removed: 600,
+        remaining: 1400,
+        reused: stats.elements_freed,
+        relinked: stats.elements_relinked,
+        reach_skipped_bytes: 0,
+    };
+    assert!(want.reused > 0);
+    assert_eq!(meta(&store).last_vacuum, want);
     super::insert::check_link_distances(&store);
     let pg = PageGraph::open(&store).unwrap();
     let (entry, _) = pg.entry_point().unwrap();
@@ -124,6 +141,7 @@ fn vacuum_removes_dead_rows_and_keeps_recall() {
     }
     let found = live_search(&store, &data[4], 3, 40);
     assert!(found.contains(&4) && found.contains(&3001), "{found:?}");
+    assert_eq!(meta(&store).last_vacuum, want);
 }
 
 #[test]
