@@ -153,6 +153,19 @@ def test_monitoring_queries_report_the_indexes(indexed):
     assert hnsw["scans"] == 3 and hnsw["tuples_read"] >= 15
     assert hnsw["blocks_read"] + hnsw["blocks_hit"] > 0
     assert ivf["scans"] == 0
+    q = queries()["vector_ext_index_state"]
+    assert c.execute(q["predicate_query"]).fetchone()[0] is True
+    state = {r["indexrelname"]: r for r in run_query(c, "vector_ext_index_state")}
+    assert state["k8s_monitored_hnsw"]["levels"] >= 1 and state["k8s_monitored_hnsw"]["lists"] == 0
+    assert state["k8s_monitored_ivf"]["lists"] == 5 and state["k8s_monitored_ivf"]["levels"] == 0
+    assert state["k8s_monitored_hnsw"]["last_vacuum_time"] == 0
+    c.execute("DELETE FROM k8s_monitored WHERE id <= 50")
+    c.execute("VACUUM (INDEX_CLEANUP ON) k8s_monitored")
+    state = {r["indexrelname"]: r for r in run_query(c, "vector_ext_index_state")}
+    for name in ("k8s_monitored_hnsw", "k8s_monitored_ivf"):
+        r = state[name]
+        assert abs(float(r["last_vacuum_time"]) - time.time()) < 600, r
+        assert (r["last_vacuum_removed"], r["last_vacuum_remaining"]) == (50, 450), r
     (ext,) = run_query(c, "vector_ext_extension")
     version = c.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector_ext'").fetchone()[0]
     assert ext == {"datname": c.info.dbname, "version": version, "installed": 1}
@@ -222,8 +235,9 @@ def test_extension_image_loads_as_cloudnativepg_mounts_it(data):
         assert r.returncode == 0, r.stderr
         image = out / "image"
         files = sorted(str(p.relative_to(image)) for p in image.rglob("*") if p.is_file())
-        assert files == ["lib/vector_ext.so", "share/extension/vector_ext--%s.sql" % version,
-                         "share/extension/vector_ext.control"]
+        scripts = {f"share/extension/{p.name}" for p in (ROOT / "sql").glob("vector_ext--*.sql")}
+        assert files == sorted({"lib/vector_ext.so", "share/extension/vector_ext.control",
+                                f"share/extension/vector_ext--{version}.sql"} | scripts)
         with connect() as c:
             c.execute("DROP DATABASE IF EXISTS vector_ext_image")
             c.execute("CREATE DATABASE vector_ext_image")
