@@ -5,7 +5,9 @@
 # (clients, hostile input, crash, replica, soak).
 #
 #   bash scripts/test.sh                 every part on PostgreSQL 15 and 18,
-#                                        pg_regress on 16 and 17 too (CI)
+#                                        pg_regress on 16 and 17 too (CI);
+#                                        18 last: its pg_upgrade test upgrades
+#                                        from the others
 #   PG_VERSION=17 bash scripts/test.sh   every part on one version
 #
 # VECTOR_EXT_TEST_PARTS picks parts for one version: any of unit, regress,
@@ -14,7 +16,7 @@ if [ -z "${PG_VERSION:-}" ]; then
   set -euo pipefail
   here="$(dirname "${BASH_SOURCE[0]}")"
   start=$SECONDS
-  for run in "15 unit regress clients" "18 regress clients" "16 regress" "17 regress"; do
+  for run in "15 unit regress clients" "16 regress" "17 regress" "18 regress clients"; do
     set -- $run
     v=$1 && shift
     printf '\033[1m== PostgreSQL %s: %s\033[0m\n' "$v" "$*" >&2
