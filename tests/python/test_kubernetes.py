@@ -112,6 +112,15 @@ def test_validator_refuses_broken_manifests(validator, tmp_path, case):
     assert message in r.stderr, r.stderr
 
 
+def test_the_query_file_in_docs_is_the_configmaps():
+    """docs/monitoring-queries.yaml (for postgres_exporter) holds the
+    ConfigMap's queries, word for word, after its comment."""
+    text = (ROOT / "docs" / "monitoring-queries.yaml").read_text()
+    body = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
+    (cm,) = manifests()["monitoring.yaml"]
+    assert body == cm["data"]["queries"]
+
+
 def metric_names(q):
     return [next(iter(m)) for m in q["metrics"]]
 
