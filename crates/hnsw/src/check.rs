@@ -77,7 +77,8 @@ pub fn check_index<S: PageStore>(store: &S, mut between: impl FnMut()) -> Report
                     Some(KIND_ELEMENT) => match read_element(p, t, bytes) {
                         Ok(e) => {
                             let deleted = e.deleted();
-                            r.free_elements += (e.flags() & FLAG_FREE != 0) as u64;
+                            // free: a deleted element VACUUM gave back
+                            r.free_elements += (deleted && e.flags() & FLAG_FREE != 0) as u64;
                             if !deleted {
                                 for h in e.heap_tids() {
                                     if !h.is_valid() {
