@@ -90,7 +90,7 @@ struct Elements<'a, S: PageStore, F: FnMut()> {
     m: usize,
     entry: Option<usize>,
     len: usize,
-    first: Vec<u32>,
+    first: Vec<u64>,
     /// Live elements.
     live: Bits,
     /// Every tuple's node (empty for others), while they fit the budget.
@@ -117,12 +117,12 @@ pub fn repair_reachability<S: PageStore>(
 
     // One pass over the pages: tuple numbers, live elements, and every
     // element's links while they fit the budget with what the repair needs.
-    let mut first = vec![0u32, 0u32];
+    let mut first = vec![0u64, 0u64];
     let mut live = Bits::default();
     let mut nodes: Option<Vec<Node>> = Some(Vec::new());
     let mut node_bytes = 0usize;
     let mut count = 0usize;
-    let needs = |count: usize, blocks: usize| repair_bytes(count) + count / 8 + 4 * blocks;
+    let needs = |count: usize, blocks: usize| repair_bytes(count) + count / 8 + 8 * blocks;
     for block in 1..nblocks {
         let (offsets, found) = store.read(block, |p| -> Result<_, Corrupt> {
             if page::is_new(p) {
@@ -135,12 +135,7 @@ pub fn repair_reachability<S: PageStore>(
         })?;
         let base = count;
         count += offsets as usize;
-        if count > u32::MAX as usize {
-            return Err(Corrupt(
-                "more tuples than the reachability pass numbers".into(),
-            ));
-        }
-        first.push(count as u32);
+        first.push(count as u64);
         live.grow(count);
         if let Some(all) = &mut nodes {
             all.resize_with(count, Node::default);
