@@ -187,15 +187,16 @@ pub(crate) use amcostestimate;
 
 /// `ambulkdelete` around a body that removes what `is_dead` names from
 /// `store` (the index `index`) and gives back (heap TIDs removed, heap
-/// TIDs left): `ambulkdelete!(|index, store, is_dead| { ... })`.
+/// TIDs left): `ambulkdelete!(|index, store, is_dead, pass| { ... })`.
 macro_rules! ambulkdelete {
-    (|$index:ident, $store:ident, $is_dead:ident| $body:block) => {
+    (|$index:ident, $store:ident, $is_dead:ident, $pass:ident| $body:block) => {
         /// # Safety
         /// `index` is the open index VACUUM works on; no buffer lock is held.
         unsafe fn bulk_delete(
             $index: pgrx::pg_sys::Relation,
             $store: &crate::storage::BufferStore,
             $is_dead: &dyn Fn(pagestore::Tid) -> bool,
+            $pass: crate::am::BulkDeletePass,
         ) -> (u64, u64) {
             $body
         }
@@ -212,6 +213,13 @@ macro_rules! ambulkdelete {
             // and its state.
             unsafe {
                 let index = (*info).index;
+                let pass = crate::am::BulkDeletePass {
+                    // CREATE INDEX CONCURRENTLY's validation calls
+                    // ambulkdelete too (its callback deletes nothing), and
+                    // is the one caller that reports progress
+                    vacuum: !(*info).report_progress,
+                    later: !stats.is_null(),
+                };
                 let stats = crate::am::bulk_delete_stats(stats);
                 let Some(callback) = callback else {
                     return stats;
@@ -224,7 +232,7 @@ macro_rules! ambulkdelete {
                     // longjmp over the Rust frames between
                     pgrx::pg_sys::ffi::pg_guard_ffi_boundary(|| callback(&mut p, callback_state))
                 };
-                let (removed, left) = bulk_delete(index, &store, &is_dead);
+                let (removed, left) = bulk_delete(index, &store, &is_dead, pass);
                 (*stats).tuples_removed += removed as f64;
                 (*stats).num_index_tuples = left as f64;
                 (*stats).estimated_count = false;

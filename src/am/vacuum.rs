@@ -88,11 +88,32 @@ pub fn vacuum_pause() {
     }
 }
 
-/// The current time as PostgreSQL's TimestampTz (what a metapage's vacuum
-/// record keeps).
-pub fn now() -> i64 {
-    // SAFETY: reads the clock; no state, on the backend thread.
-    unsafe { pg_sys::GetCurrentTimestamp() }
+/// Which call of `ambulkdelete` this is.
+#[derive(Clone, Copy, Debug)]
+pub struct BulkDeletePass {
+    /// VACUUM's (not CREATE INDEX CONCURRENTLY's validation scan).
+    pub vacuum: bool,
+    /// A later index pass of the same VACUUM (its dead rows overflowed
+    /// its memory).
+    pub later: bool,
+}
+
+impl BulkDeletePass {
+    /// Keeps what this pass did in the metapage's record of the last
+    /// VACUUM, through `write(record, later)`, finished now; a validation
+    /// scan of CREATE INDEX CONCURRENTLY is no VACUUM and is not kept.
+    pub fn record(
+        self,
+        index: pg_sys::Relation,
+        record: impl FnOnce(i64) -> pagestore::page::VacuumRecord,
+        write: impl FnOnce(pagestore::page::VacuumRecord, bool) -> Result<(), pagestore::Corrupt>,
+    ) {
+        if self.vacuum {
+            // SAFETY: reads the clock, on the backend thread.
+            let now = unsafe { pg_sys::GetCurrentTimestamp() };
+            write(record(now), self.later).unwrap_or_else(|e| super::corrupted_index(index, e));
+        }
+    }
 }
 
 /// The memory a VACUUM of this backend may use, in bytes:

@@ -9,7 +9,7 @@ use crate::am;
 use crate::storage::BufferStore;
 use pgrx::pg_sys;
 
-am::ambulkdelete!(|index, store, is_dead| {
+am::ambulkdelete!(|index, store, is_dead, pass| {
     // the pure crate holds no page while it waits
     // SAFETY: the index is open, no buffer lock held (bulk_delete's contract).
     let wait = || unsafe { am::wait_for_inserts(index, || ()) };
@@ -19,8 +19,11 @@ am::ambulkdelete!(|index, store, is_dead| {
     if let Some(needs) = v.reach_needs {
         am::reach_over_budget(index, needs);
     }
-    hnsw::vacuum::record_vacuum(store, v.record(am::now()))
-        .unwrap_or_else(|e| am::corrupted_index(index, e));
+    pass.record(
+        index,
+        |now| v.record(now),
+        |r, later| hnsw::vacuum::record_vacuum(store, r, later),
+    );
     (v.heap_tids_removed, v.live_heap_tids)
 });
 

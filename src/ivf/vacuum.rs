@@ -11,7 +11,7 @@ use crate::storage::BufferStore;
 use pagestore::PageStore;
 use pgrx::pg_sys;
 
-am::ambulkdelete!(|index, store, is_dead| {
+am::ambulkdelete!(|index, store, is_dead, pass| {
     let meta = read_meta(store);
     // the index's size while no insert runs (the pure crate holds no page
     // when it calls this)
@@ -19,8 +19,11 @@ am::ambulkdelete!(|index, store, is_dead| {
     let quiesce = || unsafe { am::wait_for_inserts(index, || store.nblocks()) };
     let v = ivf::vacuum::bulk_delete_reclaiming(store, &meta, is_dead, am::vacuum_pause, quiesce)
         .unwrap_or_else(|e| am::corrupted_index(index, e));
-    ivf::vacuum::record_vacuum(store, v.record(am::now()))
-        .unwrap_or_else(|e| am::corrupted_index(index, e));
+    pass.record(
+        index,
+        |now| v.record(now),
+        |r, later| ivf::vacuum::record_vacuum(store, r, later),
+    );
     if v.pages_reclaimed > 0 {
         pgrx::debug1!(
             "ivfflat vacuum: {} pages no list held reclaimed",

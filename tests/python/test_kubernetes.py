@@ -198,16 +198,18 @@ def test_monitoring_query_reports_a_build_in_progress(indexed):
     t = threading.Thread(target=build)
     t.start()
     try:
+        # (it shows from its start, "initializing", then waits for the
+        # writer, "waiting for writers before build", until it commits)
         seen = []
-        for _ in range(500):
+        for _ in range(1000):
             seen = [r for r in run_query(c, "vector_ext_index_build") if r["relname"] == "k8s_monitored"]
-            if seen:
+            if seen and seen[0]["phase"].startswith("waiting for writers"):
                 break
             time.sleep(0.01)
         assert len(seen) == 1, "the build never showed"
+        assert seen[0]["phase"].startswith("waiting for writers"), seen
         assert seen[0]["command"] == "CREATE INDEX CONCURRENTLY"
         assert seen[0]["datname"] == c.info.dbname
-        assert seen[0]["phase"].startswith("waiting for writers")
     finally:
         writer.commit()
         writer.close()

@@ -66,11 +66,17 @@ impl VacuumStats {
     }
 }
 
-/// Keeps `r` in the metapage as what the last VACUUM did.
-pub fn record_vacuum<S: PageStore>(store: &S, r: page::VacuumRecord) -> Result<(), Corrupt> {
+/// Keeps `r` in the metapage as what the last VACUUM did; `later`: `r` is
+/// a later index pass of the VACUUM the metapage's record is of, and adds
+/// to it.
+pub fn record_vacuum<S: PageStore>(
+    store: &S,
+    r: page::VacuumRecord,
+    later: bool,
+) -> Result<(), Corrupt> {
     store.write(0, |p| -> Result<(), Corrupt> {
         let mut m = Meta::decode(p)?;
-        m.last_vacuum = r;
+        m.last_vacuum = if later { m.last_vacuum.then(r) } else { r };
         m.store(p);
         Ok(())
     })

@@ -424,12 +424,24 @@ fn vacuum_removes_dead_rows_and_their_space_is_reused() {
         assert!(found.iter().all(|r| r % 3 != 0));
     }
     // the metapage keeps what it did, and inserts keep that
-    crate::vacuum::record_vacuum(&store, stats.record(77)).unwrap();
+    crate::vacuum::record_vacuum(&store, stats.record(77), false).unwrap();
     let kept = || read_meta(&store).unwrap().last_vacuum;
     assert_eq!(
         (kept().at, kept().removed, kept().remaining),
         (77, 667, 1333)
     );
+    // a second index pass of the same VACUUM adds to it
+    let more = crate::vacuum::Stats {
+        removed: 3,
+        remaining: 1330,
+        ..Default::default()
+    };
+    crate::vacuum::record_vacuum(&store, more.record(78), true).unwrap();
+    assert_eq!(
+        (kept().at, kept().removed, kept().remaining),
+        (78, 670, 1330)
+    );
+    crate::vacuum::record_vacuum(&store, stats.record(79), false).unwrap();
     let again = bulk_delete(&store, &meta, dead, || {}).unwrap();
     assert_eq!((again.removed, again.remaining), (0, 1333));
     // Re-inserting the dead rows fills the freed space: no new pages.

@@ -233,6 +233,22 @@ pub struct VacuumRecord {
     pub reach_skipped_bytes: u64,
 }
 
+impl VacuumRecord {
+    /// What one VACUUM did in two index passes (a VACUUM whose dead rows
+    /// overflow its memory vacuums the indexes more than once): `self`,
+    /// then `later`.
+    pub fn then(self, later: VacuumRecord) -> VacuumRecord {
+        VacuumRecord {
+            at: later.at,
+            removed: self.removed + later.removed,
+            remaining: later.remaining,
+            reused: self.reused + later.reused,
+            relinked: self.relinked + later.relinked,
+            reach_skipped_bytes: later.reach_skipped_bytes,
+        }
+    }
+}
+
 /// `VacuumRecord` on the page.
 #[repr(C)]
 #[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -269,5 +285,45 @@ impl From<VacuumRecordLe> for VacuumRecord {
             relinked: r.relinked.get(),
             reach_skipped_bytes: r.reach_skipped_bytes.get(),
         }
+    }
+}
+
+#[cfg(test)]
+mod vacuum_record_tests {
+    use super::VacuumRecord;
+
+    #[test]
+    fn passes_of_one_vacuum_add_up() {
+        let first = VacuumRecord {
+            at: 10,
+            removed: 100,
+            remaining: 900,
+            reused: 7,
+            relinked: 2,
+            reach_skipped_bytes: 0,
+        };
+        let second = VacuumRecord {
+            at: 20,
+            removed: 50,
+            remaining: 850,
+            reused: 3,
+            relinked: 0,
+            reach_skipped_bytes: 4096,
+        };
+        let both = first.then(second);
+        assert_eq!(
+            both,
+            VacuumRecord {
+                at: 20,
+                removed: 150,
+                remaining: 850,
+                reused: 10,
+                relinked: 2,
+                reach_skipped_bytes: 4096,
+            }
+        );
+        // the on-page form keeps every field
+        let le: super::VacuumRecordLe = both.into();
+        assert_eq!(VacuumRecord::from(le), both);
     }
 }

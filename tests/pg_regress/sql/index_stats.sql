@@ -30,6 +30,11 @@ SELECT last_vacuum IS NOT NULL AS recorded, last_vacuum_removed, last_vacuum_rem
 FROM vector_ext_index_stats('stats_ivf');
 SELECT elements, live_elements, deleted_elements, free_elements
 FROM vector_ext_index_stats('stats_hnsw', true);
+-- CREATE INDEX CONCURRENTLY scans the new index as VACUUM does (to
+-- validate it): that is no VACUUM, and nothing is recorded
+CREATE INDEX CONCURRENTLY stats_hnsw_l2 ON stats_items USING hnsw (emb vector_l2_ops);
+SELECT last_vacuum IS NULL AS none_recorded, pages > 1 AS built
+FROM vector_ext_index_stats('stats_hnsw_l2');
 -- not an index, not ours, NULL
 SELECT * FROM vector_ext_index_stats('stats_items');
 SELECT * FROM vector_ext_index_stats('stats_btree');

@@ -92,7 +92,7 @@ fn vacuum_removes_dead_rows_and_keeps_recall() {
         meta(&store).last_vacuum,
         pagestore::page::VacuumRecord::default()
     );
-    crate::vacuum::record_vacuum(&store, stats.record(1234)).unwrap();
+    crate::vacuum::record_vacuum(&store, stats.record(1234), false).unwrap();
     let want = pagestore::page::VacuumRecord {
         at: 1234,
         removed: 600,
